@@ -1,0 +1,99 @@
+//! The list convention: a bare JSON array, `limit` (default 100, max 1000), and the next page
+//! in a `Link: <...>; rel="next"` header carrying an opaque cursor.
+
+use axum::Json;
+use axum::http::HeaderValue;
+use axum::http::header::LINK;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::extract::QueryParams;
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
+/// `limit` and the decoded `cursor` of a list request.
+pub struct PageRequest<C> {
+    pub limit: i64,
+    pub after: Option<C>,
+}
+
+impl<C: DeserializeOwned> PageRequest<C> {
+    pub fn from_query(query: &QueryParams) -> Result<Self, ApiError> {
+        let limit = match query.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
+        };
+        let after = query.get("cursor").map(decode_cursor).transpose()?;
+        Ok(Self { limit, after })
+    }
+
+    /// How many rows to fetch: one more than the page, to learn whether a next page exists.
+    pub fn fetch_limit(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+fn decode_cursor<C: DeserializeOwned>(raw: &str) -> Result<C, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| {
+            ApiError::validation("cursor", "invalid cursor; use the one from the Link header")
+        })
+}
+
+fn encode_cursor<C: Serialize>(cursor: &C) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("cursor serializes"))
+}
+
+/// Builds the page response: trims the extra row and links to the next page.
+///
+/// `path` is the list's path; `params` are the query parameters to keep (filters).
+pub fn page_response<T: Serialize, C: Serialize>(
+    mut rows: Vec<T>,
+    request: &PageRequest<impl Sized>,
+    path: &str,
+    params: &[(&str, &str)],
+    cursor_of: impl Fn(&T) -> C,
+) -> Response {
+    let has_more = rows.len() as i64 > request.limit;
+    rows.truncate(request.limit as usize);
+    let next = match rows.last() {
+        Some(last) if has_more => Some(encode_cursor(&cursor_of(last))),
+        _ => None,
+    };
+    let mut response = Json(rows).into_response();
+    if let Some(cursor) = next {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+        query.append_pair("limit", &request.limit.to_string());
+        query.append_pair("cursor", &cursor);
+        let link = format!("<{path}?{}>; rel=\"next\"", query.finish());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(LINK, value);
+        }
+    }
+    response
+}
+
+/// Percent-encodes one path segment (for links to names with any characters).
+pub fn encode_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

@@ -1,0 +1,262 @@
+//! `POST /sync` (validate and enqueue) and `GET /syncs/{id}` (the status clients poll).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{JsonObject, PathParams, parse_id};
+use crate::error::ApiError;
+use crate::queue::{self, EnqueueRequest};
+use crate::source::SourceTarget;
+use crate::store::syncs::{self, AttemptRow, SyncRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sync", post(create_sync))
+        .route("/syncs/{id}", get(get_sync))
+}
+
+#[derive(Serialize)]
+struct SyncAccepted {
+    catalog_id: Uuid,
+    sync_id: Uuid,
+    status: String,
+}
+
+/// Validates the source's connection details and enqueues a sync; never touches the source.
+async fn create_sync(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let (target, password) = parse_sync_request(&body)?;
+    let request = EnqueueRequest {
+        target,
+        password,
+        max_attempts: state.max_attempts,
+    };
+    let enqueued = queue::enqueue(&state.pool, &state.queue, &state.key, &request).await?;
+    if enqueued.created {
+        tracing::info!(sync_id = %enqueued.sync_id, catalog_id = %enqueued.catalog_id, "sync queued");
+    }
+    let location = format!("/syncs/{}", enqueued.sync_id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, location)],
+        Json(SyncAccepted {
+            catalog_id: enqueued.catalog_id,
+            sync_id: enqueued.sync_id,
+            status: enqueued.status,
+        }),
+    )
+        .into_response())
+}
+
+const FIELDS: [&str; 6] = ["host", "port", "user", "password", "dbname", "sslmode"];
+const SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// Checks every field of a `POST /sync` body, naming the first one that is wrong.
+fn parse_sync_request(body: &Map<String, Value>) -> Result<(SourceTarget, SecretString), ApiError> {
+    let mut keys: Vec<&String> = body.keys().collect();
+    keys.sort();
+    if let Some(unknown) = keys.iter().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::validation(
+            unknown.as_str(),
+            format!("unknown field; expected one of {}", FIELDS.join(", ")),
+        ));
+    }
+    let host = required_text(body, "host", 253)?;
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "/?#@".contains(c))
+    {
+        return Err(ApiError::validation(
+            "host",
+            "must be a hostname or an IP address",
+        ));
+    }
+    let port = match body.get("port") {
+        None | Some(Value::Null) => return Err(ApiError::validation("port", "is required")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| ApiError::validation("port", "must be an integer from 1 to 65535"))?
+            as u16,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "port",
+                "must be an integer from 1 to 65535",
+            ));
+        }
+    };
+    let user = required_text(body, "user", 128)?;
+    let dbname = required_text(body, "dbname", 1024)?;
+    let password = match body.get("password") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(p)) if p.len() > 1024 => {
+            return Err(ApiError::validation(
+                "password",
+                "must be at most 1024 bytes",
+            ));
+        }
+        Some(Value::String(p)) if p.contains('\0') => {
+            return Err(ApiError::validation(
+                "password",
+                "must not contain NUL bytes",
+            ));
+        }
+        Some(Value::String(p)) => p.clone(),
+        Some(_) => return Err(ApiError::validation("password", "must be a string")),
+    };
+    let sslmode = match body.get("sslmode") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) if SSL_MODES.contains(&m.as_str()) => Some(m.clone()),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "sslmode",
+                format!("must be one of {}", SSL_MODES.join(", ")),
+            ));
+        }
+    };
+    Ok((
+        SourceTarget {
+            host: host.to_ascii_lowercase(),
+            port,
+            user,
+            dbname,
+            sslmode,
+        },
+        SecretString::from(password),
+    ))
+}
+
+/// A non-blank string field without NUL bytes, at most `max` bytes long.
+fn required_text(body: &Map<String, Value>, field: &str, max: usize) -> Result<String, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Err(ApiError::validation(field, "is required")),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(ApiError::validation(field, "must not be blank"))
+        }
+        Some(Value::String(s)) if s.len() > max => Err(ApiError::validation(
+            field,
+            format!("must be at most {max} bytes"),
+        )),
+        Some(Value::String(s)) if s.contains('\0') => {
+            Err(ApiError::validation(field, "must not contain NUL bytes"))
+        }
+        Some(Value::String(s)) => Ok(s.trim().to_owned()),
+        Some(_) => Err(ApiError::validation(field, "must be a string")),
+    }
+}
+
+/// A sync as clients see it.
+#[derive(Serialize)]
+pub struct SyncView {
+    pub sync_id: Uuid,
+    pub catalog_id: Uuid,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub source_kind: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub stats: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptRow>>,
+}
+
+impl From<SyncRow> for SyncView {
+    fn from(s: SyncRow) -> Self {
+        Self {
+            sync_id: s.id,
+            catalog_id: s.catalog_id,
+            status: s.status,
+            attempts: s.attempts,
+            max_attempts: s.max_attempts,
+            last_error: s.last_error,
+            source_kind: s.source_kind,
+            enqueued_at: s.enqueued_at,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            stats: s.stats,
+            attempt_log: None,
+        }
+    }
+}
+
+/// The sync's status, with every attempt (worker, start, end, error).
+async fn get_sync(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<SyncView>, ApiError> {
+    let id = parse_id("sync_id", &id)?;
+    let sync = syncs::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
+    let mut view = SyncView::from(sync);
+    view.attempt_log = Some(syncs::attempts(&state.pool, id).await?);
+    Ok(Json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<(SourceTarget, SecretString), ApiError> {
+        parse_sync_request(v.as_object().unwrap())
+    }
+
+    fn field_of(v: Value) -> String {
+        match parse(v) {
+            Err(ApiError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {:?}", other.map(|t| t.0)),
+        }
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let ok = json!({"host":"DB.example","port":5432,"user":"u","password":"p","dbname":"d"});
+        let (target, _) = parse(ok.clone()).unwrap();
+        assert_eq!(target.host, "db.example");
+        assert_eq!(target.port, 5432);
+
+        let with = |k: &str, v: Value| {
+            let mut o = ok.clone();
+            o[k] = v;
+            o
+        };
+        assert_eq!(field_of(with("host", json!("  "))), "host");
+        assert_eq!(field_of(with("host", json!("a b"))), "host");
+        assert_eq!(field_of(with("port", json!(0))), "port");
+        assert_eq!(field_of(with("port", json!(65536))), "port");
+        assert_eq!(field_of(with("port", json!("5432"))), "port");
+        assert_eq!(field_of(with("port", json!(54.5))), "port");
+        assert_eq!(field_of(with("user", json!(""))), "user");
+        assert_eq!(field_of(with("dbname", json!(null))), "dbname");
+        assert_eq!(field_of(with("password", json!(5))), "password");
+        assert_eq!(field_of(with("sslmode", json!("sometimes"))), "sslmode");
+        assert_eq!(field_of(with("extra", json!(1))), "extra");
+        let mut missing = ok.clone();
+        missing.as_object_mut().unwrap().remove("host");
+        assert_eq!(field_of(missing), "host");
+    }
+}

@@ -1,0 +1,74 @@
+//! Connecting to the store and applying its migrations.
+
+use apalis_postgres::PostgresStorage;
+use secrecy::ExposeSecret;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+use crate::config::StoreConfig;
+
+/// The store's own migrations (`migrations/`), applied after apalis's.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool to the store. The pool connects lazily, so a process starts even while the
+/// store is down and recovers by itself when it returns.
+pub fn connect(config: &StoreConfig) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(config.acquire_timeout())
+        .connect_lazy(config.database_url.expose_secret())?;
+    Ok(pool)
+}
+
+/// Applies apalis's migrations (schema `apalis`) and then the store's, each under sqlx's
+/// migration advisory lock, so any number of processes may start at once.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    PostgresStorage::setup(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("applying apalis migrations: {e}"))?;
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// True when the store answers and every migration this build knows is applied.
+pub async fn is_ready(pool: &PgPool) -> bool {
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT max(version) FROM public._sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
+    matches!(applied, Ok(Some(v)) if v >= latest)
+}
+
+/// Applies the migrations, waiting for the store while it is unreachable (a process may start
+/// before its database does). Gives up only when `shutdown` is cancelled.
+pub async fn migrate_when_available(
+    pool: &PgPool,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match migrate(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_unavailable(&e) => {
+                tracing::warn!(error = %e, ?delay, "store unavailable, retrying migrations");
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => anyhow::bail!("shut down before the store became available"),
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+fn is_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if let Some(e) = cause.downcast_ref::<sqlx::Error>() {
+            return matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+                || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")));
+        }
+        let text = cause.to_string();
+        text.contains("pool timed out") || text.contains("Connection refused") || text.contains("error communicating with database")
+    })
+}

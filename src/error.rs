@@ -1,0 +1,102 @@
+//! The API's error type: one JSON shape, `{"error":{"code","message"}}`, one status per variant.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A request field is missing or invalid (400), naming the field.
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// The body is not JSON at all (400).
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body too large (limit {0} bytes)")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The store is unreachable (503); the client may retry.
+    #[error("the store is unavailable, try again shortly")]
+    Unavailable,
+    #[error("request timed out")]
+    Timeout,
+    /// Anything else (500): details go to the log only.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Validation { .. } => (StatusCode::BAD_REQUEST, "validation_failed"),
+            Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "store unavailable");
+                Self::Unavailable
+            }
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "53300"
+                }) =>
+            {
+                tracing::warn!(error = %e, "store unavailable");
+                Self::Unavailable
+            }
+            _ => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<crate::queue::EnqueueError> for ApiError {
+    fn from(e: crate::queue::EnqueueError) -> Self {
+        use crate::queue::EnqueueError;
+        match e {
+            EnqueueError::Store(e) => e.into(),
+            EnqueueError::Queue(apalis_postgres::Error::Database(e)) => e.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
+        if let Self::Validation { field, .. } = &self {
+            body["error"]["field"] = json!(field);
+        }
+        if let Self::Internal(e) = &self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        (status, Json(body)).into_response()
+    }
+}

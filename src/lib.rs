@@ -1,0 +1,19 @@
+//! pg-catalog-sync: keeps a live, queryable copy of the catalog metadata of PostgreSQL databases.
+//!
+//! The library holds everything the three binaries share: the metadata model ([`catalog`]),
+//! reading a source's `pg_catalog` ([`introspect`]), fetching metadata from a source
+//! ([`source`]), the store ([`store`]), the job queue and its handler ([`queue`]), and the HTTP
+//! API ([`api`]). The binaries only parse configuration and wire these together.
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod introspect;
+pub mod queue;
+pub mod shutdown;
+pub mod source;
+pub mod store;
+pub mod telemetry;

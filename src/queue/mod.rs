@@ -1,0 +1,33 @@
+//! The sync job, its enqueueing, and the worker that runs it.
+//!
+//! The job travels through an apalis queue in the store (`apalis.jobs`). Its payload holds the
+//! source's connection details with the password sealed under `CREDENTIALS_KEY`; the sync's
+//! status lives in this service's own `syncs` table, written in the same transaction as the job.
+
+mod enqueue;
+mod runner;
+mod worker;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::source::SourceTarget;
+
+pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, enqueue};
+pub use runner::{RetryPolicy, SyncRunner};
+pub use worker::{Worker, WorkerHandle};
+
+/// How many times apalis may hand one job to a worker. Deliveries beyond the first happen only
+/// when a worker died or released the job at shutdown; the sync's own `max_attempts` (checked
+/// at every delivery) is always the tighter bound.
+pub const JOB_MAX_DELIVERIES: usize = 25;
+
+/// The payload of a sync job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncJob {
+    pub sync_id: Uuid,
+    pub catalog_id: Uuid,
+    pub source: SourceTarget,
+    /// The source password, sealed with the sync id as associated data.
+    pub sealed_password: String,
+}

@@ -1,0 +1,158 @@
+//! Running one sync: attempts with backoff, classification of failures, and the transactional
+//! snapshot write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::SyncJob;
+use crate::catalog::Snapshot;
+use crate::crypto::CredentialsKey;
+use crate::source::{MetadataSource, SourceError};
+use crate::store::{snapshot, syncs};
+
+/// Backoff between attempts of a transiently failing sync: exponential with full jitter.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// The delay after the `attempt`-th failed attempt (1-based).
+    pub fn delay_after(&self, attempt: i32) -> Duration {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(attempt.saturating_sub(1) as usize)
+            .unwrap_or(self.max_delay)
+    }
+}
+
+/// Why a job went back to the queue unfinished.
+#[derive(Debug, thiserror::Error)]
+pub enum Release {
+    #[error("worker shutting down; the sync goes back to the queue")]
+    Shutdown,
+    #[error("store unavailable: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+/// Everything a worker needs to run syncs.
+#[derive(Debug, Clone)]
+pub struct SyncRunner {
+    pub pool: PgPool,
+    pub key: CredentialsKey,
+    pub source: Arc<MetadataSource>,
+    pub retry: RetryPolicy,
+    /// Cancelled at shutdown: a sync waiting to retry gives its job back instead of waiting.
+    pub shutdown: CancellationToken,
+}
+
+impl SyncRunner {
+    /// Runs the sync of `job` to its end, or releases it (`Err`) for another delivery.
+    #[tracing::instrument(skip_all, fields(sync_id = %job.sync_id, catalog_id = %job.catalog_id, source = %job.source.display()))]
+    pub async fn run(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let start =
+                syncs::begin_attempt(&mut tx, job.sync_id, worker, self.source.kind()).await?;
+            tx.commit().await?;
+            let (attempt, max_attempts) = match start {
+                syncs::AttemptStart::Started {
+                    attempt,
+                    max_attempts,
+                } => (attempt, max_attempts),
+                other => {
+                    info!(?other, "nothing to run");
+                    return Ok(());
+                }
+            };
+            info!(attempt, max_attempts, "sync attempt started");
+
+            let password = match self.key.open(&job.sealed_password, job.sync_id.as_bytes()) {
+                Ok(p) => p,
+                Err(e) => return self.fail(job, &e.to_string()).await,
+            };
+            let error = match self.source.fetch(&job.source, &password).await {
+                Ok(snapshot) => return self.write(job, &snapshot).await,
+                Err(e) => e,
+            };
+            if !error.is_transient() {
+                warn!(attempt, error = %error.message, "sync failed permanently");
+                return self.fail(job, &error.message).await;
+            }
+            if attempt >= max_attempts {
+                warn!(attempt, error = %error.message, "sync failed, attempts exhausted");
+                let message = format!("gave up after {attempt} attempts: {}", error.message);
+                return self.fail(job, &message).await;
+            }
+            self.wait_to_retry(job, attempt, &error).await?;
+        }
+    }
+
+    async fn wait_to_retry(
+        &self,
+        job: &SyncJob,
+        attempt: i32,
+        error: &SourceError,
+    ) -> Result<(), Release> {
+        let mut tx = self.pool.begin().await?;
+        syncs::retry_later(&mut tx, job.sync_id, &error.message).await?;
+        tx.commit().await?;
+        let delay = self.retry.delay_after(attempt);
+        warn!(attempt, ?delay, error = %error.message, "transient failure, retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = self.shutdown.cancelled() => Err(Release::Shutdown),
+        }
+    }
+
+    async fn fail(&self, job: &SyncJob, message: &str) -> Result<(), Release> {
+        let mut tx = self.pool.begin().await?;
+        syncs::fail(&mut tx, job.sync_id, message).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the catalog's snapshot and marks the sync succeeded, in one transaction.
+    async fn write(&self, job: &SyncJob, snap: &Snapshot) -> Result<(), Release> {
+        match self.try_write(job, snap).await {
+            Ok(()) => Ok(()),
+            // Data the store refuses (too long, invalid) will not get better on retry.
+            Err(sqlx::Error::Database(e))
+                if e.code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("54")) =>
+            {
+                let message = format!("the store refused the snapshot: {}", e.message());
+                self.fail(job, &message).await
+            }
+            Err(e) => Err(Release::Store(e)),
+        }
+    }
+
+    async fn try_write(&self, job: &SyncJob, snap: &Snapshot) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if !snapshot::lock_catalog(&mut tx, job.catalog_id).await? {
+            return Ok(()); // the catalog was deleted meanwhile
+        }
+        snapshot::replace(&mut tx, job.catalog_id, snap).await?;
+        let stats = serde_json::to_value(snap.stats()).expect("stats serialize");
+        if syncs::succeed(&mut tx, job.sync_id, stats).await? {
+            tx.commit().await?;
+            info!(stats = ?snap.stats(), "sync succeeded");
+        } else {
+            // Another delivery of this job finished first; keep its snapshot.
+            tx.rollback().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! A worker process's queue consumer: an apalis worker over the store's job table, plus a
+//! janitor that deletes finished jobs (the sync history lives in `syncs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{RetryPolicy, SyncJob, SyncRunner};
+use crate::config::WorkerConfig;
+use crate::crypto::CredentialsKey;
+use crate::source::{MetadataSource, SourceLimits};
+
+/// How often finished jobs are deleted from the queue table.
+const JANITOR_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A configured worker, ready to start.
+pub struct Worker {
+    pub name: String,
+    pub pool: PgPool,
+    pub runner: SyncRunner,
+    pub config: WorkerConfig,
+}
+
+/// A running worker: cancel its token to stop it gracefully, then await `join`.
+pub struct WorkerHandle {
+    pub name: String,
+    pub shutdown: CancellationToken,
+    pub join: JoinHandle<anyhow::Result<()>>,
+}
+
+static WORKER_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique across processes and within one: `{prefix or hostname}-{pid}-{n}`. apalis
+/// needs it: a second worker registered under the same name silently processes nothing.
+pub fn unique_worker_name(prefix: Option<&str>) -> String {
+    let prefix = prefix.map(str::to_owned).unwrap_or_else(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "worker".into())
+    });
+    let n = WORKER_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig, pool: PgPool) -> anyhow::Result<Self> {
+        let key = CredentialsKey::from_base64(&config.credentials.credentials_key)?;
+        let limits = SourceLimits {
+            connect_timeout: WorkerConfig::ms(config.source_connect_timeout_ms),
+            timeout: WorkerConfig::ms(config.source_timeout_ms),
+            max_response_bytes: config.source_max_response_bytes,
+        };
+        let source = MetadataSource::new(config.external_metadata_url.as_deref(), limits)?;
+        let runner = SyncRunner {
+            pool: pool.clone(),
+            key,
+            source: Arc::new(source),
+            retry: RetryPolicy {
+                min_delay: WorkerConfig::ms(config.retry_min_delay_ms),
+                max_delay: WorkerConfig::ms(config.retry_max_delay_ms),
+            },
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Self {
+            name: unique_worker_name(config.worker_name.as_deref()),
+            pool,
+            runner,
+            config,
+        })
+    }
+
+    /// Starts consuming the queue in the background.
+    pub fn start(self) -> WorkerHandle {
+        let shutdown = self.runner.shutdown.clone();
+        let name = self.name.clone();
+        let join = tokio::spawn(self.run());
+        WorkerHandle {
+            name,
+            shutdown,
+            join,
+        }
+    }
+
+    async fn run(self) -> anyhow::Result<()> {
+        let Worker {
+            name,
+            pool,
+            runner,
+            config,
+        } = self;
+        let shutdown = runner.shutdown.clone();
+        let queue_config = apalis_postgres::Config::default()
+            .queue(&config.store.queue_name)
+            .batch_size(config.batch_size.max(1))
+            .heartbeat_interval(Duration::from_secs(config.heartbeat_secs.max(1)))
+            .missed_heartbeats(config.missed_heartbeats.max(1));
+        // LISTEN/NOTIFY wakes an idle worker at once; the short poll catches what a
+        // notification misses (delayed and re-queued jobs, a wake-up lost during a fetch).
+        let backend = PostgresStorage::<SyncJob>::new(&pool)
+            .with_config(queue_config)
+            .with_pubsub()
+            .poll_with_interval(WorkerConfig::ms(config.poll_interval_ms.max(1)));
+
+        let janitor = tokio::spawn(janitor(
+            pool.clone(),
+            config.store.queue_name.clone(),
+            shutdown.clone(),
+        ));
+        let worker = WorkerBuilder::new(name.as_str())
+            .backend(backend)
+            .data(Arc::new(runner))
+            .concurrency(config.concurrency.max(1))
+            .build(handle_sync);
+        info!(worker = %name, queue = %config.store.queue_name, "worker started");
+
+        let stop = shutdown.clone();
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        let run = worker.run_until(async move {
+            stop.cancelled().await;
+            Ok::<(), WorkerError>(())
+        });
+        let result = tokio::select! {
+            r = run => r.map_err(|e| anyhow::anyhow!("worker {name} stopped: {e}")),
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                warn!(worker = %name, ?grace, "in-flight syncs did not finish in time; they will be re-run after the heartbeat timeout");
+                Ok(())
+            }
+        };
+        janitor.abort();
+        info!(worker = %name, "worker stopped");
+        result
+    }
+}
+
+/// The apalis handler: runs one sync job on its own task, so syncs use every core (apalis
+/// drives all of a worker's handlers from one task).
+async fn handle_sync(
+    job: SyncJob,
+    runner: Data<Arc<SyncRunner>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let runner = Arc::clone(&runner);
+    let name = worker.name().to_owned();
+    let sync_id = job.sync_id;
+    let result = tokio::spawn(async move { runner.run(&job, &name).await }).await?;
+    result.map_err(|e| {
+        warn!(%sync_id, error = %e, "sync released to the queue");
+        e.into()
+    })
+}
+
+/// Deletes finished jobs of the queue: apalis keeps them forever, and both its fetch and its
+/// acknowledgement slow down as they pile up.
+async fn janitor(pool: PgPool, queue: String, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(JANITOR_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let deleted = sqlx::query!(
+            r#"DELETE FROM apalis.jobs
+               WHERE job_type = $1
+                 AND (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))"#,
+            queue
+        )
+        .execute(&pool)
+        .await;
+        if let Err(e) = deleted {
+            warn!(error = %e, "deleting finished jobs failed");
+        }
+    }
+}

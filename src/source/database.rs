@@ -1,0 +1,101 @@
+//! Reading metadata straight from the source database.
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::{ConnectOptions, Connection};
+
+use super::{SourceError, SourceLimits, SourceTarget};
+use crate::catalog::Snapshot;
+use crate::introspect;
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSource {
+    limits: SourceLimits,
+}
+
+impl DatabaseSource {
+    pub fn new(limits: SourceLimits) -> Self {
+        Self { limits }
+    }
+
+    pub async fn fetch(
+        &self,
+        target: &SourceTarget,
+        password: &SecretString,
+    ) -> Result<Snapshot, SourceError> {
+        let mut options = PgConnectOptions::new()
+            .host(&target.host)
+            .port(target.port)
+            .username(&target.user)
+            .password(password.expose_secret())
+            .database(&target.dbname)
+            .application_name("pg-catalog-sync")
+            .log_statements(tracing::log::LevelFilter::Off);
+        if let Some(mode) = &target.sslmode {
+            let mode: PgSslMode = mode
+                .parse()
+                .map_err(|_| SourceError::permanent(format!("invalid sslmode {mode:?}")))?;
+            options = options.ssl_mode(mode);
+        }
+
+        let connect = tokio::time::timeout(self.limits.connect_timeout, options.connect());
+        let mut conn = connect
+            .await
+            .map_err(|_| {
+                SourceError::transient(format!(
+                    "connecting to the source timed out after {:?}",
+                    self.limits.connect_timeout
+                ))
+            })?
+            .map_err(classify)?;
+
+        let options = introspect::Options {
+            statement_timeout: self.limits.timeout,
+        };
+        let run = introspect::introspect(&mut conn, &options);
+        // The statement timeout bounds each query; this bounds the whole read, network included.
+        let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
+        let snapshot = match result {
+            Ok(r) => r.map_err(classify)?,
+            Err(_) => {
+                return Err(SourceError::transient(format!(
+                    "reading the source catalog timed out after {:?}",
+                    self.limits.timeout * 2
+                )));
+            }
+        };
+        let _ = conn.close().await;
+        Ok(snapshot)
+    }
+}
+
+/// Sorts a source database error into transient or permanent, by SQLSTATE where there is one.
+pub fn classify(err: sqlx::Error) -> SourceError {
+    match &err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let message = format!("source database: {} (SQLSTATE {code})", db.message());
+            let transient = code.starts_with("08")            // connection exception
+                || code.starts_with("53")                     // insufficient resources, too many connections
+                || code.starts_with("57P")                    // admin shutdown, cannot connect now
+                || code == "57014"                            // statement timeout / query canceled
+                || code == "40001" || code == "40P01"         // serialization failure, deadlock
+                || (code == "XX000" && db.message().contains("cache lookup failed")); // concurrent DDL
+            if transient {
+                SourceError::transient(message)
+            } else {
+                SourceError::permanent(message)
+            }
+        }
+        sqlx::Error::Io(e) => SourceError::transient(format!("source database unreachable: {e}")),
+        sqlx::Error::Tls(e) => SourceError::permanent(format!("TLS with the source failed: {e}")),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            SourceError::transient("source connection unavailable")
+        }
+        sqlx::Error::Protocol(e) => SourceError::transient(format!("source protocol error: {e}")),
+        sqlx::Error::Configuration(e) => {
+            SourceError::permanent(format!("invalid source connection settings: {e}"))
+        }
+        other => SourceError::permanent(format!("reading the source catalog failed: {other}")),
+    }
+}

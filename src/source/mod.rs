@@ -1,0 +1,125 @@
+//! Fetching a source's metadata: straight from its `pg_catalog`, or from an external HTTP
+//! metadata service. Every failure is classified as transient (worth retrying) or permanent.
+
+mod database;
+mod http;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Snapshot;
+
+pub use database::DatabaseSource;
+pub use http::HttpSource;
+
+/// Where a source database is and who to connect as (the password travels separately).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub dbname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<String>,
+}
+
+impl SourceTarget {
+    /// `host:port/dbname`: how a catalog's source is shown (never the user or password).
+    pub fn display(&self) -> String {
+        format_source(&self.host, self.port, &self.dbname)
+    }
+}
+
+pub fn format_source(host: &str, port: impl std::fmt::Display, dbname: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}/{dbname}")
+    } else {
+        format!("{host}:{port}/{dbname}")
+    }
+}
+
+/// Whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Connection refused or reset, timeouts, 5xx/429, too many connections, serialization
+    /// failures, concurrent DDL: retried with backoff.
+    Transient,
+    /// Authentication failed, unknown database, permission denied, malformed payload: fails at once.
+    Permanent,
+}
+
+/// A failed fetch, with a message fit for the sync status (never containing the password).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl SourceError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Transient,
+            message: message.into(),
+        }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Permanent,
+            message: message.into(),
+        }
+    }
+    pub fn is_transient(&self) -> bool {
+        self.kind == FailureKind::Transient
+    }
+}
+
+/// Timeouts and limits shared by both kinds of source.
+#[derive(Debug, Clone)]
+pub struct SourceLimits {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+/// The configured way of reading metadata.
+#[derive(Debug, Clone)]
+pub enum MetadataSource {
+    Database(DatabaseSource),
+    Http(HttpSource),
+}
+
+impl MetadataSource {
+    /// `Http` when an external metadata service URL is given, else the source database itself.
+    pub fn new(external_url: Option<&str>, limits: SourceLimits) -> anyhow::Result<Self> {
+        Ok(match external_url {
+            Some(url) => Self::Http(HttpSource::new(url, limits)?),
+            None => Self::Database(DatabaseSource::new(limits)),
+        })
+    }
+
+    /// `database` or `http`, as recorded with each sync.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Database(_) => "database",
+            Self::Http(_) => "http",
+        }
+    }
+
+    pub async fn fetch(
+        &self,
+        target: &SourceTarget,
+        password: &SecretString,
+    ) -> Result<Snapshot, SourceError> {
+        let snapshot = match self {
+            Self::Database(source) => source.fetch(target, password).await?,
+            Self::Http(source) => source.fetch(target, password).await?,
+        };
+        snapshot
+            .validate()
+            .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
+        Ok(snapshot)
+    }
+}

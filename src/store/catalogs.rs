@@ -1,0 +1,91 @@
+//! Catalogs: one per source database, identified by (host, port, dbname).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// The stable id of the catalog of a source: the same source always gets the same id.
+pub fn catalog_id_for(host: &str, port: u16, dbname: &str) -> Uuid {
+    // Length-prefixed parts, so no two (host, port, dbname) triples share a name.
+    let name = format!("{}:{host}|{port}|{}:{dbname}", host.len(), dbname.len());
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogRow {
+    pub id: Uuid,
+    pub host: String,
+    pub port: i32,
+    pub dbname: String,
+    pub created_at: DateTime<Utc>,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub database: Option<serde_json::Value>,
+    /// Status of the latest sync, if any.
+    pub status: Option<String>,
+}
+
+/// Creates the catalog of a source if it does not exist yet.
+pub async fn ensure(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    host: &str,
+    port: u16,
+    dbname: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO catalogs (id, host, port, dbname) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (id) DO NOTHING"#,
+        id,
+        host,
+        i32::from(port),
+        dbname
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<CatalogRow>> {
+    sqlx::query_as!(
+        CatalogRow,
+        r#"SELECT c.id, c.host, c.port, c.dbname, c.created_at, c.synced_at, c.database,
+                  latest.status AS "status?"
+           FROM catalogs c
+           LEFT JOIN LATERAL (
+               SELECT s.status FROM syncs s WHERE s.catalog_id = c.id
+               ORDER BY s.enqueued_at DESC, s.id DESC LIMIT 1
+           ) latest ON true
+           WHERE c.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// One page of catalogs, newest first, after the `(created_at, id)` cursor when given.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<CatalogRow>> {
+    let (after_ts, after_id) = after.unzip();
+    sqlx::query_as!(
+        CatalogRow,
+        r#"SELECT c.id, c.host, c.port, c.dbname, c.created_at, c.synced_at, c.database,
+                  latest.status AS "status?"
+           FROM catalogs c
+           LEFT JOIN LATERAL (
+               SELECT s.status FROM syncs s WHERE s.catalog_id = c.id
+               ORDER BY s.enqueued_at DESC, s.id DESC LIMIT 1
+           ) latest ON true
+           WHERE $1::timestamptz IS NULL OR (c.created_at, c.id) < ($1, $2::uuid)
+           ORDER BY c.created_at DESC, c.id DESC
+           LIMIT $3"#,
+        after_ts,
+        after_id,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,11 @@
+//! The store: this service's own PostgreSQL database. All SQL lives here, one module per
+//! table family; functions that must be atomic take a transaction and leave the commit to
+//! the caller.
+
+pub mod catalogs;
+pub mod snapshot;
+pub mod syncs;
+
+use sqlx::{Postgres, Transaction};
+
+pub type Tx<'a> = Transaction<'a, Postgres>;

@@ -1,0 +1,290 @@
+//! Syncs and their attempts: the status clients poll.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::Tx;
+
+/// States a sync moves through. `queued -> running -> (retrying -> running)* -> succeeded | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Queued,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncRow {
+    pub id: Uuid,
+    pub catalog_id: Uuid,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub source_kind: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub stats: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// Inserts a queued sync unless the catalog already has an active one; `None` then.
+pub async fn insert_if_idle(
+    tx: &mut Tx<'_>,
+    id: Uuid,
+    catalog_id: Uuid,
+    max_attempts: i32,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO syncs (id, catalog_id, max_attempts) VALUES ($1, $2, $3)
+           ON CONFLICT (catalog_id) WHERE status IN ('queued', 'running', 'retrying') DO NOTHING
+           RETURNING id"#,
+        id,
+        catalog_id,
+        max_attempts
+    )
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The active (queued, running or retrying) sync of a catalog.
+pub async fn active_for_catalog(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+) -> sqlx::Result<Option<SyncRow>> {
+    sqlx::query_as!(
+        SyncRow,
+        r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
+                  enqueued_at, started_at, finished_at, stats
+           FROM syncs
+           WHERE catalog_id = $1 AND status IN ('queued', 'running', 'retrying')"#,
+        catalog_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncRow>> {
+    sqlx::query_as!(
+        SyncRow,
+        r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
+                  enqueued_at, started_at, finished_at, stats
+           FROM syncs WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The latest sync of a catalog, whatever its state.
+pub async fn latest_for_catalog(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+) -> sqlx::Result<Option<SyncRow>> {
+    Ok(list_for_catalog(db, catalog_id, None, 1).await?.pop())
+}
+
+/// A catalog's syncs, newest first, after the `(enqueued_at, id)` cursor when given.
+pub async fn list_for_catalog(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<SyncRow>> {
+    let (after_ts, after_id) = after.unzip();
+    sqlx::query_as!(
+        SyncRow,
+        r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
+                  enqueued_at, started_at, finished_at, stats
+           FROM syncs
+           WHERE catalog_id = $1
+             AND ($2::timestamptz IS NULL OR (enqueued_at, id) < ($2, $3::uuid))
+           ORDER BY enqueued_at DESC, id DESC
+           LIMIT $4"#,
+        catalog_id,
+        after_ts,
+        after_id,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn attempts(db: impl PgExecutor<'_>, sync_id: Uuid) -> sqlx::Result<Vec<AttemptRow>> {
+    sqlx::query_as!(
+        AttemptRow,
+        r#"SELECT attempt, worker, started_at, finished_at, error
+           FROM sync_attempts WHERE sync_id = $1 ORDER BY attempt"#,
+        sync_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// What [`begin_attempt`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptStart {
+    /// A new attempt was recorded; the sync is `running`.
+    Started { attempt: i32, max_attempts: i32 },
+    /// The sync already ended (a duplicate delivery of its job): nothing to do.
+    AlreadyFinished,
+    /// Every attempt was used (the last one was cut short, e.g. by a crash): the sync failed.
+    Exhausted,
+    /// No such sync (its catalog was deleted).
+    Missing,
+}
+
+/// Starts the next attempt of a sync. Runs in one transaction with a row lock, so two workers
+/// handed the same job cannot both start the same attempt.
+pub async fn begin_attempt(
+    tx: &mut Tx<'_>,
+    sync_id: Uuid,
+    worker: &str,
+    source_kind: &str,
+) -> sqlx::Result<AttemptStart> {
+    let Some(row) = sqlx::query!(
+        r#"SELECT status, attempts, max_attempts, last_error FROM syncs WHERE id = $1 FOR UPDATE"#,
+        sync_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(AttemptStart::Missing);
+    };
+    if row.status == "succeeded" || row.status == "failed" {
+        return Ok(AttemptStart::AlreadyFinished);
+    }
+    // An attempt that was still open when its worker died ends here.
+    sqlx::query!(
+        r#"UPDATE sync_attempts
+           SET finished_at = now(), error = coalesce(error, 'worker stopped before finishing the attempt')
+           WHERE sync_id = $1 AND finished_at IS NULL"#,
+        sync_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    if row.attempts >= row.max_attempts {
+        let last = row
+            .last_error
+            .unwrap_or_else(|| "the worker stopped mid-attempt".into());
+        fail(
+            tx,
+            sync_id,
+            &format!("gave up after {} attempts: {last}", row.attempts),
+        )
+        .await?;
+        return Ok(AttemptStart::Exhausted);
+    }
+    let attempt = row.attempts + 1;
+    sqlx::query!(
+        r#"UPDATE syncs
+           SET status = 'running', attempts = $2, source_kind = $3,
+               started_at = coalesce(started_at, now())
+           WHERE id = $1"#,
+        sync_id,
+        attempt,
+        source_kind
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query!(
+        r#"INSERT INTO sync_attempts (sync_id, attempt, worker) VALUES ($1, $2, $3)"#,
+        sync_id,
+        attempt,
+        worker
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(AttemptStart::Started {
+        attempt,
+        max_attempts: row.max_attempts,
+    })
+}
+
+/// Records a transient failure of the current attempt; the sync waits to be retried.
+pub async fn retry_later(db: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<()> {
+    finish_attempt(db, sync_id, Some(error)).await?;
+    sqlx::query!(
+        r#"UPDATE syncs SET status = 'retrying', last_error = $2
+           WHERE id = $1 AND status IN ('running', 'retrying')"#,
+        sync_id,
+        error
+    )
+    .execute(&mut **db)
+    .await?;
+    Ok(())
+}
+
+/// Ends a sync as failed.
+pub async fn fail(tx: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<()> {
+    finish_attempt(tx, sync_id, Some(error)).await?;
+    sqlx::query!(
+        r#"UPDATE syncs SET status = 'failed', last_error = $2, finished_at = now()
+           WHERE id = $1 AND status IN ('queued', 'running', 'retrying')"#,
+        sync_id,
+        error
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends a sync as succeeded, in the transaction that wrote its snapshot.
+pub async fn succeed(
+    tx: &mut Tx<'_>,
+    sync_id: Uuid,
+    stats: serde_json::Value,
+) -> sqlx::Result<bool> {
+    finish_attempt(tx, sync_id, None).await?;
+    let done = sqlx::query!(
+        r#"UPDATE syncs SET status = 'succeeded', stats = $2, finished_at = now()
+           WHERE id = $1 AND status IN ('running', 'retrying')"#,
+        sync_id,
+        stats
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn finish_attempt(tx: &mut Tx<'_>, sync_id: Uuid, error: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE sync_attempts SET finished_at = now(), error = $2
+           WHERE sync_id = $1 AND finished_at IS NULL"#,
+        sync_id,
+        error
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

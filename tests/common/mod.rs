@@ -1,0 +1,345 @@
+//! Test harness: a fresh store database per test, the API served on a real port, workers
+//! in-process, source databases with known DDL, and the real mock-source binary.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pg_catalog_sync::api::{self, AppState};
+use pg_catalog_sync::config::{CredentialsConfig, StoreConfig, WorkerConfig};
+use pg_catalog_sync::crypto::CredentialsKey;
+use pg_catalog_sync::db;
+use pg_catalog_sync::queue::{Worker, WorkerHandle};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const QUEUE: &str = "pg-catalog-sync";
+
+/// The server's `postgres` database, from `TEST_DATABASE_URL` (set by scripts/test).
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `admin_url` with another database name.
+pub fn url_for(dbname: &str) -> String {
+    let admin = admin_url();
+    let (base, rest) = admin
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL has a database name");
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{base}/{dbname}{query}")
+}
+
+/// Host and port of the test server, as a client of POST /sync would give them.
+pub fn server_host_port() -> (String, u16) {
+    let url = reqwest::Url::parse(&admin_url()).expect("TEST_DATABASE_URL parses");
+    (
+        url.host_str().unwrap_or("127.0.0.1").to_owned(),
+        url.port().unwrap_or(5432),
+    )
+}
+
+/// A database created for one test and dropped (with FORCE) when the value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create(prefix: &str) -> Self {
+        let name = format!("{prefix}_{}", Uuid::new_v4().simple());
+        let admin = PgPool::connect(&admin_url())
+            .await
+            .expect("connecting to TEST_DATABASE_URL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&admin)
+            .await
+            .expect("creating a test database");
+        admin.close().await;
+        let url = url_for(&name);
+        Self { name, url }
+    }
+
+    /// A database holding `ddl`.
+    pub async fn with_ddl(prefix: &str, ddl: &str) -> Self {
+        let db = Self::create(prefix).await;
+        let pool = PgPool::connect(&db.url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.to_owned()))
+            .execute(&pool)
+            .await
+            .expect("applying DDL");
+        pool.close().await;
+        db
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        let pool = PgPool::connect(&self.url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&pool)
+            .await
+            .expect("running SQL");
+        pool.close().await;
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime guarantee: use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(admin) = PgPool::connect(&admin_url()).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn store_config(url: &str) -> StoreConfig {
+    StoreConfig {
+        database_url: url.to_owned().into(),
+        database_max_connections: 20,
+        database_acquire_timeout_ms: 3000,
+        queue_name: QUEUE.into(),
+    }
+}
+
+/// A running API over a fresh, migrated store.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub key: String,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub store: TestDatabase,
+}
+
+pub struct AppOptions {
+    pub max_attempts: i32,
+    pub max_body_bytes: usize,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    pg_catalog_sync::telemetry::init();
+    let store = TestDatabase::create("pgcs_store").await;
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&store.url)
+        .await
+        .unwrap();
+    db::migrate(&pool).await.expect("migrating the store");
+    let key = CredentialsKey::generate_base64();
+    let state = AppState {
+        pool: pool.clone(),
+        key: CredentialsKey::from_base64(&key.clone().into()).unwrap(),
+        queue: QUEUE.into(),
+        max_attempts: options.max_attempts,
+        max_body_bytes: options.max_body_bytes,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(api::serve(listener, api::router(state), shutdown.clone()));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        pool,
+        key,
+        shutdown,
+        server,
+        store,
+    }
+}
+
+/// Worker settings tuned for tests: fast heartbeats and short backoff.
+pub fn worker_config(app: &TestApp) -> WorkerConfig {
+    WorkerConfig {
+        store: store_config(&app.store.url),
+        credentials: CredentialsConfig {
+            credentials_key: app.key.clone().into(),
+        },
+        concurrency: 4,
+        batch_size: 4,
+        poll_interval_ms: 50,
+        heartbeat_secs: 1,
+        missed_heartbeats: 2,
+        retry_min_delay_ms: 50,
+        retry_max_delay_ms: 200,
+        external_metadata_url: None,
+        source_connect_timeout_ms: 5000,
+        source_timeout_ms: 10_000,
+        source_max_response_bytes: 64 * 1024 * 1024,
+        shutdown_grace_secs: 30,
+        worker_name: Some("test".into()),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Starts an in-process worker with `config`.
+    pub async fn start_worker(&self, config: WorkerConfig) -> WorkerHandle {
+        let pool = db::connect(&config.store).unwrap();
+        Worker::new(config, pool).unwrap().start()
+    }
+
+    pub async fn post_sync(&self, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url("/sync"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `GET /syncs/{id}` until the sync is succeeded or failed.
+    pub async fn wait_for_sync(&self, sync_id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(&format!("/syncs/{sync_id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["status"] == "succeeded" || body["status"] == "failed" {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sync {sync_id} did not finish in {timeout:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Enqueues a sync and waits for it to end.
+    pub async fn sync_and_wait(&self, body: &Value) -> Value {
+        let (status, accepted) = self.post_sync(body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        self.wait_for_sync(
+            accepted["sync_id"].as_str().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await
+    }
+}
+
+/// The POST /sync body for a database on the test server.
+pub fn sync_body(dbname: &str) -> Value {
+    let (host, port) = server_host_port();
+    json!({"host": host, "port": port, "user": "postgres", "password": "unused-under-trust", "dbname": dbname})
+}
+
+/// The real `mock-source` binary, listening on a free port; killed when dropped.
+pub struct MockSource {
+    pub url: String,
+    child: Child,
+}
+
+impl MockSource {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(binary("mock-source"));
+        command
+            .env("MOCK_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command
+            .spawn()
+            .expect("starting mock-source (build the workspace first)");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client.get(format!("{url}/health")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "mock-source did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { url, child }
+    }
+}
+
+impl Drop for MockSource {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A workspace binary next to the test executable (`target/<profile>/<name>`).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// The POST /sync body for a synthetic mock-source catalog (host and port are not used by it).
+pub fn synthetic_body(spec: &str) -> Value {
+    json!({"host": "mock.invalid", "port": 5432, "user": "u", "password": "p", "dbname": format!("synthetic:{spec}")})
+}

@@ -1,0 +1,315 @@
+//! End to end: POST /sync, a worker syncs a real source database, the read endpoints return
+//! exactly what the source holds; re-syncs replace the snapshot; duplicates are answered with
+//! the active sync.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const DDL: &str = r#"
+CREATE SCHEMA sales;
+COMMENT ON SCHEMA sales IS 'Where the money is';
+CREATE TABLE sales.customers (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email       text NOT NULL UNIQUE,
+    "Display Name" varchar(80),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE sales.customers IS 'People who buy';
+COMMENT ON COLUMN sales.customers.email IS 'login';
+CREATE TABLE sales.orders (
+    id          integer PRIMARY KEY,
+    customer_id bigint NOT NULL REFERENCES sales.customers (id) ON DELETE CASCADE,
+    total       numeric(12,2) CHECK (total >= 0),
+    tags        text[]
+);
+CREATE INDEX orders_customer_idx ON sales.orders (customer_id) WHERE total > 0;
+CREATE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE total > 100;
+CREATE TABLE public."Weird ""Name""" ("col;drop" int);
+"#;
+
+fn columns(table: &Value) -> Vec<(String, String, bool)> {
+    table["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["type"].as_str().unwrap().to_owned(),
+                c["nullable"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sync_serves_exactly_the_source_catalog_and_a_resync_replaces_it() {
+    let app = spawn_app().await;
+    let worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", DDL).await;
+
+    let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(accepted["status"], "queued");
+    let catalog_id = accepted["catalog_id"].as_str().unwrap().to_owned();
+    let sync = app
+        .wait_for_sync(
+            accepted["sync_id"].as_str().unwrap(),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    assert_eq!(sync["attempts"], 1);
+    assert_eq!(sync["stats"]["tables"], 4);
+    assert_eq!(sync["stats"]["schemas"], 2);
+    assert_eq!(sync["attempt_log"].as_array().unwrap().len(), 1);
+
+    let (_, catalog) = app.get(&format!("/catalogs/{catalog_id}")).await;
+    assert_eq!(names(&catalog["schemas"], "name"), ["public", "sales"]);
+    assert_eq!(catalog["schemas"][1]["comment"], "Where the money is");
+    assert_eq!(catalog["schemas"][1]["catalog_id"], catalog_id.as_str());
+    assert_eq!(catalog["sync"]["status"], "succeeded");
+    assert_eq!(catalog["catalog"]["database"]["name"], source.name.as_str());
+
+    let (_, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
+    let listed: Vec<(String, String, String)> = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["schema"].as_str().unwrap().into(),
+                t["name"].as_str().unwrap().into(),
+                t["kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("public", "Weird \"Name\"", "table"),
+        ("sales", "big_orders", "view"),
+        ("sales", "customers", "table"),
+        ("sales", "orders", "table"),
+    ]
+    .iter()
+    .map(|(s, n, k)| (s.to_string(), n.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(listed, expected);
+
+    let (status, customers) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/sales/customers"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        columns(&customers),
+        [
+            ("id".into(), "bigint".into(), false),
+            ("email".into(), "text".into(), false),
+            ("Display Name".into(), "character varying(80)".into(), true),
+            (
+                "created_at".into(),
+                "timestamp with time zone".into(),
+                false
+            ),
+        ]
+    );
+    assert_eq!(customers["primary_key"], json!(["id"]));
+    assert_eq!(customers["comment"], "People who buy");
+    assert_eq!(customers["columns"][1]["comment"], "login");
+    assert_eq!(customers["columns"][3]["default"], "now()");
+    let ordinals: Vec<i64> = customers["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ordinal"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ordinals, [1, 2, 3, 4]);
+
+    let (_, orders) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/sales/orders"))
+        .await;
+    let fk = orders["constraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "foreign_key")
+        .unwrap();
+    assert_eq!(fk["columns"], json!(["customer_id"]));
+    assert_eq!(fk["ref_schema"], "sales");
+    assert_eq!(fk["ref_table"], "customers");
+    assert_eq!(fk["ref_columns"], json!(["id"]));
+    assert!(
+        fk["definition"]
+            .as_str()
+            .unwrap()
+            .contains("ON DELETE CASCADE")
+    );
+    assert!(
+        orders["constraints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "check")
+    );
+    let index = orders["indexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "orders_customer_idx")
+        .unwrap();
+    assert_eq!(index["columns"], json!(["customer_id"]));
+    assert_eq!(index["predicate"], "(total > (0)::numeric)");
+    assert_eq!(columns(&orders)[3], ("tags".into(), "text[]".into(), true));
+
+    let (_, view) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/sales/big_orders"))
+        .await;
+    assert_eq!(view["kind"], "view");
+    assert!(
+        view["definition"]
+            .as_str()
+            .unwrap()
+            .contains("total > (100)::numeric")
+    );
+
+    // Names with quotes and spaces work in paths, percent-encoded.
+    let (status, weird) = app
+        .get(&format!(
+            "/catalogs/{catalog_id}/tables/public/Weird%20%22Name%22"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{weird}");
+    assert_eq!(
+        columns(&weird),
+        [("col;drop".into(), "integer".into(), true)]
+    );
+
+    // DDL changes, then a re-sync replaces the snapshot exactly.
+    source
+        .execute(r#"ALTER TABLE sales.customers ADD COLUMN phone text NOT NULL DEFAULT ''; DROP TABLE public."Weird ""Name""";"#)
+        .await;
+    let resync = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(resync["status"], "succeeded");
+    assert_eq!(resync["catalog_id"], catalog_id.as_str());
+    assert_ne!(resync["sync_id"], sync["sync_id"]);
+
+    let (_, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
+    assert_eq!(
+        names(&tables, "name"),
+        ["big_orders", "customers", "orders"]
+    );
+    let (_, customers) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/sales/customers"))
+        .await;
+    assert_eq!(
+        columns(&customers).last().unwrap(),
+        &("phone".into(), "text".into(), false)
+    );
+    assert_eq!(customers["columns"].as_array().unwrap().len(), 5);
+    let (status, _) = app
+        .get(&format!(
+            "/catalogs/{catalog_id}/tables/public/Weird%20%22Name%22"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // No duplicate rows anywhere in the store.
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM catalog_relations), (SELECT count(*) FROM catalog_columns), (SELECT count(*) FROM catalog_schemas)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, (3, 5 + 4 + 2, 2));
+
+    let (_, history) = app.get(&format!("/catalogs/{catalog_id}/syncs")).await;
+    assert_eq!(
+        names(&history, "sync_id"),
+        [
+            resync["sync_id"].as_str().unwrap(),
+            sync["sync_id"].as_str().unwrap()
+        ]
+    );
+
+    let (_, list) = app.get("/catalogs").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (host, port) = server_host_port();
+    assert_eq!(list[0]["source"], format!("{host}:{port}/{}", source.name));
+    assert_eq!(list[0]["status"], "succeeded");
+    assert!(list[0]["synced_at"].is_string());
+
+    worker.shutdown.cancel();
+    worker.join.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_second_request_for_a_busy_source_gets_the_active_sync() {
+    let app = spawn_app().await; // no worker: the sync stays queued
+    let (s1, first) = app.post_sync(&synthetic_body("1x1x1")).await;
+    let (s2, second) = app.post_sync(&synthetic_body("1x1x1")).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(first["sync_id"], second["sync_id"]);
+    assert_eq!(first["catalog_id"], second["catalog_id"]);
+    let (_, other) = app.post_sync(&synthetic_body("1x1x2")).await;
+    assert_ne!(other["catalog_id"], first["catalog_id"]);
+
+    // Concurrent requests for one source: one sync, one job.
+    let busy = synthetic_body("2x2x2");
+    let requests = (0..20).map(|_| app.post_sync(&busy));
+    let answers = futures::future::join_all(requests).await;
+    let ids: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|(_, b)| b["sync_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1);
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 3);
+}
+
+#[tokio::test]
+async fn the_catalog_list_pages_with_a_link_header() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.post_sync(&synthetic_body(&format!("1x1x{}", i + 1)))
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut next = Some(app.url("/catalogs?limit=2"));
+    while let Some(url) = next {
+        let response = app.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .map(|l| app.url(l.trim_start_matches('<').split('>').next().unwrap()));
+        let page: Value = response.json().await.unwrap();
+        assert!(page.as_array().unwrap().len() <= 2);
+        seen.extend(names(&page, "id"));
+    }
+    assert_eq!(seen.len(), 5);
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 5);
+    let (_, all) = app.get("/catalogs").await;
+    assert_eq!(
+        names(&all, "id"),
+        seen,
+        "pages follow the order of the full list"
+    );
+    assert_eq!(all[0]["status"], "queued");
+}
