@@ -1,0 +1,167 @@
+//! Failure handling: transient failures are retried with backoff up to the sync's attempts,
+//! permanent ones fail at once with a clear message, and every attempt is visible.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn attempt_errors(sync: &Value) -> Vec<Option<String>> {
+    sync["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["error"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn app_with_mock(
+    max_attempts: i32,
+) -> (TestApp, MockSource, pg_catalog_sync::queue::WorkerHandle) {
+    let app = spawn_app_with(AppOptions {
+        max_attempts,
+        ..AppOptions::default()
+    })
+    .await;
+    let mock = MockSource::spawn().await;
+    let mut config = worker_config(&app);
+    config.external_metadata_url = Some(mock.url.clone());
+    config.source_timeout_ms = 1500;
+    let worker = app.start_worker(config).await;
+    (app, mock, worker)
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_the_sync_succeeds() {
+    let (app, _mock, _worker) = app_with_mock(5).await;
+    let sync = app
+        .sync_and_wait(&synthetic_body("2x3x4;fail_first=2"))
+        .await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    assert_eq!(sync["attempts"], 3);
+    assert_eq!(sync["max_attempts"], 5);
+    assert_eq!(sync["source_kind"], "http");
+    let errors = attempt_errors(&sync);
+    assert_eq!(errors.len(), 3);
+    assert!(errors[0].as_deref().unwrap().contains("503"), "{errors:?}");
+    assert!(errors[1].as_deref().unwrap().contains("503"));
+    assert_eq!(errors[2], None);
+    // The last error of a retried sync stays visible; the catalog holds the synthetic snapshot.
+    assert!(sync["last_error"].as_str().unwrap().contains("503"));
+    assert_eq!(
+        sync["stats"],
+        json!({"schemas": 2, "tables": 6, "columns": 24, "constraints": 6, "indexes": 6})
+    );
+    let (_, tables) = app
+        .get(&format!(
+            "/catalogs/{}/tables?schema=s1",
+            sync["catalog_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(tables.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn attempts_are_bounded() {
+    let (app, _mock, _worker) = app_with_mock(3).await;
+    let sync = app
+        .sync_and_wait(&synthetic_body("1x1x1;fail_first=100"))
+        .await;
+    assert_eq!(sync["status"], "failed");
+    assert_eq!(sync["attempts"], 3);
+    let last_error = sync["last_error"].as_str().unwrap();
+    assert!(
+        last_error.starts_with("gave up after 3 attempts"),
+        "{last_error}"
+    );
+    assert!(last_error.contains("503"), "{last_error}");
+    assert!(sync["finished_at"].is_string());
+}
+
+#[tokio::test]
+async fn permanent_failures_end_after_one_attempt() {
+    let (app, _mock, _worker) = app_with_mock(5).await;
+    for (dbname, expected) in [
+        ("1x1x1;status=401", "401"),
+        ("1x1x1;status=404", "404"),
+        ("1x1x1;malformed", "malformed metadata"),
+    ] {
+        let sync = app.sync_and_wait(&synthetic_body(dbname)).await;
+        assert_eq!(sync["status"], "failed", "{dbname}: {sync}");
+        assert_eq!(sync["attempts"], 1, "{dbname}: {sync}");
+        let error = sync["last_error"].as_str().unwrap();
+        assert!(error.contains(expected), "{dbname}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_source_that_hangs_is_cut_off_by_the_timeout() {
+    let (app, _mock, _worker) = app_with_mock(2).await;
+    let started = std::time::Instant::now();
+    let sync = app.sync_and_wait(&synthetic_body("1x1x1;hang")).await;
+    assert_eq!(sync["status"], "failed");
+    assert_eq!(sync["attempts"], 2);
+    assert!(
+        sync["last_error"].as_str().unwrap().contains("timed out"),
+        "{sync}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn direct_source_errors_are_classified() {
+    let app = spawn_app_with(AppOptions {
+        max_attempts: 3,
+        ..AppOptions::default()
+    })
+    .await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+
+    // Unknown database and a role that may not log in: permanent, one attempt.
+    let missing = app.sync_and_wait(&sync_body("pgcs_no_such_database")).await;
+    assert_eq!(
+        (missing["status"].as_str(), missing["attempts"].as_i64()),
+        (Some("failed"), Some(1))
+    );
+    assert!(
+        missing["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{missing}"
+    );
+    assert!(missing["last_error"].as_str().unwrap().contains("3D000"));
+
+    let mut no_such_role = sync_body("postgres");
+    no_such_role["user"] = json!("pgcs_no_such_role");
+    let denied = app.sync_and_wait(&no_such_role).await;
+    assert_eq!(
+        (denied["status"].as_str(), denied["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{denied}"
+    );
+    assert!(
+        denied["last_error"].as_str().unwrap().contains("28000"),
+        "{denied}"
+    );
+
+    // Nothing listens on the port: transient, retried up to the attempts.
+    let mut refused = sync_body("postgres");
+    refused["port"] = json!(free_port());
+    let refused = app.sync_and_wait(&refused).await;
+    assert_eq!(
+        (refused["status"].as_str(), refused["attempts"].as_i64()),
+        (Some("failed"), Some(3)),
+        "{refused}"
+    );
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{refused}"
+    );
+    assert_eq!(attempt_errors(&refused).len(), 3);
+}
