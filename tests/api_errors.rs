@@ -179,3 +179,54 @@ async fn health_and_readiness() {
     let response = app.client.get(app.url("/health")).send().await.unwrap();
     assert!(response.headers().contains_key("x-request-id"));
 }
+
+#[tokio::test]
+async fn a_store_that_is_down_gets_503_json_errors() {
+    let dead = format!("postgres://postgres@127.0.0.1:{}/gone", free_port());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(500))
+        .connect_lazy(&dead)
+        .unwrap();
+    let key = pg_catalog_sync::crypto::CredentialsKey::generate_base64();
+    let state = pg_catalog_sync::api::AppState {
+        pool,
+        key: pg_catalog_sync::crypto::CredentialsKey::from_base64(&key.into()).unwrap(),
+        queue: QUEUE.into(),
+        max_attempts: 3,
+        max_body_bytes: 64 * 1024,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(pg_catalog_sync::api::serve(
+        listener,
+        pg_catalog_sync::api::router(state),
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    let client = reqwest::Client::new();
+
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "liveness does not depend on the store"
+    );
+    let ready = client.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for response in [
+        client.get(format!("{base}/catalogs")).send().await.unwrap(),
+        client
+            .post(format!("{base}/sync"))
+            .json(&sync_body("d"))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), "store_unavailable");
+        assert!(
+            !body.to_string().contains("gone"),
+            "no internal detail: {body}"
+        );
+    }
+}
