@@ -129,7 +129,11 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
         dbname: req.dbname,
         sslmode: req.sslmode,
     };
-    match state.database.fetch(&target, &req.password.into()).await {
+    match state
+        .database
+        .fetch(&target, &req.password.into(), &Default::default())
+        .await
+    {
         Ok(snapshot) => Json(snapshot).into_response(),
         Err(e) => {
             let status = if e.is_transient() {

@@ -53,6 +53,7 @@ pub fn catalog(dbname: &str, size: Size) -> Snapshot {
             owner: Some("postgres".into()),
             comment: None,
             tables: (0..size.tables).map(|t| table(t, size.columns)).collect(),
+            ..Schema::default()
         })
         .collect();
     Snapshot {
@@ -80,6 +81,7 @@ fn table(t: u32, columns: u32) -> Table {
             ordinal: Some(c as i32 + 1),
             default: None,
             comment: (c == 0).then(|| format!("key of {name}")),
+            ..Column::default()
         })
         .collect();
     Table {
@@ -89,6 +91,8 @@ fn table(t: u32, columns: u32) -> Table {
             columns: vec!["id".into()],
             definition: Some("PRIMARY KEY (id)".into()),
             references: None,
+            deferrable: false,
+            initially_deferred: false,
         }],
         indexes: vec![Index {
             name: format!("{name}_pkey"),
@@ -97,6 +101,7 @@ fn table(t: u32, columns: u32) -> Table {
             primary: true,
             method: Some("btree".into()),
             predicate: None,
+            include: Vec::new(),
             definition: None,
         }],
         columns,

@@ -3,6 +3,7 @@
 mod catalogs;
 mod extract;
 mod health;
+mod objects;
 mod pagination;
 mod syncs;
 
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(syncs::router())
         .merge(catalogs::router())
+        .merge(objects::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{JsonObject, PathParams, parse_id};
+use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::ApiError;
 use crate::queue::{self, EnqueueRequest};
 use crate::source::SourceTarget;
@@ -39,9 +40,11 @@ async fn create_sync(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let (target, password) = parse_sync_request(&body)?;
+    let schemas = parse_schema_filter(body.get("schemas"))?;
     let request = EnqueueRequest {
         target,
         password,
+        schemas,
         max_attempts: state.max_attempts,
     };
     let enqueued = queue::enqueue(&state.pool, &state.queue, &state.key, &request).await?;
@@ -61,7 +64,9 @@ async fn create_sync(
         .into_response())
 }
 
-const FIELDS: [&str; 6] = ["host", "port", "user", "password", "dbname", "sslmode"];
+const FIELDS: [&str; 7] = [
+    "host", "port", "user", "password", "dbname", "sslmode", "schemas",
+];
 const SSL_MODES: [&str; 6] = [
     "disable",
     "allow",
@@ -146,6 +151,55 @@ fn parse_sync_request(body: &Map<String, Value>) -> Result<(SourceTarget, Secret
     ))
 }
 
+/// The optional `"schemas": {"include": [...], "exclude": [...]}` of a sync request.
+fn parse_schema_filter(value: Option<&Value>) -> Result<SchemaFilter, ApiError> {
+    let object = match value {
+        None | Some(Value::Null) => return Ok(SchemaFilter::default()),
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "schemas",
+                "must be an object with \"include\" and/or \"exclude\" lists",
+            ));
+        }
+    };
+    let list = |key: &str| -> Result<Option<Vec<String>>, ApiError> {
+        let field = format!("schemas.{key}");
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) if items.len() <= 1000 => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s)
+                        if !s.is_empty() && s.len() <= MAX_NAME_BYTES && !s.contains('\0') =>
+                    {
+                        Ok(s.clone())
+                    }
+                    _ => Err(ApiError::validation(
+                        &field,
+                        "must hold schema names (non-empty strings)",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::validation(
+                &field,
+                "must be a list of at most 1000 schema names",
+            )),
+        }
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "include" && *k != "exclude") {
+        return Err(ApiError::validation(
+            format!("schemas.{unknown}"),
+            "unknown field; expected include or exclude",
+        ));
+    }
+    Ok(SchemaFilter {
+        include: list("include")?,
+        exclude: list("exclude")?.unwrap_or_default(),
+    })
+}
+
 /// A non-blank string field without NUL bytes, at most `max` bytes long.
 fn required_text(body: &Map<String, Value>, field: &str, max: usize) -> Result<String, ApiError> {
     match body.get(field) {
@@ -179,6 +233,9 @@ pub struct SyncView {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub stats: Option<Value>,
+    /// The schema include/exclude list, when the request gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<AttemptRow>>,
 }
@@ -197,6 +254,7 @@ impl From<SyncRow> for SyncView {
             started_at: s.started_at,
             finished_at: s.finished_at,
             stats: s.stats,
+            schemas: s.schema_filter,
             attempt_log: None,
         }
     }

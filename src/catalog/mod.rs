@@ -37,6 +37,12 @@ pub struct Schema {
     pub comment: Option<String>,
     #[serde(default)]
     pub tables: Vec<Table>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<Sequence>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<Function>,
 }
 
 /// What kind of relation a [`Table`] is (PostgreSQL's `relkind`).
@@ -88,6 +94,16 @@ pub struct Table {
     /// The planner's row estimate (`reltuples`); `None` when never analyzed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_estimate: Option<i64>,
+    /// Size on disk with indexes and TOAST, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unlogged: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rls_enabled: bool,
+    /// For a partitioned table: its partition key, e.g. `RANGE (payment_date)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_key: Option<String>,
     /// View and materialized view definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
@@ -102,6 +118,15 @@ pub struct Table {
     pub constraints: Vec<Constraint>,
     #[serde(default)]
     pub indexes: Vec<Index>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
+    /// For a view or materialized view: the relations it reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<QualifiedName>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +149,21 @@ pub struct Column {
     pub default: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Schema and name of the underlying type (the element type for arrays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_array: bool,
+    /// `always` or `by_default` for identity columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The expression of a stored generated column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
 }
 
 /// Kind of a table constraint (PostgreSQL's `contype`).
@@ -174,6 +214,10 @@ pub struct Constraint {
     /// For a foreign key: the referenced table and columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub references: Option<ForeignKeyTarget>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deferrable: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub initially_deferred: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +225,11 @@ pub struct ForeignKeyTarget {
     pub schema: String,
     pub table: String,
     pub columns: Vec<String>,
+    /// `no action`, `restrict`, `cascade`, `set null` or `set default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_update: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,8 +246,113 @@ pub struct Index {
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicate: Option<String>,
+    /// Non-key columns of `INCLUDE (...)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
+}
+
+/// A user-defined type: enum, domain or composite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeDef {
+    pub name: String,
+    pub kind: TypeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Enum labels in sort order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// Domain: the base type, NOT NULL, default and CHECK constraints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_type: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub not_null: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+    /// Composite: its attributes in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<TypeAttribute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeKind {
+    Enum,
+    Domain,
+    Composite,
+}
+
+impl TypeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeKind::Enum => "enum",
+            TypeKind::Domain => "domain",
+            TypeKind::Composite => "composite",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeAttribute {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: String,
+    pub data_type: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// The column that owns the sequence (serial and identity columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<ColumnRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnRef {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    pub name: String,
+    /// Identity arguments, e.g. `p_film_id integer, p_store_id integer`.
+    pub arguments: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    pub language: String,
+    /// `function`, `procedure`, `aggregate` or `window`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    /// `BEFORE`, `AFTER` or `INSTEAD OF`.
+    pub timing: String,
+    /// Some of `INSERT`, `UPDATE`, `DELETE`, `TRUNCATE`.
+    pub events: Vec<String>,
+    /// `ROW` or `STATEMENT`.
+    pub for_each: String,
+    /// The trigger function, schema-qualified.
+    pub function: String,
+    pub enabled: bool,
+    pub definition: String,
 }
 
 /// Counts of what a snapshot holds, kept with each sync.
@@ -209,7 +363,15 @@ pub struct SnapshotStats {
     pub columns: u64,
     pub constraints: u64,
     pub indexes: u64,
+    pub types: u64,
+    pub sequences: u64,
+    pub functions: u64,
+    pub triggers: u64,
 }
+
+/// Longest name accepted from a metadata service. PostgreSQL's own limit is 63 bytes; this
+/// leaves room while keeping the store's composite keys within btree limits.
+pub const MAX_NAME_BYTES: usize = 255;
 
 impl Snapshot {
     pub fn stats(&self) -> SnapshotStats {
@@ -220,6 +382,10 @@ impl Snapshot {
             columns: tables().map(|t| t.columns.len() as u64).sum(),
             constraints: tables().map(|t| t.constraints.len() as u64).sum(),
             indexes: tables().map(|t| t.indexes.len() as u64).sum(),
+            types: self.schemas.iter().map(|s| s.types.len() as u64).sum(),
+            sequences: self.schemas.iter().map(|s| s.sequences.len() as u64).sum(),
+            functions: self.schemas.iter().map(|s| s.functions.len() as u64).sum(),
+            triggers: tables().map(|t| t.triggers.len() as u64).sum(),
         }
     }
 
@@ -233,8 +399,8 @@ impl Snapshot {
             if n.contains('\0') {
                 return Err(format!("{kind} name contains a NUL byte"));
             }
-            if n.len() > 1024 {
-                return Err(format!("{kind} name longer than 1024 bytes"));
+            if n.len() > MAX_NAME_BYTES {
+                return Err(format!("{kind} name longer than {MAX_NAME_BYTES} bytes"));
             }
             Ok(())
         }
@@ -286,6 +452,42 @@ impl Snapshot {
                         return Err(format!("index {:?} appears twice", i.name));
                     }
                 }
+                let mut triggers = std::collections::HashSet::new();
+                for t in &table.triggers {
+                    name("trigger", &t.name)?;
+                    if !triggers.insert(t.name.as_str()) {
+                        return Err(format!("trigger {:?} appears twice", t.name));
+                    }
+                }
+            }
+            let mut types = std::collections::HashSet::new();
+            for t in &schema.types {
+                name("type", &t.name)?;
+                if !types.insert(t.name.as_str()) {
+                    return Err(format!("type {:?}.{:?} appears twice", schema.name, t.name));
+                }
+            }
+            let mut sequences = std::collections::HashSet::new();
+            for q in &schema.sequences {
+                name("sequence", &q.name)?;
+                if !sequences.insert(q.name.as_str()) {
+                    return Err(format!(
+                        "sequence {:?}.{:?} appears twice",
+                        schema.name, q.name
+                    ));
+                }
+            }
+            let mut functions = std::collections::HashSet::new();
+            for f in &schema.functions {
+                name("function", &f.name)?;
+                if f.arguments.contains('\0')
+                    || !functions.insert((f.name.as_str(), f.arguments.as_str()))
+                {
+                    return Err(format!(
+                        "function {:?}.{:?}({}) is invalid or appears twice",
+                        schema.name, f.name, f.arguments
+                    ));
+                }
             }
         }
         Ok(())
@@ -328,5 +530,27 @@ mod tests {
         snapshot.schemas.pop();
         snapshot.schemas[0].tables[0].name = "a\0b".into();
         assert!(snapshot.validate().unwrap_err().contains("NUL"));
+    }
+}
+
+/// Which schemas a sync reads: all user schemas, or only `include`, minus `exclude`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+impl SchemaFilter {
+    pub fn admits(&self, schema: &str) -> bool {
+        self.include
+            .as_ref()
+            .is_none_or(|i| i.iter().any(|s| s == schema))
+            && !self.exclude.iter().any(|s| s == schema)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.include.is_none() && self.exclude.is_empty()
     }
 }

@@ -14,15 +14,33 @@ use sqlx::postgres::types::Oid;
 use sqlx::{Connection, PgConnection};
 
 use crate::catalog::{
-    Column, Constraint, ConstraintKind, DatabaseInfo, ForeignKeyTarget, Index, QualifiedName,
-    RelationKind, Schema, Snapshot, Table,
+    Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, ForeignKeyTarget, Function, Index,
+    QualifiedName, RelationKind, Schema, SchemaFilter, Sequence, Snapshot, Table, Trigger,
+    TypeAttribute, TypeDef, TypeKind,
 };
 
 /// Options for one introspection run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Bounds every catalog query on the source.
     pub statement_timeout: Duration,
+    /// Which schemas to read.
+    pub schemas: SchemaFilter,
+}
+
+/// Every row the bulk queries return, before assembly.
+struct Rows {
+    database: queries::DatabaseRow,
+    schemas: Vec<queries::SchemaRow>,
+    relations: Vec<queries::RelationRow>,
+    columns: Vec<queries::ColumnRow>,
+    constraints: Vec<queries::ConstraintRow>,
+    indexes: Vec<queries::IndexRow>,
+    types: Vec<queries::TypeRow>,
+    sequences: Vec<queries::SequenceRow>,
+    functions: Vec<queries::FunctionRow>,
+    triggers: Vec<queries::TriggerRow>,
+    dependencies: Vec<queries::DependencyRow>,
 }
 
 /// Reads the whole catalog of the database `conn` is connected to.
@@ -36,55 +54,61 @@ pub async fn introspect(
         .await?;
     // SET LOCAL takes no bind parameters; set_config(.., true) is its bindable form.
     sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-        .bind(format!("{}ms", options.statement_timeout.as_millis()))
+        .bind(format!(
+            "{}ms",
+            options.statement_timeout.as_millis().max(1)
+        ))
         .execute(&mut *tx)
         .await?;
 
-    let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
+    let database = sqlx::query_as(queries::DATABASE)
         .fetch_one(&mut *tx)
         .await?;
-    let schema_rows: Vec<queries::SchemaRow> =
-        sqlx::query_as(queries::SCHEMAS).fetch_all(&mut *tx).await?;
-    let schema_oids: Vec<Oid> = schema_rows.iter().map(|s| s.oid).collect();
+    let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
+        .bind(options.schemas.include.as_deref())
+        .bind(&options.schemas.exclude)
+        .fetch_all(&mut *tx)
+        .await?;
+    let oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
 
-    let relations: Vec<queries::RelationRow> = sqlx::query_as(queries::RELATIONS)
-        .bind(&schema_oids)
-        .fetch_all(&mut *tx)
-        .await?;
-    let columns: Vec<queries::ColumnRow> = sqlx::query_as(queries::COLUMNS)
-        .bind(&schema_oids)
-        .fetch_all(&mut *tx)
-        .await?;
-    let constraints: Vec<queries::ConstraintRow> = sqlx::query_as(queries::CONSTRAINTS)
-        .bind(&schema_oids)
-        .fetch_all(&mut *tx)
-        .await?;
-    let indexes: Vec<queries::IndexRow> = sqlx::query_as(queries::INDEXES)
-        .bind(&schema_oids)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-
-    Ok(assemble(
+    macro_rules! all {
+        ($sql:expr) => {
+            sqlx::query_as($sql).bind(&oids).fetch_all(&mut *tx).await?
+        };
+    }
+    let rows = Rows {
         database,
-        schema_rows,
-        relations,
-        columns,
-        constraints,
-        indexes,
-    ))
+        relations: all!(queries::RELATIONS),
+        columns: all!(queries::COLUMNS),
+        constraints: all!(queries::CONSTRAINTS),
+        indexes: all!(queries::INDEXES),
+        types: all!(queries::TYPES),
+        sequences: all!(queries::SEQUENCES),
+        functions: all!(queries::FUNCTIONS),
+        triggers: all!(queries::TRIGGERS),
+        dependencies: all!(queries::DEPENDENCIES),
+        schemas,
+    };
+    tx.commit().await?;
+    Ok(assemble(rows))
 }
 
-fn assemble(
-    database: queries::DatabaseRow,
-    schema_rows: Vec<queries::SchemaRow>,
-    relations: Vec<queries::RelationRow>,
-    columns: Vec<queries::ColumnRow>,
-    constraints: Vec<queries::ConstraintRow>,
-    indexes: Vec<queries::IndexRow>,
-) -> Snapshot {
-    let mut schema_pos: HashMap<Oid, usize> = HashMap::with_capacity(schema_rows.len());
-    let mut schemas: Vec<Schema> = schema_rows
+fn foreign_key_action(code: Option<String>) -> Option<String> {
+    let action = match code?.as_str() {
+        "a" => "no action",
+        "r" => "restrict",
+        "c" => "cascade",
+        "n" => "set null",
+        "d" => "set default",
+        _ => return None,
+    };
+    Some(action.into())
+}
+
+fn assemble(rows: Rows) -> Snapshot {
+    let mut schema_pos: HashMap<Oid, usize> = HashMap::with_capacity(rows.schemas.len());
+    let mut schemas: Vec<Schema> = rows
+        .schemas
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
@@ -93,14 +117,14 @@ fn assemble(
                 name: s.name,
                 owner: s.owner,
                 comment: s.comment,
-                tables: Vec::new(),
+                ..Schema::default()
             }
         })
         .collect();
 
     // (schema index, table index) of every relation, by oid.
-    let mut table_pos: HashMap<Oid, (usize, usize)> = HashMap::with_capacity(relations.len());
-    for r in relations {
+    let mut table_pos: HashMap<Oid, (usize, usize)> = HashMap::with_capacity(rows.relations.len());
+    for r in rows.relations {
         let Some(&si) = schema_pos.get(&r.schema_oid) else {
             continue;
         };
@@ -119,6 +143,10 @@ fn assemble(
             owner: r.owner,
             comment: r.comment,
             row_estimate: r.row_estimate,
+            total_bytes: r.total_bytes,
+            unlogged: r.unlogged,
+            rls_enabled: r.rls_enabled,
+            partition_key: r.partition_key,
             definition: r.definition,
             partition_of: r
                 .parent_schema
@@ -130,7 +158,7 @@ fn assemble(
     }
 
     let table = |oid: &Oid| table_pos.get(oid).copied();
-    for c in columns {
+    for c in rows.columns {
         let Some((si, ti)) = table(&c.table_oid) else {
             continue;
         };
@@ -141,9 +169,15 @@ fn assemble(
             ordinal: Some(c.ordinal),
             default: c.default_expr,
             comment: c.comment,
+            type_schema: c.type_schema,
+            type_name: c.type_name,
+            is_array: c.is_array,
+            identity: c.identity,
+            generated: c.generated,
+            collation: c.collation,
         });
     }
-    for c in constraints {
+    for c in rows.constraints {
         let Some((si, ti)) = table(&c.table_oid) else {
             continue;
         };
@@ -160,6 +194,8 @@ fn assemble(
                     schema,
                     table,
                     columns,
+                    on_update: foreign_key_action(c.on_update),
+                    on_delete: foreign_key_action(c.on_delete),
                 })
             }
             _ => None,
@@ -170,15 +206,18 @@ fn assemble(
             columns: c.columns,
             definition: c.definition,
             references,
+            deferrable: c.deferrable,
+            initially_deferred: c.initially_deferred,
         });
     }
-    for i in indexes {
+    for i in rows.indexes {
         let Some((si, ti)) = table(&i.table_oid) else {
             continue;
         };
         schemas[si].tables[ti].indexes.push(Index {
             name: i.name,
             columns: i.columns,
+            include: i.include,
             unique: i.is_unique,
             primary: i.is_primary,
             method: Some(i.method),
@@ -186,7 +225,95 @@ fn assemble(
             definition: i.definition,
         });
     }
+    for t in rows.triggers {
+        let Some((si, ti)) = table(&t.table_oid) else {
+            continue;
+        };
+        schemas[si].tables[ti].triggers.push(Trigger {
+            name: t.name,
+            timing: t.timing,
+            events: t.events,
+            for_each: t.for_each,
+            function: t.function,
+            enabled: t.enabled,
+            definition: t.definition,
+        });
+    }
+    for d in rows.dependencies {
+        let Some((si, ti)) = table(&d.view_oid) else {
+            continue;
+        };
+        schemas[si].tables[ti].depends_on.push(QualifiedName {
+            schema: d.ref_schema,
+            name: d.ref_name,
+        });
+    }
+    for t in rows.types {
+        let Some(&si) = schema_pos.get(&t.schema_oid) else {
+            continue;
+        };
+        let kind = match t.typtype.as_str() {
+            "e" => TypeKind::Enum,
+            "d" => TypeKind::Domain,
+            _ => TypeKind::Composite,
+        };
+        schemas[si].types.push(TypeDef {
+            name: t.name,
+            kind,
+            owner: t.owner,
+            comment: t.comment,
+            labels: t.labels,
+            base_type: t.base_type,
+            not_null: t.not_null,
+            default: t.default_expr,
+            checks: t.checks,
+            attributes: t
+                .attribute_names
+                .into_iter()
+                .zip(t.attribute_types)
+                .map(|(name, data_type)| TypeAttribute { name, data_type })
+                .collect(),
+        });
+    }
+    for q in rows.sequences {
+        let Some(&si) = schema_pos.get(&q.schema_oid) else {
+            continue;
+        };
+        let owned_by = match (q.owned_by_schema, q.owned_by_table, q.owned_by_column) {
+            (Some(schema), Some(table), Some(column)) => Some(ColumnRef {
+                schema,
+                table,
+                column,
+            }),
+            _ => None,
+        };
+        schemas[si].sequences.push(Sequence {
+            name: q.name,
+            data_type: q.data_type,
+            start: q.start_value,
+            increment: q.increment,
+            min: q.min_value,
+            max: q.max_value,
+            cache: q.cache,
+            cycle: q.cycle,
+            owned_by,
+        });
+    }
+    for f in rows.functions {
+        let Some(&si) = schema_pos.get(&f.schema_oid) else {
+            continue;
+        };
+        schemas[si].functions.push(Function {
+            name: f.name,
+            arguments: f.arguments,
+            result: f.result,
+            language: f.language,
+            kind: f.kind,
+            comment: f.comment,
+        });
+    }
 
+    let database = rows.database;
     Snapshot {
         database: Some(DatabaseInfo {
             name: database.name,

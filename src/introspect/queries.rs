@@ -1,7 +1,30 @@
-//! The bulk catalog queries and their rows. `$1` is always the array of included schema oids.
+//! The bulk catalog queries and their rows. `$1` is always the array of included schema oids,
+//! so every query covers every relation at once, whatever their number.
 
 use sqlx::FromRow;
 use sqlx::postgres::types::Oid;
+
+/// Relation kinds a catalog holds: tables, partitioned tables, views, materialized views,
+/// foreign tables.
+macro_rules! relkinds {
+    () => {
+        "('r', 'p', 'v', 'm', 'f')"
+    };
+}
+
+/// Objects that belong to an extension (pg_trgm's functions, hstore's type) are the
+/// extension's, not the schema author's: they are left out.
+macro_rules! not_extension_member {
+    ($class:literal, $oid:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '",
+            $class,
+            "'::regclass AND e.objid = ",
+            $oid,
+            " AND e.deptype = 'e')"
+        )
+    };
+}
 
 pub const DATABASE: &str = r#"
 SELECT current_database()::text                 AS name,
@@ -20,7 +43,8 @@ pub struct DatabaseRow {
     pub size_bytes: Option<i64>,
 }
 
-/// User schemas: system schemas, TOAST and temporary schemas are left out.
+/// User schemas: system, TOAST and temporary schemas are left out; `$1` (include, or NULL for
+/// all) and `$2` (exclude) narrow them further.
 pub const SCHEMAS: &str = r#"
 SELECT n.oid,
        n.nspname::text                  AS name,
@@ -32,6 +56,8 @@ LEFT JOIN pg_description d
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%'
   AND n.nspname NOT LIKE 'pg\_temp\_%'
+  AND ($1::text[] IS NULL OR n.nspname = ANY($1))
+  AND NOT (n.nspname = ANY($2::text[]))
 ORDER BY n.nspname
 "#;
 
@@ -43,28 +69,36 @@ pub struct SchemaRow {
     pub comment: Option<String>,
 }
 
-pub const RELATIONS: &str = r#"
+pub const RELATIONS: &str = concat!(
+    r#"
 SELECT c.oid,
        c.relnamespace                      AS schema_oid,
        c.relname::text                     AS name,
        c.relkind::text                     AS relkind,
        pg_get_userbyid(c.relowner)::text   AS owner,
        d.description                       AS comment,
-       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS row_estimate,
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::int8 END AS row_estimate,
+       CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) END AS total_bytes,
+       c.relpersistence = 'u'              AS unlogged,
+       c.relrowsecurity                    AS rls_enabled,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS definition,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
        pn.nspname::text                    AS parent_schema,
        pc.relname::text                    AS parent_name,
        CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound
 FROM pg_class c
 LEFT JOIN pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
-LEFT JOIN pg_inherits i  ON c.relispartition AND i.inhrelid = c.oid
-LEFT JOIN pg_class pc    ON pc.oid = i.inhparent
+LEFT JOIN pg_inherits i   ON c.relispartition AND i.inhrelid = c.oid
+LEFT JOIN pg_class pc     ON pc.oid = i.inhparent
 LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
 ORDER BY c.relnamespace, c.relname
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct RelationRow {
@@ -75,35 +109,53 @@ pub struct RelationRow {
     pub owner: Option<String>,
     pub comment: Option<String>,
     pub row_estimate: Option<i64>,
+    pub total_bytes: Option<i64>,
+    pub unlogged: bool,
+    pub rls_enabled: bool,
     pub definition: Option<String>,
+    pub partition_key: Option<String>,
     pub parent_schema: Option<String>,
     pub parent_name: Option<String>,
     pub partition_bound: Option<String>,
 }
 
 /// Columns in attnum order, dropped columns skipped. A column is NOT NULL when it says so or
-/// when its type is a NOT NULL domain. A generated column's expression is not a default.
-pub const COLUMNS: &str = r#"
+/// when its type is a NOT NULL domain. A generated column's expression is not a default. The
+/// collation is shown where it differs from the type's.
+pub const COLUMNS: &str = concat!(
+    r#"
 SELECT a.attrelid                                   AS table_oid,
        a.attnum::int4                               AS ordinal,
        a.attname::text                              AS name,
        format_type(a.atttypid, a.atttypmod)         AS data_type,
        NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)) AS nullable,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS default_expr,
+       CASE WHEN a.attgenerated = 's' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
+       CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by_default' END AS identity,
+       et_ns.nspname::text                          AS type_schema,
+       et.typname::text                             AS type_name,
+       t.typcategory = 'A'                          AS is_array,
+       CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation,
        d.description                                AS comment
 FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_type t  ON t.oid = a.atttypid
+JOIN pg_class c       ON c.oid = a.attrelid
+JOIN pg_type t        ON t.oid = a.atttypid
+JOIN pg_type et       ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
+JOIN pg_namespace et_ns ON et_ns.oid = et.typnamespace
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_attrdef ad
        ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d
        ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
 WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
   AND a.attnum > 0
   AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct ColumnRow {
@@ -113,11 +165,18 @@ pub struct ColumnRow {
     pub data_type: String,
     pub nullable: bool,
     pub default_expr: Option<String>,
+    pub generated: Option<String>,
+    pub identity: Option<String>,
+    pub type_schema: Option<String>,
+    pub type_name: Option<String>,
+    pub is_array: bool,
+    pub collation: Option<String>,
     pub comment: Option<String>,
 }
 
 /// Key, unique, foreign-key, check and exclusion constraints, column lists in key order.
-pub const CONSTRAINTS: &str = r#"
+pub const CONSTRAINTS: &str = concat!(
+    r#"
 SELECT con.conrelid         AS table_oid,
        con.conname::text    AS name,
        con.contype::text    AS contype,
@@ -133,16 +192,23 @@ SELECT con.conrelid         AS table_oid,
                  FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
                  JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
                  ORDER BY k.ord)
-       END                  AS ref_columns
+       END                  AS ref_columns,
+       CASE WHEN con.contype = 'f' THEN con.confupdtype::text END AS on_update,
+       CASE WHEN con.contype = 'f' THEN con.confdeltype::text END AS on_delete,
+       con.condeferrable    AS deferrable,
+       con.condeferred      AS initially_deferred
 FROM pg_constraint con
 JOIN pg_class c        ON c.oid = con.conrelid
 LEFT JOIN pg_class fc  ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
   AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 ORDER BY con.conrelid, con.conname
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct ConstraintRow {
@@ -154,15 +220,24 @@ pub struct ConstraintRow {
     pub ref_schema: Option<String>,
     pub ref_table: Option<String>,
     pub ref_columns: Option<Vec<String>>,
+    pub on_update: Option<String>,
+    pub on_delete: Option<String>,
+    pub deferrable: bool,
+    pub initially_deferred: bool,
 }
 
-/// Indexes with their key columns or expressions in order (INCLUDE columns left out of the key).
-pub const INDEXES: &str = r#"
+/// Indexes with their key columns or expressions in order, and their INCLUDE columns.
+pub const INDEXES: &str = concat!(
+    r#"
 SELECT i.indrelid          AS table_oid,
        ic.relname::text    AS name,
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
              FROM generate_series(1, i.indnkeyatts::int4) AS k
              ORDER BY k)   AS columns,
+       ARRAY(SELECT a.attname::text
+             FROM generate_series(i.indnkeyatts::int4 + 1, i.indnatts::int4) AS k
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
+             ORDER BY k)   AS include,
        i.indisunique       AS is_unique,
        i.indisprimary      AS is_primary,
        am.amname::text     AS method,
@@ -173,18 +248,212 @@ JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class c  ON c.oid = i.indrelid
 JOIN pg_am am    ON am.oid = ic.relam
 WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
 ORDER BY i.indrelid, ic.relname
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct IndexRow {
     pub table_oid: Oid,
     pub name: String,
     pub columns: Vec<String>,
+    pub include: Vec<String>,
     pub is_unique: bool,
     pub is_primary: bool,
     pub method: String,
     pub predicate: Option<String>,
     pub definition: Option<String>,
+}
+
+/// Enums, domains and stand-alone composite types (not the row types of tables).
+pub const TYPES: &str = concat!(
+    r#"
+SELECT t.typnamespace                    AS schema_oid,
+       t.typname::text                   AS name,
+       t.typtype::text                   AS typtype,
+       pg_get_userbyid(t.typowner)::text AS owner,
+       d.description                     AS comment,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
+       t.typnotnull                      AS not_null,
+       t.typdefault                      AS default_expr,
+       ARRAY(SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+             WHERE k.contypid = t.oid AND k.contype = 'c' ORDER BY k.conname) AS checks,
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+             WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum)          AS attribute_names,
+       ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum)          AS attribute_types
+FROM pg_type t
+LEFT JOIN pg_class c ON c.oid = t.typrelid
+LEFT JOIN pg_description d
+       ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
+WHERE t.typnamespace = ANY($1)
+  AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND c.relkind = 'c'))
+  AND "#,
+    not_extension_member!("pg_type", "t.oid"),
+    r#"
+ORDER BY t.typnamespace, t.typname
+"#
+);
+
+#[derive(FromRow)]
+pub struct TypeRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub typtype: String,
+    pub owner: Option<String>,
+    pub comment: Option<String>,
+    pub labels: Vec<String>,
+    pub base_type: Option<String>,
+    pub not_null: bool,
+    pub default_expr: Option<String>,
+    pub checks: Vec<String>,
+    pub attribute_names: Vec<String>,
+    pub attribute_types: Vec<String>,
+}
+
+/// Sequences with their parameters and the column that owns them, if any.
+pub const SEQUENCES: &str = r#"
+SELECT c.relnamespace                     AS schema_oid,
+       c.relname::text                    AS name,
+       format_type(s.seqtypid, NULL)      AS data_type,
+       s.seqstart                         AS start_value,
+       s.seqincrement                     AS increment,
+       s.seqmin                           AS min_value,
+       s.seqmax                           AS max_value,
+       s.seqcache                         AS cache,
+       s.seqcycle                         AS cycle,
+       on_.nspname::text                  AS owned_by_schema,
+       oc.relname::text                   AS owned_by_table,
+       oa.attname::text                   AS owned_by_column
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+LEFT JOIN pg_depend dep
+       ON dep.classid = 'pg_class'::regclass AND dep.objid = c.oid
+      AND dep.refclassid = 'pg_class'::regclass AND dep.refobjsubid > 0 AND dep.deptype IN ('a', 'i')
+LEFT JOIN pg_class oc      ON oc.oid = dep.refobjid
+LEFT JOIN pg_namespace on_ ON on_.oid = oc.relnamespace
+LEFT JOIN pg_attribute oa  ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid
+WHERE c.relnamespace = ANY($1)
+ORDER BY c.relnamespace, c.relname
+"#;
+
+#[derive(FromRow)]
+pub struct SequenceRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub data_type: String,
+    pub start_value: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    pub owned_by_schema: Option<String>,
+    pub owned_by_table: Option<String>,
+    pub owned_by_column: Option<String>,
+}
+
+/// Functions, procedures, aggregates and window functions.
+pub const FUNCTIONS: &str = concat!(
+    r#"
+SELECT p.pronamespace                              AS schema_oid,
+       p.proname::text                             AS name,
+       pg_get_function_identity_arguments(p.oid)   AS arguments,
+       pg_get_function_result(p.oid)               AS result,
+       l.lanname::text                             AS language,
+       CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
+                      WHEN 'w' THEN 'window' ELSE 'function' END AS kind,
+       d.description                               AS comment
+FROM pg_proc p
+JOIN pg_language l ON l.oid = p.prolang
+LEFT JOIN pg_description d
+       ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
+WHERE p.pronamespace = ANY($1)
+  AND "#,
+    not_extension_member!("pg_proc", "p.oid"),
+    r#"
+ORDER BY p.pronamespace, p.proname, 3
+"#
+);
+
+#[derive(FromRow)]
+pub struct FunctionRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub arguments: String,
+    pub result: Option<String>,
+    pub language: String,
+    pub kind: String,
+    pub comment: Option<String>,
+}
+
+/// User triggers (not the internal ones behind foreign keys), decoded from `tgtype`'s bits:
+/// ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32, INSTEAD 64.
+pub const TRIGGERS: &str = concat!(
+    r#"
+SELECT t.tgrelid AS table_oid,
+       t.tgname::text AS name,
+       CASE WHEN t.tgtype & 2 <> 0 THEN 'BEFORE' WHEN t.tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'AFTER' END AS timing,
+       array_remove(ARRAY[
+           CASE WHEN t.tgtype & 4 <> 0 THEN 'INSERT' END,
+           CASE WHEN t.tgtype & 16 <> 0 THEN 'UPDATE' END,
+           CASE WHEN t.tgtype & 8 <> 0 THEN 'DELETE' END,
+           CASE WHEN t.tgtype & 32 <> 0 THEN 'TRUNCATE' END], NULL) AS events,
+       CASE WHEN t.tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS for_each,
+       format('%I.%I', pn.nspname, p.proname) AS function,
+       t.tgenabled <> 'D' AS enabled,
+       pg_get_triggerdef(t.oid, true) AS definition
+FROM pg_trigger t
+JOIN pg_class c      ON c.oid = t.tgrelid
+JOIN pg_proc p       ON p.oid = t.tgfoid
+JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE c.relnamespace = ANY($1)
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
+  AND NOT t.tgisinternal
+ORDER BY t.tgrelid, t.tgname
+"#
+);
+
+#[derive(FromRow)]
+pub struct TriggerRow {
+    pub table_oid: Oid,
+    pub name: String,
+    pub timing: String,
+    pub events: Vec<String>,
+    pub for_each: String,
+    pub function: String,
+    pub enabled: bool,
+    pub definition: String,
+}
+
+/// What each view and materialized view reads, from its rewrite rule's dependencies.
+pub const DEPENDENCIES: &str = r#"
+SELECT DISTINCT r.ev_class        AS view_oid,
+       rn.nspname::text           AS ref_schema,
+       rc.relname::text           AS ref_name
+FROM pg_rewrite r
+JOIN pg_class v       ON v.oid = r.ev_class
+JOIN pg_depend dep    ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
+                     AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'n'
+JOIN pg_class rc      ON rc.oid = dep.refobjid
+JOIN pg_namespace rn  ON rn.oid = rc.relnamespace
+WHERE v.relnamespace = ANY($1)
+  AND v.relkind IN ('v', 'm')
+  AND dep.refobjid <> r.ev_class
+ORDER BY 1, 2, 3
+"#;
+
+#[derive(FromRow)]
+pub struct DependencyRow {
+    pub view_oid: Oid,
+    pub ref_schema: String,
+    pub ref_name: String,
 }

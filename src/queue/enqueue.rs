@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{JOB_MAX_DELIVERIES, SyncJob};
+use crate::catalog::SchemaFilter;
 use crate::crypto::CredentialsKey;
 use crate::source::SourceTarget;
 use crate::store::{catalogs, syncs};
@@ -14,6 +15,7 @@ pub struct EnqueueRequest {
     pub target: SourceTarget,
     pub password: SecretString,
     pub max_attempts: i32,
+    pub schemas: SchemaFilter,
 }
 
 /// The sync that now represents a request: a new one, or the catalog's already active one.
@@ -58,7 +60,8 @@ pub async fn enqueue(
         )
         .await?;
         let sync_id = Uuid::now_v7();
-        if syncs::insert_if_idle(&mut tx, sync_id, catalog_id, request.max_attempts)
+        let filter = (!request.schemas.is_empty()).then(|| serde_json::json!(request.schemas));
+        if syncs::insert_if_idle(&mut tx, sync_id, catalog_id, request.max_attempts, filter)
             .await?
             .is_some()
         {
@@ -67,6 +70,7 @@ pub async fn enqueue(
                 catalog_id,
                 source: target.clone(),
                 sealed_password: key.seal(&request.password, sync_id.as_bytes()),
+                schemas: request.schemas.clone(),
             };
             let task = TaskBuilder::new(serde_json::to_vec(&job)?)
                 .max_attempts(JOB_MAX_DELIVERIES)

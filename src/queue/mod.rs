@@ -11,6 +11,7 @@ mod worker;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::catalog::SchemaFilter;
 use crate::source::SourceTarget;
 
 pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, enqueue};
@@ -30,4 +31,7 @@ pub struct SyncJob {
     pub source: SourceTarget,
     /// The source password, sealed with the sync id as associated data.
     pub sealed_password: String,
+    /// Which schemas to read.
+    #[serde(default)]
+    pub schemas: SchemaFilter,
 }

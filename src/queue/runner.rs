@@ -82,7 +82,11 @@ impl SyncRunner {
                 Ok(p) => p,
                 Err(e) => return self.fail(job, &e.to_string()).await,
             };
-            let error = match self.source.fetch(&job.source, &password).await {
+            let error = match self
+                .source
+                .fetch(&job.source, &password, &job.schemas)
+                .await
+            {
                 Ok(snapshot) => return self.write(job, &snapshot).await,
                 Err(e) => e,
             };

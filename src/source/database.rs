@@ -5,7 +5,7 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
 use super::{SourceError, SourceLimits, SourceTarget};
-use crate::catalog::Snapshot;
+use crate::catalog::{SchemaFilter, Snapshot};
 use crate::introspect;
 
 #[derive(Debug, Clone)]
@@ -22,6 +22,7 @@ impl DatabaseSource {
         &self,
         target: &SourceTarget,
         password: &SecretString,
+        schemas: &SchemaFilter,
     ) -> Result<Snapshot, SourceError> {
         let mut options = PgConnectOptions::new()
             .host(&target.host)
@@ -51,6 +52,7 @@ impl DatabaseSource {
 
         let options = introspect::Options {
             statement_timeout: self.limits.timeout,
+            schemas: schemas.clone(),
         };
         let run = introspect::introspect(&mut conn, &options);
         // The statement timeout bounds each query; this bounds the whole read, network included.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Snapshot;
+use crate::catalog::{SchemaFilter, Snapshot};
 
 pub use database::DatabaseSource;
 pub use http::HttpSource;
@@ -112,11 +112,14 @@ impl MetadataSource {
         &self,
         target: &SourceTarget,
         password: &SecretString,
+        schemas: &SchemaFilter,
     ) -> Result<Snapshot, SourceError> {
-        let snapshot = match self {
-            Self::Database(source) => source.fetch(target, password).await?,
+        let mut snapshot = match self {
+            Self::Database(source) => source.fetch(target, password, schemas).await?,
             Self::Http(source) => source.fetch(target, password).await?,
         };
+        // A metadata service does not know the filter; the database source applied it already.
+        snapshot.schemas.retain(|s| schemas.admits(&s.name));
         snapshot
             .validate()
             .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;

@@ -3,9 +3,7 @@
 //! A sync replaces the whole snapshot in one transaction (delete, then one bulk insert per
 //! table), so readers see either the old or the new snapshot, never a mix.
 
-use serde::Serialize;
 use serde_json::json;
-use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::Tx;
@@ -25,6 +23,11 @@ pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<boo
 /// Replaces the catalog's snapshot with `snapshot`. The caller holds [`lock_catalog`].
 pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> sqlx::Result<()> {
     for delete in [
+        "DELETE FROM catalog_dependencies WHERE catalog_id = $1",
+        "DELETE FROM catalog_triggers WHERE catalog_id = $1",
+        "DELETE FROM catalog_functions WHERE catalog_id = $1",
+        "DELETE FROM catalog_sequences WHERE catalog_id = $1",
+        "DELETE FROM catalog_types WHERE catalog_id = $1",
         "DELETE FROM catalog_indexes WHERE catalog_id = $1",
         "DELETE FROM catalog_constraints WHERE catalog_id = $1",
         "DELETE FROM catalog_columns WHERE catalog_id = $1",
@@ -71,12 +74,18 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
             .push(t.partition_of.as_ref().map(|p| p.name.clone()));
         r.partition_bound.push(t.partition_bound.clone());
         r.column_count.push(t.columns.len() as i32);
+        r.total_bytes.push(t.total_bytes);
+        r.unlogged.push(t.unlogged);
+        r.rls_enabled.push(t.rls_enabled);
+        r.partition_key.push(t.partition_key.clone());
     }
     sqlx::query!(
         r#"INSERT INTO catalog_relations (catalog_id, schema_name, name, kind, owner, comment,
-               row_estimate, definition, parent_schema, parent_name, partition_bound, column_count)
+               row_estimate, definition, parent_schema, parent_name, partition_bound, column_count,
+               total_bytes, unlogged, rls_enabled, partition_key)
            SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-               $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[])"#,
+               $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[],
+               $13::int8[], $14::bool[], $15::bool[], $16::text[])"#,
         catalog_id,
         &r.schema,
         &r.name,
@@ -89,6 +98,10 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
         &r.parent_name as &[Option<String>],
         &r.partition_bound as &[Option<String>],
         &r.column_count,
+        &r.total_bytes as &[Option<i64>],
+        &r.unlogged,
+        &r.rls_enabled,
+        &r.partition_key as &[Option<String>],
     )
     .execute(&mut **tx)
     .await?;
@@ -104,13 +117,21 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
             c.nullable.push(col.nullable);
             c.default.push(col.default.clone());
             c.comment.push(col.comment.clone());
+            c.type_schema.push(col.type_schema.clone());
+            c.type_name.push(col.type_name.clone());
+            c.is_array.push(col.is_array);
+            c.identity.push(col.identity.clone());
+            c.generated.push(col.generated.clone());
+            c.collation.push(col.collation.clone());
         }
     }
     sqlx::query!(
         r#"INSERT INTO catalog_columns (catalog_id, schema_name, relation_name, ordinal, name,
-               data_type, nullable, default_expr, comment)
+               data_type, nullable, default_expr, comment, type_schema, type_name, is_array,
+               identity, generated, collation_name)
            SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int4[], $5::text[], $6::text[],
-               $7::bool[], $8::text[], $9::text[])"#,
+               $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
+               $13::text[], $14::text[], $15::text[])"#,
         catalog_id,
         &c.schema,
         &c.relation,
@@ -120,6 +141,12 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
         &c.nullable,
         &c.default as &[Option<String>],
         &c.comment as &[Option<String>],
+        &c.type_schema as &[Option<String>],
+        &c.type_name as &[Option<String>],
+        &c.is_array,
+        &c.identity as &[Option<String>],
+        &c.generated as &[Option<String>],
+        &c.collation as &[Option<String>],
     )
     .execute(&mut **tx)
     .await?;
@@ -136,18 +163,24 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
                     "ref_schema": con.references.as_ref().map(|r| &r.schema),
                     "ref_table": con.references.as_ref().map(|r| &r.table),
                     "ref_columns": con.references.as_ref().map(|r| &r.columns),
+                    "on_update": con.references.as_ref().and_then(|r| r.on_update.as_ref()),
+                    "on_delete": con.references.as_ref().and_then(|r| r.on_delete.as_ref()),
+                    "is_deferrable": con.deferrable, "is_deferred": con.initially_deferred,
                 })
             })
         })
         .collect();
     sqlx::query!(
         r#"INSERT INTO catalog_constraints (catalog_id, schema_name, relation_name, name, kind,
-               columns, definition, ref_schema, ref_table, ref_columns)
+               columns, definition, ref_schema, ref_table, ref_columns, on_update, on_delete,
+               is_deferrable, is_deferred)
            SELECT $1, r.schema_name, r.relation_name, r.name, r.kind, r.columns, r.definition,
-                  r.ref_schema, r.ref_table, r.ref_columns
+                  r.ref_schema, r.ref_table, r.ref_columns, r.on_update, r.on_delete,
+                  r.is_deferrable, r.is_deferred
            FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
                kind text, columns text[], definition text, ref_schema text, ref_table text,
-               ref_columns text[])"#,
+               ref_columns text[], on_update text, on_delete text, is_deferrable boolean,
+               is_deferred boolean)"#,
         catalog_id,
         serde_json::Value::Array(constraints),
     )
@@ -162,29 +195,174 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
                     "schema_name": schema, "relation_name": t.name, "name": i.name,
                     "columns": i.columns, "is_unique": i.unique, "is_primary": i.primary,
                     "method": i.method, "predicate": i.predicate, "definition": i.definition,
+                    "include_columns": i.include,
                 })
             })
         })
         .collect();
     sqlx::query!(
         r#"INSERT INTO catalog_indexes (catalog_id, schema_name, relation_name, name, columns,
-               is_unique, is_primary, method, predicate, definition)
+               is_unique, is_primary, method, predicate, definition, include_columns)
            SELECT $1, r.schema_name, r.relation_name, r.name, r.columns, r.is_unique,
-                  r.is_primary, r.method, r.predicate, r.definition
+                  r.is_primary, r.method, r.predicate, r.definition, r.include_columns
            FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
                columns text[], is_unique boolean, is_primary boolean, method text, predicate text,
-               definition text)"#,
+               definition text, include_columns text[])"#,
         catalog_id,
         serde_json::Value::Array(indexes),
     )
     .execute(&mut **tx)
     .await?;
 
+    replace_schema_objects(tx, catalog_id, snapshot).await?;
+    replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
+
     let database = snapshot.database.as_ref().map(|d| json!(d));
     sqlx::query!(
         r#"UPDATE catalogs SET synced_at = now(), database = $2 WHERE id = $1"#,
         catalog_id,
         database
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Types, sequences and functions: one jsonb document per kind.
+async fn replace_schema_objects(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    snapshot: &Snapshot,
+) -> sqlx::Result<()> {
+    let schemas = &snapshot.schemas;
+    let types: Vec<_> = schemas
+        .iter()
+        .flat_map(|s| {
+            s.types.iter().map(move |t| {
+                json!({
+                    "schema_name": s.name, "name": t.name, "kind": t.kind.as_str(), "owner": t.owner,
+                    "comment": t.comment, "labels": t.labels, "base_type": t.base_type,
+                    "not_null": t.not_null, "default_expr": t.default, "checks": t.checks,
+                    "attributes": t.attributes,
+                })
+            })
+        })
+        .collect();
+    sqlx::query!(
+        r#"INSERT INTO catalog_types (catalog_id, schema_name, name, kind, owner, comment, labels,
+               base_type, not_null, default_expr, checks, attributes)
+           SELECT $1, r.schema_name, r.name, r.kind, r.owner, r.comment, r.labels, r.base_type,
+                  r.not_null, r.default_expr, r.checks, r.attributes
+           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, kind text,
+               owner text, comment text, labels text[], base_type text, not_null boolean,
+               default_expr text, checks text[], attributes jsonb)"#,
+        catalog_id,
+        serde_json::Value::Array(types),
+    )
+    .execute(&mut **tx)
+    .await?;
+
+    let sequences: Vec<_> = schemas
+        .iter()
+        .flat_map(|s| {
+            s.sequences.iter().map(move |q| {
+                json!({
+                    "schema_name": s.name, "name": q.name, "data_type": q.data_type,
+                    "start_value": q.start, "increment": q.increment, "min_value": q.min,
+                    "max_value": q.max, "cache": q.cache, "cycle": q.cycle,
+                    "owned_by_table": q.owned_by.as_ref().map(|o| format!("{}.{}", o.schema, o.table)),
+                    "owned_by_column": q.owned_by.as_ref().map(|o| &o.column),
+                })
+            })
+        })
+        .collect();
+    sqlx::query!(
+        r#"INSERT INTO catalog_sequences (catalog_id, schema_name, name, data_type, start_value,
+               increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column)
+           SELECT $1, r.schema_name, r.name, r.data_type, r.start_value, r.increment, r.min_value,
+                  r.max_value, r.cache, r.cycle, r.owned_by_table, r.owned_by_column
+           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, data_type text,
+               start_value bigint, increment bigint, min_value bigint, max_value bigint,
+               cache bigint, cycle boolean, owned_by_table text, owned_by_column text)"#,
+        catalog_id,
+        serde_json::Value::Array(sequences),
+    )
+    .execute(&mut **tx)
+    .await?;
+
+    let functions: Vec<_> = schemas
+        .iter()
+        .flat_map(|s| {
+            s.functions.iter().map(move |f| {
+                json!({
+                    "schema_name": s.name, "name": f.name, "arguments": f.arguments,
+                    "result": f.result, "language": f.language, "kind": f.kind, "comment": f.comment,
+                })
+            })
+        })
+        .collect();
+    sqlx::query!(
+        r#"INSERT INTO catalog_functions (catalog_id, schema_name, name, arguments, result,
+               language, kind, comment)
+           SELECT $1, r.schema_name, r.name, r.arguments, r.result, r.language, r.kind, r.comment
+           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, arguments text,
+               result text, language text, kind text, comment text)"#,
+        catalog_id,
+        serde_json::Value::Array(functions),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn replace_triggers_and_dependencies(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    tables: &[(&str, &crate::catalog::Table)],
+) -> sqlx::Result<()> {
+    let triggers: Vec<_> = tables
+        .iter()
+        .flat_map(|(schema, t)| {
+            t.triggers.iter().map(move |g| {
+                json!({
+                    "schema_name": schema, "relation_name": t.name, "name": g.name,
+                    "timing": g.timing, "events": g.events, "for_each": g.for_each,
+                    "function": g.function, "enabled": g.enabled, "definition": g.definition,
+                })
+            })
+        })
+        .collect();
+    sqlx::query!(
+        r#"INSERT INTO catalog_triggers (catalog_id, schema_name, relation_name, name, timing,
+               events, for_each, function, enabled, definition)
+           SELECT $1, r.schema_name, r.relation_name, r.name, r.timing, r.events, r.for_each,
+                  r.function, r.enabled, r.definition
+           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
+               timing text, events text[], for_each text, function text, enabled boolean,
+               definition text)"#,
+        catalog_id,
+        serde_json::Value::Array(triggers),
+    )
+    .execute(&mut **tx)
+    .await?;
+
+    let (mut schema, mut relation, mut ref_schema, mut ref_name) = (vec![], vec![], vec![], vec![]);
+    for (s, t) in tables {
+        for d in &t.depends_on {
+            schema.push(s.to_string());
+            relation.push(t.name.clone());
+            ref_schema.push(d.schema.clone());
+            ref_name.push(d.name.clone());
+        }
+    }
+    sqlx::query!(
+        r#"INSERT INTO catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, ref_name)
+           SELECT DISTINCT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[])"#,
+        catalog_id,
+        &schema,
+        &relation,
+        &ref_schema,
+        &ref_name,
     )
     .execute(&mut **tx)
     .await?;
@@ -204,6 +382,10 @@ struct RelationColumns {
     parent_name: Vec<Option<String>>,
     partition_bound: Vec<Option<String>>,
     column_count: Vec<i32>,
+    total_bytes: Vec<Option<i64>>,
+    unlogged: Vec<bool>,
+    rls_enabled: Vec<bool>,
+    partition_key: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -216,197 +398,10 @@ struct ColumnColumns {
     nullable: Vec<bool>,
     default: Vec<Option<String>>,
     comment: Vec<Option<String>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SchemaRow {
-    pub id: i64,
-    pub catalog_id: Uuid,
-    pub name: String,
-    pub owner: Option<String>,
-    pub comment: Option<String>,
-}
-
-pub async fn schemas(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<Vec<SchemaRow>> {
-    sqlx::query_as!(
-        SchemaRow,
-        r#"SELECT id, catalog_id, name, owner, comment
-           FROM catalog_schemas WHERE catalog_id = $1 ORDER BY name"#,
-        catalog_id
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RelationRow {
-    pub schema: String,
-    pub name: String,
-    pub kind: String,
-    pub owner: Option<String>,
-    pub comment: Option<String>,
-    pub row_estimate: Option<i64>,
-    pub column_count: i32,
-    pub definition: Option<String>,
-    pub parent_schema: Option<String>,
-    pub parent_name: Option<String>,
-    pub partition_bound: Option<String>,
-}
-
-/// One page of a catalog's relations in (schema, name) order, optionally of one schema.
-pub async fn relations(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: Option<&str>,
-    after: Option<(String, String)>,
-    limit: i64,
-) -> sqlx::Result<Vec<RelationRow>> {
-    let (after_schema, after_name) = after.unzip();
-    sqlx::query_as!(
-        RelationRow,
-        r#"SELECT schema_name AS schema, name, kind, owner, comment, row_estimate, column_count,
-                  definition, parent_schema, parent_name, partition_bound
-           FROM catalog_relations
-           WHERE catalog_id = $1
-             AND ($2::text IS NULL OR schema_name = $2)
-             AND ($3::text IS NULL OR (schema_name, name) > ($3, $4::text))
-           ORDER BY schema_name, name
-           LIMIT $5"#,
-        catalog_id,
-        schema,
-        after_schema,
-        after_name,
-        limit
-    )
-    .fetch_all(db)
-    .await
-}
-
-pub async fn relation(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    name: &str,
-) -> sqlx::Result<Option<RelationRow>> {
-    sqlx::query_as!(
-        RelationRow,
-        r#"SELECT schema_name AS schema, name, kind, owner, comment, row_estimate, column_count,
-                  definition, parent_schema, parent_name, partition_bound
-           FROM catalog_relations
-           WHERE catalog_id = $1 AND schema_name = $2 AND name = $3"#,
-        catalog_id,
-        schema,
-        name
-    )
-    .fetch_optional(db)
-    .await
-}
-
-pub async fn schema_exists(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-) -> sqlx::Result<bool> {
-    let found = sqlx::query_scalar!(
-        r#"SELECT 1 AS "one!" FROM catalog_schemas WHERE catalog_id = $1 AND name = $2"#,
-        catalog_id,
-        schema
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(found.is_some())
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ColumnRow {
-    pub name: String,
-    pub ordinal: i32,
-    #[serde(rename = "type")]
-    pub data_type: String,
-    pub nullable: bool,
-    pub default: Option<String>,
-    pub comment: Option<String>,
-}
-
-pub async fn columns(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<ColumnRow>> {
-    sqlx::query_as!(
-        ColumnRow,
-        r#"SELECT name, ordinal, data_type, nullable, default_expr AS default, comment
-           FROM catalog_columns
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY ordinal"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ConstraintRow {
-    pub name: String,
-    pub kind: String,
-    pub columns: Vec<String>,
-    pub definition: Option<String>,
-    pub ref_schema: Option<String>,
-    pub ref_table: Option<String>,
-    pub ref_columns: Option<Vec<String>>,
-}
-
-pub async fn constraints(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<ConstraintRow>> {
-    sqlx::query_as!(
-        ConstraintRow,
-        r#"SELECT name, kind, columns, definition, ref_schema, ref_table, ref_columns
-           FROM catalog_constraints
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IndexRow {
-    pub name: String,
-    pub columns: Vec<String>,
-    pub unique: bool,
-    pub primary: bool,
-    pub method: Option<String>,
-    pub predicate: Option<String>,
-    pub definition: Option<String>,
-}
-
-pub async fn indexes(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<IndexRow>> {
-    sqlx::query_as!(
-        IndexRow,
-        r#"SELECT name, columns, is_unique AS unique, is_primary AS primary, method, predicate,
-                  definition
-           FROM catalog_indexes
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
+    type_schema: Vec<Option<String>>,
+    type_name: Vec<Option<String>>,
+    is_array: Vec<bool>,
+    identity: Vec<Option<String>>,
+    generated: Vec<Option<String>>,
+    collation: Vec<Option<String>>,
 }

@@ -47,6 +47,7 @@ pub struct SyncRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub stats: Option<serde_json::Value>,
+    pub schema_filter: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,14 +65,16 @@ pub async fn insert_if_idle(
     id: Uuid,
     catalog_id: Uuid,
     max_attempts: i32,
+    schema_filter: Option<serde_json::Value>,
 ) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
-        r#"INSERT INTO syncs (id, catalog_id, max_attempts) VALUES ($1, $2, $3)
+        r#"INSERT INTO syncs (id, catalog_id, max_attempts, schema_filter) VALUES ($1, $2, $3, $4)
            ON CONFLICT (catalog_id) WHERE status IN ('queued', 'running', 'retrying') DO NOTHING
            RETURNING id"#,
         id,
         catalog_id,
-        max_attempts
+        max_attempts,
+        schema_filter
     )
     .fetch_optional(&mut **tx)
     .await
@@ -85,7 +88,7 @@ pub async fn active_for_catalog(
     sqlx::query_as!(
         SyncRow,
         r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
-                  enqueued_at, started_at, finished_at, stats
+                  enqueued_at, started_at, finished_at, stats, schema_filter
            FROM syncs
            WHERE catalog_id = $1 AND status IN ('queued', 'running', 'retrying')"#,
         catalog_id
@@ -98,7 +101,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncR
     sqlx::query_as!(
         SyncRow,
         r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
-                  enqueued_at, started_at, finished_at, stats
+                  enqueued_at, started_at, finished_at, stats, schema_filter
            FROM syncs WHERE id = $1"#,
         id
     )
@@ -125,7 +128,7 @@ pub async fn list_for_catalog(
     sqlx::query_as!(
         SyncRow,
         r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
-                  enqueued_at, started_at, finished_at, stats
+                  enqueued_at, started_at, finished_at, stats, schema_filter
            FROM syncs
            WHERE catalog_id = $1
              AND ($2::timestamptz IS NULL OR (enqueued_at, id) < ($2, $3::uuid))

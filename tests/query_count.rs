@@ -1,0 +1,122 @@
+//! The number of queries one introspection runs does not grow with the number of tables:
+//! measured on the wire, by a proxy between the worker and the source that counts the
+//! statements the worker sends.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A TCP proxy to the test server that counts frontend Query ('Q') and Bind ('B') messages:
+/// one per statement executed, in the simple and the extended protocol.
+struct CountingProxy {
+    port: u16,
+    statements: Arc<AtomicUsize>,
+}
+
+impl CountingProxy {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let statements = Arc::new(AtomicUsize::new(0));
+        let (host, server_port) = server_host_port();
+        let counter = statements.clone();
+        tokio::spawn(async move {
+            loop {
+                let (client, _) = listener.accept().await.unwrap();
+                let server = TcpStream::connect((host.as_str(), server_port))
+                    .await
+                    .unwrap();
+                tokio::spawn(relay(client, server, counter.clone()));
+            }
+        });
+        Self { port, statements }
+    }
+
+    fn count(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+}
+
+async fn relay(client: TcpStream, server: TcpStream, counter: Arc<AtomicUsize>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let backward =
+        tokio::spawn(async move { tokio::io::copy(&mut server_read, &mut client_write).await });
+    // The startup message has no type byte: a 4-byte length, then the rest.
+    let mut length = [0u8; 4];
+    if client_read.read_exact(&mut length).await.is_err() {
+        return;
+    }
+    let mut body = vec![0u8; u32::from_be_bytes(length) as usize - 4];
+    client_read.read_exact(&mut body).await.unwrap();
+    server_write.write_all(&length).await.unwrap();
+    server_write.write_all(&body).await.unwrap();
+    loop {
+        let mut header = [0u8; 5];
+        if client_read.read_exact(&mut header).await.is_err() {
+            break;
+        }
+        if header[0] == b'Q' || header[0] == b'B' {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        let len = u32::from_be_bytes(header[1..5].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len - 4];
+        if client_read.read_exact(&mut body).await.is_err()
+            || server_write.write_all(&header).await.is_err()
+        {
+            break;
+        }
+        if server_write.write_all(&body).await.is_err() {
+            break;
+        }
+    }
+    backward.abort();
+}
+
+fn ddl(tables: usize) -> String {
+    let mut sql = String::from("CREATE TABLE parent (id int PRIMARY KEY);\n");
+    for i in 0..tables {
+        sql.push_str(&format!(
+            "CREATE TABLE t{i} (id int PRIMARY KEY, parent int REFERENCES parent, note text UNIQUE);\n\
+             COMMENT ON TABLE t{i} IS 'table {i}';\n\
+             CREATE VIEW v{i} AS SELECT id FROM t{i};\n"
+        ));
+    }
+    sql
+}
+
+#[tokio::test]
+async fn introspection_runs_the_same_number_of_queries_for_5_and_200_tables() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let proxy = CountingProxy::start().await;
+
+    let mut counts = Vec::new();
+    for tables in [5, 200] {
+        let source = TestDatabase::with_ddl("pgcs_count", &ddl(tables)).await;
+        let before = proxy.count();
+        let mut body = sync_body(&source.name);
+        body["host"] = json!("127.0.0.1");
+        body["port"] = json!(proxy.port);
+        body["sslmode"] = json!("disable"); // the proxy reads the protocol in clear
+        let sync = app.sync_and_wait(&body).await;
+        assert_eq!(sync["status"], "succeeded", "{sync}");
+        assert_eq!(sync["stats"]["tables"], 2 * tables + 1);
+        counts.push(proxy.count() - before);
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "statements for 5 and for 200 tables: {counts:?}"
+    );
+    assert!(
+        counts[0] <= 20,
+        "one introspection ran {} statements",
+        counts[0]
+    );
+}
