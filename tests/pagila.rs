@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
 /// (column, type, nullable) in ordinal order.
@@ -153,5 +153,157 @@ async fn a_pagila_sync_matches_the_source_catalog() {
         .await;
     assert_eq!(matview["kind"], "materialized_view");
     assert!(matview["definition"].as_str().unwrap().contains("GROUP BY"));
+    src.close().await;
+}
+
+/// Rows of `sql` on the source, each as a JSON value, sorted: the expected side of a comparison.
+async fn expected(src: &PgPool, sql: &str) -> Vec<Value> {
+    let rows: Vec<(Value,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT to_jsonb(r) FROM ({sql}) r"
+    )))
+    .fetch_all(src)
+    .await
+    .unwrap();
+    let mut rows: Vec<Value> = rows.into_iter().map(|(v,)| v).collect();
+    rows.sort_by_key(|v| v.to_string());
+    assert!(!rows.is_empty(), "the fixture has some: {sql}");
+    rows
+}
+
+fn sorted(mut rows: Vec<Value>) -> Vec<Value> {
+    rows.sort_by_key(|v| v.to_string());
+    rows
+}
+
+#[tokio::test]
+async fn pagila_types_sequences_functions_triggers_defaults_and_lineage_match_pg_catalog() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_pagila", PAGILA).await;
+    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    let catalog = sync["catalog_id"].as_str().unwrap();
+    let src = PgPool::connect(&source.url).await.unwrap();
+    let list = async |what: &str| {
+        app.get(&format!("/catalogs/{catalog}/{what}?limit=1000"))
+            .await
+            .1
+    };
+    let (_, tables) = app
+        .get(&format!("/catalogs/{catalog}/tables?limit=1000"))
+        .await;
+    let mut details = Vec::new();
+    for t in tables.as_array().unwrap() {
+        let path = format!(
+            "/catalogs/{catalog}/tables/public/{}",
+            t["name"].as_str().unwrap()
+        );
+        details.push(app.get(&path).await.1);
+    }
+    let each = |f: &dyn Fn(&Value) -> Vec<Value>| sorted(details.iter().flat_map(f).collect());
+
+    // Enums with their labels in order; domains with their base types.
+    let types = list("types").await;
+    let served = |kind: &str, f: &dyn Fn(&Value) -> Value| {
+        sorted(
+            types
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["kind"] == kind)
+                .map(f)
+                .collect(),
+        )
+    };
+    assert_eq!(
+        served("enum", &|t| json!({"name": t["name"], "labels": t["labels"]})),
+        expected(&src, "SELECT t.typname AS name, ARRAY(SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels
+                        FROM pg_type t WHERE t.typtype = 'e' AND t.typnamespace = 'public'::regnamespace").await
+    );
+    assert_eq!(
+        served(
+            "domain",
+            &|t| json!({"name": t["name"], "base": t["base_type"]})
+        ),
+        expected(
+            &src,
+            "SELECT typname AS name, format_type(typbasetype, typtypmod) AS base FROM pg_type
+                        WHERE typtype = 'd' AND typnamespace = 'public'::regnamespace"
+        )
+        .await
+    );
+
+    // Sequences and the columns owning them.
+    let sequences = list("sequences").await;
+    assert_eq!(
+        sorted(sequences.as_array().unwrap().iter().map(|s| json!({"name": s["name"], "start": s["start"], "owner": s["owned_by_column"]})).collect()),
+        expected(&src, "SELECT c.relname AS name, s.seqstart AS start, a.attname AS owner
+                        FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+                        LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+                        LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                        WHERE c.relnamespace = 'public'::regnamespace").await
+    );
+
+    // Functions, overloads told apart by their arguments.
+    let functions = list("functions").await;
+    assert_eq!(
+        sorted(functions.as_array().unwrap().iter().map(|f| json!({"name": f["name"], "args": f["arguments"], "lang": f["language"]})).collect()),
+        expected(&src, "SELECT p.proname AS name, pg_get_function_identity_arguments(p.oid) AS args, l.lanname AS lang
+                        FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.pronamespace = 'public'::regnamespace").await
+    );
+
+    // Triggers, as pg_get_triggerdef prints them.
+    assert_eq!(
+        each(&|d| d["triggers"].as_array().unwrap().iter().map(|t| json!({"table": d["name"], "def": t["definition"]})).collect()),
+        expected(&src, "SELECT c.relname AS table, pg_get_triggerdef(t.oid, true) AS def FROM pg_trigger t
+                        JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal").await
+    );
+
+    // Column defaults.
+    assert_eq!(
+        each(&|d| d["columns"].as_array().unwrap().iter().filter(|c| !c["default"].is_null())
+            .map(|c| json!({"table": d["name"], "column": c["name"], "default": c["default"]})).collect()),
+        expected(&src, "SELECT c.relname AS table, a.attname AS column, pg_get_expr(ad.adbin, ad.adrelid) AS default
+                        FROM pg_attrdef ad JOIN pg_class c ON c.oid = ad.adrelid
+                        JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                        WHERE c.relnamespace = 'public'::regnamespace AND a.attgenerated = ''").await
+    );
+
+    // Index definitions.
+    assert_eq!(
+        each(&|d| d["indexes"].as_array().unwrap().iter().map(|i| json!({"name": i["name"], "def": i["definition"]})).collect()),
+        expected(&src, "SELECT ic.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
+                        JOIN pg_class ic ON ic.oid = i.indexrelid WHERE ic.relnamespace = 'public'::regnamespace").await
+    );
+
+    // Foreign keys: columns, target and actions.
+    assert_eq!(
+        each(&|d| d["constraints"].as_array().unwrap().iter().filter(|k| k["kind"] == "foreign_key")
+            .map(|k| json!({"name": k["name"], "target": k["ref_table"], "on_delete": k["on_delete"], "def": k["definition"]})).collect()),
+        expected(&src, "SELECT k.conname AS name, t.relname AS target, pg_get_constraintdef(k.oid) AS def,
+                               CASE k.confdeltype WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict' WHEN 'c' THEN 'cascade'
+                                                  WHEN 'n' THEN 'set null' ELSE 'set default' END AS on_delete
+                        FROM pg_constraint k JOIN pg_class t ON t.oid = k.confrelid
+                        WHERE k.contype = 'f' AND k.connamespace = 'public'::regnamespace").await
+    );
+
+    // Partition bounds, and the parent's list of partitions.
+    let payment = details.iter().find(|d| d["name"] == "payment").unwrap();
+    assert_eq!(payment["kind"], "partitioned_table");
+    assert_eq!(
+        sorted(payment["partitions"].as_array().unwrap().iter().map(|p| json!({"name": p["name"], "bound": p["partition_bound"]})).collect()),
+        expected(&src, "SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i
+                        JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'public.payment'::regclass").await
+    );
+
+    // View lineage: what each view reads.
+    assert_eq!(
+        each(&|d| d["depends_on"].as_array().map(|refs| refs.iter().map(|r| json!({"view": d["name"], "reads": r["name"]})).collect()).unwrap_or_default()),
+        expected(&src, "SELECT DISTINCT v.relname AS view, rc.relname AS reads FROM pg_rewrite r
+                        JOIN pg_class v ON v.oid = r.ev_class
+                        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+                        JOIN pg_class rc ON rc.oid = d.refobjid
+                        WHERE v.relnamespace = 'public'::regnamespace AND v.relkind IN ('v', 'm') AND rc.oid <> v.oid").await
+    );
     src.close().await;
 }
