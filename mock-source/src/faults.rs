@@ -45,6 +45,8 @@ impl Faults {
                 "hang" => f.hang = true,
                 "malformed" => f.malformed = true,
                 "status" => f.status = Some(value.parse().map_err(bad)?),
+                // Makes otherwise equal dbnames distinct sources (benchmarks, tests).
+                "tag" => {}
                 other => return Err(format!("unknown option {other:?}")),
             }
         }

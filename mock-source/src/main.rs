@@ -5,7 +5,8 @@
 //! any other dbname is introspected for real with the library's introspection. Faults are
 //! injected globally by env (`MOCK_FAIL_RATE`, `MOCK_HANG_RATE`, `MOCK_LATENCY_MS`) and per
 //! source by options appended to a synthetic dbname:
-//! `synthetic:3x40x10;latency_ms=300;fail_first=2;fail_rate=0.3;hang_rate=0.1;hang;malformed;status=401`.
+//! `synthetic:3x40x10;latency_ms=300;fail_first=2;fail_rate=0.3;hang_rate=0.1;hang;malformed;status=401;tag=x`
+//! (`tag` only makes otherwise equal dbnames distinct sources).
 
 mod faults;
 mod synthetic;

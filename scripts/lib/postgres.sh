@@ -24,11 +24,14 @@ pg_answers() {
   fi
 }
 
+# start_throwaway_cluster [name] [port] [extra server options]: creates (once) and starts a
+# cluster under target/<name>, prints its admin URL.
 start_throwaway_cluster() {
-  local root dir port bindir as
+  local root dir port bindir as extra
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-  dir="$root/target/pg-cluster"
-  port="${PG_THROWAWAY_PORT:-54329}"
+  dir="$root/target/${1:-pg-cluster}"
+  port="${2:-${PG_THROWAWAY_PORT:-54329}}"
+  extra="${3:-}"
   bindir="$(pg_bindir)"
   if [ -z "$bindir" ]; then
     echo "no PostgreSQL found: set DATABASE_URL, start a server on localhost:5432, or install the server binaries (initdb, pg_ctl)" >&2
@@ -44,7 +47,7 @@ start_throwaway_cluster() {
   fi
   if ! pg_answers 127.0.0.1 "$port"; then
     "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null || {
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 $extra" start >/dev/null || {
       cat "$dir/server.log" >&2; return 1; }
   fi
   echo "postgres://postgres@127.0.0.1:$port/postgres"
