@@ -1,7 +1,9 @@
 -- The full catalog: more facts per relation, column, constraint and index; types, sequences,
--- functions, triggers and view dependencies; indexes for name search.
-
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- functions, triggers and view dependencies.
+--
+-- Name search (?q=) filters one catalog's rows first (every primary key leads with
+-- catalog_id), so no trigram index: it would cost far more on each snapshot write than it
+-- saves on reads.
 
 ALTER TABLE catalog_relations
     ADD COLUMN total_bytes   bigint,
@@ -12,8 +14,6 @@ ALTER TABLE catalog_relations
 -- Partitions of a parent, for the table detail.
 CREATE INDEX catalog_relations_parent ON catalog_relations (catalog_id, parent_schema, parent_name)
     WHERE parent_name IS NOT NULL;
--- ?q= on relation names.
-CREATE INDEX catalog_relations_name_trgm ON catalog_relations USING gin (name gin_trgm_ops);
 
 ALTER TABLE catalog_columns
     ADD COLUMN type_schema text,
@@ -22,9 +22,6 @@ ALTER TABLE catalog_columns
     ADD COLUMN identity    text,
     ADD COLUMN generated   text,
     ADD COLUMN collation_name text;
-
--- GET /catalogs/{id}/columns?q=
-CREATE INDEX catalog_columns_name_trgm ON catalog_columns USING gin (name gin_trgm_ops);
 
 ALTER TABLE catalog_constraints
     ADD COLUMN on_update          text,

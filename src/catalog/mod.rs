@@ -374,6 +374,37 @@ pub struct SnapshotStats {
 pub const MAX_NAME_BYTES: usize = 255;
 
 impl Snapshot {
+    /// A digest of the snapshot's structure: everything but the statistics that move with the
+    /// data (row estimates, sizes). Equal fingerprints mean nothing a client reads changed
+    /// except those statistics.
+    pub fn fingerprint(&mut self) -> String {
+        use sha2::Digest;
+        // Take the volatile statistics out, hash, and put them back: no copy of the snapshot.
+        let size = self.database.as_mut().and_then(|d| d.size_bytes.take());
+        let stats: Vec<(Option<i64>, Option<i64>)> = self
+            .schemas
+            .iter_mut()
+            .flat_map(|s| s.tables.iter_mut())
+            .map(|t| (t.row_estimate.take(), t.total_bytes.take()))
+            .collect();
+        let mut hasher = HashWriter(sha2::Sha256::new());
+        serde_json::to_writer(&mut hasher, self).expect("a snapshot serializes");
+        if let Some(d) = self.database.as_mut() {
+            d.size_bytes = size;
+        }
+        let tables = self.schemas.iter_mut().flat_map(|s| s.tables.iter_mut());
+        for (table, (rows, bytes)) in tables.zip(stats) {
+            table.row_estimate = rows;
+            table.total_bytes = bytes;
+        }
+        hasher
+            .0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn stats(&self) -> SnapshotStats {
         let tables = || self.schemas.iter().flat_map(|s| &s.tables);
         SnapshotStats {
@@ -513,6 +544,24 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_ignores_statistics_but_not_structure() {
+        let body = r#"{"schemas":[{"name":"public","tables":[{"name":"users","row_estimate":10,"columns":[
+            {"name":"id","type":"integer","nullable":false}]}]}]}"#;
+        let mut a: Snapshot = serde_json::from_str(body).unwrap();
+        let mut b = a.clone();
+        b.schemas[0].tables[0].row_estimate = Some(99);
+        b.schemas[0].tables[0].total_bytes = Some(8192);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            b.schemas[0].tables[0].row_estimate,
+            Some(99),
+            "statistics are put back"
+        );
+        b.schemas[0].tables[0].columns[0].nullable = true;
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
     fn duplicate_and_nul_names_are_refused() {
         let mut snapshot = Snapshot {
             database: None,
@@ -530,6 +579,19 @@ mod tests {
         snapshot.schemas.pop();
         snapshot.schemas[0].tables[0].name = "a\0b".into();
         assert!(snapshot.validate().unwrap_err().contains("NUL"));
+    }
+}
+
+/// Feeds serialized bytes straight into a digest.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

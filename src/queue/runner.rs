@@ -82,12 +82,17 @@ impl SyncRunner {
                 Ok(p) => p,
                 Err(e) => return self.fail(job, &e.to_string()).await,
             };
+            let fetch_started = std::time::Instant::now();
             let error = match self
                 .source
                 .fetch(&job.source, &password, &job.schemas)
                 .await
             {
-                Ok(snapshot) => return self.write(job, &snapshot).await,
+                Ok(snapshot) => {
+                    let elapsed_ms = fetch_started.elapsed().as_millis() as u64;
+                    info!(elapsed_ms, "metadata fetched");
+                    return self.write(job, snapshot).await;
+                }
                 Err(e) => e,
             };
             if !error.is_transient() {
@@ -128,7 +133,7 @@ impl SyncRunner {
     }
 
     /// Replaces the catalog's snapshot and marks the sync succeeded, in one transaction.
-    async fn write(&self, job: &SyncJob, snap: &Snapshot) -> Result<(), Release> {
+    async fn write(&self, job: &SyncJob, snap: Snapshot) -> Result<(), Release> {
         match self.try_write(job, snap).await {
             Ok(()) => Ok(()),
             // Data the store refuses (too long, invalid) will not get better on retry.
@@ -143,16 +148,29 @@ impl SyncRunner {
         }
     }
 
-    async fn try_write(&self, job: &SyncJob, snap: &Snapshot) -> sqlx::Result<()> {
+    /// An unchanged snapshot (same fingerprint) only refreshes its statistics.
+    async fn try_write(&self, job: &SyncJob, mut snap: Snapshot) -> sqlx::Result<()> {
+        let write_started = std::time::Instant::now();
+        let fingerprint = snap.fingerprint();
         let mut tx = self.pool.begin().await?;
-        if !snapshot::lock_catalog(&mut tx, job.catalog_id).await? {
+        let snapshot::Locked::Catalog {
+            fingerprint: current,
+        } = snapshot::lock_catalog(&mut tx, job.catalog_id).await?
+        else {
             return Ok(()); // the catalog was deleted meanwhile
+        };
+        let unchanged = current.as_deref() == Some(fingerprint.as_str());
+        if unchanged {
+            snapshot::refresh_statistics(&mut tx, job.catalog_id, &snap).await?;
+        } else {
+            snapshot::replace(&mut tx, job.catalog_id, &snap, &fingerprint).await?;
         }
-        snapshot::replace(&mut tx, job.catalog_id, snap).await?;
-        let stats = serde_json::to_value(snap.stats()).expect("stats serialize");
+        let mut stats = serde_json::to_value(snap.stats()).expect("stats serialize");
+        stats["unchanged"] = unchanged.into();
         if syncs::succeed(&mut tx, job.sync_id, stats).await? {
             tx.commit().await?;
-            info!(stats = ?snap.stats(), "sync succeeded");
+            let elapsed_ms = write_started.elapsed().as_millis() as u64;
+            info!(stats = ?snap.stats(), unchanged, elapsed_ms, "sync succeeded");
         } else {
             // Another delivery of this job finished first; keep its snapshot.
             tx.rollback().await?;

@@ -7,21 +7,94 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Tx;
-use crate::catalog::Snapshot;
+use crate::catalog::{Snapshot, Table};
+
+/// What [`lock_catalog`] found.
+pub enum Locked {
+    /// The catalog was deleted meanwhile.
+    Gone,
+    /// The catalog, with the fingerprint of its current snapshot (if any).
+    Catalog { fingerprint: Option<String> },
+}
 
 /// Takes the catalog's row lock: two snapshot writes of one catalog never interleave.
-pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<bool> {
-    let found = sqlx::query_scalar!(
-        r#"SELECT id FROM catalogs WHERE id = $1 FOR UPDATE"#,
+pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Locked> {
+    let found = sqlx::query!(
+        r#"SELECT fingerprint FROM catalogs WHERE id = $1 FOR UPDATE"#,
         catalog_id
     )
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(found.is_some())
+    Ok(match found {
+        None => Locked::Gone,
+        Some(row) => Locked::Catalog {
+            fingerprint: row.fingerprint,
+        },
+    })
+}
+
+/// For an unchanged snapshot: refreshes only the statistics that move with the data (row
+/// estimates, sizes), touching just the relations whose figures changed.
+pub async fn refresh_statistics(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    snapshot: &Snapshot,
+) -> sqlx::Result<()> {
+    let (mut schema, mut name, mut rows, mut bytes) = (vec![], vec![], vec![], vec![]);
+    for s in &snapshot.schemas {
+        for t in &s.tables {
+            schema.push(s.name.as_str());
+            name.push(t.name.as_str());
+            rows.push(t.row_estimate);
+            bytes.push(t.total_bytes);
+        }
+    }
+    sqlx::query!(
+        r#"UPDATE catalog_relations r SET row_estimate = u.rows, total_bytes = u.bytes
+           FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::int8[]) AS u(schema_name, name, rows, bytes)
+           WHERE r.catalog_id = $1 AND r.schema_name = u.schema_name AND r.name = u.name
+             AND (r.row_estimate IS DISTINCT FROM u.rows OR r.total_bytes IS DISTINCT FROM u.bytes)"#,
+        catalog_id,
+        &schema as &[&str],
+        &name as &[&str],
+        &rows as &[Option<i64>],
+        &bytes as &[Option<i64>],
+    )
+    .execute(&mut **tx)
+    .await?;
+    mark_synced(tx, catalog_id, snapshot, None).await
+}
+
+/// Stamps the catalog with the snapshot's time, database facts and (for a rewrite) fingerprint.
+async fn mark_synced(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    snapshot: &Snapshot,
+    fingerprint: Option<&str>,
+) -> sqlx::Result<()> {
+    let database = snapshot.database.as_ref().map(|d| json!(d));
+    sqlx::query!(
+        r#"UPDATE catalogs SET synced_at = now(), database = $2, fingerprint = coalesce($3, fingerprint)
+           WHERE id = $1"#,
+        catalog_id,
+        database,
+        fingerprint
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Replaces the catalog's snapshot with `snapshot`. The caller holds [`lock_catalog`].
-pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> sqlx::Result<()> {
+///
+/// Every table is written with one `UNNEST` insert over arrays that borrow the snapshot's
+/// strings; per-row lists (constraint and index columns) travel as array literals.
+pub async fn replace(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    snapshot: &Snapshot,
+    fingerprint: &str,
+) -> sqlx::Result<()> {
     for delete in [
         "DELETE FROM catalog_dependencies WHERE catalog_id = $1",
         "DELETE FROM catalog_triggers WHERE catalog_id = $1",
@@ -45,39 +118,77 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
         r#"INSERT INTO catalog_schemas (catalog_id, name, owner, comment)
            SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])"#,
         catalog_id,
-        &schemas.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        &schemas.iter().map(|s| s.owner.clone()).collect::<Vec<_>>() as &[Option<String>],
+        &schemas.iter().map(|s| s.name.as_str()).collect::<Vec<_>>() as &[&str],
         &schemas
             .iter()
-            .map(|s| s.comment.clone())
-            .collect::<Vec<_>>() as &[Option<String>],
+            .map(|s| s.owner.as_deref())
+            .collect::<Vec<_>>() as &[Option<&str>],
+        &schemas
+            .iter()
+            .map(|s| s.comment.as_deref())
+            .collect::<Vec<_>>() as &[Option<&str>],
     )
     .execute(&mut **tx)
     .await?;
 
-    let tables: Vec<_> = schemas
+    let tables: Vec<(&str, &Table)> = schemas
         .iter()
         .flat_map(|s| s.tables.iter().map(move |t| (s.name.as_str(), t)))
         .collect();
+    insert_relations(tx, catalog_id, &tables).await?;
+    insert_columns(tx, catalog_id, &tables).await?;
+    insert_constraints(tx, catalog_id, &tables).await?;
+    insert_indexes(tx, catalog_id, &tables).await?;
+    replace_schema_objects(tx, catalog_id, snapshot).await?;
+    replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
+    mark_synced(tx, catalog_id, snapshot, Some(fingerprint)).await
+}
+
+/// A PostgreSQL array literal (`{"a","b\"c"}`), for a per-row list inside an UNNEST insert.
+pub(crate) fn array_literal(items: &[String]) -> String {
+    let mut out = String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
+    out.push('{');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for ch in item.chars() {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+async fn insert_relations(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    tables: &[(&str, &Table)],
+) -> sqlx::Result<()> {
     let mut r = RelationColumns::default();
-    for (schema, t) in &tables {
-        r.schema.push(schema.to_string());
-        r.name.push(t.name.clone());
-        r.kind.push(t.kind.as_str().to_string());
-        r.owner.push(t.owner.clone());
-        r.comment.push(t.comment.clone());
+    for (schema, t) in tables {
+        r.schema.push(schema);
+        r.name.push(&t.name);
+        r.kind.push(t.kind.as_str());
+        r.owner.push(t.owner.as_deref());
+        r.comment.push(t.comment.as_deref());
         r.row_estimate.push(t.row_estimate);
-        r.definition.push(t.definition.clone());
+        r.definition.push(t.definition.as_deref());
         r.parent_schema
-            .push(t.partition_of.as_ref().map(|p| p.schema.clone()));
+            .push(t.partition_of.as_ref().map(|p| p.schema.as_str()));
         r.parent_name
-            .push(t.partition_of.as_ref().map(|p| p.name.clone()));
-        r.partition_bound.push(t.partition_bound.clone());
+            .push(t.partition_of.as_ref().map(|p| p.name.as_str()));
+        r.partition_bound.push(t.partition_bound.as_deref());
         r.column_count.push(t.columns.len() as i32);
         r.total_bytes.push(t.total_bytes);
         r.unlogged.push(t.unlogged);
         r.rls_enabled.push(t.rls_enabled);
-        r.partition_key.push(t.partition_key.clone());
+        r.partition_key.push(t.partition_key.as_deref());
     }
     sqlx::query!(
         r#"INSERT INTO catalog_relations (catalog_id, schema_name, name, kind, owner, comment,
@@ -87,42 +198,49 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
                $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[],
                $13::int8[], $14::bool[], $15::bool[], $16::text[])"#,
         catalog_id,
-        &r.schema,
-        &r.name,
-        &r.kind,
-        &r.owner as &[Option<String>],
-        &r.comment as &[Option<String>],
+        &r.schema as &[&str],
+        &r.name as &[&str],
+        &r.kind as &[&str],
+        &r.owner as &[Option<&str>],
+        &r.comment as &[Option<&str>],
         &r.row_estimate as &[Option<i64>],
-        &r.definition as &[Option<String>],
-        &r.parent_schema as &[Option<String>],
-        &r.parent_name as &[Option<String>],
-        &r.partition_bound as &[Option<String>],
+        &r.definition as &[Option<&str>],
+        &r.parent_schema as &[Option<&str>],
+        &r.parent_name as &[Option<&str>],
+        &r.partition_bound as &[Option<&str>],
         &r.column_count,
         &r.total_bytes as &[Option<i64>],
         &r.unlogged,
         &r.rls_enabled,
-        &r.partition_key as &[Option<String>],
+        &r.partition_key as &[Option<&str>],
     )
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
+async fn insert_columns(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    tables: &[(&str, &Table)],
+) -> sqlx::Result<()> {
     let mut c = ColumnColumns::default();
-    for (schema, t) in &tables {
+    for (schema, t) in tables {
         for (i, col) in t.columns.iter().enumerate() {
-            c.schema.push(schema.to_string());
-            c.relation.push(t.name.clone());
+            c.schema.push(schema);
+            c.relation.push(&t.name);
             c.ordinal.push(col.ordinal.unwrap_or(i as i32 + 1));
-            c.name.push(col.name.clone());
-            c.data_type.push(col.data_type.clone());
+            c.name.push(&col.name);
+            c.data_type.push(&col.data_type);
             c.nullable.push(col.nullable);
-            c.default.push(col.default.clone());
-            c.comment.push(col.comment.clone());
-            c.type_schema.push(col.type_schema.clone());
-            c.type_name.push(col.type_name.clone());
+            c.default.push(col.default.as_deref());
+            c.comment.push(col.comment.as_deref());
+            c.type_schema.push(col.type_schema.as_deref());
+            c.type_name.push(col.type_name.as_deref());
             c.is_array.push(col.is_array);
-            c.identity.push(col.identity.clone());
-            c.generated.push(col.generated.clone());
-            c.collation.push(col.collation.clone());
+            c.identity.push(col.identity.as_deref());
+            c.generated.push(col.generated.as_deref());
+            c.collation.push(col.collation.as_deref());
         }
     }
     sqlx::query!(
@@ -133,95 +251,123 @@ pub async fn replace(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> 
                $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
                $13::text[], $14::text[], $15::text[])"#,
         catalog_id,
-        &c.schema,
-        &c.relation,
+        &c.schema as &[&str],
+        &c.relation as &[&str],
         &c.ordinal,
-        &c.name,
-        &c.data_type,
+        &c.name as &[&str],
+        &c.data_type as &[&str],
         &c.nullable,
-        &c.default as &[Option<String>],
-        &c.comment as &[Option<String>],
-        &c.type_schema as &[Option<String>],
-        &c.type_name as &[Option<String>],
+        &c.default as &[Option<&str>],
+        &c.comment as &[Option<&str>],
+        &c.type_schema as &[Option<&str>],
+        &c.type_name as &[Option<&str>],
         &c.is_array,
-        &c.identity as &[Option<String>],
-        &c.generated as &[Option<String>],
-        &c.collation as &[Option<String>],
+        &c.identity as &[Option<&str>],
+        &c.generated as &[Option<&str>],
+        &c.collation as &[Option<&str>],
     )
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
-    // Constraints and indexes carry column lists (arrays per row), which UNNEST cannot take as
-    // a ragged 2-D array; one jsonb document per table kind does the same in one statement.
-    let constraints: Vec<_> = tables
-        .iter()
-        .flat_map(|(schema, t)| {
-            t.constraints.iter().map(move |con| {
-                json!({
-                    "schema_name": schema, "relation_name": t.name, "name": con.name,
-                    "kind": con.kind.as_str(), "columns": con.columns, "definition": con.definition,
-                    "ref_schema": con.references.as_ref().map(|r| &r.schema),
-                    "ref_table": con.references.as_ref().map(|r| &r.table),
-                    "ref_columns": con.references.as_ref().map(|r| &r.columns),
-                    "on_update": con.references.as_ref().and_then(|r| r.on_update.as_ref()),
-                    "on_delete": con.references.as_ref().and_then(|r| r.on_delete.as_ref()),
-                    "is_deferrable": con.deferrable, "is_deferred": con.initially_deferred,
-                })
-            })
-        })
-        .collect();
+async fn insert_constraints(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    tables: &[(&str, &Table)],
+) -> sqlx::Result<()> {
+    let (mut schema, mut relation, mut name, mut kind, mut columns, mut definition) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut ref_schema, mut ref_table, mut ref_columns, mut on_update, mut on_delete) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut deferrable, mut deferred) = (vec![], vec![]);
+    for (s, t) in tables {
+        for k in &t.constraints {
+            let target = k.references.as_ref();
+            schema.push(*s);
+            relation.push(t.name.as_str());
+            name.push(k.name.as_str());
+            kind.push(k.kind.as_str());
+            columns.push(array_literal(&k.columns));
+            definition.push(k.definition.as_deref());
+            ref_schema.push(target.map(|r| r.schema.as_str()));
+            ref_table.push(target.map(|r| r.table.as_str()));
+            ref_columns.push(target.map(|r| array_literal(&r.columns)));
+            on_update.push(target.and_then(|r| r.on_update.as_deref()));
+            on_delete.push(target.and_then(|r| r.on_delete.as_deref()));
+            deferrable.push(k.deferrable);
+            deferred.push(k.initially_deferred);
+        }
+    }
     sqlx::query!(
         r#"INSERT INTO catalog_constraints (catalog_id, schema_name, relation_name, name, kind,
                columns, definition, ref_schema, ref_table, ref_columns, on_update, on_delete,
                is_deferrable, is_deferred)
-           SELECT $1, r.schema_name, r.relation_name, r.name, r.kind, r.columns, r.definition,
-                  r.ref_schema, r.ref_table, r.ref_columns, r.on_update, r.on_delete,
-                  r.is_deferrable, r.is_deferred
-           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
-               kind text, columns text[], definition text, ref_schema text, ref_table text,
-               ref_columns text[], on_update text, on_delete text, is_deferrable boolean,
-               is_deferred boolean)"#,
+           SELECT $1, u.s, u.r, u.n, u.k, u.c::text[], u.d, u.rs, u.rt, u.rc::text[], u.ou, u.od,
+                  u.df, u.dd
+           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+               $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[],
+               $14::bool[]) AS u(s, r, n, k, c, d, rs, rt, rc, ou, od, df, dd)"#,
         catalog_id,
-        serde_json::Value::Array(constraints),
+        &schema as &[&str],
+        &relation as &[&str],
+        &name as &[&str],
+        &kind as &[&str],
+        &columns,
+        &definition as &[Option<&str>],
+        &ref_schema as &[Option<&str>],
+        &ref_table as &[Option<&str>],
+        &ref_columns as &[Option<String>],
+        &on_update as &[Option<&str>],
+        &on_delete as &[Option<&str>],
+        &deferrable,
+        &deferred,
     )
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
-    let indexes: Vec<_> = tables
-        .iter()
-        .flat_map(|(schema, t)| {
-            t.indexes.iter().map(move |i| {
-                json!({
-                    "schema_name": schema, "relation_name": t.name, "name": i.name,
-                    "columns": i.columns, "is_unique": i.unique, "is_primary": i.primary,
-                    "method": i.method, "predicate": i.predicate, "definition": i.definition,
-                    "include_columns": i.include,
-                })
-            })
-        })
-        .collect();
+async fn insert_indexes(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    tables: &[(&str, &Table)],
+) -> sqlx::Result<()> {
+    let (mut schema, mut relation, mut name, mut columns, mut include) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut unique, mut primary, mut method, mut predicate, mut definition) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (s, t) in tables {
+        for i in &t.indexes {
+            schema.push(*s);
+            relation.push(t.name.as_str());
+            name.push(i.name.as_str());
+            columns.push(array_literal(&i.columns));
+            include.push(array_literal(&i.include));
+            unique.push(i.unique);
+            primary.push(i.primary);
+            method.push(i.method.as_deref());
+            predicate.push(i.predicate.as_deref());
+            definition.push(i.definition.as_deref());
+        }
+    }
     sqlx::query!(
         r#"INSERT INTO catalog_indexes (catalog_id, schema_name, relation_name, name, columns,
-               is_unique, is_primary, method, predicate, definition, include_columns)
-           SELECT $1, r.schema_name, r.relation_name, r.name, r.columns, r.is_unique,
-                  r.is_primary, r.method, r.predicate, r.definition, r.include_columns
-           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
-               columns text[], is_unique boolean, is_primary boolean, method text, predicate text,
-               definition text, include_columns text[])"#,
+               include_columns, is_unique, is_primary, method, predicate, definition)
+           SELECT $1, u.s, u.r, u.n, u.c::text[], u.i::text[], u.uq, u.pk, u.m, u.p, u.d
+           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+               $8::bool[], $9::text[], $10::text[], $11::text[]) AS u(s, r, n, c, i, uq, pk, m, p, d)"#,
         catalog_id,
-        serde_json::Value::Array(indexes),
-    )
-    .execute(&mut **tx)
-    .await?;
-
-    replace_schema_objects(tx, catalog_id, snapshot).await?;
-    replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
-
-    let database = snapshot.database.as_ref().map(|d| json!(d));
-    sqlx::query!(
-        r#"UPDATE catalogs SET synced_at = now(), database = $2 WHERE id = $1"#,
-        catalog_id,
-        database
+        &schema as &[&str],
+        &relation as &[&str],
+        &name as &[&str],
+        &columns,
+        &include,
+        &unique,
+        &primary,
+        &method as &[Option<&str>],
+        &predicate as &[Option<&str>],
+        &definition as &[Option<&str>],
     )
     .execute(&mut **tx)
     .await?;
@@ -318,7 +464,7 @@ async fn replace_schema_objects(
 async fn replace_triggers_and_dependencies(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
-    tables: &[(&str, &crate::catalog::Table)],
+    tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
     let triggers: Vec<_> = tables
         .iter()
@@ -370,38 +516,56 @@ async fn replace_triggers_and_dependencies(
 }
 
 #[derive(Default)]
-struct RelationColumns {
-    schema: Vec<String>,
-    name: Vec<String>,
-    kind: Vec<String>,
-    owner: Vec<Option<String>>,
-    comment: Vec<Option<String>>,
+struct RelationColumns<'a> {
+    schema: Vec<&'a str>,
+    name: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    owner: Vec<Option<&'a str>>,
+    comment: Vec<Option<&'a str>>,
     row_estimate: Vec<Option<i64>>,
-    definition: Vec<Option<String>>,
-    parent_schema: Vec<Option<String>>,
-    parent_name: Vec<Option<String>>,
-    partition_bound: Vec<Option<String>>,
+    definition: Vec<Option<&'a str>>,
+    parent_schema: Vec<Option<&'a str>>,
+    parent_name: Vec<Option<&'a str>>,
+    partition_bound: Vec<Option<&'a str>>,
     column_count: Vec<i32>,
     total_bytes: Vec<Option<i64>>,
     unlogged: Vec<bool>,
     rls_enabled: Vec<bool>,
-    partition_key: Vec<Option<String>>,
+    partition_key: Vec<Option<&'a str>>,
 }
 
 #[derive(Default)]
-struct ColumnColumns {
-    schema: Vec<String>,
-    relation: Vec<String>,
+struct ColumnColumns<'a> {
+    schema: Vec<&'a str>,
+    relation: Vec<&'a str>,
     ordinal: Vec<i32>,
-    name: Vec<String>,
-    data_type: Vec<String>,
+    name: Vec<&'a str>,
+    data_type: Vec<&'a str>,
     nullable: Vec<bool>,
-    default: Vec<Option<String>>,
-    comment: Vec<Option<String>>,
-    type_schema: Vec<Option<String>>,
-    type_name: Vec<Option<String>>,
+    default: Vec<Option<&'a str>>,
+    comment: Vec<Option<&'a str>>,
+    type_schema: Vec<Option<&'a str>>,
+    type_name: Vec<Option<&'a str>>,
     is_array: Vec<bool>,
-    identity: Vec<Option<String>>,
-    generated: Vec<Option<String>>,
-    collation: Vec<Option<String>>,
+    identity: Vec<Option<&'a str>>,
+    generated: Vec<Option<&'a str>>,
+    collation: Vec<Option<&'a str>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_literal;
+
+    #[test]
+    fn array_literals_quote_every_element() {
+        let items = vec![
+            "a".to_owned(),
+            "b\"c".to_owned(),
+            "d\\e".to_owned(),
+            "{x,y}".to_owned(),
+            String::new(),
+        ];
+        assert_eq!(array_literal(&items), r#"{"a","b\"c","d\\e","{x,y}",""}"#);
+        assert_eq!(array_literal(&[]), "{}");
+    }
 }

@@ -1,0 +1,704 @@
+//! The project's benchmark: every scenario of BENCHMARKS.md, each measured side by side with a
+//! reference run in the same process (pg_dump, pgbench, one worker against two), medians of
+//! several runs. Run it through `scripts/bench`, which finds PostgreSQL and builds the release
+//! binaries first.
+//!
+//! Environment: `BENCH_STORE_URL` (a server's `postgres` database for the store),
+//! `BENCH_SOURCE_URL` (a server for the big source database; pg_dump needs
+//! `max_locks_per_transaction` big enough to lock 10,000 tables), `BENCH_BIN_DIR` (the release
+//! binaries), `BENCH_SCENARIOS` (comma-separated subset), `BENCH_RUNS`, `BENCH_OUT` (a file to
+//! write the results table to).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+type Result<T> = anyhow::Result<T>;
+
+struct Bench {
+    store_admin: String,
+    source_admin: String,
+    bin_dir: PathBuf,
+    runs: usize,
+    client: reqwest::Client,
+    rows: Vec<[String; 5]>,
+}
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn with_db(admin: &str, db: &str) -> String {
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+    format!("{base}/{db}")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The API, workers and (optionally) mock-source as real processes over a fresh store.
+struct Service {
+    children: Vec<Child>,
+    workers: Vec<Child>,
+    base: String,
+    store: PgPool,
+    store_db: String,
+    env: Vec<(String, String)>,
+}
+
+impl Service {
+    async fn start(
+        b: &Bench,
+        workers: usize,
+        external: bool,
+        worker_env: &[(&str, &str)],
+    ) -> Result<Service> {
+        let store_db = format!("pgcs_bench_store_{}", std::process::id());
+        let admin = PgPool::connect(&b.store_admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {store_db} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {store_db}")))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        let store_url = with_db(&b.store_admin, &store_db);
+        let api_port = free_port();
+        let mock_port = free_port();
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), store_url.clone()),
+            (
+                "CREDENTIALS_KEY".into(),
+                "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+            ),
+            ("RUST_LOG".into(), "warn".into()),
+            ("PORT".into(), api_port.to_string()),
+            ("BIND_ADDR".into(), "127.0.0.1".into()),
+            ("MOCK_BIND".into(), format!("127.0.0.1:{mock_port}")),
+            ("DATABASE_MAX_CONNECTIONS".into(), "40".into()),
+        ];
+        if external {
+            env.push((
+                "EXTERNAL_METADATA_URL".into(),
+                format!("http://127.0.0.1:{mock_port}"),
+            ));
+        }
+        for (k, v) in worker_env {
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut service = Service {
+            children: Vec::new(),
+            workers: Vec::new(),
+            base: format!("http://127.0.0.1:{api_port}"),
+            store: PgPool::connect(&store_url).await?,
+            store_db,
+            env,
+        };
+        service.children.push(service.spawn(b, "pg-catalog-sync")?);
+        if external {
+            service.children.push(service.spawn(b, "mock-source")?);
+            wait_http(&b.client, &format!("http://127.0.0.1:{mock_port}/health")).await?;
+        }
+        wait_http(&b.client, &format!("{}/ready", service.base)).await?;
+        for _ in 0..workers {
+            service.add_worker(b)?;
+        }
+        Ok(service)
+    }
+
+    fn spawn(&self, b: &Bench, binary: &str) -> Result<Child> {
+        Ok(Command::new(b.bin_dir.join(binary))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?)
+    }
+
+    fn add_worker(&mut self, b: &Bench) -> Result<()> {
+        let worker = self.spawn(b, "pg-catalog-sync-worker")?;
+        self.workers.push(worker);
+        Ok(())
+    }
+
+    async fn post_sync(&self, client: &reqwest::Client, body: &Value) -> Result<String> {
+        let response = client
+            .post(format!("{}/sync", self.base))
+            .json(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 202,
+            "POST /sync answered {}",
+            response.status()
+        );
+        let body: Value = response.json().await?;
+        Ok(body["sync_id"].as_str().unwrap().to_owned())
+    }
+
+    async fn wait_sync(&self, client: &reqwest::Client, sync_id: &str) -> Result<Value> {
+        loop {
+            let body: Value = client
+                .get(format!("{}/syncs/{sync_id}", self.base))
+                .send()
+                .await?
+                .json()
+                .await?;
+            match body["status"].as_str() {
+                Some("succeeded") => return Ok(body),
+                Some("failed") => anyhow::bail!("sync failed: {body}"),
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+
+    /// Peak resident memory of the worker processes, in MiB (VmHWM).
+    fn worker_peak_rss_mib(&self) -> f64 {
+        self.workers
+            .iter()
+            .filter_map(|w| std::fs::read_to_string(format!("/proc/{}/status", w.id())).ok())
+            .filter_map(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(str::to_owned)
+            })
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .fold(0.0, f64::max)
+            / 1024.0
+    }
+
+    async fn stop(mut self, b: &Bench) -> Result<()> {
+        for child in self.workers.iter_mut().chain(self.children.iter_mut()) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+        }
+        for child in self.workers.iter_mut().chain(self.children.iter_mut()) {
+            let _ = child.wait();
+        }
+        self.store.close().await;
+        let admin = PgPool::connect(&b.store_admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.store_db
+        )))
+        .execute(&admin)
+        .await?;
+        Ok(())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_http(client: &reqwest::Client, url: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const BIG_DB: &str = "pgcs_bench_big";
+const BIG_VERSION: i32 = 1;
+const BIG_TABLES: usize = 10_000;
+
+/// The big source: 10,000 tables x 20 columns in 10 schemas, each table with a primary key,
+/// a unique index, a foreign key and comments. Created once and reused while its version holds.
+async fn ensure_big_source(b: &Bench) -> Result<String> {
+    let url = with_db(&b.source_admin, BIG_DB);
+    if let Ok(pool) = PgPool::connect(&url).await {
+        let version: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM bench_meta")
+            .fetch_one(&pool)
+            .await
+            .ok()
+            .flatten();
+        pool.close().await;
+        if version == Some(BIG_VERSION) {
+            return Ok(url);
+        }
+    }
+    eprintln!(
+        "creating the big source database ({BIG_TABLES} tables); this takes a few minutes once"
+    );
+    let admin = PgPool::connect(&b.source_admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {BIG_DB} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {BIG_DB}")))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    let pool = PgPool::connect(&url).await?;
+    let schemas: String = (0..10).map(|s| format!("CREATE SCHEMA s{s};")).collect();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "{schemas} CREATE TABLE public.root (id bigint PRIMARY KEY);"
+    )))
+    .execute(&pool)
+    .await?;
+    let columns: Vec<String> = (3..=20)
+        .map(|c| {
+            format!(
+                "c{c} {}",
+                ["integer", "text", "timestamptz", "numeric(12,2)"][c % 4]
+            )
+        })
+        .collect();
+    let columns = columns.join(", ");
+    for chunk in (0..BIG_TABLES).collect::<Vec<_>>().chunks(250) {
+        let mut sql = String::new();
+        for &i in chunk {
+            let t = format!("s{}.t{i}", i % 10);
+            sql.push_str(&format!(
+                "CREATE TABLE {t} (id bigint PRIMARY KEY, root_id bigint NOT NULL REFERENCES public.root (id), {columns});\n\
+                 CREATE UNIQUE INDEX t{i}_c3_key ON {t} (c3);\n\
+                 COMMENT ON TABLE {t} IS 'table {i}';\n\
+                 COMMENT ON COLUMN {t}.id IS 'key of table {i}';\n"
+            ));
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await?;
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ANALYZE; CREATE TABLE bench_meta (version int); INSERT INTO bench_meta VALUES ({BIG_VERSION});"
+    )))
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(url)
+}
+
+fn source_body(url: &str) -> Value {
+    let u = reqwest::Url::parse(url).unwrap();
+    json!({"host": u.host_str().unwrap(), "port": u.port().unwrap_or(5432), "user": u.username(),
+           "password": u.password().unwrap_or(""), "dbname": u.path().trim_start_matches('/')})
+}
+
+impl Bench {
+    fn row(
+        &mut self,
+        scenario: &str,
+        measured: String,
+        reference: String,
+        ratio: String,
+        target: &str,
+    ) {
+        println!("{scenario:<34} {measured:<44} {reference:<30} {ratio:<10} {target}");
+        self.rows
+            .push([scenario.into(), measured, reference, ratio, target.into()]);
+    }
+
+    /// Scenarios 1 and 2: full and unchanged re-sync of the big catalog against pg_dump.
+    async fn big_catalog(&mut self) -> Result<()> {
+        let url = ensure_big_source(self).await?;
+        let mut dump = Vec::new();
+        let mut full = Vec::new();
+        let mut unchanged = Vec::new();
+        let mut rss: f64 = 0.0;
+        for _ in 0..self.runs {
+            let started = Instant::now();
+            let status = Command::new("pg_dump")
+                .args(["--schema-only", "-f", "/dev/null", "-d", &url])
+                .status()?;
+            anyhow::ensure!(
+                status.success(),
+                "pg_dump failed (is max_locks_per_transaction high enough?)"
+            );
+            dump.push(started.elapsed().as_secs_f64());
+
+            let service = Service::start(self, 1, false, &[]).await?;
+            let body = source_body(&url);
+            let started = Instant::now();
+            let sync_id = service.post_sync(&self.client, &body).await?;
+            let sync = service.wait_sync(&self.client, &sync_id).await?;
+            full.push(started.elapsed().as_secs_f64());
+            anyhow::ensure!(
+                sync["stats"]["tables"].as_u64() == Some(BIG_TABLES as u64 + 2),
+                "unexpected stats {sync}"
+            );
+            let started = Instant::now();
+            let sync_id = service.post_sync(&self.client, &body).await?;
+            service.wait_sync(&self.client, &sync_id).await?;
+            unchanged.push(started.elapsed().as_secs_f64());
+            rss = rss.max(service.worker_peak_rss_mib());
+            service.stop(self).await?;
+        }
+        let (dump, full, unchanged) = (median(dump), median(full), median(unchanged));
+        self.row(
+            "1. big catalog full sync",
+            format!("{full:.2} s (worker peak RSS {rss:.0} MiB)"),
+            format!("pg_dump --schema-only {dump:.2} s"),
+            format!("{:.3}x", full / dump),
+            "<= 0.25x, RSS <= 256 MiB",
+        );
+        self.row(
+            "2. big catalog unchanged re-sync",
+            format!("{unchanged:.2} s"),
+            format!("pg_dump --schema-only {dump:.2} s"),
+            format!("{:.3}x", unchanged / dump),
+            "<= 0.15x",
+        );
+        Ok(())
+    }
+
+    /// Scenario 3: POST /sync from 32 clients over distinct sources, against pgbench's one-row
+    /// insert on the same server with the same durability.
+    async fn enqueue(&mut self) -> Result<()> {
+        let seconds = 10;
+        let pgbench_tps = self.pgbench_insert_tps(seconds).await?;
+        let service = Service::start(self, 0, false, &[]).await?;
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (client, base, counter) =
+                (self.client.clone(), service.base.clone(), counter.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let body = json!({"host": format!("db{}.bench", n % 10_000), "port": 5432, "user": "u", "password": "p", "dbname": format!("d{n}")});
+                    let started = Instant::now();
+                    let response = client.post(format!("{base}/sync")).json(&body).send().await;
+                    if matches!(response, Ok(ref r) if r.status() == 202) {
+                        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                latencies
+            }));
+        }
+        let mut latencies = Vec::new();
+        for t in tasks {
+            latencies.extend(t.await?);
+        }
+        latencies.sort_by(f64::total_cmp);
+        let rps = latencies.len() as f64 / seconds as f64;
+        service.stop(self).await?;
+        self.row(
+            "3. enqueue, 32 clients",
+            format!(
+                "{rps:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99)
+            ),
+            format!("pgbench 1-row insert {pgbench_tps:.0} tps"),
+            format!("{:.2}x", rps / pgbench_tps),
+            ">= 0.5x, p99 <= 25 ms",
+        );
+        Ok(())
+    }
+
+    async fn pgbench_insert_tps(&self, seconds: u64) -> Result<f64> {
+        let db = format!("pgcs_bench_pgbench_{}", std::process::id());
+        let admin = PgPool::connect(&self.store_admin).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE); "
+        )))
+        .execute(&admin)
+        .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&admin)
+            .await?;
+        let url = with_db(&self.store_admin, &db);
+        let pool = PgPool::connect(&url).await?;
+        sqlx::raw_sql("CREATE TABLE inserts (id bigserial PRIMARY KEY, v double precision, at timestamptz DEFAULT now())").execute(&pool).await?;
+        pool.close().await;
+        let script = std::env::temp_dir().join(format!("pgcs-bench-{}.sql", std::process::id()));
+        std::fs::write(&script, "INSERT INTO inserts (v) VALUES (random());\n")?;
+        let output = Command::new("pgbench")
+            .args([
+                "-n",
+                "-c",
+                "32",
+                "-j",
+                "2",
+                "-T",
+                &seconds.to_string(),
+                "-f",
+            ])
+            .arg(&script)
+            .arg(&url)
+            .output()?;
+        let _ = std::fs::remove_file(&script);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let tps = text
+            .lines()
+            .find(|l| l.starts_with("tps = "))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "pgbench printed no tps: {text} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })?;
+        Ok(tps)
+    }
+
+    /// Scenario 4: enqueue -> worker start on an idle queue, from the timestamps in the store.
+    async fn pickup(&mut self) -> Result<()> {
+        let service = Service::start(self, 1, true, &[]).await?;
+        for i in 0..200 {
+            let body = json!({"host": "mock", "port": 1, "user": "u", "password": "p", "dbname": format!("synthetic:1x1x1;tag={i}")});
+            let sync_id = service.post_sync(&self.client, &body).await?;
+            service.wait_sync(&self.client, &sync_id).await?;
+            tokio::time::sleep(Duration::from_millis(20)).await; // idle again
+        }
+        let mut ms: Vec<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM started_at - enqueued_at)::float8 * 1000 FROM syncs",
+        )
+        .fetch_all(&service.store)
+        .await?;
+        ms.sort_by(f64::total_cmp);
+        service.stop(self).await?;
+        self.row(
+            "4. pickup latency, idle queue",
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms ({} syncs)",
+                percentile(&ms, 0.5),
+                percentile(&ms, 0.99),
+                ms.len()
+            ),
+            "-".into(),
+            "-".into(),
+            "p50 <= 10 ms, p99 <= 50 ms",
+        );
+        Ok(())
+    }
+
+    /// Scenario 5: 2,000 queued syncs of 5 x 10 synthetic catalogs drained by 2 workers; with
+    /// 20 ms of source latency, 2 workers against 1.
+    async fn drain(&mut self) -> Result<()> {
+        let two = self.drain_rate(2, 0, 2000).await?;
+        self.row(
+            "5a. drain, 2 workers",
+            format!("{two:.0} syncs/s (2,000 syncs)"),
+            "-".into(),
+            "-".into(),
+            ">= 400 syncs/s",
+        );
+        let one_slow = self.drain_rate(1, 20, 1000).await?;
+        let two_slow = self.drain_rate(2, 20, 1000).await?;
+        self.row(
+            "5b. drain, 20 ms source latency",
+            format!("2 workers {two_slow:.0} syncs/s"),
+            format!("1 worker {one_slow:.0} syncs/s"),
+            format!("{:.2}x", two_slow / one_slow),
+            ">= 1.6x",
+        );
+        Ok(())
+    }
+
+    async fn drain_rate(&self, workers: usize, latency_ms: u64, syncs: usize) -> Result<f64> {
+        let mut service = Service::start(
+            self,
+            0,
+            true,
+            &[("WORKER_CONCURRENCY", "32"), ("WORKER_BATCH_SIZE", "32")],
+        )
+        .await?;
+        for i in 0..syncs {
+            let body = json!({"host": "mock", "port": 1, "user": "u", "password": "p",
+                              "dbname": format!("synthetic:1x5x10;latency_ms={latency_ms};tag={i}")});
+            service.post_sync(&self.client, &body).await?;
+        }
+        let started = Instant::now();
+        for _ in 0..workers {
+            service.add_worker(self)?;
+        }
+        loop {
+            let done: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM syncs WHERE status IN ('succeeded', 'failed')",
+            )
+            .fetch_one(&service.store)
+            .await?;
+            if done as usize >= syncs {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(300),
+                "drain stalled at {done}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let rate = syncs as f64 / started.elapsed().as_secs_f64();
+        let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM syncs WHERE status = 'failed'")
+            .fetch_one(&service.store)
+            .await?;
+        anyhow::ensure!(failed == 0, "{failed} syncs failed");
+        service.stop(self).await?;
+        Ok(rate)
+    }
+
+    /// Scenario 6: table detail and list pages of the big catalog under 64 concurrent clients,
+    /// next to /health through the same stack.
+    async fn reads(&mut self) -> Result<()> {
+        let url = ensure_big_source(self).await?;
+        let service = Service::start(self, 1, false, &[]).await?;
+        let sync_id = service.post_sync(&self.client, &source_body(&url)).await?;
+        let sync = service.wait_sync(&self.client, &sync_id).await?;
+        let catalog = sync["catalog_id"].as_str().unwrap().to_owned();
+        let detail = |i: usize| format!("/catalogs/{catalog}/tables/s{}/t{i}", i % 10);
+        let page = |i: usize| format!("/catalogs/{catalog}/tables?schema=s{}&limit=100", i % 10);
+        let health = |_: usize| "/health".to_owned();
+        let h = self.load(&service, &health).await?;
+        let d = self.load(&service, &detail).await?;
+        let p = self.load(&service, &page).await?;
+        service.stop(self).await?;
+        self.row(
+            "6a. table detail, 64 clients",
+            format!("p50 {:.1} ms, p99 {:.1} ms, {:.0} req/s", d.0, d.1, d.2),
+            format!("/health p99 {:.1} ms", h.1),
+            format!("{:.1}x", d.1 / h.1),
+            "p99 <= 10 ms",
+        );
+        self.row(
+            "6b. list page, 64 clients",
+            format!("p50 {:.1} ms, p99 {:.1} ms, {:.0} req/s", p.0, p.1, p.2),
+            format!("/health p99 {:.1} ms", h.1),
+            format!("{:.1}x", p.1 / h.1),
+            "p99 <= 15 ms",
+        );
+        Ok(())
+    }
+
+    /// 64 clients for 5 s on the paths `path(n)` makes; (p50 ms, p99 ms, req/s).
+    async fn load(
+        &self,
+        service: &Service,
+        path: &dyn Fn(usize) -> String,
+    ) -> Result<(f64, f64, f64)> {
+        let seconds = 5.0;
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+        let mut tasks = Vec::new();
+        for c in 0..64 {
+            let client = self.client.clone();
+            let urls: Vec<String> = (0..500)
+                .map(|i| {
+                    format!(
+                        "{}{}",
+                        service.base,
+                        path((c * 7919 + i * 104_729) % BIG_TABLES)
+                    )
+                })
+                .collect();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                for url in urls.iter().cycle() {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let started = Instant::now();
+                    let ok = match client.get(url).send().await {
+                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                        _ => false,
+                    };
+                    if ok {
+                        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+                latencies
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await?);
+        }
+        all.sort_by(f64::total_cmp);
+        Ok((
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            all.len() as f64 / seconds,
+        ))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    let store_admin = env(
+        "BENCH_STORE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    );
+    let mut bench = Bench {
+        source_admin: env("BENCH_SOURCE_URL", &store_admin),
+        store_admin,
+        bin_dir: PathBuf::from(env("BENCH_BIN_DIR", "target/release")),
+        runs: env("BENCH_RUNS", "3").parse()?,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(128)
+            .build()?,
+        rows: Vec::new(),
+    };
+    let scenarios = env("BENCH_SCENARIOS", "big,enqueue,pickup,drain,reads");
+    println!(
+        "{:<34} {:<44} {:<30} {:<10} target",
+        "scenario", "measured", "reference (same run)", "ratio"
+    );
+    for scenario in scenarios.split(',') {
+        let result = match scenario.trim() {
+            "big" => bench.big_catalog().await,
+            "enqueue" => bench.enqueue().await,
+            "pickup" => bench.pickup().await,
+            "drain" => bench.drain().await,
+            "reads" => bench.reads().await,
+            other => Err(anyhow::anyhow!("unknown scenario {other}")),
+        };
+        if let Err(e) = result {
+            eprintln!("scenario {scenario} failed: {e:#}");
+            bench.row(
+                scenario,
+                format!("failed: {e}"),
+                "-".into(),
+                "-".into(),
+                "-",
+            );
+        }
+    }
+    if let Ok(out) = std::env::var("BENCH_OUT") {
+        let mut table = String::from(
+            "| scenario | measured | reference (same run) | ratio | target |\n|---|---|---|---|---|\n",
+        );
+        for r in &bench.rows {
+            table.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                r[0], r[1], r[2], r[3], r[4]
+            ));
+        }
+        std::fs::write(out, table)?;
+    }
+    Ok(())
+}
