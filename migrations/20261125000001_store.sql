@@ -1,6 +1,10 @@
 -- The store: catalogs (one per source database), their syncs, and the latest snapshot of each
 -- catalog's metadata. Snapshot rows are keyed by natural names so a whole snapshot is written
 -- with one UNNEST insert per table, without id round trips.
+--
+-- Snapshot tables (catalog_*) carry catalog_id without a foreign key: they are written only by
+-- a snapshot replacement, under the catalog's row lock, and deleted with it. A per-row foreign
+-- key check would double the cost of writing a 200,000-column snapshot.
 
 CREATE TABLE catalogs (
     id          uuid PRIMARY KEY,
@@ -52,7 +56,7 @@ CREATE TABLE sync_attempts (
 
 CREATE TABLE catalog_schemas (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    catalog_id  uuid NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id  uuid NOT NULL,
     name        text NOT NULL,
     owner       text,
     comment     text,
@@ -60,7 +64,7 @@ CREATE TABLE catalog_schemas (
 );
 
 CREATE TABLE catalog_relations (
-    catalog_id       uuid   NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id       uuid   NOT NULL,
     schema_name      text   NOT NULL,
     name             text   NOT NULL,
     kind             text   NOT NULL,
@@ -76,7 +80,7 @@ CREATE TABLE catalog_relations (
 );
 
 CREATE TABLE catalog_columns (
-    catalog_id     uuid    NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id     uuid    NOT NULL,
     schema_name    text    NOT NULL,
     relation_name  text    NOT NULL,
     ordinal        integer NOT NULL,
@@ -89,7 +93,7 @@ CREATE TABLE catalog_columns (
 );
 
 CREATE TABLE catalog_constraints (
-    catalog_id     uuid   NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id     uuid   NOT NULL,
     schema_name    text   NOT NULL,
     relation_name  text   NOT NULL,
     name           text   NOT NULL,
@@ -103,7 +107,7 @@ CREATE TABLE catalog_constraints (
 );
 
 CREATE TABLE catalog_indexes (
-    catalog_id     uuid    NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id     uuid    NOT NULL,
     schema_name    text    NOT NULL,
     relation_name  text    NOT NULL,
     name           text    NOT NULL,

@@ -33,7 +33,7 @@ ALTER TABLE catalog_indexes
     ADD COLUMN include_columns text[] NOT NULL DEFAULT '{}';
 
 CREATE TABLE catalog_types (
-    catalog_id   uuid   NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id   uuid   NOT NULL,
     schema_name  text   NOT NULL,
     name         text   NOT NULL,
     kind         text   NOT NULL,          -- enum, domain, composite
@@ -49,7 +49,7 @@ CREATE TABLE catalog_types (
 );
 
 CREATE TABLE catalog_sequences (
-    catalog_id     uuid   NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id     uuid   NOT NULL,
     schema_name    text   NOT NULL,
     name           text   NOT NULL,
     data_type      text   NOT NULL,
@@ -65,7 +65,7 @@ CREATE TABLE catalog_sequences (
 );
 
 CREATE TABLE catalog_functions (
-    catalog_id   uuid NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id   uuid NOT NULL,
     schema_name  text NOT NULL,
     name         text NOT NULL,
     arguments    text NOT NULL,            -- identity arguments: what tells overloads apart
@@ -77,7 +77,7 @@ CREATE TABLE catalog_functions (
 );
 
 CREATE TABLE catalog_triggers (
-    catalog_id     uuid    NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id     uuid    NOT NULL,
     schema_name    text    NOT NULL,
     relation_name  text    NOT NULL,
     name           text    NOT NULL,
@@ -92,7 +92,7 @@ CREATE TABLE catalog_triggers (
 
 -- View lineage: view (schema_name, relation_name) reads relation (ref_schema, ref_name).
 CREATE TABLE catalog_dependencies (
-    catalog_id     uuid NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
+    catalog_id     uuid NOT NULL,
     schema_name    text NOT NULL,
     relation_name  text NOT NULL,
     ref_schema     text NOT NULL,

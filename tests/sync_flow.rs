@@ -313,3 +313,49 @@ async fn the_catalog_list_pages_with_a_link_header() {
     );
     assert_eq!(all[0]["status"], "queued");
 }
+
+#[tokio::test]
+async fn an_unchanged_source_is_not_read_again_but_any_change_is_seen() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", DDL).await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["stats"]["unchanged"], false);
+    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let synced_at = |c: &Value| c["catalog"]["synced_at"].as_str().unwrap().to_owned();
+    let before = synced_at(&app.get(&format!("/catalogs/{catalog}")).await.1);
+
+    // Nothing changed: the sync succeeds, says so, keeps the stats, and stamps the catalog.
+    let again = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(again["status"], "succeeded");
+    assert_eq!(again["stats"]["unchanged"], true);
+    assert_eq!(again["stats"]["tables"], first["stats"]["tables"]);
+    assert_ne!(
+        synced_at(&app.get(&format!("/catalogs/{catalog}")).await.1),
+        before
+    );
+
+    // A comment is a change: it is read and served.
+    source
+        .execute("COMMENT ON COLUMN sales.orders.total IS 'in cents'")
+        .await;
+    let commented = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(commented["stats"]["unchanged"], false);
+    let (_, orders) = app
+        .get(&format!("/catalogs/{catalog}/tables/sales/orders"))
+        .await;
+    assert_eq!(orders["columns"][2]["comment"], "in cents");
+
+    // New statistics alone are refreshed without rewriting the structure.
+    source.execute("INSERT INTO sales.customers (email) SELECT 'c' || g FROM generate_series(1, 500) g; ANALYZE sales.customers;").await;
+    let analyzed = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(analyzed["status"], "succeeded");
+    let (_, customers) = app
+        .get(&format!("/catalogs/{catalog}/tables/sales/customers"))
+        .await;
+    assert_eq!(customers["row_estimate"], 500);
+    assert_eq!(
+        analyzed["stats"]["unchanged"], true,
+        "structure unchanged: {analyzed}"
+    );
+}

@@ -135,7 +135,7 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
         .fetch(&target, &req.password.into(), &Default::default())
         .await
     {
-        Ok(snapshot) => Json(snapshot).into_response(),
+        Ok(read) => Json(read.snapshot).into_response(),
         Err(e) => {
             let status = if e.is_transient() {
                 StatusCode::SERVICE_UNAVAILABLE

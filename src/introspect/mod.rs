@@ -43,25 +43,29 @@ struct Rows {
     dependencies: Vec<queries::DependencyRow>,
 }
 
-/// Reads the whole catalog of the database `conn` is connected to.
+/// Reads the whole catalog of the database `conn` is connected to. With a `helper`
+/// connection to the same database, the heaviest queries run on it at the same time, in the
+/// same snapshot (exported from `conn`'s transaction, as `pg_dump -j` does).
 pub async fn introspect(
     conn: &mut PgConnection,
+    helper: Option<&mut PgConnection>,
     options: &Options,
-) -> Result<Snapshot, sqlx::Error> {
+) -> Result<Introspection, sqlx::Error> {
+    let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
     let mut tx = conn.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
     // SET LOCAL takes no bind parameters; set_config(.., true) is its bindable form.
     sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-        .bind(format!(
-            "{}ms",
-            options.statement_timeout.as_millis().max(1)
-        ))
+        .bind(&timeout)
         .execute(&mut *tx)
         .await?;
 
     let database = sqlx::query_as(queries::DATABASE)
+        .fetch_one(&mut *tx)
+        .await?;
+    let probe: String = sqlx::query_scalar(queries::PROBE)
         .fetch_one(&mut *tx)
         .await?;
     let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
@@ -70,27 +74,105 @@ pub async fn introspect(
         .fetch_all(&mut *tx)
         .await?;
     let oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
+    let oids = &oids;
+
+    let mut side_tx = match helper {
+        Some(helper) => {
+            let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut side = helper.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *side)
+                .await?;
+            // The id comes from the server itself (hex digits and dashes) and cannot be bound.
+            if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                return Err(sqlx::Error::Protocol(format!(
+                    "unexpected snapshot id {id:?}"
+                )));
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SET TRANSACTION SNAPSHOT '{id}'"
+            )))
+            .execute(&mut *side)
+            .await?;
+            sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+                .bind(&timeout)
+                .execute(&mut *side)
+                .await?;
+            Some(side)
+        }
+        None => None,
+    };
 
     macro_rules! all {
-        ($sql:expr) => {
-            sqlx::query_as($sql).bind(&oids).fetch_all(&mut *tx).await?
+        ($conn:expr, $sql:expr) => {
+            sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
         };
     }
-    let rows = Rows {
-        database,
-        relations: all!(queries::RELATIONS),
-        columns: all!(queries::COLUMNS),
-        constraints: all!(queries::CONSTRAINTS),
-        indexes: all!(queries::INDEXES),
-        types: all!(queries::TYPES),
-        sequences: all!(queries::SEQUENCES),
-        functions: all!(queries::FUNCTIONS),
-        triggers: all!(queries::TRIGGERS),
-        dependencies: all!(queries::DEPENDENCIES),
-        schemas,
+    // Indexes and constraints (pg_get_indexdef, pg_get_constraintdef) cost about as much as
+    // everything else together: they run on the helper when there is one.
+    let main = async {
+        Ok::<_, sqlx::Error>((
+            all!(tx, queries::RELATIONS)?,
+            all!(tx, queries::COLUMNS)?,
+            all!(tx, queries::TYPES)?,
+            all!(tx, queries::SEQUENCES)?,
+            all!(tx, queries::FUNCTIONS)?,
+            all!(tx, queries::TRIGGERS)?,
+            all!(tx, queries::DEPENDENCIES)?,
+        ))
     };
+    let (
+        (relations, columns, types, sequences, functions, triggers, dependencies),
+        (indexes, constraints),
+    ) = match side_tx.as_mut() {
+        Some(side) => {
+            let heavy = async {
+                Ok::<_, sqlx::Error>((
+                    all!(*side, queries::INDEXES)?,
+                    all!(*side, queries::CONSTRAINTS)?,
+                ))
+            };
+            tokio::try_join!(main, heavy)?
+        }
+        None => {
+            let rest = main.await?;
+            (
+                rest,
+                (all!(tx, queries::INDEXES)?, all!(tx, queries::CONSTRAINTS)?),
+            )
+        }
+    };
+    if let Some(side) = side_tx {
+        side.commit().await?;
+    }
     tx.commit().await?;
-    Ok(assemble(rows))
+    let snapshot = assemble(Rows {
+        database,
+        schemas,
+        relations,
+        columns,
+        constraints,
+        indexes,
+        types,
+        sequences,
+        functions,
+        triggers,
+        dependencies,
+    });
+    Ok(Introspection { snapshot, probe })
+}
+
+/// A snapshot and the probe of the catalog state it was read from (same transaction).
+pub struct Introspection {
+    pub snapshot: Snapshot,
+    pub probe: String,
+}
+
+/// The probe of the source's current catalog state (see `queries::PROBE`).
+pub async fn probe(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(queries::PROBE).fetch_one(conn).await
 }
 
 fn foreign_key_action(code: Option<String>) -> Option<String> {
@@ -103,6 +185,21 @@ fn foreign_key_action(code: Option<String>) -> Option<String> {
         _ => return None,
     };
     Some(action.into())
+}
+
+/// Names of the columns `attnums` of the table at `pos` (its columns are in attnum order);
+/// unknown numbers (0 for expressions) give empty names.
+fn column_names(schemas: &[Schema], (si, ti): (usize, usize), attnums: &[i16]) -> Vec<String> {
+    let columns = &schemas[si].tables[ti].columns;
+    attnums
+        .iter()
+        .map(|&n| {
+            columns
+                .binary_search_by_key(&i32::from(n), |c| c.ordinal.unwrap_or_default())
+                .map(|i| columns[i].name.clone())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn assemble(rows: Rows) -> Snapshot {
@@ -188,7 +285,11 @@ fn assemble(rows: Rows) -> Snapshot {
             "x" => ConstraintKind::Exclusion,
             _ => ConstraintKind::Check,
         };
-        let references = match (c.ref_schema, c.ref_table, c.ref_columns) {
+        let columns = column_names(&schemas, (si, ti), &c.keys);
+        let ref_columns = c.ref_columns.or_else(|| {
+            table(&c.ref_oid).map(|target| column_names(&schemas, target, &c.ref_keys))
+        });
+        let references = match (c.ref_schema, c.ref_table, ref_columns) {
             (Some(schema), Some(table), Some(columns)) if kind == ConstraintKind::ForeignKey => {
                 Some(ForeignKeyTarget {
                     schema,
@@ -203,7 +304,7 @@ fn assemble(rows: Rows) -> Snapshot {
         schemas[si].tables[ti].constraints.push(Constraint {
             name: c.name,
             kind,
-            columns: c.columns,
+            columns,
             definition: c.definition,
             references,
             deferrable: c.deferrable,
@@ -214,10 +315,23 @@ fn assemble(rows: Rows) -> Snapshot {
         let Some((si, ti)) = table(&i.table_oid) else {
             continue;
         };
+        let key_count = (i.key_count.max(0) as usize).min(i.keys.len());
+        let (key_attnums, include_attnums) = i.keys.split_at(key_count);
+        let mut columns = column_names(&schemas, (si, ti), key_attnums);
+        if let Some(expressions) = i.expressions {
+            // Expression keys (attnum 0) take pg_get_indexdef's text, in key order.
+            for ((name, attnum), expression) in columns.iter_mut().zip(key_attnums).zip(expressions)
+            {
+                if *attnum == 0 {
+                    *name = expression;
+                }
+            }
+        }
+        let include = column_names(&schemas, (si, ti), include_attnums);
         schemas[si].tables[ti].indexes.push(Index {
             name: i.name,
-            columns: i.columns,
-            include: i.include,
+            columns,
+            include,
             unique: i.is_unique,
             primary: i.is_primary,
             method: Some(i.method),

@@ -182,20 +182,22 @@ pub struct ColumnRow {
     pub comment: Option<String>,
 }
 
-/// Key, unique, foreign-key, check and exclusion constraints, column lists in key order.
+/// Key, unique, foreign-key, check and exclusion constraints. Column lists come as attribute
+/// numbers, resolved to names from the columns already read (a per-row subquery would cost
+/// more than the rest of the query); only a foreign key to a table outside the included
+/// schemas has its referenced names looked up here.
 pub const CONSTRAINTS: &str = concat!(
     r#"
 SELECT con.conrelid         AS table_oid,
        con.conname::text    AS name,
        con.contype::text    AS contype,
-       ARRAY(SELECT a.attname::text
-             FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-             ORDER BY k.ord)  AS columns,
+       coalesce(con.conkey, '{}')::int2[] AS keys,
        pg_get_constraintdef(con.oid) AS definition,
+       con.confrelid        AS ref_oid,
        fn.nspname::text     AS ref_schema,
        fc.relname::text     AS ref_table,
-       CASE WHEN con.contype = 'f' THEN
+       coalesce(con.confkey, '{}')::int2[] AS ref_keys,
+       CASE WHEN con.contype = 'f' AND NOT (fc.relnamespace = ANY($1)) THEN
            ARRAY(SELECT a.attname::text
                  FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
                  JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
@@ -223,10 +225,12 @@ pub struct ConstraintRow {
     pub table_oid: Oid,
     pub name: String,
     pub contype: String,
-    pub columns: Vec<String>,
+    pub keys: Vec<i16>,
     pub definition: Option<String>,
+    pub ref_oid: Oid,
     pub ref_schema: Option<String>,
     pub ref_table: Option<String>,
+    pub ref_keys: Vec<i16>,
     pub ref_columns: Option<Vec<String>>,
     pub on_update: Option<String>,
     pub on_delete: Option<String>,
@@ -234,21 +238,18 @@ pub struct ConstraintRow {
     pub initially_deferred: bool,
 }
 
-/// Indexes with their key columns or expressions in order, and their INCLUDE columns.
+/// Indexes. Key and INCLUDE columns come as attribute numbers (resolved from the columns
+/// already read); `pg_get_indexdef(oid, n)`, costly per call, runs only for expression keys.
 pub const INDEXES: &str = concat!(
     r#"
 SELECT i.indrelid          AS table_oid,
        ic.relname::text    AS name,
-       -- Plain key columns by name; pg_get_indexdef (costly per call) only for expressions.
-       ARRAY(SELECT CASE WHEN i.indkey[k - 1] = 0 THEN pg_get_indexdef(i.indexrelid, k, true)
-                         ELSE (SELECT a.attname::text FROM pg_attribute a
-                               WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]) END
-             FROM generate_series(1, i.indnkeyatts::int4) AS k
-             ORDER BY k)   AS columns,
-       ARRAY(SELECT a.attname::text
-             FROM generate_series(i.indnkeyatts::int4 + 1, i.indnatts::int4) AS k
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]
-             ORDER BY k)   AS include,
+       string_to_array(i.indkey::text, ' ')::int2[] AS keys,  -- int2vector is 0-based
+       i.indnkeyatts::int4 AS key_count,
+       CASE WHEN 0 = ANY(i.indkey::int2[]) THEN
+           ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+                 FROM generate_series(1, i.indnkeyatts::int4) AS k ORDER BY k)
+       END                 AS expressions,
        i.indisunique       AS is_unique,
        i.indisprimary      AS is_primary,
        am.amname::text     AS method,
@@ -270,8 +271,9 @@ ORDER BY i.indrelid, ic.relname
 pub struct IndexRow {
     pub table_oid: Oid,
     pub name: String,
-    pub columns: Vec<String>,
-    pub include: Vec<String>,
+    pub keys: Vec<i16>,
+    pub key_count: i32,
+    pub expressions: Option<Vec<String>>,
     pub is_unique: bool,
     pub is_primary: bool,
     pub method: String,
@@ -468,3 +470,30 @@ pub struct DependencyRow {
     pub ref_schema: String,
     pub ref_name: String,
 }
+
+/// A digest of the source's catalog state, one cheap query: row counts and transaction ids of
+/// every catalog a snapshot is built from (any DDL writes new row versions there), plus the
+/// statistics that VACUUM and ANALYZE update in place, and the role names owners are shown by.
+/// Equal probes mean an unchanged catalog; a different probe only means "read it all again".
+pub const PROBE: &str = r#"
+SELECT md5(concat_ws('|',
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_class),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attribute),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attrdef),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_constraint),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_index),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_description),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_namespace),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_type),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_enum),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_proc),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_trigger),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_sequence),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_inherits),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_rewrite),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_depend),
+    (SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
+    (SELECT string_agg(oid::text || '=' || rolname, ',' ORDER BY oid) FROM pg_roles),
+    current_setting('server_version_num')
+))
+"#;

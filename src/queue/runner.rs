@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::SyncJob;
-use crate::catalog::Snapshot;
 use crate::crypto::CredentialsKey;
-use crate::source::{MetadataSource, SourceError};
-use crate::store::{snapshot, syncs};
+use crate::source::{Fetched, MetadataSource, SourceError};
+use crate::store::{catalogs, snapshot, syncs};
 
 /// Backoff between attempts of a transiently failing sync: exponential with full jitter.
 #[derive(Debug, Clone)]
@@ -82,16 +82,21 @@ impl SyncRunner {
                 Ok(p) => p,
                 Err(e) => return self.fail(job, &e.to_string()).await,
             };
+            match self.unchanged_since_last_read(job, &password).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(e),
+            }
             let fetch_started = std::time::Instant::now();
             let error = match self
                 .source
                 .fetch(&job.source, &password, &job.schemas)
                 .await
             {
-                Ok(snapshot) => {
+                Ok(fetched) => {
                     let elapsed_ms = fetch_started.elapsed().as_millis() as u64;
                     info!(elapsed_ms, "metadata fetched");
-                    return self.write(job, snapshot).await;
+                    return self.write(job, fetched).await;
                 }
                 Err(e) => e,
             };
@@ -106,6 +111,43 @@ impl SyncRunner {
             }
             self.wait_to_retry(job, attempt, &error).await?;
         }
+    }
+
+    /// When the source's probe matches the one the catalog was last read at, the catalog is
+    /// current: the sync succeeds without reading it (a cheap query instead of a full read).
+    /// Any doubt (no probe, a probe error, a concurrent change) means a full read.
+    async fn unchanged_since_last_read(
+        &self,
+        job: &SyncJob,
+        password: &SecretString,
+    ) -> Result<bool, Release> {
+        let Some(stored) = catalogs::source_probe(&self.pool, job.catalog_id).await? else {
+            return Ok(false);
+        };
+        let current = match self.source.probe(&job.source, password, &job.schemas).await {
+            Ok(Some(current)) => current,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                info!(error = %e.message, "probe failed; reading the catalog");
+                return Ok(false);
+            }
+        };
+        if current != stored {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        if !snapshot::confirm_unchanged(&mut tx, job.catalog_id, &current).await? {
+            return Ok(false);
+        }
+        let mut stats = syncs::latest_stats(&mut *tx, job.catalog_id)
+            .await?
+            .unwrap_or_else(|| serde_json::json!({}));
+        stats["unchanged"] = true.into();
+        if syncs::succeed(&mut tx, job.sync_id, stats).await? {
+            tx.commit().await?;
+            info!("sync succeeded: the source's catalog is unchanged since the last read");
+        }
+        Ok(true)
     }
 
     async fn wait_to_retry(
@@ -133,8 +175,8 @@ impl SyncRunner {
     }
 
     /// Replaces the catalog's snapshot and marks the sync succeeded, in one transaction.
-    async fn write(&self, job: &SyncJob, snap: Snapshot) -> Result<(), Release> {
-        match self.try_write(job, snap).await {
+    async fn write(&self, job: &SyncJob, fetched: Fetched) -> Result<(), Release> {
+        match self.try_write(job, fetched).await {
             Ok(()) => Ok(()),
             // Data the store refuses (too long, invalid) will not get better on retry.
             Err(sqlx::Error::Database(e))
@@ -149,21 +191,33 @@ impl SyncRunner {
     }
 
     /// An unchanged snapshot (same fingerprint) only refreshes its statistics.
-    async fn try_write(&self, job: &SyncJob, mut snap: Snapshot) -> sqlx::Result<()> {
+    async fn try_write(&self, job: &SyncJob, fetched: Fetched) -> sqlx::Result<()> {
+        let Fetched {
+            snapshot: mut snap,
+            probe,
+        } = fetched;
         let write_started = std::time::Instant::now();
         let fingerprint = snap.fingerprint();
         let mut tx = self.pool.begin().await?;
         let snapshot::Locked::Catalog {
             fingerprint: current,
+            ..
         } = snapshot::lock_catalog(&mut tx, job.catalog_id).await?
         else {
             return Ok(()); // the catalog was deleted meanwhile
         };
         let unchanged = current.as_deref() == Some(fingerprint.as_str());
         if unchanged {
-            snapshot::refresh_statistics(&mut tx, job.catalog_id, &snap).await?;
+            snapshot::refresh_statistics(&mut tx, job.catalog_id, &snap, probe.as_deref()).await?;
         } else {
-            snapshot::replace(&mut tx, job.catalog_id, &snap, &fingerprint).await?;
+            snapshot::replace(
+                &mut tx,
+                job.catalog_id,
+                &snap,
+                &fingerprint,
+                probe.as_deref(),
+            )
+            .await?;
         }
         let mut stats = serde_json::to_value(snap.stats()).expect("stats serialize");
         stats["unchanged"] = unchanged.into();

@@ -5,7 +5,7 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
 use super::{SourceError, SourceLimits, SourceTarget};
-use crate::catalog::{SchemaFilter, Snapshot};
+use crate::catalog::SchemaFilter;
 use crate::introspect;
 
 #[derive(Debug, Clone)]
@@ -23,7 +23,65 @@ impl DatabaseSource {
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
-    ) -> Result<Snapshot, SourceError> {
+    ) -> Result<introspect::Introspection, SourceError> {
+        let options = self.connect_options(target, password)?;
+
+        // Two connections: the heavy catalog queries run on the second in the same snapshot.
+        let connect = async { tokio::try_join!(options.connect(), options.connect()) };
+        let (mut conn, mut helper) = tokio::time::timeout(self.limits.connect_timeout, connect)
+            .await
+            .map_err(|_| {
+                SourceError::transient(format!(
+                    "connecting to the source timed out after {:?}",
+                    self.limits.connect_timeout
+                ))
+            })?
+            .map_err(classify)?;
+
+        let options = introspect::Options {
+            statement_timeout: self.limits.timeout,
+            schemas: schemas.clone(),
+        };
+        let run = introspect::introspect(&mut conn, Some(&mut helper), &options);
+        // The statement timeout bounds each query; this bounds the whole read, network included.
+        let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
+        let introspection = match result {
+            Ok(r) => r.map_err(classify)?,
+            Err(_) => {
+                return Err(SourceError::transient(format!(
+                    "reading the source catalog timed out after {:?}",
+                    self.limits.timeout * 2
+                )));
+            }
+        };
+        let _ = tokio::join!(conn.close(), helper.close());
+        Ok(introspection)
+    }
+
+    /// The probe of the source's catalog state: one connection, one cheap query.
+    pub async fn probe(
+        &self,
+        target: &SourceTarget,
+        password: &SecretString,
+    ) -> Result<String, SourceError> {
+        let options = self.connect_options(target, password)?;
+        let run = async {
+            let mut conn = options.connect().await?;
+            let probe = introspect::probe(&mut conn).await;
+            let _ = conn.close().await;
+            probe
+        };
+        tokio::time::timeout(self.limits.connect_timeout + self.limits.timeout, run)
+            .await
+            .map_err(|_| SourceError::transient("probing the source timed out"))?
+            .map_err(classify)
+    }
+
+    fn connect_options(
+        &self,
+        target: &SourceTarget,
+        password: &SecretString,
+    ) -> Result<PgConnectOptions, SourceError> {
         let mut options = PgConnectOptions::new()
             .host(&target.host)
             .port(target.port)
@@ -38,36 +96,7 @@ impl DatabaseSource {
                 .map_err(|_| SourceError::permanent(format!("invalid sslmode {mode:?}")))?;
             options = options.ssl_mode(mode);
         }
-
-        let connect = tokio::time::timeout(self.limits.connect_timeout, options.connect());
-        let mut conn = connect
-            .await
-            .map_err(|_| {
-                SourceError::transient(format!(
-                    "connecting to the source timed out after {:?}",
-                    self.limits.connect_timeout
-                ))
-            })?
-            .map_err(classify)?;
-
-        let options = introspect::Options {
-            statement_timeout: self.limits.timeout,
-            schemas: schemas.clone(),
-        };
-        let run = introspect::introspect(&mut conn, &options);
-        // The statement timeout bounds each query; this bounds the whole read, network included.
-        let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
-        let snapshot = match result {
-            Ok(r) => r.map_err(classify)?,
-            Err(_) => {
-                return Err(SourceError::transient(format!(
-                    "reading the source catalog timed out after {:?}",
-                    self.limits.timeout * 2
-                )));
-            }
-        };
-        let _ = conn.close().await;
-        Ok(snapshot)
+        Ok(options)
     }
 }
 

@@ -113,16 +113,54 @@ impl MetadataSource {
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
-    ) -> Result<Snapshot, SourceError> {
-        let mut snapshot = match self {
-            Self::Database(source) => source.fetch(target, password, schemas).await?,
-            Self::Http(source) => source.fetch(target, password).await?,
+    ) -> Result<Fetched, SourceError> {
+        let (mut snapshot, probe) = match self {
+            Self::Database(source) => {
+                let read = source.fetch(target, password, schemas).await?;
+                (read.snapshot, Some(probe_for(&read.probe, schemas)))
+            }
+            Self::Http(source) => (source.fetch(target, password).await?, None),
         };
         // A metadata service does not know the filter; the database source applied it already.
         snapshot.schemas.retain(|s| schemas.admits(&s.name));
         snapshot
             .validate()
             .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
-        Ok(snapshot)
+        Ok(Fetched { snapshot, probe })
+    }
+
+    /// The source's current probe, where the source can give one cheaply (a database can; a
+    /// metadata service cannot). Equal to the probe of the last fetch means nothing changed.
+    pub async fn probe(
+        &self,
+        target: &SourceTarget,
+        password: &SecretString,
+        schemas: &SchemaFilter,
+    ) -> Result<Option<String>, SourceError> {
+        match self {
+            Self::Database(source) => Ok(Some(probe_for(
+                &source.probe(target, password).await?,
+                schemas,
+            ))),
+            Self::Http(_) => Ok(None),
+        }
+    }
+}
+
+/// What a fetch read: the snapshot, and the probe of the catalog state it was read from.
+pub struct Fetched {
+    pub snapshot: Snapshot,
+    pub probe: Option<String>,
+}
+
+/// A probe covers one schema filter: the same catalog read with another filter is another read.
+fn probe_for(catalog_probe: &str, schemas: &SchemaFilter) -> String {
+    if schemas.is_empty() {
+        catalog_probe.to_owned()
+    } else {
+        format!(
+            "{catalog_probe}:{}",
+            serde_json::to_string(schemas).expect("filter serializes")
+        )
     }
 }

@@ -89,3 +89,11 @@ pub async fn list(
     .fetch_all(db)
     .await
 }
+
+/// The source probe the catalog's snapshot was read at, if any.
+pub async fn source_probe(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
+    let row = sqlx::query_scalar!(r#"SELECT source_probe FROM catalogs WHERE id = $1"#, id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.flatten())
+}

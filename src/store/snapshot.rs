@@ -13,14 +13,18 @@ use crate::catalog::{Snapshot, Table};
 pub enum Locked {
     /// The catalog was deleted meanwhile.
     Gone,
-    /// The catalog, with the fingerprint of its current snapshot (if any).
-    Catalog { fingerprint: Option<String> },
+    /// The catalog, with the fingerprint of its current snapshot and the source probe it was
+    /// read at (if any).
+    Catalog {
+        fingerprint: Option<String>,
+        source_probe: Option<String>,
+    },
 }
 
 /// Takes the catalog's row lock: two snapshot writes of one catalog never interleave.
 pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Locked> {
     let found = sqlx::query!(
-        r#"SELECT fingerprint FROM catalogs WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT fingerprint, source_probe FROM catalogs WHERE id = $1 FOR UPDATE"#,
         catalog_id
     )
     .fetch_optional(&mut **tx)
@@ -29,8 +33,26 @@ pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Loc
         None => Locked::Gone,
         Some(row) => Locked::Catalog {
             fingerprint: row.fingerprint,
+            source_probe: row.source_probe,
         },
     })
+}
+
+/// For a source whose probe has not moved since the last read: the catalog is current as of
+/// now. Returns false (and changes nothing) when the stored probe is no longer `probe`.
+pub async fn confirm_unchanged(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    probe: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE catalogs SET synced_at = now() WHERE id = $1 AND source_probe = $2"#,
+        catalog_id,
+        probe
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// For an unchanged snapshot: refreshes only the statistics that move with the data (row
@@ -39,6 +61,7 @@ pub async fn refresh_statistics(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
     snapshot: &Snapshot,
+    probe: Option<&str>,
 ) -> sqlx::Result<()> {
     let (mut schema, mut name, mut rows, mut bytes) = (vec![], vec![], vec![], vec![]);
     for s in &snapshot.schemas {
@@ -62,7 +85,7 @@ pub async fn refresh_statistics(
     )
     .execute(&mut **tx)
     .await?;
-    mark_synced(tx, catalog_id, snapshot, None).await
+    mark_synced(tx, catalog_id, snapshot, None, probe).await
 }
 
 /// Stamps the catalog with the snapshot's time, database facts and (for a rewrite) fingerprint.
@@ -71,14 +94,18 @@ async fn mark_synced(
     catalog_id: Uuid,
     snapshot: &Snapshot,
     fingerprint: Option<&str>,
+    probe: Option<&str>,
 ) -> sqlx::Result<()> {
     let database = snapshot.database.as_ref().map(|d| json!(d));
     sqlx::query!(
-        r#"UPDATE catalogs SET synced_at = now(), database = $2, fingerprint = coalesce($3, fingerprint)
+        r#"UPDATE catalogs
+           SET synced_at = now(), database = $2, fingerprint = coalesce($3, fingerprint),
+               source_probe = $4
            WHERE id = $1"#,
         catalog_id,
         database,
-        fingerprint
+        fingerprint,
+        probe
     )
     .execute(&mut **tx)
     .await?;
@@ -94,6 +121,7 @@ pub async fn replace(
     catalog_id: Uuid,
     snapshot: &Snapshot,
     fingerprint: &str,
+    probe: Option<&str>,
 ) -> sqlx::Result<()> {
     for delete in [
         "DELETE FROM catalog_dependencies WHERE catalog_id = $1",
@@ -141,7 +169,7 @@ pub async fn replace(
     insert_indexes(tx, catalog_id, &tables).await?;
     replace_schema_objects(tx, catalog_id, snapshot).await?;
     replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
-    mark_synced(tx, catalog_id, snapshot, Some(fingerprint)).await
+    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await
 }
 
 /// A PostgreSQL array literal (`{"a","b\"c"}`), for a per-row list inside an UNNEST insert.

@@ -291,3 +291,18 @@ async fn finish_attempt(tx: &mut Tx<'_>, sync_id: Uuid, error: Option<&str>) -> 
     .await?;
     Ok(())
 }
+
+/// The stats of the catalog's latest successful sync.
+pub async fn latest_stats(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    let row = sqlx::query_scalar!(
+        r#"SELECT stats FROM syncs WHERE catalog_id = $1 AND status = 'succeeded'
+           ORDER BY finished_at DESC LIMIT 1"#,
+        catalog_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.flatten())
+}
