@@ -83,7 +83,7 @@ pub struct WorkerConfig {
     pub batch_size: usize,
 
     /// How often an idle worker polls the queue besides LISTEN/NOTIFY wake-ups.
-    #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = 100)]
+    #[arg(long, env = "WORKER_POLL_INTERVAL_MS", default_value_t = 25)]
     pub poll_interval_ms: u64,
 
     /// Interval of the worker's heartbeat in the store.

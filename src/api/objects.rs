@@ -10,11 +10,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::AppState;
-use super::catalogs::find_catalog;
-use super::extract::{PathParams, QueryParams};
+use super::extract::{PathParams, QueryParams, parse_id};
 use super::pagination::{PageRequest, encode_segment, page_response};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
+use crate::store::catalogs;
 use crate::store::reads::{
     self, ColumnRow, ConstraintRow, IndexRow, RelationFilter, RelationRef, RelationRow, TriggerRow,
 };
@@ -28,6 +28,16 @@ pub fn router() -> Router<AppState> {
         .route("/catalogs/{id}/types", get(list_types))
         .route("/catalogs/{id}/sequences", get(list_sequences))
         .route("/catalogs/{id}/functions", get(list_functions))
+}
+
+/// The catalog id of an object path: 400 when malformed, 404 when unknown.
+async fn catalog_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
+    let id = parse_id("catalog_id", raw)?;
+    if catalogs::exists(&state.pool, id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound(format!("no catalog {id}")))
+    }
 }
 
 /// A name-like query parameter: at most [`MAX_NAME_BYTES`], no NUL bytes.
@@ -67,10 +77,10 @@ async fn list_schemas(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
+    let c = catalog_id(&state, &id).await?;
     let page = PageRequest::<String>::from_query(&query)?;
-    let rows = reads::schemas(&state.pool, c.id, page.after.as_deref(), page.fetch_limit()).await?;
-    let path = format!("/catalogs/{}/schemas", c.id);
+    let rows = reads::schemas(&state.pool, c, page.after.as_deref(), page.fetch_limit()).await?;
+    let path = format!("/catalogs/{}/schemas", c);
     Ok(page_response(rows, &page, &path, &[], |s| s.name.clone()))
 }
 
@@ -80,8 +90,8 @@ async fn list_tables(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["schema", "kind", "q", "limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
-    let schema = schema_param(&state, c.id, &query).await?;
+    let c = catalog_id(&state, &id).await?;
+    let schema = schema_param(&state, c, &query).await?;
     let kind = query.get("kind");
     if let Some(kind) = kind
         && RelationKind::parse(kind).is_none()
@@ -97,13 +107,13 @@ async fn list_tables(
     let filter = RelationFilter { schema, kind, q };
     let rows = reads::relations(
         &state.pool,
-        c.id,
+        c,
         &filter,
         page.after.clone(),
         page.fetch_limit(),
     )
     .await?;
-    let path = format!("/catalogs/{}/tables", c.id);
+    let path = format!("/catalogs/{}/tables", c);
     let params: Vec<(&str, &str)> = [("schema", schema), ("kind", kind), ("q", q)]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -182,30 +192,29 @@ async fn get_table(
         }
     };
     let wants = |f: &str| fields.contains(&f);
-    let c = find_catalog(&state, &id).await?;
-    let relation = reads::relation(&state.pool, c.id, &schema, &table)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no relation {schema:?}.{table:?} in catalog {}",
-                c.id
-            ))
-        })?;
+    // A found relation proves its catalog exists; only a miss needs to tell which is unknown.
+    let c = parse_id("catalog_id", &id)?;
+    let Some(relation) = reads::relation(&state.pool, c, &schema, &table).await? else {
+        catalog_id(&state, &id).await?;
+        return Err(ApiError::NotFound(format!(
+            "no relation {schema:?}.{table:?} in catalog {c}"
+        )));
+    };
 
     let pool = &state.pool;
     let (s, t) = (schema.as_str(), table.as_str());
     let (columns, constraints, indexes, triggers, partitions, depends_on, dependent_views) = tokio::try_join!(
-        maybe(wants("columns"), reads::columns(pool, c.id, s, t)),
+        maybe(wants("columns"), reads::columns(pool, c, s, t)),
         // The primary key comes from the constraints, so they are read for it too.
         maybe(
             wants("constraints") || wants("columns"),
-            reads::constraints(pool, c.id, s, t)
+            reads::constraints(pool, c, s, t)
         ),
-        maybe(wants("indexes"), reads::indexes(pool, c.id, s, t)),
-        maybe(wants("triggers"), reads::triggers(pool, c.id, s, t)),
-        maybe(wants("partitions"), reads::partitions(pool, c.id, s, t)),
-        maybe(wants("lineage"), reads::depends_on(pool, c.id, s, t)),
-        maybe(wants("lineage"), reads::dependents(pool, c.id, s, t)),
+        maybe(wants("indexes"), reads::indexes(pool, c, s, t)),
+        maybe(wants("triggers"), reads::triggers(pool, c, s, t)),
+        maybe(wants("partitions"), reads::partitions(pool, c, s, t)),
+        maybe(wants("lineage"), reads::depends_on(pool, c, s, t)),
+        maybe(wants("lineage"), reads::dependents(pool, c, s, t)),
     )?;
     let primary_key = constraints.as_ref().map(|cs| {
         cs.iter()
@@ -216,7 +225,7 @@ async fn get_table(
     Ok(Json(TableDetail {
         href: format!(
             "/catalogs/{}/tables/{}/{}",
-            c.id,
+            c,
             encode_segment(s),
             encode_segment(t)
         ),
@@ -246,16 +255,53 @@ async fn find_columns(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["q", "limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
+    let c = catalog_id(&state, &id).await?;
     let q = name_param(&query, "q")?;
     let page = PageRequest::<(String, String, i32)>::from_query(&query)?;
     let rows =
-        reads::find_columns(&state.pool, c.id, q, page.after.clone(), page.fetch_limit()).await?;
-    let path = format!("/catalogs/{}/columns", c.id);
+        reads::find_columns(&state.pool, c, q, page.after.clone(), page.fetch_limit()).await?;
+    let path = format!("/catalogs/{}/columns", c);
     let params: Vec<(&str, &str)> = q.map(|q| ("q", q)).into_iter().collect();
     Ok(page_response(rows, &page, &path, &params, |col| {
         (col.schema.clone(), col.table.clone(), col.ordinal)
     }))
+}
+
+/// What the schema-filtered lists (types, sequences, functions) share: the catalog, the
+/// `schema` filter and the page.
+struct SchemaList<'q, C> {
+    catalog: Uuid,
+    schema: Option<&'q str>,
+    page: PageRequest<C>,
+}
+
+impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
+    async fn from_request(
+        state: &AppState,
+        id: &str,
+        query: &'q QueryParams,
+    ) -> Result<Self, ApiError> {
+        query.only(&["schema", "limit", "cursor"])?;
+        let catalog = catalog_id(state, id).await?;
+        let schema = schema_param(state, catalog, query).await?;
+        let page = PageRequest::from_query(query)?;
+        Ok(Self {
+            catalog,
+            schema,
+            page,
+        })
+    }
+
+    fn respond<T: Serialize, K: Serialize>(
+        &self,
+        kind: &str,
+        rows: Vec<T>,
+        cursor_of: impl Fn(&T) -> K,
+    ) -> Response {
+        let path = format!("/catalogs/{}/{kind}", self.catalog);
+        let params: Vec<(&str, &str)> = self.schema.map(|s| ("schema", s)).into_iter().collect();
+        page_response(rows, &self.page, &path, &params, cursor_of)
+    }
 }
 
 async fn list_types(
@@ -263,23 +309,16 @@ async fn list_types(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema", "limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
-    let schema = schema_param(&state, c.id, &query).await?;
-    let page = PageRequest::<(String, String)>::from_query(&query)?;
+    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
     let rows = reads::types(
         &state.pool,
-        c.id,
-        schema,
-        page.after.clone(),
-        page.fetch_limit(),
+        list.catalog,
+        list.schema,
+        list.page.after.clone(),
+        list.page.fetch_limit(),
     )
     .await?;
-    let path = format!("/catalogs/{}/types", c.id);
-    let params: Vec<(&str, &str)> = schema.map(|s| ("schema", s)).into_iter().collect();
-    Ok(page_response(rows, &page, &path, &params, |t| {
-        (t.schema.clone(), t.name.clone())
-    }))
+    Ok(list.respond("types", rows, |t| (t.schema.clone(), t.name.clone())))
 }
 
 async fn list_sequences(
@@ -287,23 +326,16 @@ async fn list_sequences(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema", "limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
-    let schema = schema_param(&state, c.id, &query).await?;
-    let page = PageRequest::<(String, String)>::from_query(&query)?;
+    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
     let rows = reads::sequences(
         &state.pool,
-        c.id,
-        schema,
-        page.after.clone(),
-        page.fetch_limit(),
+        list.catalog,
+        list.schema,
+        list.page.after.clone(),
+        list.page.fetch_limit(),
     )
     .await?;
-    let path = format!("/catalogs/{}/sequences", c.id);
-    let params: Vec<(&str, &str)> = schema.map(|s| ("schema", s)).into_iter().collect();
-    Ok(page_response(rows, &page, &path, &params, |q| {
-        (q.schema.clone(), q.name.clone())
-    }))
+    Ok(list.respond("sequences", rows, |q| (q.schema.clone(), q.name.clone())))
 }
 
 async fn list_functions(
@@ -311,21 +343,16 @@ async fn list_functions(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema", "limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
-    let schema = schema_param(&state, c.id, &query).await?;
-    let page = PageRequest::<(String, String, String)>::from_query(&query)?;
+    let list = SchemaList::<(String, String, String)>::from_request(&state, &id, &query).await?;
     let rows = reads::functions(
         &state.pool,
-        c.id,
-        schema,
-        page.after.clone(),
-        page.fetch_limit(),
+        list.catalog,
+        list.schema,
+        list.page.after.clone(),
+        list.page.fetch_limit(),
     )
     .await?;
-    let path = format!("/catalogs/{}/functions", c.id);
-    let params: Vec<(&str, &str)> = schema.map(|s| ("schema", s)).into_iter().collect();
-    Ok(page_response(rows, &page, &path, &params, |f| {
+    Ok(list.respond("functions", rows, |f| {
         (f.schema.clone(), f.name.clone(), f.arguments.clone())
     }))
 }

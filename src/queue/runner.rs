@@ -121,6 +121,9 @@ impl SyncRunner {
         job: &SyncJob,
         password: &SecretString,
     ) -> Result<bool, Release> {
+        if !self.source.can_probe() {
+            return Ok(false);
+        }
         let Some(stored) = catalogs::source_probe(&self.pool, job.catalog_id).await? else {
             return Ok(false);
         };
@@ -216,6 +219,7 @@ impl SyncRunner {
                 &snap,
                 &fingerprint,
                 probe.as_deref(),
+                current.is_some(),
             )
             .await?;
         }

@@ -129,6 +129,11 @@ impl MetadataSource {
         Ok(Fetched { snapshot, probe })
     }
 
+    /// Whether [`probe`](Self::probe) can tell an unchanged catalog.
+    pub fn can_probe(&self) -> bool {
+        matches!(self, Self::Database(_))
+    }
+
     /// The source's current probe, where the source can give one cheaply (a database can; a
     /// metadata service cannot). Equal to the probe of the last fetch means nothing changed.
     pub async fn probe(

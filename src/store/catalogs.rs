@@ -97,3 +97,10 @@ pub async fn source_probe(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
         .await?;
     Ok(row.flatten())
 }
+
+pub async fn exists(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    let found = sqlx::query_scalar!(r#"SELECT 1 AS "one!" FROM catalogs WHERE id = $1"#, id)
+        .fetch_optional(db)
+        .await?;
+    Ok(found.is_some())
+}

@@ -122,42 +122,58 @@ pub async fn replace(
     snapshot: &Snapshot,
     fingerprint: &str,
     probe: Option<&str>,
+    had_snapshot: bool,
 ) -> sqlx::Result<()> {
-    for delete in [
-        "DELETE FROM catalog_dependencies WHERE catalog_id = $1",
-        "DELETE FROM catalog_triggers WHERE catalog_id = $1",
-        "DELETE FROM catalog_functions WHERE catalog_id = $1",
-        "DELETE FROM catalog_sequences WHERE catalog_id = $1",
-        "DELETE FROM catalog_types WHERE catalog_id = $1",
-        "DELETE FROM catalog_indexes WHERE catalog_id = $1",
-        "DELETE FROM catalog_constraints WHERE catalog_id = $1",
-        "DELETE FROM catalog_columns WHERE catalog_id = $1",
-        "DELETE FROM catalog_relations WHERE catalog_id = $1",
-        "DELETE FROM catalog_schemas WHERE catalog_id = $1",
-    ] {
-        sqlx::query(delete)
+    // A catalog's first snapshot has nothing to delete.
+    let deletes = if had_snapshot {
+        DELETES.as_slice()
+    } else {
+        &[]
+    };
+    for delete in deletes {
+        sqlx::query(*delete)
             .bind(catalog_id)
             .execute(&mut **tx)
             .await?;
     }
+    replace_rows(tx, catalog_id, snapshot).await?;
+    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await
+}
 
+const DELETES: [&str; 10] = [
+    "DELETE FROM catalog_dependencies WHERE catalog_id = $1",
+    "DELETE FROM catalog_triggers WHERE catalog_id = $1",
+    "DELETE FROM catalog_functions WHERE catalog_id = $1",
+    "DELETE FROM catalog_sequences WHERE catalog_id = $1",
+    "DELETE FROM catalog_types WHERE catalog_id = $1",
+    "DELETE FROM catalog_indexes WHERE catalog_id = $1",
+    "DELETE FROM catalog_constraints WHERE catalog_id = $1",
+    "DELETE FROM catalog_columns WHERE catalog_id = $1",
+    "DELETE FROM catalog_relations WHERE catalog_id = $1",
+    "DELETE FROM catalog_schemas WHERE catalog_id = $1",
+];
+
+/// Inserts every row of the snapshot; empty kinds cost no statement.
+async fn replace_rows(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> sqlx::Result<()> {
     let schemas = &snapshot.schemas;
-    sqlx::query!(
-        r#"INSERT INTO catalog_schemas (catalog_id, name, owner, comment)
-           SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])"#,
-        catalog_id,
-        &schemas.iter().map(|s| s.name.as_str()).collect::<Vec<_>>() as &[&str],
-        &schemas
-            .iter()
-            .map(|s| s.owner.as_deref())
-            .collect::<Vec<_>>() as &[Option<&str>],
-        &schemas
-            .iter()
-            .map(|s| s.comment.as_deref())
-            .collect::<Vec<_>>() as &[Option<&str>],
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !schemas.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_schemas (catalog_id, name, owner, comment)
+               SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])"#,
+            catalog_id,
+            &schemas.iter().map(|s| s.name.as_str()).collect::<Vec<_>>() as &[&str],
+            &schemas
+                .iter()
+                .map(|s| s.owner.as_deref())
+                .collect::<Vec<_>>() as &[Option<&str>],
+            &schemas
+                .iter()
+                .map(|s| s.comment.as_deref())
+                .collect::<Vec<_>>() as &[Option<&str>],
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
 
     let tables: Vec<(&str, &Table)> = schemas
         .iter()
@@ -168,8 +184,7 @@ pub async fn replace(
     insert_constraints(tx, catalog_id, &tables).await?;
     insert_indexes(tx, catalog_id, &tables).await?;
     replace_schema_objects(tx, catalog_id, snapshot).await?;
-    replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
-    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await
+    replace_triggers_and_dependencies(tx, catalog_id, &tables).await
 }
 
 /// A PostgreSQL array literal (`{"a","b\"c"}`), for a per-row list inside an UNNEST insert.
@@ -218,32 +233,34 @@ async fn insert_relations(
         r.rls_enabled.push(t.rls_enabled);
         r.partition_key.push(t.partition_key.as_deref());
     }
-    sqlx::query!(
-        r#"INSERT INTO catalog_relations (catalog_id, schema_name, name, kind, owner, comment,
-               row_estimate, definition, parent_schema, parent_name, partition_bound, column_count,
-               total_bytes, unlogged, rls_enabled, partition_key)
-           SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-               $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[],
-               $13::int8[], $14::bool[], $15::bool[], $16::text[])"#,
-        catalog_id,
-        &r.schema as &[&str],
-        &r.name as &[&str],
-        &r.kind as &[&str],
-        &r.owner as &[Option<&str>],
-        &r.comment as &[Option<&str>],
-        &r.row_estimate as &[Option<i64>],
-        &r.definition as &[Option<&str>],
-        &r.parent_schema as &[Option<&str>],
-        &r.parent_name as &[Option<&str>],
-        &r.partition_bound as &[Option<&str>],
-        &r.column_count,
-        &r.total_bytes as &[Option<i64>],
-        &r.unlogged,
-        &r.rls_enabled,
-        &r.partition_key as &[Option<&str>],
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !r.schema.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_relations (catalog_id, schema_name, name, kind, owner, comment,
+                   row_estimate, definition, parent_schema, parent_name, partition_bound, column_count,
+                   total_bytes, unlogged, rls_enabled, partition_key)
+               SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                   $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[],
+                   $13::int8[], $14::bool[], $15::bool[], $16::text[])"#,
+            catalog_id,
+            &r.schema as &[&str],
+            &r.name as &[&str],
+            &r.kind as &[&str],
+            &r.owner as &[Option<&str>],
+            &r.comment as &[Option<&str>],
+            &r.row_estimate as &[Option<i64>],
+            &r.definition as &[Option<&str>],
+            &r.parent_schema as &[Option<&str>],
+            &r.parent_name as &[Option<&str>],
+            &r.partition_bound as &[Option<&str>],
+            &r.column_count,
+            &r.total_bytes as &[Option<i64>],
+            &r.unlogged,
+            &r.rls_enabled,
+            &r.partition_key as &[Option<&str>],
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -271,31 +288,33 @@ async fn insert_columns(
             c.collation.push(col.collation.as_deref());
         }
     }
-    sqlx::query!(
-        r#"INSERT INTO catalog_columns (catalog_id, schema_name, relation_name, ordinal, name,
-               data_type, nullable, default_expr, comment, type_schema, type_name, is_array,
-               identity, generated, collation_name)
-           SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int4[], $5::text[], $6::text[],
-               $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
-               $13::text[], $14::text[], $15::text[])"#,
-        catalog_id,
-        &c.schema as &[&str],
-        &c.relation as &[&str],
-        &c.ordinal,
-        &c.name as &[&str],
-        &c.data_type as &[&str],
-        &c.nullable,
-        &c.default as &[Option<&str>],
-        &c.comment as &[Option<&str>],
-        &c.type_schema as &[Option<&str>],
-        &c.type_name as &[Option<&str>],
-        &c.is_array,
-        &c.identity as &[Option<&str>],
-        &c.generated as &[Option<&str>],
-        &c.collation as &[Option<&str>],
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !c.schema.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_columns (catalog_id, schema_name, relation_name, ordinal, name,
+                   data_type, nullable, default_expr, comment, type_schema, type_name, is_array,
+                   identity, generated, collation_name)
+               SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int4[], $5::text[], $6::text[],
+                   $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
+                   $13::text[], $14::text[], $15::text[])"#,
+            catalog_id,
+            &c.schema as &[&str],
+            &c.relation as &[&str],
+            &c.ordinal,
+            &c.name as &[&str],
+            &c.data_type as &[&str],
+            &c.nullable,
+            &c.default as &[Option<&str>],
+            &c.comment as &[Option<&str>],
+            &c.type_schema as &[Option<&str>],
+            &c.type_name as &[Option<&str>],
+            &c.is_array,
+            &c.identity as &[Option<&str>],
+            &c.generated as &[Option<&str>],
+            &c.collation as &[Option<&str>],
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -327,32 +346,34 @@ async fn insert_constraints(
             deferred.push(k.initially_deferred);
         }
     }
-    sqlx::query!(
-        r#"INSERT INTO catalog_constraints (catalog_id, schema_name, relation_name, name, kind,
-               columns, definition, ref_schema, ref_table, ref_columns, on_update, on_delete,
-               is_deferrable, is_deferred)
-           SELECT $1, u.s, u.r, u.n, u.k, u.c::text[], u.d, u.rs, u.rt, u.rc::text[], u.ou, u.od,
-                  u.df, u.dd
-           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-               $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[],
-               $14::bool[]) AS u(s, r, n, k, c, d, rs, rt, rc, ou, od, df, dd)"#,
-        catalog_id,
-        &schema as &[&str],
-        &relation as &[&str],
-        &name as &[&str],
-        &kind as &[&str],
-        &columns,
-        &definition as &[Option<&str>],
-        &ref_schema as &[Option<&str>],
-        &ref_table as &[Option<&str>],
-        &ref_columns as &[Option<String>],
-        &on_update as &[Option<&str>],
-        &on_delete as &[Option<&str>],
-        &deferrable,
-        &deferred,
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !schema.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_constraints (catalog_id, schema_name, relation_name, name, kind,
+                   columns, definition, ref_schema, ref_table, ref_columns, on_update, on_delete,
+                   is_deferrable, is_deferred)
+               SELECT $1, u.s, u.r, u.n, u.k, u.c::text[], u.d, u.rs, u.rt, u.rc::text[], u.ou, u.od,
+                      u.df, u.dd
+               FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[],
+                   $14::bool[]) AS u(s, r, n, k, c, d, rs, rt, rc, ou, od, df, dd)"#,
+            catalog_id,
+            &schema as &[&str],
+            &relation as &[&str],
+            &name as &[&str],
+            &kind as &[&str],
+            &columns,
+            &definition as &[Option<&str>],
+            &ref_schema as &[Option<&str>],
+            &ref_table as &[Option<&str>],
+            &ref_columns as &[Option<String>],
+            &on_update as &[Option<&str>],
+            &on_delete as &[Option<&str>],
+            &deferrable,
+            &deferred,
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -379,26 +400,28 @@ async fn insert_indexes(
             definition.push(i.definition.as_deref());
         }
     }
-    sqlx::query!(
-        r#"INSERT INTO catalog_indexes (catalog_id, schema_name, relation_name, name, columns,
-               include_columns, is_unique, is_primary, method, predicate, definition)
-           SELECT $1, u.s, u.r, u.n, u.c::text[], u.i::text[], u.uq, u.pk, u.m, u.p, u.d
-           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
-               $8::bool[], $9::text[], $10::text[], $11::text[]) AS u(s, r, n, c, i, uq, pk, m, p, d)"#,
-        catalog_id,
-        &schema as &[&str],
-        &relation as &[&str],
-        &name as &[&str],
-        &columns,
-        &include,
-        &unique,
-        &primary,
-        &method as &[Option<&str>],
-        &predicate as &[Option<&str>],
-        &definition as &[Option<&str>],
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !schema.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_indexes (catalog_id, schema_name, relation_name, name, columns,
+                   include_columns, is_unique, is_primary, method, predicate, definition)
+               SELECT $1, u.s, u.r, u.n, u.c::text[], u.i::text[], u.uq, u.pk, u.m, u.p, u.d
+               FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+                   $8::bool[], $9::text[], $10::text[], $11::text[]) AS u(s, r, n, c, i, uq, pk, m, p, d)"#,
+            catalog_id,
+            &schema as &[&str],
+            &relation as &[&str],
+            &name as &[&str],
+            &columns,
+            &include,
+            &unique,
+            &primary,
+            &method as &[Option<&str>],
+            &predicate as &[Option<&str>],
+            &definition as &[Option<&str>],
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -422,19 +445,21 @@ async fn replace_schema_objects(
             })
         })
         .collect();
-    sqlx::query!(
-        r#"INSERT INTO catalog_types (catalog_id, schema_name, name, kind, owner, comment, labels,
-               base_type, not_null, default_expr, checks, attributes)
-           SELECT $1, r.schema_name, r.name, r.kind, r.owner, r.comment, r.labels, r.base_type,
-                  r.not_null, r.default_expr, r.checks, r.attributes
-           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, kind text,
-               owner text, comment text, labels text[], base_type text, not_null boolean,
-               default_expr text, checks text[], attributes jsonb)"#,
-        catalog_id,
-        serde_json::Value::Array(types),
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !types.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_types (catalog_id, schema_name, name, kind, owner, comment, labels,
+                   base_type, not_null, default_expr, checks, attributes)
+               SELECT $1, r.schema_name, r.name, r.kind, r.owner, r.comment, r.labels, r.base_type,
+                      r.not_null, r.default_expr, r.checks, r.attributes
+               FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, kind text,
+                   owner text, comment text, labels text[], base_type text, not_null boolean,
+                   default_expr text, checks text[], attributes jsonb)"#,
+            catalog_id,
+            serde_json::Value::Array(types),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
 
     let sequences: Vec<_> = schemas
         .iter()
@@ -450,19 +475,21 @@ async fn replace_schema_objects(
             })
         })
         .collect();
-    sqlx::query!(
-        r#"INSERT INTO catalog_sequences (catalog_id, schema_name, name, data_type, start_value,
-               increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column)
-           SELECT $1, r.schema_name, r.name, r.data_type, r.start_value, r.increment, r.min_value,
-                  r.max_value, r.cache, r.cycle, r.owned_by_table, r.owned_by_column
-           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, data_type text,
-               start_value bigint, increment bigint, min_value bigint, max_value bigint,
-               cache bigint, cycle boolean, owned_by_table text, owned_by_column text)"#,
-        catalog_id,
-        serde_json::Value::Array(sequences),
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !sequences.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_sequences (catalog_id, schema_name, name, data_type, start_value,
+                   increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column)
+               SELECT $1, r.schema_name, r.name, r.data_type, r.start_value, r.increment, r.min_value,
+                      r.max_value, r.cache, r.cycle, r.owned_by_table, r.owned_by_column
+               FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, data_type text,
+                   start_value bigint, increment bigint, min_value bigint, max_value bigint,
+                   cache bigint, cycle boolean, owned_by_table text, owned_by_column text)"#,
+            catalog_id,
+            serde_json::Value::Array(sequences),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
 
     let functions: Vec<_> = schemas
         .iter()
@@ -475,17 +502,19 @@ async fn replace_schema_objects(
             })
         })
         .collect();
-    sqlx::query!(
-        r#"INSERT INTO catalog_functions (catalog_id, schema_name, name, arguments, result,
-               language, kind, comment)
-           SELECT $1, r.schema_name, r.name, r.arguments, r.result, r.language, r.kind, r.comment
-           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, arguments text,
-               result text, language text, kind text, comment text)"#,
-        catalog_id,
-        serde_json::Value::Array(functions),
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !functions.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_functions (catalog_id, schema_name, name, arguments, result,
+                   language, kind, comment)
+               SELECT $1, r.schema_name, r.name, r.arguments, r.result, r.language, r.kind, r.comment
+               FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, name text, arguments text,
+                   result text, language text, kind text, comment text)"#,
+            catalog_id,
+            serde_json::Value::Array(functions),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -506,19 +535,21 @@ async fn replace_triggers_and_dependencies(
             })
         })
         .collect();
-    sqlx::query!(
-        r#"INSERT INTO catalog_triggers (catalog_id, schema_name, relation_name, name, timing,
-               events, for_each, function, enabled, definition)
-           SELECT $1, r.schema_name, r.relation_name, r.name, r.timing, r.events, r.for_each,
-                  r.function, r.enabled, r.definition
-           FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
-               timing text, events text[], for_each text, function text, enabled boolean,
-               definition text)"#,
-        catalog_id,
-        serde_json::Value::Array(triggers),
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !triggers.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_triggers (catalog_id, schema_name, relation_name, name, timing,
+                   events, for_each, function, enabled, definition)
+               SELECT $1, r.schema_name, r.relation_name, r.name, r.timing, r.events, r.for_each,
+                      r.function, r.enabled, r.definition
+               FROM jsonb_to_recordset($2::jsonb) AS r(schema_name text, relation_name text, name text,
+                   timing text, events text[], for_each text, function text, enabled boolean,
+                   definition text)"#,
+            catalog_id,
+            serde_json::Value::Array(triggers),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
 
     let (mut schema, mut relation, mut ref_schema, mut ref_name) = (vec![], vec![], vec![], vec![]);
     for (s, t) in tables {
@@ -529,17 +560,19 @@ async fn replace_triggers_and_dependencies(
             ref_name.push(d.name.clone());
         }
     }
-    sqlx::query!(
-        r#"INSERT INTO catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, ref_name)
-           SELECT DISTINCT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[])"#,
-        catalog_id,
-        &schema,
-        &relation,
-        &ref_schema,
-        &ref_name,
-    )
-    .execute(&mut **tx)
-    .await?;
+    if !schema.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, ref_name)
+               SELECT DISTINCT $1::uuid, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[])"#,
+            catalog_id,
+            &schema,
+            &relation,
+            &ref_schema,
+            &ref_name,
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
