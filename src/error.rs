@@ -78,11 +78,11 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<crate::queue::EnqueueError> for ApiError {
     fn from(e: crate::queue::EnqueueError) -> Self {
-        use crate::queue::EnqueueError;
-        match e {
-            EnqueueError::Store(e) => e.into(),
-            EnqueueError::Queue(apalis_postgres::Error::Database(e)) => e.into(),
-            other => Self::Internal(other.into()),
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "store unavailable");
+            Self::Unavailable
+        } else {
+            Self::Internal(e.into())
         }
     }
 }

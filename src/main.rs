@@ -54,13 +54,13 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     db::migrate_when_available(&pool, &shutdown).await?;
 
-    let state = AppState {
+    let state = AppState::new(
         pool,
         key,
-        queue: config.store.queue_name.clone().into(),
-        max_attempts: config.sync_max_attempts.max(1),
-        max_body_bytes: config.max_body_bytes,
-    };
+        &config.store.queue_name,
+        config.sync_max_attempts.max(1),
+        config.max_body_bytes,
+    );
     let addr = format!("{}:{}", config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

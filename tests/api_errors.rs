@@ -188,13 +188,13 @@ async fn a_store_that_is_down_gets_503_json_errors() {
         .connect_lazy(&dead)
         .unwrap();
     let key = pg_catalog_sync::crypto::CredentialsKey::generate_base64();
-    let state = pg_catalog_sync::api::AppState {
+    let state = pg_catalog_sync::api::AppState::new(
         pool,
-        key: pg_catalog_sync::crypto::CredentialsKey::from_base64(&key.into()).unwrap(),
-        queue: QUEUE.into(),
-        max_attempts: 3,
-        max_body_bytes: 64 * 1024,
-    };
+        pg_catalog_sync::crypto::CredentialsKey::from_base64(&key.into()).unwrap(),
+        QUEUE,
+        3,
+        64 * 1024,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(pg_catalog_sync::api::serve(

@@ -359,3 +359,42 @@ async fn an_unchanged_source_is_not_read_again_but_any_change_is_seen() {
         "structure unchanged: {analyzed}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_requests_are_coalesced_without_losing_or_duplicating_any() {
+    let app = spawn_app().await;
+    // 200 requests at once over 50 sources, 4 requests each, in shuffled order.
+    let bodies: Vec<Value> = (0..200)
+        .map(|i| synthetic_body(&format!("1x1x1;tag={}", (i * 37) % 50)))
+        .collect();
+    let answers = futures::future::join_all(bodies.iter().map(|b| app.post_sync(b))).await;
+    let mut by_source: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for (body, (status, answer)) in bodies.iter().zip(&answers) {
+        assert_eq!(*status, StatusCode::ACCEPTED, "{answer}");
+        by_source
+            .entry(body["dbname"].as_str().unwrap().to_owned())
+            .or_default()
+            .insert(answer["sync_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(by_source.len(), 50);
+    assert!(
+        by_source.values().all(|ids| ids.len() == 1),
+        "one sync per source"
+    );
+    let (syncs, jobs): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM syncs), (SELECT count(*) FROM apalis.jobs)")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((syncs, jobs), (50, 50));
+    // Every answered sync exists and is queued.
+    for ids in by_source.values() {
+        let id = ids.iter().next().unwrap();
+        let (status, sync) = app.get(&format!("/syncs/{id}")).await;
+        assert_eq!(
+            (status, sync["status"].as_str()),
+            (StatusCode::OK, Some("queued"))
+        );
+    }
+}

@@ -7,8 +7,6 @@ mod objects;
 mod pagination;
 mod syncs;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -20,16 +18,46 @@ use tower_http::trace::TraceLayer;
 
 use crate::crypto::CredentialsKey;
 use crate::error::ApiError;
+use crate::queue::Enqueuer;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub key: CredentialsKey,
-    pub queue: Arc<str>,
+    /// Writes sync requests, coalescing concurrent ones into shared transactions.
+    pub enqueuer: Enqueuer,
     pub max_attempts: i32,
     pub max_body_bytes: usize,
 }
+
+impl AppState {
+    /// The state of an API over `pool`: starts the enqueuer's batchers.
+    pub fn new(
+        pool: PgPool,
+        key: CredentialsKey,
+        queue: &str,
+        max_attempts: i32,
+        max_body_bytes: usize,
+    ) -> Self {
+        let enqueuer = Enqueuer::start(
+            pool.clone(),
+            queue.into(),
+            key,
+            ENQUEUE_BATCHERS,
+            ENQUEUE_MAX_BATCH,
+        );
+        Self {
+            pool,
+            enqueuer,
+            max_attempts,
+            max_body_bytes,
+        }
+    }
+}
+
+/// Transactions writing sync requests at once, and requests per transaction at most.
+const ENQUEUE_BATCHERS: usize = 4;
+const ENQUEUE_MAX_BATCH: usize = 128;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

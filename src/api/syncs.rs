@@ -17,7 +17,7 @@ use super::AppState;
 use super::extract::{JsonObject, PathParams, parse_id};
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::ApiError;
-use crate::queue::{self, EnqueueRequest};
+use crate::queue::EnqueueRequest;
 use crate::source::SourceTarget;
 use crate::store::syncs::{self, AttemptRow, SyncRow};
 
@@ -47,7 +47,7 @@ async fn create_sync(
         schemas,
         max_attempts: state.max_attempts,
     };
-    let enqueued = queue::enqueue(&state.pool, &state.queue, &state.key, &request).await?;
+    let enqueued = state.enqueuer.enqueue(request).await?;
     if enqueued.created {
         tracing::info!(sync_id = %enqueued.sync_id, catalog_id = %enqueued.catalog_id, "sync queued");
     }

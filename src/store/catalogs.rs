@@ -25,21 +25,22 @@ pub struct CatalogRow {
     pub status: Option<String>,
 }
 
-/// Creates the catalog of a source if it does not exist yet.
-pub async fn ensure(
+/// Creates the catalogs of these sources where they do not exist yet.
+pub async fn ensure_all(
     db: impl PgExecutor<'_>,
-    id: Uuid,
-    host: &str,
-    port: u16,
-    dbname: &str,
+    ids: &[Uuid],
+    hosts: &[&str],
+    ports: &[i32],
+    dbnames: &[&str],
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"INSERT INTO catalogs (id, host, port, dbname) VALUES ($1, $2, $3, $4)
+        r#"INSERT INTO catalogs (id, host, port, dbname)
+           SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[])
            ON CONFLICT (id) DO NOTHING"#,
-        id,
-        host,
-        i32::from(port),
-        dbname
+        ids,
+        hosts as &[&str],
+        ports,
+        dbnames as &[&str],
     )
     .execute(db)
     .await?;

@@ -165,13 +165,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .unwrap();
     db::migrate(&pool).await.expect("migrating the store");
     let key = CredentialsKey::generate_base64();
-    let state = AppState {
-        pool: pool.clone(),
-        key: CredentialsKey::from_base64(&key.clone().into()).unwrap(),
-        queue: QUEUE.into(),
-        max_attempts: options.max_attempts,
-        max_body_bytes: options.max_body_bytes,
-    };
+    let state = AppState::new(
+        pool.clone(),
+        CredentialsKey::from_base64(&key.clone().into()).unwrap(),
+        QUEUE,
+        options.max_attempts,
+        options.max_body_bytes,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
