@@ -87,6 +87,10 @@ impl Service {
             ("BIND_ADDR".into(), "127.0.0.1".into()),
             ("MOCK_BIND".into(), format!("127.0.0.1:{mock_port}")),
             ("DATABASE_MAX_CONNECTIONS".into(), "40".into()),
+            (
+                "SOURCE_ALLOWLIST".into(),
+                "127.0.0.0/8,localhost,::1".into(),
+            ),
         ];
         if external {
             env.push((

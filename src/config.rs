@@ -63,6 +63,16 @@ pub struct ApiConfig {
     /// Attempts a sync gets before it is marked failed (transient source errors are retried).
     #[arg(long, env = "SYNC_MAX_ATTEMPTS", default_value_t = 5)]
     pub sync_max_attempts: i32,
+
+    /// Comma-separated bearer tokens; when set, every endpoint but /health and /ready needs
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, env = "API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<SecretString>,
+
+    /// Hosts and networks syncs may connect to, e.g. `10.0.0.0/8,db.internal`; without it every
+    /// host but loopback, link-local and unspecified addresses.
+    #[arg(long, env = "SOURCE_ALLOWLIST")]
+    pub source_allowlist: Option<String>,
 }
 
 /// Configuration of a worker process.
@@ -127,6 +137,10 @@ pub struct WorkerConfig {
     /// Name prefix of this worker; the process id and a counter make it unique.
     #[arg(long, env = "WORKER_NAME")]
     pub worker_name: Option<String>,
+
+    /// Hosts and networks syncs may connect to (checked after DNS resolution); see the API's.
+    #[arg(long, env = "SOURCE_ALLOWLIST")]
+    pub source_allowlist: Option<String>,
 }
 
 impl WorkerConfig {

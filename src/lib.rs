@@ -5,6 +5,7 @@
 //! ([`source`]), the store ([`store`]), the job queue and its handler ([`queue`]), and the HTTP
 //! API ([`api`]). The binaries only parse configuration and wire these together.
 
+pub mod access;
 pub mod api;
 pub mod catalog;
 pub mod config;

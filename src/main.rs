@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use pg_catalog_sync::access::{ApiTokens, SourcePolicy};
 use pg_catalog_sync::api::{self, AppState};
 use pg_catalog_sync::config::{ApiConfig, StoreConfig};
 use pg_catalog_sync::crypto::CredentialsKey;
@@ -54,13 +55,21 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     db::migrate_when_available(&pool, &shutdown).await?;
 
+    let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let tokens = config.api_tokens.as_ref().and_then(ApiTokens::parse);
+    if tokens.is_none() {
+        tracing::warn!("API_TOKENS is not set: the API accepts every request");
+    }
     let state = AppState::new(
         pool,
         key,
         &config.store.queue_name,
         config.sync_max_attempts.max(1),
         config.max_body_bytes,
-    );
+    )
+    .with_tokens(tokens)
+    .with_source_policy(policy);
     let addr = format!("{}:{}", config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -194,7 +194,8 @@ async fn a_store_that_is_down_gets_503_json_errors() {
         QUEUE,
         3,
         64 * 1024,
-    );
+    )
+    .with_source_policy(pg_catalog_sync::access::SourcePolicy::parse(LOOPBACK).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(pg_catalog_sync::api::serve(

@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
+use pg_catalog_sync::access::SourcePolicy;
 use pg_catalog_sync::source::{DatabaseSource, SourceLimits, SourceTarget};
 use serde::Deserialize;
 use serde_json::json;
@@ -76,11 +77,15 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState {
         config: config.clone(),
         seen: Arc::default(),
-        database: DatabaseSource::new(SourceLimits {
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(60),
-            max_response_bytes: usize::MAX,
-        }),
+        // The mock reads whatever database it is asked to: it is a test double on loopback.
+        database: DatabaseSource::new(
+            SourceLimits {
+                connect_timeout: Duration::from_secs(10),
+                timeout: Duration::from_secs(60),
+                max_response_bytes: usize::MAX,
+            },
+            std::sync::Arc::new(SourcePolicy::parse("0.0.0.0/0,::/0").expect("a valid list")),
+        ),
     };
     let app = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))

@@ -7,15 +7,20 @@ mod objects;
 mod pagination;
 mod syncs;
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request as AxumRequest, State};
 use axum::http::{HeaderName, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::access::{ApiTokens, SourcePolicy};
 use crate::crypto::CredentialsKey;
 use crate::error::ApiError;
 use crate::queue::Enqueuer;
@@ -24,6 +29,10 @@ use crate::queue::Enqueuer;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Bearer tokens every endpoint but /health and /ready requires, when configured.
+    pub tokens: Option<Arc<ApiTokens>>,
+    /// Which source hosts a sync request may name.
+    pub source_policy: Arc<SourcePolicy>,
     /// Writes sync requests, coalescing concurrent ones into shared transactions.
     pub enqueuer: Enqueuer,
     pub max_attempts: i32,
@@ -48,10 +57,22 @@ impl AppState {
         );
         Self {
             pool,
+            tokens: None,
+            source_policy: Arc::new(SourcePolicy::default()),
             enqueuer,
             max_attempts,
             max_body_bytes,
         }
+    }
+
+    pub fn with_tokens(mut self, tokens: Option<ApiTokens>) -> Self {
+        self.tokens = tokens.map(Arc::new);
+        self
+    }
+
+    pub fn with_source_policy(mut self, policy: SourcePolicy) -> Self {
+        self.source_policy = Arc::new(policy);
+        self
     }
 }
 
@@ -72,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -86,6 +108,25 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
         .with_state(state)
+}
+
+/// With `API_TOKENS` set, every request but liveness and readiness needs a bearer token.
+async fn require_token(
+    State(state): State<AppState>,
+    request: AxumRequest,
+    next: Next,
+) -> Response {
+    if let Some(tokens) = &state.tokens {
+        let open = matches!(request.uri().path(), "/health" | "/ready");
+        let authorization = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !open && !tokens.admits(authorization) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains open requests.

@@ -40,6 +40,10 @@ async fn create_sync(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let (target, password) = parse_sync_request(&body)?;
+    state
+        .source_policy
+        .check_host(&target.host)
+        .map_err(|message| ApiError::validation("host", message))?;
     let schemas = parse_schema_filter(body.get("schemas"))?;
     let request = EnqueueRequest {
         target,

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{RetryPolicy, SyncJob, SyncRunner};
+use crate::access::SourcePolicy;
 use crate::config::WorkerConfig;
 use crate::crypto::CredentialsKey;
 use crate::source::{MetadataSource, SourceLimits};
@@ -60,7 +61,9 @@ impl Worker {
             timeout: WorkerConfig::ms(config.source_timeout_ms),
             max_response_bytes: config.source_max_response_bytes,
         };
-        let source = MetadataSource::new(config.external_metadata_url.as_deref(), limits)?;
+        let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let source = MetadataSource::new(config.external_metadata_url.as_deref(), limits, policy)?;
         let runner = SyncRunner {
             pool: pool.clone(),
             key,

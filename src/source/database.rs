@@ -5,17 +5,21 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
 use super::{SourceError, SourceLimits, SourceTarget};
+use std::sync::Arc;
+
+use crate::access::SourcePolicy;
 use crate::catalog::SchemaFilter;
 use crate::introspect;
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSource {
     limits: SourceLimits,
+    policy: Arc<SourcePolicy>,
 }
 
 impl DatabaseSource {
-    pub fn new(limits: SourceLimits) -> Self {
-        Self { limits }
+    pub fn new(limits: SourceLimits, policy: Arc<SourcePolicy>) -> Self {
+        Self { limits, policy }
     }
 
     pub async fn fetch(
@@ -24,7 +28,7 @@ impl DatabaseSource {
         password: &SecretString,
         schemas: &SchemaFilter,
     ) -> Result<introspect::Introspection, SourceError> {
-        let options = self.connect_options(target, password)?;
+        let options = self.connect_options(target, password).await?;
 
         // Two connections: the heavy catalog queries run on the second in the same snapshot.
         let connect = async { tokio::try_join!(options.connect(), options.connect()) };
@@ -64,7 +68,7 @@ impl DatabaseSource {
         target: &SourceTarget,
         password: &SecretString,
     ) -> Result<String, SourceError> {
-        let options = self.connect_options(target, password)?;
+        let options = self.connect_options(target, password).await?;
         let run = async {
             let mut conn = options.connect().await?;
             let probe = introspect::probe(&mut conn).await;
@@ -77,13 +81,34 @@ impl DatabaseSource {
             .map_err(classify)
     }
 
-    fn connect_options(
+    /// Connection options to an address the source policy allows: the host is resolved and
+    /// checked, and the connection goes to the checked address (so DNS cannot answer
+    /// differently in between), except with `verify-full`, whose certificate check needs the
+    /// name.
+    async fn connect_options(
         &self,
         target: &SourceTarget,
         password: &SecretString,
     ) -> Result<PgConnectOptions, SourceError> {
+        let resolved = tokio::time::timeout(
+            self.limits.connect_timeout,
+            self.policy.resolve(&target.host, target.port),
+        )
+        .await
+        .map_err(|_| SourceError::transient(format!("resolving {:?} timed out", target.host)))?;
+        let addresses = resolved.map_err(|message| {
+            if message.contains("not allowed") {
+                SourceError::permanent(message)
+            } else {
+                SourceError::transient(message)
+            }
+        })?;
+        let host = match target.sslmode.as_deref() {
+            Some("verify-full") => target.host.clone(),
+            _ => addresses[0].to_string(),
+        };
         let mut options = PgConnectOptions::new()
-            .host(&target.host)
+            .host(&host)
             .port(target.port)
             .username(&target.user)
             .password(password.expose_secret())

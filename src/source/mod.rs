@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::access::SourcePolicy;
 use crate::catalog::{SchemaFilter, Snapshot};
 
 pub use database::DatabaseSource;
@@ -93,10 +94,16 @@ pub enum MetadataSource {
 
 impl MetadataSource {
     /// `Http` when an external metadata service URL is given, else the source database itself.
-    pub fn new(external_url: Option<&str>, limits: SourceLimits) -> anyhow::Result<Self> {
+    /// `policy` limits the databases a database source connects to; a metadata service
+    /// connects on its own, so its requests are not checked here.
+    pub fn new(
+        external_url: Option<&str>,
+        limits: SourceLimits,
+        policy: SourcePolicy,
+    ) -> anyhow::Result<Self> {
         Ok(match external_url {
             Some(url) => Self::Http(HttpSource::new(url, limits)?),
-            None => Self::Database(DatabaseSource::new(limits)),
+            None => Self::Database(DatabaseSource::new(limits, std::sync::Arc::new(policy))),
         })
     }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pg_catalog_sync::access::{ApiTokens, SourcePolicy};
 use pg_catalog_sync::api::{self, AppState};
 use pg_catalog_sync::config::{CredentialsConfig, StoreConfig, WorkerConfig};
 use pg_catalog_sync::crypto::CredentialsKey;
@@ -139,6 +140,9 @@ pub struct TestApp {
 pub struct AppOptions {
     pub max_attempts: i32,
     pub max_body_bytes: usize,
+    pub api_tokens: Option<String>,
+    /// `SOURCE_ALLOWLIST`; `None` for the default policy.
+    pub source_allowlist: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -146,9 +150,14 @@ impl Default for AppOptions {
         Self {
             max_attempts: 5,
             max_body_bytes: 64 * 1024,
+            api_tokens: None,
+            source_allowlist: Some(LOOPBACK.into()),
         }
     }
 }
+
+/// The source allow-list tests run with: the test server is on loopback.
+pub const LOOPBACK: &str = "127.0.0.0/8,localhost,::1";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
@@ -171,7 +180,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         QUEUE,
         options.max_attempts,
         options.max_body_bytes,
-    );
+    )
+    .with_tokens(
+        options
+            .api_tokens
+            .as_deref()
+            .and_then(|t| ApiTokens::parse(&t.to_owned().into())),
+    )
+    .with_source_policy(SourcePolicy::from_setting(options.source_allowlist.as_deref()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -208,6 +224,7 @@ pub fn worker_config(app: &TestApp) -> WorkerConfig {
         source_max_response_bytes: 64 * 1024 * 1024,
         shutdown_grace_secs: 30,
         worker_name: Some("test".into()),
+        source_allowlist: Some(LOOPBACK.into()),
     }
 }
 

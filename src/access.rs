@@ -1,0 +1,241 @@
+//! Access control: API bearer tokens, and the allow-list of hosts a sync may connect to.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The bearer tokens `API_TOKENS` accepts, kept as SHA-256 digests and compared in constant
+/// time (equal-length digests, so neither a token's content nor its length leaks by timing).
+#[derive(Clone)]
+pub struct ApiTokens(Vec<[u8; 32]>);
+
+impl std::fmt::Debug for ApiTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiTokens({} tokens)", self.0.len())
+    }
+}
+
+impl ApiTokens {
+    /// Comma-separated tokens; `None` when the list holds none.
+    pub fn parse(list: &SecretString) -> Option<Self> {
+        let digests: Vec<[u8; 32]> = list
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| Sha256::digest(t.as_bytes()).into())
+            .collect();
+        (!digests.is_empty()).then_some(Self(digests))
+    }
+
+    /// Whether an `Authorization` header value carries one of the tokens.
+    pub fn admits(&self, authorization: Option<&str>) -> bool {
+        let Some(token) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        // Every token is compared, so the time does not tell which one matched.
+        self.0
+            .iter()
+            .fold(subtle::Choice::from(0), |found, t| found | t.ct_eq(&digest))
+            .into()
+    }
+}
+
+/// Which source hosts a sync may connect to (`SOURCE_ALLOWLIST`).
+///
+/// With a list, a host is allowed when it is listed by name, or when every address it resolves
+/// to lies in a listed network. Without one, every host is allowed except loopback, link-local
+/// (cloud metadata services live at 169.254.169.254) and unspecified addresses: a service that
+/// connects where a client tells it must not be turned against its own machine.
+#[derive(Debug, Clone, Default)]
+pub struct SourcePolicy {
+    list: Option<(Vec<String>, Vec<IpNet>)>,
+}
+
+impl SourcePolicy {
+    /// Parses `127.0.0.0/8,localhost,::1,db.internal`; a bare address is a one-address network.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let (mut hosts, mut nets) = (Vec::new(), Vec::new());
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if let Ok(net) = entry.parse::<IpNet>() {
+                nets.push(net);
+            } else if let Ok(ip) = entry.parse::<IpAddr>() {
+                nets.push(IpNet::from(ip));
+            } else if entry.contains('/') {
+                return Err(format!(
+                    "SOURCE_ALLOWLIST: {entry:?} is not a valid network"
+                ));
+            } else {
+                hosts.push(entry.to_ascii_lowercase());
+            }
+        }
+        Ok(Self {
+            list: Some((hosts, nets)),
+        })
+    }
+
+    /// The policy of an optional `SOURCE_ALLOWLIST` value.
+    pub fn from_setting(setting: Option<&str>) -> Result<Self, String> {
+        match setting {
+            Some(list) if !list.trim().is_empty() => Self::parse(list),
+            _ => Ok(Self::default()),
+        }
+    }
+
+    fn listed_host(&self, host: &str) -> bool {
+        self.list
+            .as_ref()
+            .is_some_and(|(hosts, _)| hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+    }
+
+    /// Whether a connection to `ip` is allowed (for a host not listed by name).
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        match &self.list {
+            Some((_, nets)) => nets.iter().any(|n| n.contains(&ip)),
+            None => !is_internal(ip),
+        }
+    }
+
+    /// The check at enqueue, before any DNS look-up: refuses what is refused whatever the host
+    /// resolves to. Hostnames that only resolution can judge are left to the worker.
+    pub fn check_host(&self, host: &str) -> Result<(), String> {
+        if self.listed_host(host) {
+            return Ok(());
+        }
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            return if self.allows_ip(ip) {
+                Ok(())
+            } else {
+                Err(refusal(host, None))
+            };
+        }
+        match &self.list {
+            // A list of names only: an unlisted name cannot be allowed.
+            Some((_, nets)) if nets.is_empty() => Err(refusal(host, None)),
+            None if host.eq_ignore_ascii_case("localhost")
+                || host.to_ascii_lowercase().ends_with(".localhost") =>
+            {
+                Err(refusal(host, None))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The check before connecting: resolves `host` and returns the addresses to connect to,
+    /// every one of them allowed (connecting to these, not re-resolving, closes the window in
+    /// which DNS could answer differently).
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<IpAddr>, String> {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses: Vec<IpAddr> = match literal.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => tokio::net::lookup_host((literal, port))
+                .await
+                .map_err(|e| format!("resolving source host {host:?} failed: {e}"))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        if addresses.is_empty() {
+            return Err(format!("source host {host:?} resolved to no address"));
+        }
+        if self.listed_host(host) {
+            return Ok(addresses);
+        }
+        match addresses.iter().find(|ip| !self.allows_ip(**ip)) {
+            Some(ip) => Err(refusal(host, Some(*ip))),
+            None => Ok(addresses),
+        }
+    }
+}
+
+fn refusal(host: &str, ip: Option<IpAddr>) -> String {
+    let resolved = ip
+        .map(|ip| format!(" (resolved to {ip})"))
+        .unwrap_or_default();
+    format!(
+        "source host {host:?}{resolved} is not allowed: loopback, link-local and unspecified addresses \
+         need SOURCE_ALLOWLIST, and with a list only listed hosts and networks are allowed"
+    )
+}
+
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_exactly() {
+        let tokens = ApiTokens::parse(&"alpha, beta".to_owned().into()).unwrap();
+        assert!(tokens.admits(Some("Bearer alpha")));
+        assert!(tokens.admits(Some("Bearer beta")));
+        assert!(!tokens.admits(Some("Bearer alph")));
+        assert!(!tokens.admits(Some("Bearer alphaa")));
+        assert!(!tokens.admits(Some("alpha")));
+        assert!(!tokens.admits(None));
+        assert!(ApiTokens::parse(&" , ".to_owned().into()).is_none());
+    }
+
+    #[test]
+    fn without_a_list_internal_addresses_are_refused() {
+        let policy = SourcePolicy::default();
+        for host in [
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+            "169.254.169.254",
+            "0.0.0.0",
+            "localhost",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(policy.check_host(host).is_err(), "{host}");
+        }
+        for host in ["10.1.2.3", "db.example.com", "2001:db8::1"] {
+            assert!(policy.check_host(host).is_ok(), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_list_allows_its_hosts_and_networks_only() {
+        let policy = SourcePolicy::parse("10.0.0.0/8, db.internal, ::1").unwrap();
+        assert!(policy.check_host("10.9.9.9").is_ok());
+        assert!(policy.check_host("DB.internal").is_ok());
+        assert!(policy.check_host("::1").is_ok());
+        assert!(policy.check_host("192.168.1.1").is_err());
+        assert!(policy.check_host("127.0.0.1").is_err());
+        assert!(
+            policy.check_host("other.example").is_ok(),
+            "left to resolution"
+        );
+        let names_only = SourcePolicy::parse("db.internal").unwrap();
+        assert!(names_only.check_host("other.example").is_err());
+        assert!(SourcePolicy::parse("10.0.0.0/99").is_err());
+    }
+
+    #[tokio::test]
+    async fn resolution_checks_every_address() {
+        let policy = SourcePolicy::default();
+        assert!(
+            policy
+                .resolve("localhost", 5432)
+                .await
+                .unwrap_err()
+                .contains("not allowed")
+        );
+        let allowed = SourcePolicy::parse("127.0.0.0/8,::1").unwrap();
+        assert!(!allowed.resolve("localhost", 5432).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,138 @@
+//! Access control: bearer tokens on the API, and the allow-list of hosts a sync may reach,
+//! checked at enqueue and again by the worker after DNS resolution.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn with_api_tokens_every_endpoint_but_health_needs_one() {
+    let app = spawn_app_with(AppOptions {
+        api_tokens: Some("first-token, second-token".into()),
+        ..AppOptions::default()
+    })
+    .await;
+    let get = async |path: &str, token: Option<&str>| {
+        let mut request = app.client.get(app.url(path));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.send().await.unwrap()
+    };
+    for path in ["/health", "/ready"] {
+        assert_eq!(get(path, None).await.status(), StatusCode::OK, "{path}");
+    }
+    for token in [None, Some("wrong"), Some("first-token-and-more"), Some("")] {
+        let response = get("/catalogs", token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    assert_eq!(
+        get("/catalogs", Some("second-token")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("/no/such/route", Some("first-token")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let response = app
+        .client
+        .post(app.url("/sync"))
+        .json(&synthetic_body("1x1x1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .post(app.url("/sync"))
+        .bearer_auth("first-token")
+        .json(&synthetic_body("1x1x1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let syncs: i64 = sqlx::query_scalar("SELECT count(*) FROM syncs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(syncs, 1, "only the authorized request was queued");
+}
+
+#[tokio::test]
+async fn by_default_internal_hosts_are_refused_at_enqueue() {
+    let app = spawn_app_with(AppOptions {
+        source_allowlist: None,
+        ..AppOptions::default()
+    })
+    .await;
+    for host in [
+        "127.0.0.1",
+        "localhost",
+        "169.254.169.254",
+        "::1",
+        "0.0.0.0",
+    ] {
+        let mut body = sync_body("postgres");
+        body["host"] = json!(host);
+        let (status, error) = app.post_sync(&body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{host}: {error}");
+        assert_eq!(error["error"]["field"], "host");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not allowed"),
+            "{error}"
+        );
+    }
+    let (status, _) = app.post_sync(&synthetic_body("1x1x1")).await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "other hosts are left to the worker's check"
+    );
+}
+
+#[tokio::test]
+async fn the_worker_checks_where_a_host_resolves() {
+    // The API lets "localhost" through by name; the worker's list has no loopback network.
+    let app = spawn_app().await;
+    let mut config = worker_config(&app);
+    config.source_allowlist = Some("10.0.0.0/8".into());
+    let strict = app.start_worker(config).await;
+    let mut body = sync_body("postgres");
+    body["host"] = json!("localhost");
+    let (_, accepted) = app.post_sync(&body).await;
+    let sync = app
+        .wait_for_sync(
+            accepted["sync_id"].as_str().unwrap(),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(sync["status"], "failed");
+    assert_eq!(sync["attempts"], 1, "a refused host is a permanent failure");
+    let error = sync["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("not allowed") && error.contains("resolved to"),
+        "{error}"
+    );
+
+    // Listed by name, the same host is reached.
+    strict.shutdown.cancel();
+    strict.join.await.unwrap().unwrap();
+    let mut config = worker_config(&app);
+    config.source_allowlist = Some("localhost".into());
+    let _allowed = app.start_worker(config).await;
+    let mut body = sync_body("postgres");
+    body["host"] = json!("LOCALHOST");
+    let sync = app.sync_and_wait(&body).await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+}
