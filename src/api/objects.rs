@@ -1,10 +1,10 @@
 //! A catalog's objects: schemas, relations (list and detail), columns by name, types,
 //! sequences and functions. Every list follows the pagination convention.
 
-use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
@@ -15,9 +15,7 @@ use super::pagination::{PageRequest, encode_segment, page_response};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
 use crate::store::catalogs;
-use crate::store::reads::{
-    self, ColumnRow, ConstraintRow, IndexRow, RelationFilter, RelationRef, RelationRow, TriggerRow,
-};
+use crate::store::reads::{self, DetailParts, RelationFilter, RelationRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -138,38 +136,12 @@ const DETAIL_FIELDS: [&str; 6] = [
 ];
 
 /// A relation with its columns (in ordinal order), keys, constraints, indexes, triggers,
-/// partitions, and the views it reads and is read by.
-#[derive(Serialize)]
-struct TableDetail {
-    #[serde(flatten)]
-    relation: RelationRow,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    columns: Option<Vec<ColumnRow>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    primary_key: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    constraints: Option<Vec<ConstraintRow>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    indexes: Option<Vec<IndexRow>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    triggers: Option<Vec<TriggerRow>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    partitions: Option<Vec<RelationRef>>,
-    /// For views: the relations this one reads.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    depends_on: Option<Vec<RelationRef>>,
-    /// The views that read this relation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dependent_views: Option<Vec<RelationRef>>,
-    /// The relation's own URL, percent-encoded.
-    href: String,
-}
-
+/// partitions, and the views it reads and is read by, as one JSON document from the store.
 async fn get_table(
     State(state): State<AppState>,
     PathParams((id, schema, table)): PathParams<(String, String, String)>,
     query: QueryParams,
-) -> Result<Json<TableDetail>, ApiError> {
+) -> Result<Response, ApiError> {
     query.only(&["fields"])?;
     let fields: Vec<&str> = match query.get("fields") {
         None => DETAIL_FIELDS.to_vec(),
@@ -192,61 +164,30 @@ async fn get_table(
         }
     };
     let wants = |f: &str| fields.contains(&f);
-    // A found relation proves its catalog exists; only a miss needs to tell which is unknown.
+    let parts = DetailParts {
+        columns: wants("columns"),
+        constraints: wants("constraints"),
+        indexes: wants("indexes"),
+        triggers: wants("triggers"),
+        partitions: wants("partitions"),
+        lineage: wants("lineage"),
+    };
     let c = parse_id("catalog_id", &id)?;
-    let Some(relation) = reads::relation(&state.pool, c, &schema, &table).await? else {
+    let href = format!(
+        "/catalogs/{c}/tables/{}/{}",
+        encode_segment(&schema),
+        encode_segment(&table)
+    );
+    // A found relation proves its catalog exists; only a miss needs to tell which is unknown.
+    let Some(detail) =
+        reads::relation_detail(&state.pool, c, &schema, &table, &href, parts).await?
+    else {
         catalog_id(&state, &id).await?;
         return Err(ApiError::NotFound(format!(
             "no relation {schema:?}.{table:?} in catalog {c}"
         )));
     };
-
-    let pool = &state.pool;
-    let (s, t) = (schema.as_str(), table.as_str());
-    let (columns, constraints, indexes, triggers, partitions, depends_on, dependent_views) = tokio::try_join!(
-        maybe(wants("columns"), reads::columns(pool, c, s, t)),
-        // The primary key comes from the constraints, so they are read for it too.
-        maybe(
-            wants("constraints") || wants("columns"),
-            reads::constraints(pool, c, s, t)
-        ),
-        maybe(wants("indexes"), reads::indexes(pool, c, s, t)),
-        maybe(wants("triggers"), reads::triggers(pool, c, s, t)),
-        maybe(wants("partitions"), reads::partitions(pool, c, s, t)),
-        maybe(wants("lineage"), reads::depends_on(pool, c, s, t)),
-        maybe(wants("lineage"), reads::dependents(pool, c, s, t)),
-    )?;
-    let primary_key = constraints.as_ref().map(|cs| {
-        cs.iter()
-            .find(|k| k.kind == "primary_key")
-            .map(|k| k.columns.clone())
-            .unwrap_or_default()
-    });
-    Ok(Json(TableDetail {
-        href: format!(
-            "/catalogs/{}/tables/{}/{}",
-            c,
-            encode_segment(s),
-            encode_segment(t)
-        ),
-        relation,
-        columns,
-        primary_key,
-        constraints: constraints.filter(|_| wants("constraints")),
-        indexes,
-        triggers,
-        partitions,
-        depends_on,
-        dependent_views,
-    }))
-}
-
-/// Runs `read` only when `want`.
-async fn maybe<T>(
-    want: bool,
-    read: impl Future<Output = sqlx::Result<T>>,
-) -> sqlx::Result<Option<T>> {
-    if want { read.await.map(Some) } else { Ok(None) }
+    Ok(([(CONTENT_TYPE, "application/json")], detail).into_response())
 }
 
 async fn find_columns(

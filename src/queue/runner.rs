@@ -82,10 +82,8 @@ impl SyncRunner {
                 Ok(p) => p,
                 Err(e) => return self.fail(job, &e.to_string()).await,
             };
-            match self.unchanged_since_last_read(job, &password).await {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => return Err(e),
+            if self.unchanged_since_last_read(job, &password).await? {
+                return Ok(());
             }
             let fetch_started = std::time::Instant::now();
             let error = match self

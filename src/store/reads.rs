@@ -123,66 +123,119 @@ pub async fn relations(
     .await
 }
 
-pub async fn relation(
+/// Which heavy parts of a relation's detail to include.
+#[derive(Debug, Clone, Copy)]
+pub struct DetailParts {
+    pub columns: bool,
+    pub constraints: bool,
+    pub indexes: bool,
+    pub triggers: bool,
+    pub partitions: bool,
+    pub lineage: bool,
+}
+
+/// A relation's whole detail as one JSON document, built by PostgreSQL in one statement (one
+/// round trip and one pooled connection per request, instead of one per part): the relation's
+/// fields, `href`, and the parts asked for: `columns` in ordinal order and `primary_key`,
+/// `constraints`, `indexes`, `triggers`, `partitions`, and the view lineage (`depends_on`,
+/// `dependent_views`). `None` for an unknown relation.
+pub async fn relation_detail(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     schema: &str,
     name: &str,
-) -> sqlx::Result<Option<RelationRow>> {
-    sqlx::query_as!(
-        RelationRow,
-        r#"SELECT schema_name AS schema, name, kind, owner, comment, row_estimate, total_bytes,
-                  unlogged, rls_enabled, column_count, definition, partition_key, parent_schema,
-                  parent_name, partition_bound
-           FROM catalog_relations
-           WHERE catalog_id = $1 AND schema_name = $2 AND name = $3"#,
+    href: &str,
+    parts: DetailParts,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT (
+             jsonb_build_object(
+               'schema', r.schema_name, 'name', r.name, 'kind', r.kind, 'owner', r.owner,
+               'comment', r.comment, 'row_estimate', r.row_estimate, 'total_bytes', r.total_bytes,
+               'unlogged', r.unlogged, 'rls_enabled', r.rls_enabled, 'column_count', r.column_count,
+               'definition', r.definition, 'partition_key', r.partition_key,
+               'parent_schema', r.parent_schema, 'parent_name', r.parent_name,
+               'partition_bound', r.partition_bound, 'href', $4::text)
+             || CASE WHEN $5 THEN jsonb_build_object('columns', coalesce((
+                  SELECT jsonb_agg(jsonb_build_object(
+                           'name', c.name, 'ordinal', c.ordinal, 'type', c.data_type,
+                           'nullable', c.nullable, 'default', c.default_expr, 'comment', c.comment,
+                           'type_schema', c.type_schema, 'type_name', c.type_name,
+                           'is_array', c.is_array, 'identity', c.identity, 'generated', c.generated,
+                           'collation', c.collation_name) ORDER BY c.ordinal)
+                  FROM catalog_columns c
+                  WHERE c.catalog_id = r.catalog_id AND c.schema_name = r.schema_name
+                    AND c.relation_name = r.name), '[]'::jsonb)) ELSE '{}'::jsonb END
+             || CASE WHEN $5 OR $6 THEN jsonb_build_object('primary_key', coalesce((
+                  SELECT to_jsonb(k.columns) FROM catalog_constraints k
+                  WHERE k.catalog_id = r.catalog_id AND k.schema_name = r.schema_name
+                    AND k.relation_name = r.name AND k.kind = 'primary_key'
+                  LIMIT 1), '[]'::jsonb)) ELSE '{}'::jsonb END
+             || CASE WHEN $6 THEN jsonb_build_object('constraints', coalesce((
+                  SELECT jsonb_agg(jsonb_build_object(
+                           'name', k.name, 'kind', k.kind, 'columns', k.columns,
+                           'definition', k.definition, 'ref_schema', k.ref_schema,
+                           'ref_table', k.ref_table, 'ref_columns', k.ref_columns,
+                           'on_update', k.on_update, 'on_delete', k.on_delete,
+                           'deferrable', k.is_deferrable, 'initially_deferred', k.is_deferred)
+                         ORDER BY k.name)
+                  FROM catalog_constraints k
+                  WHERE k.catalog_id = r.catalog_id AND k.schema_name = r.schema_name
+                    AND k.relation_name = r.name), '[]'::jsonb)) ELSE '{}'::jsonb END
+             || CASE WHEN $7 THEN jsonb_build_object('indexes', coalesce((
+                  SELECT jsonb_agg(jsonb_build_object(
+                           'name', i.name, 'columns', i.columns, 'include', i.include_columns,
+                           'unique', i.is_unique, 'primary', i.is_primary, 'method', i.method,
+                           'predicate', i.predicate, 'definition', i.definition) ORDER BY i.name)
+                  FROM catalog_indexes i
+                  WHERE i.catalog_id = r.catalog_id AND i.schema_name = r.schema_name
+                    AND i.relation_name = r.name), '[]'::jsonb)) ELSE '{}'::jsonb END
+             || CASE WHEN $8 THEN jsonb_build_object('triggers', coalesce((
+                  SELECT jsonb_agg(jsonb_build_object(
+                           'name', t.name, 'timing', t.timing, 'events', t.events,
+                           'for_each', t.for_each, 'function', t.function, 'enabled', t.enabled,
+                           'definition', t.definition) ORDER BY t.name)
+                  FROM catalog_triggers t
+                  WHERE t.catalog_id = r.catalog_id AND t.schema_name = r.schema_name
+                    AND t.relation_name = r.name), '[]'::jsonb)) ELSE '{}'::jsonb END
+             || CASE WHEN $9 THEN jsonb_build_object('partitions', coalesce((
+                  SELECT jsonb_agg(jsonb_build_object(
+                           'schema', p.schema_name, 'name', p.name,
+                           'partition_bound', p.partition_bound) ORDER BY p.schema_name, p.name)
+                  FROM catalog_relations p
+                  WHERE p.catalog_id = r.catalog_id AND p.parent_schema = r.schema_name
+                    AND p.parent_name = r.name), '[]'::jsonb)) ELSE '{}'::jsonb END
+             || CASE WHEN $10 THEN jsonb_build_object(
+                  'depends_on', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('schema', d.ref_schema, 'name', d.ref_name)
+                                     ORDER BY d.ref_schema, d.ref_name)
+                    FROM catalog_dependencies d
+                    WHERE d.catalog_id = r.catalog_id AND d.schema_name = r.schema_name
+                      AND d.relation_name = r.name), '[]'::jsonb),
+                  'dependent_views', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('schema', d.schema_name, 'name', d.relation_name)
+                                     ORDER BY d.schema_name, d.relation_name)
+                    FROM catalog_dependencies d
+                    WHERE d.catalog_id = r.catalog_id AND d.ref_schema = r.schema_name
+                      AND d.ref_name = r.name), '[]'::jsonb)) ELSE '{}'::jsonb END
+           )::text AS "detail!"
+           FROM catalog_relations r
+           WHERE r.catalog_id = $1 AND r.schema_name = $2 AND r.name = $3"#,
         catalog_id,
         schema,
-        name
+        name,
+        href,
+        parts.columns,
+        parts.constraints,
+        parts.indexes,
+        parts.triggers,
+        parts.partitions,
+        parts.lineage,
     )
     .fetch_optional(db)
     .await
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ColumnRow {
-    pub name: String,
-    pub ordinal: i32,
-    #[serde(rename = "type")]
-    pub data_type: String,
-    pub nullable: bool,
-    pub default: Option<String>,
-    pub comment: Option<String>,
-    pub type_schema: Option<String>,
-    pub type_name: Option<String>,
-    pub is_array: bool,
-    pub identity: Option<String>,
-    pub generated: Option<String>,
-    pub collation: Option<String>,
-}
-
-pub async fn columns(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<ColumnRow>> {
-    sqlx::query_as!(
-        ColumnRow,
-        r#"SELECT name, ordinal, data_type, nullable, default_expr AS default, comment,
-                  type_schema, type_name, is_array, identity, generated, collation_name AS collation
-           FROM catalog_columns
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY ordinal"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-/// A column found by name anywhere in a catalog.
 #[derive(Debug, Clone, Serialize)]
 pub struct FoundColumn {
     pub schema: String,
@@ -222,177 +275,6 @@ pub async fn find_columns(
         after_table,
         after_ordinal,
         limit
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ConstraintRow {
-    pub name: String,
-    pub kind: String,
-    pub columns: Vec<String>,
-    pub definition: Option<String>,
-    pub ref_schema: Option<String>,
-    pub ref_table: Option<String>,
-    pub ref_columns: Option<Vec<String>>,
-    pub on_update: Option<String>,
-    pub on_delete: Option<String>,
-    pub deferrable: bool,
-    pub initially_deferred: bool,
-}
-
-pub async fn constraints(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<ConstraintRow>> {
-    sqlx::query_as!(
-        ConstraintRow,
-        r#"SELECT name, kind, columns, definition, ref_schema, ref_table, ref_columns, on_update,
-                  on_delete, is_deferrable AS deferrable, is_deferred AS initially_deferred
-           FROM catalog_constraints
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IndexRow {
-    pub name: String,
-    pub columns: Vec<String>,
-    pub include: Vec<String>,
-    pub unique: bool,
-    pub primary: bool,
-    pub method: Option<String>,
-    pub predicate: Option<String>,
-    pub definition: Option<String>,
-}
-
-pub async fn indexes(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<IndexRow>> {
-    sqlx::query_as!(
-        IndexRow,
-        r#"SELECT name, columns, include_columns AS include, is_unique AS unique,
-                  is_primary AS primary, method, predicate, definition
-           FROM catalog_indexes
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TriggerRow {
-    pub name: String,
-    pub timing: String,
-    pub events: Vec<String>,
-    pub for_each: String,
-    pub function: String,
-    pub enabled: bool,
-    pub definition: String,
-}
-
-pub async fn triggers(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<TriggerRow>> {
-    sqlx::query_as!(
-        TriggerRow,
-        r#"SELECT name, timing, events, for_each, function, enabled, definition
-           FROM catalog_triggers
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-/// A relation named in another's detail (partitions, lineage).
-#[derive(Debug, Clone, Serialize)]
-pub struct RelationRef {
-    pub schema: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partition_bound: Option<String>,
-}
-
-pub async fn partitions(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<RelationRef>> {
-    sqlx::query_as!(
-        RelationRef,
-        r#"SELECT schema_name AS schema, name, partition_bound
-           FROM catalog_relations
-           WHERE catalog_id = $1 AND parent_schema = $2 AND parent_name = $3
-           ORDER BY schema_name, name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-/// What the view `schema.relation` reads.
-pub async fn depends_on(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<RelationRef>> {
-    sqlx::query_as!(
-        RelationRef,
-        r#"SELECT ref_schema AS schema, ref_name AS name, NULL::text AS partition_bound
-           FROM catalog_dependencies
-           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
-           ORDER BY ref_schema, ref_name"#,
-        catalog_id,
-        schema,
-        relation
-    )
-    .fetch_all(db)
-    .await
-}
-
-/// The views that read `schema.relation`.
-pub async fn dependents(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    schema: &str,
-    relation: &str,
-) -> sqlx::Result<Vec<RelationRef>> {
-    sqlx::query_as!(
-        RelationRef,
-        r#"SELECT schema_name AS schema, relation_name AS name, NULL::text AS partition_bound
-           FROM catalog_dependencies
-           WHERE catalog_id = $1 AND ref_schema = $2 AND ref_name = $3
-           ORDER BY schema_name, relation_name"#,
-        catalog_id,
-        schema,
-        relation
     )
     .fetch_all(db)
     .await
