@@ -6,6 +6,7 @@ mod health;
 mod objects;
 mod pagination;
 mod syncs;
+mod watch;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::access::{ApiTokens, SourcePolicy};
 use crate::crypto::CredentialsKey;
 use crate::error::ApiError;
 use crate::queue::Enqueuer;
+use watch::SyncWatcher;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,6 +37,8 @@ pub struct AppState {
     pub source_policy: Arc<SourcePolicy>,
     /// Writes sync requests, coalescing concurrent ones into shared transactions.
     pub enqueuer: Enqueuer,
+    /// Wakes requests waiting for syncs to end (`?wait=`).
+    pub watcher: SyncWatcher,
     pub max_attempts: i32,
     pub max_body_bytes: usize,
 }
@@ -55,9 +59,11 @@ impl AppState {
             ENQUEUE_BATCHERS,
             ENQUEUE_MAX_BATCH,
         );
+        let watcher = SyncWatcher::start(pool.clone());
         Self {
             pool,
             tokens: None,
+            watcher,
             source_policy: Arc::new(SourcePolicy::default()),
             enqueuer,
             max_attempts,

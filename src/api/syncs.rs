@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
-use super::extract::{JsonObject, PathParams, parse_id};
+use super::extract::{JsonObject, PathParams, QueryParams, parse_id};
+use super::watch;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::ApiError;
 use crate::queue::EnqueueRequest;
@@ -35,10 +36,15 @@ struct SyncAccepted {
 }
 
 /// Validates the source's connection details and enqueues a sync; never touches the source.
+/// With `?wait=30s` it then waits for the sync to end: 200 when it succeeded, 502 when it
+/// failed (the source's error), 504 when the wait ended first.
 async fn create_sync(
     State(state): State<AppState>,
+    query: QueryParams,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    query.only(&["wait"])?;
+    let wait = query.get("wait").map(watch::parse_wait).transpose()?;
     let (target, password) = parse_sync_request(&body)?;
     state
         .source_policy
@@ -56,6 +62,9 @@ async fn create_sync(
         tracing::info!(sync_id = %enqueued.sync_id, catalog_id = %enqueued.catalog_id, "sync queued");
     }
     let location = format!("/syncs/{}", enqueued.sync_id);
+    if let Some(wait) = wait {
+        return waited_response(&state, enqueued.sync_id, wait, location).await;
+    }
     Ok((
         StatusCode::ACCEPTED,
         [(LOCATION, location)],
@@ -264,15 +273,62 @@ impl From<SyncRow> for SyncView {
     }
 }
 
-/// The sync's status, with every attempt (worker, start, end, error).
+/// The answer to `POST /sync?wait=`: the original service's status codes, now meaningful.
+async fn waited_response(
+    state: &AppState,
+    sync_id: Uuid,
+    wait: std::time::Duration,
+    location: String,
+) -> Result<Response, ApiError> {
+    let sync = state
+        .watcher
+        .wait(&state.pool, sync_id, wait)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no sync {sync_id}")))?;
+    let (status, error) = match sync.status.as_str() {
+        "succeeded" => (StatusCode::OK, None),
+        "failed" => (
+            StatusCode::BAD_GATEWAY,
+            Some((
+                "source_failed",
+                sync.last_error
+                    .clone()
+                    .unwrap_or_else(|| "the sync failed".into()),
+            )),
+        ),
+        _ => (
+            StatusCode::GATEWAY_TIMEOUT,
+            Some((
+                "wait_timeout",
+                format!("the sync is still {}; poll {location}", sync.status),
+            )),
+        ),
+    };
+    let view = SyncView::from(sync);
+    let body = match error {
+        None => serde_json::to_value(&view).expect("a sync view serializes"),
+        Some((code, message)) => {
+            serde_json::json!({ "error": { "code": code, "message": message }, "sync": view })
+        }
+    };
+    Ok((status, [(LOCATION, location)], Json(body)).into_response())
+}
+
+/// The sync's status, with every attempt (worker, start, end, error). With `?wait=30s` it
+/// answers as soon as the sync has ended, or when the wait is over.
 async fn get_sync(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
+    query: QueryParams,
 ) -> Result<Json<SyncView>, ApiError> {
+    query.only(&["wait"])?;
+    let wait = query.get("wait").map(watch::parse_wait).transpose()?;
     let id = parse_id("sync_id", &id)?;
-    let sync = syncs::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
+    let sync = match wait {
+        Some(wait) => state.watcher.wait(&state.pool, id, wait).await?,
+        None => syncs::get(&state.pool, id).await?,
+    }
+    .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
     let mut view = SyncView::from(sync);
     view.attempt_log = Some(syncs::attempts(&state.pool, id).await?);
     Ok(Json(view))
