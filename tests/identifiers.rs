@@ -66,14 +66,6 @@ fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn names(list: &Value, key: &str) -> Vec<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v[key].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn awkward_schemas_are_kept_exactly() {
     let app = spawn_app().await;

@@ -15,13 +15,24 @@ type Columns = Vec<(String, String, bool)>;
 
 const PAGILA: &str = include_str!("fixtures/pagila/pagila-schema.sql");
 
-#[tokio::test]
-async fn a_pagila_sync_matches_the_source_catalog() {
+/// A service with a worker, a source database holding Pagila, and its finished sync.
+async fn synced_pagila() -> (
+    TestApp,
+    pg_catalog_sync::queue::WorkerHandle,
+    TestDatabase,
+    Value,
+) {
     let app = spawn_app().await;
-    let _worker = app.start_worker(worker_config(&app)).await;
+    let worker = app.start_worker(worker_config(&app)).await;
     let source = TestDatabase::with_ddl("pgcs_pagila", PAGILA).await;
     let sync = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(sync["status"], "succeeded", "{sync}");
+    (app, worker, source, sync)
+}
+
+#[tokio::test]
+async fn a_pagila_sync_matches_the_source_catalog() {
+    let (app, _worker, source, sync) = synced_pagila().await;
     let catalog = sync["catalog_id"].as_str().unwrap();
     let src = PgPool::connect(&source.url).await.unwrap();
 
@@ -177,11 +188,7 @@ fn sorted(mut rows: Vec<Value>) -> Vec<Value> {
 
 #[tokio::test]
 async fn pagila_types_sequences_functions_triggers_defaults_and_lineage_match_pg_catalog() {
-    let app = spawn_app().await;
-    let _worker = app.start_worker(worker_config(&app)).await;
-    let source = TestDatabase::with_ddl("pgcs_pagila", PAGILA).await;
-    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
-    assert_eq!(sync["status"], "succeeded", "{sync}");
+    let (app, _worker, source, sync) = synced_pagila().await;
     let catalog = sync["catalog_id"].as_str().unwrap();
     let src = PgPool::connect(&source.url).await.unwrap();
     let list = async |what: &str| {

@@ -47,14 +47,6 @@ fn columns(table: &Value) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn names(list: &Value, key: &str) -> Vec<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v[key].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_sync_serves_exactly_the_source_catalog_and_a_resync_replaces_it() {
     let app = spawn_app().await;

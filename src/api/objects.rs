@@ -52,21 +52,25 @@ fn name_param<'a>(query: &'a QueryParams, field: &str) -> Result<Option<&'a str>
     }
 }
 
-/// The `schema` filter of a list: it must name a schema of the catalog.
-async fn schema_param<'a>(
+/// A page with rows proves its catalog (and schema filter) exist; only an empty page has to
+/// find out whether one of them is unknown (404) or the page is merely empty. So a list costs
+/// one query in the common case.
+async fn check_empty_list(
     state: &AppState,
-    catalog_id: Uuid,
-    query: &'a QueryParams,
-) -> Result<Option<&'a str>, ApiError> {
-    let schema = name_param(query, "schema")?;
+    catalog: Uuid,
+    schema: Option<&str>,
+) -> Result<(), ApiError> {
+    if !catalogs::exists(&state.pool, catalog).await? {
+        return Err(ApiError::NotFound(format!("no catalog {catalog}")));
+    }
     if let Some(name) = schema
-        && !reads::schema_exists(&state.pool, catalog_id, name).await?
+        && !reads::schema_exists(&state.pool, catalog, name).await?
     {
         return Err(ApiError::NotFound(format!(
-            "no schema {name:?} in catalog {catalog_id}"
+            "no schema {name:?} in catalog {catalog}"
         )));
     }
-    Ok(schema)
+    Ok(())
 }
 
 async fn list_schemas(
@@ -75,9 +79,12 @@ async fn list_schemas(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["limit", "cursor"])?;
-    let c = catalog_id(&state, &id).await?;
+    let c = parse_id("catalog_id", &id)?;
     let page = PageRequest::<String>::from_query(&query)?;
     let rows = reads::schemas(&state.pool, c, page.after.as_deref(), page.fetch_limit()).await?;
+    if rows.is_empty() {
+        check_empty_list(&state, c, None).await?;
+    }
     let path = format!("/catalogs/{}/schemas", c);
     Ok(page_response(rows, &page, &path, &[], |s| s.name.clone()))
 }
@@ -88,8 +95,8 @@ async fn list_tables(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["schema", "kind", "q", "limit", "cursor"])?;
-    let c = catalog_id(&state, &id).await?;
-    let schema = schema_param(&state, c, &query).await?;
+    let c = parse_id("catalog_id", &id)?;
+    let schema = name_param(&query, "schema")?;
     let kind = query.get("kind");
     if let Some(kind) = kind
         && RelationKind::parse(kind).is_none()
@@ -111,6 +118,9 @@ async fn list_tables(
         page.fetch_limit(),
     )
     .await?;
+    if rows.is_empty() {
+        check_empty_list(&state, c, schema).await?;
+    }
     let path = format!("/catalogs/{}/tables", c);
     let params: Vec<(&str, &str)> = [("schema", schema), ("kind", kind), ("q", q)]
         .into_iter()
@@ -196,11 +206,14 @@ async fn find_columns(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["q", "limit", "cursor"])?;
-    let c = catalog_id(&state, &id).await?;
+    let c = parse_id("catalog_id", &id)?;
     let q = name_param(&query, "q")?;
     let page = PageRequest::<(String, String, i32)>::from_query(&query)?;
     let rows =
         reads::find_columns(&state.pool, c, q, page.after.clone(), page.fetch_limit()).await?;
+    if rows.is_empty() {
+        check_empty_list(&state, c, None).await?;
+    }
     let path = format!("/catalogs/{}/columns", c);
     let params: Vec<(&str, &str)> = q.map(|q| ("q", q)).into_iter().collect();
     Ok(page_response(rows, &page, &path, &params, |col| {
@@ -217,14 +230,10 @@ struct SchemaList<'q, C> {
 }
 
 impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
-    async fn from_request(
-        state: &AppState,
-        id: &str,
-        query: &'q QueryParams,
-    ) -> Result<Self, ApiError> {
+    fn from_request(id: &str, query: &'q QueryParams) -> Result<Self, ApiError> {
         query.only(&["schema", "limit", "cursor"])?;
-        let catalog = catalog_id(state, id).await?;
-        let schema = schema_param(state, catalog, query).await?;
+        let catalog = parse_id("catalog_id", id)?;
+        let schema = name_param(query, "schema")?;
         let page = PageRequest::from_query(query)?;
         Ok(Self {
             catalog,
@@ -233,15 +242,19 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
         })
     }
 
-    fn respond<T: Serialize, K: Serialize>(
+    async fn respond<T: Serialize, K: Serialize>(
         &self,
+        state: &AppState,
         kind: &str,
         rows: Vec<T>,
         cursor_of: impl Fn(&T) -> K,
-    ) -> Response {
+    ) -> Result<Response, ApiError> {
+        if rows.is_empty() {
+            check_empty_list(state, self.catalog, self.schema).await?;
+        }
         let path = format!("/catalogs/{}/{kind}", self.catalog);
         let params: Vec<(&str, &str)> = self.schema.map(|s| ("schema", s)).into_iter().collect();
-        page_response(rows, &self.page, &path, &params, cursor_of)
+        Ok(page_response(rows, &self.page, &path, &params, cursor_of))
     }
 }
 
@@ -250,7 +263,7 @@ async fn list_types(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String)>::from_request(&id, &query)?;
     let rows = reads::types(
         &state.pool,
         list.catalog,
@@ -259,7 +272,10 @@ async fn list_types(
         list.page.fetch_limit(),
     )
     .await?;
-    Ok(list.respond("types", rows, |t| (t.schema.clone(), t.name.clone())))
+    list.respond(&state, "types", rows, |t| {
+        (t.schema.clone(), t.name.clone())
+    })
+    .await
 }
 
 async fn list_sequences(
@@ -267,7 +283,7 @@ async fn list_sequences(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String)>::from_request(&id, &query)?;
     let rows = reads::sequences(
         &state.pool,
         list.catalog,
@@ -276,7 +292,10 @@ async fn list_sequences(
         list.page.fetch_limit(),
     )
     .await?;
-    Ok(list.respond("sequences", rows, |q| (q.schema.clone(), q.name.clone())))
+    list.respond(&state, "sequences", rows, |q| {
+        (q.schema.clone(), q.name.clone())
+    })
+    .await
 }
 
 async fn list_functions(
@@ -284,7 +303,7 @@ async fn list_functions(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String, String)>::from_request(&id, &query)?;
     let rows = reads::functions(
         &state.pool,
         list.catalog,
@@ -293,7 +312,8 @@ async fn list_functions(
         list.page.fetch_limit(),
     )
     .await?;
-    Ok(list.respond("functions", rows, |f| {
+    list.respond(&state, "functions", rows, |f| {
         (f.schema.clone(), f.name.clone(), f.arguments.clone())
-    }))
+    })
+    .await
 }

@@ -360,3 +360,12 @@ pub fn binary(name: &str) -> std::path::PathBuf {
 pub fn synthetic_body(spec: &str) -> Value {
     json!({"host": "mock.invalid", "port": 5432, "user": "u", "password": "p", "dbname": format!("synthetic:{spec}")})
 }
+
+/// The string `key` of every object of a JSON array, in order.
+pub fn names(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[key].as_str().unwrap().to_owned())
+        .collect()
+}
