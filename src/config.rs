@@ -141,6 +141,10 @@ pub struct WorkerConfig {
     /// Hosts and networks syncs may connect to (checked after DNS resolution); see the API's.
     #[arg(long, env = "SOURCE_ALLOWLIST")]
     pub source_allowlist: Option<String>,
+
+    /// Where this worker serves `GET /metrics` (e.g. `0.0.0.0:9100`); unset: no metrics server.
+    #[arg(long, env = "WORKER_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 impl WorkerConfig {

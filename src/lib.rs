@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod introspect;
+pub mod monitoring;
 pub mod queue;
 pub mod shutdown;
 pub mod source;

@@ -13,6 +13,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -32,4 +33,16 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             ),
         )
     }
+}
+
+/// Prometheus metrics of this API process, with the queue depth read from the store.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let body = crate::monitoring::render(Some(&state.pool), &state.queue).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
 }

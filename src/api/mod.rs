@@ -39,6 +39,8 @@ pub struct AppState {
     pub enqueuer: Enqueuer,
     /// Wakes requests waiting for syncs to end (`?wait=`).
     pub watcher: SyncWatcher,
+    /// The apalis queue the sync jobs go through (for the queue-depth metrics).
+    pub queue: Arc<str>,
     pub max_attempts: i32,
     pub max_body_bytes: usize,
 }
@@ -60,7 +62,9 @@ impl AppState {
             ENQUEUE_MAX_BATCH,
         );
         let watcher = SyncWatcher::start(pool.clone());
+        crate::monitoring::handle(); // record from the first request on
         Self {
+            queue: queue.into(),
             pool,
             tokens: None,
             watcher,
@@ -96,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(syncs::router())
         .merge(catalogs::router())
         .merge(objects::router())
+        .route_layer(middleware::from_fn(record_http))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
@@ -114,6 +119,27 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
         .with_state(state)
+}
+
+/// Counts every routed request and its latency by method, route (the pattern, not the path:
+/// names stay out of the metrics) and status.
+async fn record_http(request: AxumRequest, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("pgcs_http_requests_total", &labels).increment(1);
+    metrics::histogram!("pgcs_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// With `API_TOKENS` set, every request but liveness and readiness needs a bearer token.

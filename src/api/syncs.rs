@@ -59,6 +59,7 @@ async fn create_sync(
     };
     let enqueued = state.enqueuer.enqueue(request).await?;
     if enqueued.created {
+        metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
         tracing::info!(sync_id = %enqueued.sync_id, catalog_id = %enqueued.catalog_id, "sync queued");
     }
     let location = format!("/syncs/{}", enqueued.sync_id);

@@ -70,7 +70,17 @@ impl SyncRunner {
                 syncs::AttemptStart::Started {
                     attempt,
                     max_attempts,
-                } => (attempt, max_attempts),
+                    enqueued_at,
+                } => {
+                    if attempt == 1 {
+                        let waited = (chrono::Utc::now() - enqueued_at)
+                            .to_std()
+                            .unwrap_or_default();
+                        metrics::histogram!("pgcs_sync_pickup_seconds")
+                            .record(waited.as_secs_f64());
+                    }
+                    (attempt, max_attempts)
+                }
                 other => {
                     info!(?other, "nothing to run");
                     return Ok(());
@@ -94,7 +104,10 @@ impl SyncRunner {
                 Ok(fetched) => {
                     let elapsed_ms = fetch_started.elapsed().as_millis() as u64;
                     info!(elapsed_ms, "metadata fetched");
-                    return self.write(job, fetched).await;
+                    let written = self.write(job, fetched).await;
+                    metrics::histogram!("pgcs_sync_duration_seconds")
+                        .record(fetch_started.elapsed().as_secs_f64());
+                    return written;
                 }
                 Err(e) => e,
             };
@@ -146,6 +159,7 @@ impl SyncRunner {
         stats["unchanged"] = true.into();
         if syncs::succeed(&mut tx, job.sync_id, stats).await? {
             tx.commit().await?;
+            metrics::counter!("pgcs_syncs_finished_total", "outcome" => "unchanged").increment(1);
             info!("sync succeeded: the source's catalog is unchanged since the last read");
         }
         Ok(true)
@@ -160,6 +174,7 @@ impl SyncRunner {
         let mut tx = self.pool.begin().await?;
         syncs::retry_later(&mut tx, job.sync_id, &error.message).await?;
         tx.commit().await?;
+        metrics::counter!("pgcs_sync_retries_total").increment(1);
         let delay = self.retry.delay_after(attempt);
         warn!(attempt, ?delay, error = %error.message, "transient failure, retrying");
         tokio::select! {
@@ -172,6 +187,7 @@ impl SyncRunner {
         let mut tx = self.pool.begin().await?;
         syncs::fail(&mut tx, job.sync_id, message).await?;
         tx.commit().await?;
+        metrics::counter!("pgcs_syncs_finished_total", "outcome" => "failed").increment(1);
         Ok(())
     }
 
@@ -227,6 +243,19 @@ impl SyncRunner {
             tx.commit().await?;
             let elapsed_ms = write_started.elapsed().as_millis() as u64;
             info!(stats = ?snap.stats(), unchanged, elapsed_ms, "sync succeeded");
+            let outcome = if unchanged { "unchanged" } else { "succeeded" };
+            metrics::counter!("pgcs_syncs_finished_total", "outcome" => outcome).increment(1);
+            if !unchanged {
+                let counts = snap.stats();
+                for (kind, n) in [
+                    ("tables", counts.tables),
+                    ("columns", counts.columns),
+                    ("constraints", counts.constraints),
+                    ("indexes", counts.indexes),
+                ] {
+                    metrics::counter!("pgcs_objects_written_total", "kind" => kind).increment(n);
+                }
+            }
         } else {
             // Another delivery of this job finished first; keep its snapshot.
             tx.rollback().await?;

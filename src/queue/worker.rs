@@ -55,6 +55,7 @@ pub fn unique_worker_name(prefix: Option<&str>) -> String {
 
 impl Worker {
     pub fn new(config: WorkerConfig, pool: PgPool) -> anyhow::Result<Self> {
+        crate::monitoring::handle(); // record from the first sync on
         let key = CredentialsKey::from_base64(&config.credentials.credentials_key)?;
         let limits = SourceLimits {
             connect_timeout: WorkerConfig::ms(config.source_connect_timeout_ms),

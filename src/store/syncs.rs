@@ -161,7 +161,11 @@ pub async fn attempts(db: impl PgExecutor<'_>, sync_id: Uuid) -> sqlx::Result<Ve
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptStart {
     /// A new attempt was recorded; the sync is `running`.
-    Started { attempt: i32, max_attempts: i32 },
+    Started {
+        attempt: i32,
+        max_attempts: i32,
+        enqueued_at: DateTime<Utc>,
+    },
     /// The sync already ended (a duplicate delivery of its job): nothing to do.
     AlreadyFinished,
     /// Every attempt was used (the last one was cut short, e.g. by a crash): the sync failed.
@@ -179,7 +183,7 @@ pub async fn begin_attempt(
     source_kind: &str,
 ) -> sqlx::Result<AttemptStart> {
     let Some(row) = sqlx::query!(
-        r#"SELECT status, attempts, max_attempts, last_error FROM syncs WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT status, attempts, max_attempts, last_error, enqueued_at FROM syncs WHERE id = $1 FOR UPDATE"#,
         sync_id
     )
     .fetch_optional(&mut **tx)
@@ -234,6 +238,7 @@ pub async fn begin_attempt(
     Ok(AttemptStart::Started {
         attempt,
         max_attempts: row.max_attempts,
+        enqueued_at: row.enqueued_at,
     })
 }
 

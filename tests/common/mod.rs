@@ -225,6 +225,7 @@ pub fn worker_config(app: &TestApp) -> WorkerConfig {
         shutdown_grace_secs: 30,
         worker_name: Some("test".into()),
         source_allowlist: Some(LOOPBACK.into()),
+        metrics_addr: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use clap::Parser;
 use pg_catalog_sync::config::WorkerConfig;
 use pg_catalog_sync::queue::Worker;
-use pg_catalog_sync::{db, shutdown, telemetry};
+use pg_catalog_sync::{db, monitoring, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +23,12 @@ async fn main() -> anyhow::Result<()> {
     let signal = shutdown::on_signal();
     db::migrate_when_available(&pool, &signal).await?;
 
+    if let Some(addr) = &config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "worker metrics listening");
+        let app = monitoring::router(None, &config.store.queue_name);
+        tokio::spawn(pg_catalog_sync::api::serve(listener, app, signal.clone()));
+    }
     let worker = Worker::new(config, pool)?.start();
     signal.cancelled().await;
     worker.shutdown.cancel();
