@@ -475,7 +475,7 @@ impl Bench {
     /// Scenario 4: enqueue -> worker start on an idle queue, from the timestamps in the store.
     async fn pickup(&mut self) -> Result<()> {
         let service = Service::start(self, 1, true, &[]).await?;
-        for i in 0..200 {
+        for i in 0..500 {
             let body = json!({"host": "mock", "port": 1, "user": "u", "password": "p", "dbname": format!("synthetic:1x1x1;tag={i}")});
             let sync_id = service.post_sync(&self.client, &body).await?;
             service.wait_sync(&self.client, &sync_id).await?;
