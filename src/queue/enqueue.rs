@@ -154,17 +154,6 @@ async fn write_batch(pool: &PgPool, queue: &str, key: &CredentialsKey, batch: Ve
     }
 }
 
-/// Enqueues one request in its own transaction.
-pub async fn enqueue(
-    pool: &PgPool,
-    queue: &str,
-    key: &CredentialsKey,
-    request: &EnqueueRequest,
-) -> Result<Enqueued, EnqueueError> {
-    let mut results = enqueue_all(pool, queue, key, std::slice::from_ref(request)).await?;
-    Ok(results.remove(0))
-}
-
 /// Enqueues every request in one transaction: catalogs created if new, one queued sync and job
 /// per catalog without an active sync, and for the others their active sync. Results come in
 /// request order.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::catalog::SchemaFilter;
 use crate::source::SourceTarget;
 
-pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue, enqueue_all};
+pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue_all};
 pub use runner::{RetryPolicy, SyncRunner};
 pub use worker::{Worker, WorkerHandle};
 
