@@ -390,3 +390,69 @@ async fn concurrent_requests_are_coalesced_without_losing_or_duplicating_any() {
         );
     }
 }
+
+#[tokio::test]
+async fn deleting_a_catalog_removes_everything_it_owns() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", DDL).await;
+    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+    let catalog = sync["catalog_id"].as_str().unwrap().to_owned();
+    let other = app.sync_and_wait(&sync_body("postgres")).await;
+    assert_eq!(other["status"], "succeeded");
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/catalogs/{catalog}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for path in [
+        format!("/catalogs/{catalog}"),
+        format!("/catalogs/{catalog}/tables"),
+        format!("/syncs/{}", sync["sync_id"].as_str().unwrap()),
+    ] {
+        assert_eq!(app.get(&path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let response = app
+        .client
+        .delete(app.url(&format!("/catalogs/{catalog}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // No row of it is left in any table of the store; the other catalog is untouched.
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'catalog_id'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 11, "{tables:?}");
+    for (table,) in tables {
+        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE catalog_id = $1::uuid"
+        )))
+        .bind(&catalog)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "{table}");
+    }
+    let other_id = other["catalog_id"].as_str().unwrap();
+    let (status, schemas) = app.get(&format!("/catalogs/{other_id}/schemas")).await;
+    assert_eq!(
+        (status, names(&schemas, "name")),
+        (StatusCode::OK, vec!["public".to_owned()])
+    );
+
+    // The same source can be synced again from scratch.
+    let again = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(
+        (again["status"].as_str(), again["catalog_id"].as_str()),
+        (Some("succeeded"), Some(catalog.as_str()))
+    );
+    assert_eq!(again["stats"]["unchanged"], false);
+}

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ use crate::store::syncs;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/catalogs", get(list_catalogs))
-        .route("/catalogs/{id}", get(get_catalog))
+        .route("/catalogs/{id}", get(get_catalog).delete(delete_catalog))
         .route("/catalogs/{id}/syncs", get(list_syncs))
 }
 
@@ -130,4 +131,19 @@ async fn list_syncs(
     Ok(page_response(rows, &page, &path, &[], |s| {
         (s.enqueued_at, s.sync_id)
     }))
+}
+
+/// Deletes a catalog with its snapshot and sync history: 204, or 404 for an unknown id.
+async fn delete_catalog(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("catalog_id", &id)?;
+    let mut tx = state.pool.begin().await?;
+    if !crate::store::snapshot::delete_catalog(&mut tx, id).await? {
+        return Err(ApiError::NotFound(format!("no catalog {id}")));
+    }
+    tx.commit().await?;
+    tracing::info!(catalog_id = %id, "catalog deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -125,19 +125,36 @@ pub async fn replace(
     had_snapshot: bool,
 ) -> sqlx::Result<()> {
     // A catalog's first snapshot has nothing to delete.
-    let deletes = if had_snapshot {
-        DELETES.as_slice()
-    } else {
-        &[]
-    };
-    for delete in deletes {
-        sqlx::query(*delete)
+    if had_snapshot {
+        delete_rows(tx, catalog_id).await?;
+    }
+    replace_rows(tx, catalog_id, snapshot).await?;
+    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await
+}
+
+/// Deletes every snapshot row of a catalog (the tables carry no foreign key to cascade).
+async fn delete_rows(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<()> {
+    for delete in DELETES {
+        sqlx::query(delete)
             .bind(catalog_id)
             .execute(&mut **tx)
             .await?;
     }
-    replace_rows(tx, catalog_id, snapshot).await?;
-    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await
+    Ok(())
+}
+
+/// Deletes a catalog with everything it owns: its snapshot, its syncs and their attempts.
+/// Waits for a snapshot write in progress (the catalog's row lock); a job still queued for one
+/// of its syncs finds the sync gone and ends. False when there was no such catalog.
+pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<bool> {
+    if matches!(lock_catalog(tx, catalog_id).await?, Locked::Gone) {
+        return Ok(false);
+    }
+    delete_rows(tx, catalog_id).await?;
+    sqlx::query!(r#"DELETE FROM catalogs WHERE id = $1"#, catalog_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
 
 const DELETES: [&str; 10] = [
