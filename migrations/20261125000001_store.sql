@@ -26,7 +26,7 @@ CREATE TABLE syncs (
     id            uuid PRIMARY KEY,
     catalog_id    uuid        NOT NULL REFERENCES catalogs (id) ON DELETE CASCADE,
     status        text        NOT NULL DEFAULT 'queued'
-                  CHECK (status IN ('queued', 'running', 'retrying', 'succeeded', 'failed')),
+                  CHECK (status IN ('queued', 'running', 'retrying', 'succeeded', 'failed', 'cancelled')),
     attempts      integer     NOT NULL DEFAULT 0,
     max_attempts  integer     NOT NULL CHECK (max_attempts > 0),
     last_error    text,

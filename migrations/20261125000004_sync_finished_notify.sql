@@ -10,5 +10,5 @@ $$;
 CREATE TRIGGER syncs_finished
     AFTER UPDATE OF status ON syncs
     FOR EACH ROW
-    WHEN (NEW.status IN ('succeeded', 'failed') AND OLD.status IS DISTINCT FROM NEW.status)
+    WHEN (NEW.status IN ('succeeded', 'failed', 'cancelled') AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION notify_sync_finished();

@@ -25,7 +25,7 @@ use crate::store::syncs::{self, AttemptRow, SyncRow};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sync", post(create_sync))
-        .route("/syncs/{id}", get(get_sync))
+        .route("/syncs/{id}", get(get_sync).delete(cancel_sync))
 }
 
 #[derive(Serialize)]
@@ -288,6 +288,10 @@ async fn waited_response(
         .ok_or_else(|| ApiError::NotFound(format!("no sync {sync_id}")))?;
     let (status, error) = match sync.status.as_str() {
         "succeeded" => (StatusCode::OK, None),
+        "cancelled" => (
+            StatusCode::CONFLICT,
+            Some(("cancelled", "the sync was cancelled".to_owned())),
+        ),
         "failed" => (
             StatusCode::BAD_GATEWAY,
             Some((
@@ -333,6 +337,29 @@ async fn get_sync(
     let mut view = SyncView::from(sync);
     view.attempt_log = Some(syncs::attempts(&state.pool, id).await?);
     Ok(Json(view))
+}
+
+/// Cancels a queued or running sync: 200 with the sync, now `cancelled`; 409 when it had
+/// already ended. A running sync stops at its next step and writes nothing.
+async fn cancel_sync(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<SyncView>, ApiError> {
+    let id = parse_id("sync_id", &id)?;
+    let mut tx = state.pool.begin().await?;
+    let outcome = syncs::cancel(&mut tx, id).await?;
+    tx.commit().await?;
+    match outcome {
+        syncs::Cancelled::Done(sync) => {
+            metrics::counter!("pgcs_syncs_finished_total", "outcome" => "cancelled").increment(1);
+            tracing::info!(sync_id = %id, "sync cancelled");
+            Ok(Json(SyncView::from(sync)))
+        }
+        syncs::Cancelled::AlreadyEnded(status) => Err(ApiError::Conflict(format!(
+            "the sync already ended: {status}"
+        ))),
+        syncs::Cancelled::Missing => Err(ApiError::NotFound(format!("no sync {id}"))),
+    }
 }
 
 #[cfg(test)]

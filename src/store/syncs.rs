@@ -7,31 +7,11 @@ use uuid::Uuid;
 
 use super::Tx;
 
-/// States a sync moves through. `queued -> running -> (retrying -> running)* -> succeeded | failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncState {
-    Queued,
-    Running,
-    Retrying,
-    Succeeded,
-    Failed,
-}
-
-impl SyncState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Retrying => "retrying",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed)
-    }
+/// Whether a sync in `status` has ended. A sync moves
+/// `queued -> running -> (retrying -> running)* -> succeeded | failed`, and any active sync can
+/// be `cancelled`.
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "cancelled")
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,7 +171,7 @@ pub async fn begin_attempt(
     else {
         return Ok(AttemptStart::Missing);
     };
-    if row.status == "succeeded" || row.status == "failed" {
+    if is_terminal(&row.status) {
         return Ok(AttemptStart::AlreadyFinished);
     }
     // An attempt that was still open when its worker died ends here.
@@ -313,4 +293,43 @@ pub async fn latest_stats(
     .fetch_optional(db)
     .await?;
     Ok(row.flatten())
+}
+
+/// What [`cancel`] did.
+#[derive(Debug, Clone)]
+pub enum Cancelled {
+    /// The sync is now `cancelled`; a worker running it stops at its next step.
+    Done(SyncRow),
+    /// The sync had already ended, in this state.
+    AlreadyEnded(String),
+    Missing,
+}
+
+/// Cancels an active sync. A queued one is never run (its job finds it cancelled); a running
+/// one stops before it writes or retries, because those steps only touch active syncs.
+pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
+    let Some(status) = sqlx::query_scalar!(
+        r#"SELECT status FROM syncs WHERE id = $1 FOR UPDATE"#,
+        sync_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(Cancelled::Missing);
+    };
+    if is_terminal(&status) {
+        return Ok(Cancelled::AlreadyEnded(status));
+    }
+    sqlx::query!(
+        r#"UPDATE syncs SET status = 'cancelled', finished_at = now(), last_error = 'cancelled by request'
+           WHERE id = $1"#,
+        sync_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    finish_attempt(tx, sync_id, Some("cancelled by request")).await?;
+    Ok(match get(&mut **tx, sync_id).await? {
+        Some(row) => Cancelled::Done(row),
+        None => Cancelled::Missing,
+    })
 }
