@@ -1,0 +1,283 @@
+//! The real binaries as separate processes: a worker killed with SIGKILL while 100 syncs are
+//! in flight loses none of them, and the source password appears in no log line a process
+//! wrote, in no API response, and nowhere in a `pg_dump` of the store.
+
+mod common;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A binary of the workspace running with `env`, its output going to a log file.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(binary_name: &str, label: &str, env: &[(&str, String)]) -> Self {
+        let log = std::env::temp_dir().join(format!(
+            "pgcs-{label}-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let out = File::create(&log).unwrap();
+        let mut command = Command::new(binary(binary_name));
+        command
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Self {
+            child: command.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// An API process over a fresh store; workers are started by each test.
+struct Service {
+    api: Process,
+    base: String,
+    env: Vec<(&'static str, String)>,
+    store: TestDatabase,
+    client: reqwest::Client,
+}
+
+impl Service {
+    async fn start(extra: &[(&'static str, String)]) -> Self {
+        let store = TestDatabase::create("pgcs_proc").await;
+        let port = free_port();
+        let mut env = vec![
+            ("DATABASE_URL", store.url.clone()),
+            (
+                "CREDENTIALS_KEY",
+                pg_catalog_sync::crypto::CredentialsKey::generate_base64(),
+            ),
+            ("SOURCE_ALLOWLIST", LOOPBACK.to_owned()),
+            ("BIND_ADDR", "127.0.0.1".to_owned()),
+            ("PORT", port.to_string()),
+            ("WORKER_HEARTBEAT_SECS", "1".to_owned()),
+            ("WORKER_MISSED_HEARTBEATS", "2".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ];
+        env.extend(extra.iter().cloned());
+        let api = Process::spawn("pg-catalog-sync", "api", &env);
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(client.get(format!("{base}/ready")).send().await, Ok(r) if r.status().is_success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the API did not become ready: {}",
+                api.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            api,
+            base,
+            env,
+            store,
+            client,
+        }
+    }
+
+    fn worker(&self, name: &str, extra: &[(&'static str, String)]) -> Process {
+        let mut env = self.env.clone();
+        env.push(("WORKER_NAME", name.to_owned()));
+        env.extend(extra.iter().cloned());
+        Process::spawn("pg-catalog-sync-worker", name, &env)
+    }
+
+    async fn post(&self, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/sync", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.json().await.unwrap()
+    }
+
+    async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_sigkilled_worker_loses_none_of_100_syncs() {
+    let mock = MockSource::spawn().await;
+    let service = Service::start(&[]).await;
+    let external = [
+        ("EXTERNAL_METADATA_URL", mock.url.clone()),
+        ("WORKER_CONCURRENCY", "10".to_owned()),
+    ];
+    let mut doomed = service.worker("doomed", &external);
+    let survivor = service.worker("survivor", &external);
+
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let body = synthetic_body(&format!("1x3x3;latency_ms=400;tag={i}"));
+        ids.push(
+            service.post(&body).await["sync_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let pool = sqlx::PgPool::connect(&service.store.url).await.unwrap();
+    // Kill the doomed worker while it holds syncs in the middle of their fetch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sync_attempts WHERE worker LIKE 'doomed-%' AND finished_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if running >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the doomed worker took no sync");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.child.kill().unwrap(); // SIGKILL: no shutdown, no release
+    doomed.child.wait().unwrap();
+    let killed_at = Instant::now();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM syncs WHERE status NOT IN ('succeeded', 'failed')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} syncs never ended; survivor: {}",
+            survivor.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered_in = killed_at.elapsed();
+
+    let (succeeded, rerun, relations): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM syncs WHERE status = 'succeeded'),
+                (SELECT count(*) FROM syncs WHERE attempts > 1),
+                (SELECT count(*) FROM catalog_relations)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    println!(
+        "SIGKILL with 100 syncs in flight: lost 0 of {succeeded}; {rerun} re-run elsewhere; all ended {recovered_in:?} after the kill"
+    );
+    assert_eq!(succeeded, 100, "every sync succeeded");
+    assert!(rerun >= 3, "the killed worker's syncs ran again: {rerun}");
+    assert_eq!(
+        relations, 300,
+        "every catalog holds its snapshot exactly once"
+    );
+    // The orphan timeout is 1 s x 2 missed heartbeats; the rest is the remaining work.
+    assert!(recovered_in < Duration::from_secs(60), "{recovered_in:?}");
+    for id in &ids {
+        let sync: Value =
+            serde_json::from_str(&service.get_text(&format!("/syncs/{id}")).await).unwrap();
+        let log = sync["attempt_log"].as_array().unwrap();
+        assert_eq!(log.last().unwrap()["error"], Value::Null, "{sync}");
+        assert!(
+            log.iter().filter(|a| a["error"].is_null()).count() == 1,
+            "succeeded exactly once: {sync}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_password_appears_in_no_log_response_or_dump() {
+    let verbose = [("RUST_LOG", "debug".to_owned())];
+    let service = Service::start(&verbose).await;
+    let worker = service.worker("secretive", &verbose);
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let mut body = sync_body("postgres");
+    body["password"] = json!(password);
+    let accepted = service.post(&body).await;
+    let sync_id = accepted["sync_id"].as_str().unwrap();
+    let catalog_id = accepted["catalog_id"].as_str().unwrap();
+    let status: Value = serde_json::from_str(
+        &service
+            .get_text(&format!("/syncs/{sync_id}?wait=30s"))
+            .await,
+    )
+    .unwrap();
+    assert_eq!(status["status"], "succeeded", "{status}");
+
+    let mut responses = String::new();
+    for path in [
+        format!("/syncs/{sync_id}"),
+        format!("/catalogs/{catalog_id}"),
+        format!("/catalogs/{catalog_id}/syncs"),
+        "/catalogs".to_owned(),
+        "/metrics".to_owned(),
+    ] {
+        responses.push_str(&service.get_text(&path).await);
+    }
+    let dump = Command::new("pg_dump")
+        .args(["--data-only", "--no-owner", "-d", &service.store.url])
+        .output()
+        .expect("pg_dump (PostgreSQL's client tools) is needed for this test");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout).to_string();
+    assert!(dump.contains(sync_id), "the dump holds the sync");
+
+    let logs = format!("{}{}", service.api.output(), worker.output());
+    assert!(
+        logs.contains(sync_id) && logs.lines().count() > 10,
+        "debug logs were written"
+    );
+    let hex: String = password.bytes().map(|b| format!("{b:02x}")).collect();
+    for (what, text) in [
+        ("logs", &logs),
+        ("responses", &responses),
+        ("pg_dump", &dump),
+    ] {
+        assert!(
+            !text.contains(&password) && !text.contains(&hex),
+            "the password leaked into the {what}"
+        );
+    }
+}
