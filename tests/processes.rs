@@ -281,3 +281,74 @@ async fn the_password_appears_in_no_log_response_or_dump() {
         );
     }
 }
+
+#[tokio::test]
+async fn terminated_store_connections_lose_no_accepted_sync() {
+    let mock = MockSource::spawn().await;
+    let service = Service::start(&[]).await;
+    let external = [("EXTERNAL_METADATA_URL", mock.url.clone())];
+    let mut worker = service.worker("resilient", &external);
+    let admin = sqlx::PgPool::connect(&admin_url()).await.unwrap();
+
+    let mut accepted = Vec::new();
+    let mut unavailable = 0;
+    for i in 0..60 {
+        if i % 10 == 5 {
+            // Every connection the API and the worker hold to the store is cut.
+            let cut: Vec<(bool,)> = sqlx::query_as(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&service.store.name)
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+            assert!(!cut.is_empty());
+        }
+        let body = synthetic_body(&format!("1x2x2;latency_ms=50;tag={i}"));
+        let response = service
+            .client
+            .post(format!("{}/sync", service.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            202 => accepted.push(
+                response.json::<Value>().await.unwrap()["sync_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            503 => {
+                let error: Value = response.json().await.unwrap();
+                assert_eq!(error["error"]["code"], "store_unavailable");
+                unavailable += 1;
+            }
+            other => panic!("POST /sync answered {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(
+        accepted.len() >= 50,
+        "the API recovered at once: {} accepted, {unavailable} unavailable",
+        accepted.len()
+    );
+    for id in &accepted {
+        let status: Value =
+            serde_json::from_str(&service.get_text(&format!("/syncs/{id}?wait=30s")).await)
+                .unwrap();
+        assert_eq!(
+            status["status"], "succeeded",
+            "accepted sync {id}: {status}"
+        );
+    }
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker is still running: {}",
+        worker.output()
+    );
+    println!(
+        "{} syncs accepted, {unavailable} answered 503, all accepted ones succeeded",
+        accepted.len()
+    );
+}
