@@ -231,3 +231,72 @@ async fn a_store_that_is_down_gets_503_json_errors() {
         );
     }
 }
+
+#[tokio::test]
+async fn hostile_paths_and_cursors_get_4xx_json() {
+    let app = spawn_app().await;
+    let (_, accepted) = app.post_sync(&synthetic_body("1x1x1")).await;
+    let c = accepted["catalog_id"].as_str().unwrap();
+    let long = "x".repeat(10_000);
+    let nul_cursor = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"["a\u0000","b"]"#)
+    };
+    for (path, expected) in [
+        (
+            format!("/catalogs/{c}/tables/%00/t"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables/s/a%00b"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables/{long}/t"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables/%2E%2E/%2E%2E"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/catalogs/{c}/tables/%FF/t"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables?q=%00"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables?schema={long}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables?cursor={nul_cursor}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/columns?cursor={nul_cursor}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables?limit=99999999999999999999"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/catalogs/{c}/tables?limit=%FF"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/syncs/%00".to_owned(), StatusCode::BAD_REQUEST),
+    ] {
+        let response = app.client.get(app.url(&path)).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{}: {body}", &path[..path.len().min(120)]);
+        assert!(
+            body["error"]["code"].is_string(),
+            "{}: {body}",
+            &path[..path.len().min(120)]
+        );
+    }
+}

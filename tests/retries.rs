@@ -170,3 +170,37 @@ async fn direct_source_errors_are_classified() {
     );
     assert_eq!(attempt_errors(&refused).len(), 3);
 }
+
+#[tokio::test]
+async fn a_broken_metadata_service_fails_cleanly_and_writes_nothing() {
+    let app = spawn_app().await;
+    let mock = MockSource::spawn().await;
+    let mut config = worker_config(&app);
+    config.external_metadata_url = Some(mock.url.clone());
+    config.source_max_response_bytes = 1024 * 1024;
+    let _worker = app.start_worker(config).await;
+    for (dbname, expected) in [
+        ("1x1x1;bloat_mb=4", "exceeds 1048576 bytes"),
+        ("1x1x1;endless", "exceeds 1048576 bytes"),
+        ("1x1x1;wrong_shape", "malformed metadata"),
+        ("1x1x1;malformed", "malformed metadata"),
+    ] {
+        let sync = app.sync_and_wait(&synthetic_body(dbname)).await;
+        assert_eq!(
+            (sync["status"].as_str(), sync["attempts"].as_i64()),
+            (Some("failed"), Some(1)),
+            "{dbname}: {sync}"
+        );
+        assert!(
+            sync["last_error"].as_str().unwrap().contains(expected),
+            "{dbname}: {sync}"
+        );
+        let (_, tables) = app
+            .get(&format!(
+                "/catalogs/{}/tables",
+                sync["catalog_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(tables, json!([]), "{dbname}: nothing written");
+    }
+}

@@ -14,6 +14,9 @@ pub struct Faults {
     hang_rate: f64,
     hang: bool,
     malformed: bool,
+    wrong_shape: bool,
+    endless: bool,
+    bloat_mb: usize,
     status: Option<u16>,
 }
 
@@ -44,6 +47,12 @@ impl Faults {
                 }
                 "hang" => f.hang = true,
                 "malformed" => f.malformed = true,
+                // Valid JSON of the wrong shape.
+                "wrong_shape" => f.wrong_shape = true,
+                // A 200 whose body never ends.
+                "endless" => f.endless = true,
+                // A 200 with a body of this many MiB.
+                "bloat_mb" => f.bloat_mb = value.parse().map_err(bad)?,
                 "status" => f.status = Some(value.parse().map_err(bad)?),
                 // Makes otherwise equal dbnames distinct sources (benchmarks, tests).
                 "tag" => {}
@@ -73,6 +82,22 @@ impl Faults {
                 )
                     .into_response(),
             );
+        }
+        let json = [("content-type", "application/json")];
+        if self.wrong_shape {
+            return Some((json, r#"{"schemas": "all of them"}"#).into_response());
+        }
+        if self.endless {
+            let chunks = futures::stream::unfold((), |()| async {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                Some((Ok::<_, std::io::Error>(vec![b' '; 64 * 1024]), ()))
+            });
+            return Some((json, axum::body::Body::from_stream(chunks)).into_response());
+        }
+        if self.bloat_mb > 0 {
+            let filler = "x".repeat(self.bloat_mb * 1024 * 1024);
+            let body = format!(r#"{{"schemas": [], "filler": "{filler}"}}"#);
+            return Some((json, body).into_response());
         }
         None
     }

@@ -38,18 +38,27 @@ async fn catalog_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
     }
 }
 
-/// A name-like query parameter: at most [`MAX_NAME_BYTES`], no NUL bytes.
-fn name_param<'a>(query: &'a QueryParams, field: &str) -> Result<Option<&'a str>, ApiError> {
-    match query.get(field) {
-        Some(v) if v.len() > MAX_NAME_BYTES => Err(ApiError::validation(
+/// A name from a path segment: PostgreSQL names hold no NUL byte and are short.
+fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(ApiError::validation(
             field,
             format!("must be at most {MAX_NAME_BYTES} bytes"),
-        )),
-        Some(v) if v.contains('\0') => {
-            Err(ApiError::validation(field, "must not contain NUL bytes"))
-        }
-        other => Ok(other),
+        ));
     }
+    if name.contains('\0') {
+        return Err(ApiError::validation(field, "must not contain NUL bytes"));
+    }
+    Ok(())
+}
+
+/// A name-like query parameter: at most [`MAX_NAME_BYTES`], no NUL bytes.
+fn name_param<'a>(query: &'a QueryParams, field: &str) -> Result<Option<&'a str>, ApiError> {
+    let value = query.get(field);
+    if let Some(v) = value {
+        check_name(field, v)?;
+    }
+    Ok(value)
 }
 
 /// A page with rows proves its catalog (and schema filter) exist; only an empty page has to
@@ -153,6 +162,8 @@ async fn get_table(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["fields"])?;
+    check_name("schema", &schema)?;
+    check_name("table", &table)?;
     let fields: Vec<&str> = match query.get("fields") {
         None => DETAIL_FIELDS.to_vec(),
         Some(list) => {

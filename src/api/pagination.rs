@@ -51,6 +51,8 @@ fn decode_cursor<C: DeserializeOwned>(raw: &str) -> Result<C, ApiError> {
     URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
+        // Cursors come from names, which never hold NUL bytes; a forged one could.
+        .filter(|bytes| !bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")))
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| {
             ApiError::validation("cursor", "invalid cursor; use the one from the Link header")
