@@ -287,7 +287,16 @@ async fn terminated_store_connections_lose_no_accepted_sync() {
     let mock = MockSource::spawn().await;
     let service = Service::start(&[]).await;
     let external = [("EXTERNAL_METADATA_URL", mock.url.clone())];
-    let mut worker = service.worker("resilient", &external);
+    let mut worker = service.worker(
+        "resilient",
+        &[
+            external[0].clone(),
+            (
+                "RUST_LOG",
+                "info,apalis=debug,apalis_core=debug,apalis_postgres=debug".to_owned(),
+            ),
+        ],
+    );
     let admin = sqlx::PgPool::connect(&admin_url()).await.unwrap();
 
     let mut accepted = Vec::new();
@@ -338,8 +347,10 @@ async fn terminated_store_connections_lose_no_accepted_sync() {
             serde_json::from_str(&service.get_text(&format!("/syncs/{id}?wait=30s")).await)
                 .unwrap();
         assert_eq!(
-            status["status"], "succeeded",
-            "accepted sync {id}: {status}"
+            status["status"],
+            "succeeded",
+            "accepted sync {id}: {status}\nworker log:\n{}",
+            worker.output()
         );
     }
     assert!(
@@ -347,8 +358,9 @@ async fn terminated_store_connections_lose_no_accepted_sync() {
         "the worker is still running: {}",
         worker.output()
     );
+    let restarts = worker.output().matches("starting a new one").count();
     println!(
-        "{} syncs accepted, {unavailable} answered 503, all accepted ones succeeded",
+        "{} syncs accepted, {unavailable} answered 503, all accepted ones succeeded; the worker's queue consumer restarted {restarts} times",
         accepted.len()
     );
 }

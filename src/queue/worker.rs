@@ -95,54 +95,88 @@ impl Worker {
         }
     }
 
+    /// Consumes the queue until shutdown. apalis stops a worker whose store connection fails
+    /// in the middle of its bookkeeping; the jobs it held come back through orphan recovery, so
+    /// a fresh consumer (under a fresh name) takes over after a short pause.
     async fn run(self) -> anyhow::Result<()> {
         let Worker {
-            name,
+            mut name,
             pool,
             runner,
             config,
         } = self;
         let shutdown = runner.shutdown.clone();
-        let queue_config = apalis_postgres::Config::default()
-            .queue(&config.store.queue_name)
-            .batch_size(config.batch_size.max(1))
-            .heartbeat_interval(Duration::from_secs(config.heartbeat_secs.max(1)))
-            .missed_heartbeats(config.missed_heartbeats.max(1));
-        // LISTEN/NOTIFY wakes an idle worker at once; the short poll catches what a
-        // notification misses (delayed and re-queued jobs, a wake-up lost during a fetch).
-        let backend = PostgresStorage::<SyncJob>::new(&pool)
-            .with_config(queue_config)
-            .with_pubsub()
-            .poll_with_interval(WorkerConfig::ms(config.poll_interval_ms.max(1)));
-
+        let runner = Arc::new(runner);
         let janitor = tokio::spawn(janitor(
             pool.clone(),
             config.store.queue_name.clone(),
             shutdown.clone(),
         ));
-        let worker = WorkerBuilder::new(name.as_str())
-            .backend(backend)
-            .data(Arc::new(runner))
-            .concurrency(config.concurrency.max(1))
-            .build(handle_sync);
-        info!(worker = %name, queue = %config.store.queue_name, "worker started");
-
-        let stop = shutdown.clone();
-        let grace = Duration::from_secs(config.shutdown_grace_secs);
-        let run = worker.run_until(async move {
-            stop.cancelled().await;
-            Ok::<(), WorkerError>(())
-        });
-        let result = tokio::select! {
-            r = run => r.map_err(|e| anyhow::anyhow!("worker {name} stopped: {e}")),
-            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-                warn!(worker = %name, ?grace, "in-flight syncs did not finish in time; they will be re-run after the heartbeat timeout");
-                Ok(())
+        let mut delay = Duration::from_millis(500);
+        let result = loop {
+            let started = tokio::time::Instant::now();
+            let outcome = consume(&name, &pool, runner.clone(), &config, &shutdown).await;
+            if shutdown.is_cancelled() {
+                break outcome;
             }
+            if started.elapsed() > Duration::from_secs(60) {
+                delay = Duration::from_millis(500);
+            }
+            let error = outcome
+                .err()
+                .map_or_else(|| "stopped".to_owned(), |e| e.to_string());
+            warn!(worker = %name, %error, ?delay, "queue consumer stopped; starting a new one");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => break Ok(()),
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+            name = unique_worker_name(config.worker_name.as_deref());
         };
         janitor.abort();
         info!(worker = %name, "worker stopped");
         result
+    }
+}
+
+/// One apalis consumer of the queue, until shutdown or until apalis gives up.
+async fn consume(
+    name: &str,
+    pool: &PgPool,
+    runner: Arc<SyncRunner>,
+    config: &WorkerConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let queue_config = apalis_postgres::Config::default()
+        .queue(&config.store.queue_name)
+        .batch_size(config.batch_size.max(1))
+        .heartbeat_interval(Duration::from_secs(config.heartbeat_secs.max(1)))
+        .missed_heartbeats(config.missed_heartbeats.max(1));
+    // LISTEN/NOTIFY wakes an idle worker at once; the short poll catches what a notification
+    // misses (delayed and re-queued jobs, a wake-up lost during a fetch).
+    let backend = PostgresStorage::<SyncJob>::new(pool)
+        .with_config(queue_config)
+        .with_pubsub()
+        .poll_with_interval(WorkerConfig::ms(config.poll_interval_ms.max(1)));
+    let worker = WorkerBuilder::new(name)
+        .backend(backend)
+        .data(runner)
+        .concurrency(config.concurrency.max(1))
+        .build(handle_sync);
+    info!(worker = %name, queue = %config.store.queue_name, "worker started");
+
+    let stop = shutdown.clone();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let run = worker.run_until(async move {
+        stop.cancelled().await;
+        Ok::<(), WorkerError>(())
+    });
+    tokio::select! {
+        r = run => r.map_err(|e| anyhow::anyhow!("worker {name} stopped: {e}")),
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            warn!(worker = %name, ?grace, "in-flight syncs did not finish in time; they will be re-run after the heartbeat timeout");
+            Ok(())
+        }
     }
 }
 
