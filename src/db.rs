@@ -49,7 +49,7 @@ pub async fn migrate_when_available(
     loop {
         match migrate(pool).await {
             Ok(()) => return Ok(()),
-            Err(e) if is_unavailable(&e) => {
+            Err(e) if chain_is_unavailable(&e) => {
                 tracing::warn!(error = %e, ?delay, "store unavailable, retrying migrations");
             }
             Err(e) => return Err(e),
@@ -62,13 +62,25 @@ pub async fn migrate_when_available(
     }
 }
 
-fn is_unavailable(e: &anyhow::Error) -> bool {
+/// Whether `e` means the store cannot be reached right now (connection lost or refused, pool
+/// exhausted, server shutting down or full), as opposed to a failed statement.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    ) || matches!(e, sqlx::Error::Database(d)
+            if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"))
+}
+
+/// [`is_unavailable`] for an error chain; apalis's migration error arrives as text.
+fn chain_is_unavailable(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         if let Some(e) = cause.downcast_ref::<sqlx::Error>() {
-            return matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
-                || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")));
+            return is_unavailable(e);
         }
         let text = cause.to_string();
-        text.contains("pool timed out") || text.contains("Connection refused") || text.contains("error communicating with database")
+        text.contains("pool timed out")
+            || text.contains("Connection refused")
+            || text.contains("error communicating with database")
     })
 }

@@ -65,20 +65,11 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "store unavailable");
-                Self::Unavailable
-            }
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("08") || c.starts_with("57P") || c == "53300"
-                }) =>
-            {
-                tracing::warn!(error = %e, "store unavailable");
-                Self::Unavailable
-            }
-            _ => Self::Internal(e.into()),
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "store unavailable");
+            Self::Unavailable
+        } else {
+            Self::Internal(e.into())
         }
     }
 }

@@ -85,7 +85,16 @@ struct CatalogResponse {
     sync: Option<SyncView>,
 }
 
-pub(super) async fn find_catalog(state: &AppState, raw_id: &str) -> Result<CatalogRow, ApiError> {
+/// 404 unless the catalog exists (a cheap check for reads that need nothing else of it).
+pub(super) async fn ensure_catalog(state: &AppState, id: Uuid) -> Result<(), ApiError> {
+    if catalogs::exists(&state.pool, id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("no catalog {id}")))
+    }
+}
+
+async fn find_catalog(state: &AppState, raw_id: &str) -> Result<CatalogRow, ApiError> {
     let id = parse_id("catalog_id", raw_id)?;
     catalogs::get(&state.pool, id)
         .await?
@@ -123,11 +132,12 @@ async fn list_syncs(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["limit", "cursor"])?;
-    let c = find_catalog(&state, &id).await?;
+    let id = parse_id("catalog_id", &id)?;
+    ensure_catalog(&state, id).await?;
     let page = PageRequest::<(DateTime<Utc>, Uuid)>::from_query(&query)?;
-    let rows = syncs::list_for_catalog(&state.pool, c.id, page.after, page.fetch_limit()).await?;
+    let rows = syncs::list_for_catalog(&state.pool, id, page.after, page.fetch_limit()).await?;
     let rows: Vec<SyncView> = rows.into_iter().map(SyncView::from).collect();
-    let path = format!("/catalogs/{}/syncs", c.id);
+    let path = format!("/catalogs/{}/syncs", id);
     Ok(page_response(rows, &page, &path, &[], |s| {
         (s.enqueued_at, s.sync_id)
     }))

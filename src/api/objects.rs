@@ -10,11 +10,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::AppState;
+use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
 use super::pagination::{PageRequest, encode_segment, page_response};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
-use crate::store::catalogs;
 use crate::store::reads::{self, DetailParts, RelationFilter, RelationRow};
 
 pub fn router() -> Router<AppState> {
@@ -26,16 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/catalogs/{id}/types", get(list_types))
         .route("/catalogs/{id}/sequences", get(list_sequences))
         .route("/catalogs/{id}/functions", get(list_functions))
-}
-
-/// The catalog id of an object path: 400 when malformed, 404 when unknown.
-async fn catalog_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
-    let id = parse_id("catalog_id", raw)?;
-    if catalogs::exists(&state.pool, id).await? {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound(format!("no catalog {id}")))
-    }
 }
 
 /// A name from a path segment: PostgreSQL names hold no NUL byte and are short.
@@ -69,9 +59,7 @@ async fn check_empty_list(
     catalog: Uuid,
     schema: Option<&str>,
 ) -> Result<(), ApiError> {
-    if !catalogs::exists(&state.pool, catalog).await? {
-        return Err(ApiError::NotFound(format!("no catalog {catalog}")));
-    }
+    ensure_catalog(state, catalog).await?;
     if let Some(name) = schema
         && !reads::schema_exists(&state.pool, catalog, name).await?
     {
@@ -203,7 +191,7 @@ async fn get_table(
     let Some(detail) =
         reads::relation_detail(&state.pool, c, &schema, &table, &href, parts).await?
     else {
-        catalog_id(&state, &id).await?;
+        ensure_catalog(&state, c).await?;
         return Err(ApiError::NotFound(format!(
             "no relation {schema:?}.{table:?} in catalog {c}"
         )));

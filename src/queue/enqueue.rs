@@ -57,18 +57,13 @@ impl EnqueueError {
     /// Whether the store was unreachable (the client may retry).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Store(e) | Self::Queue(apalis_postgres::Error::Database(e)) => is_unavailable(e),
+            Self::Store(e) | Self::Queue(apalis_postgres::Error::Database(e)) => {
+                crate::db::is_unavailable(e)
+            }
             Self::Batch { unavailable, .. } => *unavailable,
             _ => false,
         }
     }
-}
-
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"))
 }
 
 struct Pending {
