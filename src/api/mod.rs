@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, middleware, and serving with graceful shutdown.
 
 mod catalogs;
+mod changes;
 mod extract;
 mod health;
 mod objects;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(syncs::router())
         .merge(catalogs::router())
+        .merge(changes::router())
         .merge(objects::router())
         .route_layer(middleware::from_fn(record_http))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -157,6 +157,7 @@ impl SyncRunner {
             .await?
             .unwrap_or_else(|| serde_json::json!({}));
         stats["unchanged"] = true.into();
+        stats["changes"] = 0.into();
         if syncs::succeed(&mut tx, job.sync_id, stats).await? {
             tx.commit().await?;
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => "unchanged").increment(1);
@@ -224,21 +225,24 @@ impl SyncRunner {
             return Ok(()); // the catalog was deleted meanwhile
         };
         let unchanged = current.as_deref() == Some(fingerprint.as_str());
-        if unchanged {
+        let changes = if unchanged {
             snapshot::refresh_statistics(&mut tx, job.catalog_id, &snap, probe.as_deref()).await?;
+            Some(0)
         } else {
             snapshot::replace(
                 &mut tx,
                 job.catalog_id,
+                job.sync_id,
                 &snap,
                 &fingerprint,
                 probe.as_deref(),
                 current.is_some(),
             )
-            .await?;
-        }
+            .await?
+        };
         let mut stats = serde_json::to_value(snap.stats()).expect("stats serialize");
         stats["unchanged"] = unchanged.into();
+        stats["changes"] = changes.into();
         if syncs::succeed(&mut tx, job.sync_id, stats).await? {
             tx.commit().await?;
             let elapsed_ms = write_started.elapsed().as_millis() as u64;

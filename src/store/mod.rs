@@ -3,6 +3,7 @@
 //! the caller.
 
 pub mod catalogs;
+pub mod changes;
 pub mod reads;
 pub mod snapshot;
 pub mod syncs;

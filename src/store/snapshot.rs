@@ -6,7 +6,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Tx;
+use super::{Tx, changes};
 use crate::catalog::{Snapshot, Table};
 
 /// What [`lock_catalog`] found.
@@ -112,24 +112,33 @@ async fn mark_synced(
     Ok(())
 }
 
-/// Replaces the catalog's snapshot with `snapshot`. The caller holds [`lock_catalog`].
+/// Replaces the catalog's snapshot with `snapshot`, written by `sync_id`. The caller holds
+/// [`lock_catalog`]. Returns how many changes against the previous snapshot the sync recorded
+/// (none for a catalog's first snapshot, which is the baseline).
 ///
 /// Every table is written with one `UNNEST` insert over arrays that borrow the snapshot's
 /// strings; per-row lists (constraint and index columns) travel as array literals.
 pub async fn replace(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
+    sync_id: Uuid,
     snapshot: &Snapshot,
     fingerprint: &str,
     probe: Option<&str>,
     had_snapshot: bool,
-) -> sqlx::Result<()> {
-    // A catalog's first snapshot has nothing to delete.
+) -> sqlx::Result<Option<u64>> {
+    // A catalog's first snapshot has nothing to delete or compare with.
     if had_snapshot {
+        changes::set_aside_previous(tx, catalog_id).await?;
         delete_rows(tx, catalog_id).await?;
     }
     replace_rows(tx, catalog_id, snapshot).await?;
-    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await
+    let recorded = match had_snapshot {
+        true => Some(changes::record(tx, catalog_id, sync_id).await?),
+        false => None,
+    };
+    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await?;
+    Ok(recorded)
 }
 
 /// Deletes every snapshot row of a catalog (the tables carry no foreign key to cascade).

@@ -258,6 +258,25 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Follows a list's `Link: rel="next"` headers from `first`: every item, and how many pages.
+    pub async fn get_all_pages(&self, first: &str) -> (Vec<Value>, usize) {
+        let (mut items, mut pages) = (Vec::new(), 0);
+        let mut next = Some(self.url(first));
+        while let Some(url) = next {
+            let response = self.client.get(&url).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            next = response
+                .headers()
+                .get("link")
+                .map(|l| l.to_str().unwrap().to_owned())
+                .map(|l| self.url(l.trim_start_matches('<').split('>').next().unwrap()));
+            let page: Value = response.json().await.unwrap();
+            items.extend(page.as_array().unwrap().iter().cloned());
+            pages += 1;
+        }
+        (items, pages)
+    }
+
     /// Polls `GET /syncs/{id}` until the sync is succeeded or failed.
     pub async fn wait_for_sync(&self, sync_id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;

@@ -1,0 +1,79 @@
+//! Change history: what each sync changed in its catalog.
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+
+use super::AppState;
+use super::catalogs::ensure_catalog;
+use super::extract::{PathParams, QueryParams, parse_id};
+use super::pagination::{PageRequest, page_response};
+use crate::error::ApiError;
+use crate::store::{changes, syncs};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/catalogs/{id}/changes", get(catalog_changes))
+        .route("/syncs/{id}/changes", get(sync_changes))
+}
+
+/// The catalog's changes, newest first; `since` (RFC 3339) keeps those recorded at or after it.
+async fn catalog_changes(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["since", "limit", "cursor"])?;
+    let id = parse_id("catalog_id", &id)?;
+    let since = query.get("since").map(parse_since).transpose()?;
+    let page = PageRequest::<i64>::from_query(&query)?;
+    ensure_catalog(&state, id).await?;
+    let rows =
+        changes::list_for_catalog(&state.pool, id, since, page.after, page.fetch_limit()).await?;
+    let since_param = query.get("since").map(|s| ("since", s));
+    Ok(page_response(
+        rows,
+        &page,
+        &format!("/catalogs/{id}/changes"),
+        since_param.as_slice(),
+        |c| c.id,
+    ))
+}
+
+/// The changes one sync recorded, in the order it recorded them (none for a catalog's first
+/// sync, which is the baseline, or for an unchanged re-sync).
+async fn sync_changes(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["limit", "cursor"])?;
+    let id = parse_id("sync_id", &id)?;
+    let page = PageRequest::<i64>::from_query(&query)?;
+    let rows = changes::list_for_sync(&state.pool, id, page.after, page.fetch_limit()).await?;
+    // An empty list is ambiguous: tell an unknown sync apart (a sync deleted by retention
+    // still has its changes, so only look when there are none).
+    if rows.is_empty() && syncs::get(&state.pool, id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no sync {id}")));
+    }
+    Ok(page_response(
+        rows,
+        &page,
+        &format!("/syncs/{id}/changes"),
+        &[],
+        |c| c.id,
+    ))
+}
+
+fn parse_since(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::validation(
+                "since",
+                "must be an RFC 3339 timestamp, such as 2026-11-26T08:00:00Z",
+            )
+        })
+}
