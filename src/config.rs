@@ -145,6 +145,11 @@ pub struct WorkerConfig {
     /// Where this worker serves `GET /metrics` (e.g. `0.0.0.0:9100`); unset: no metrics server.
     #[arg(long, env = "WORKER_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+
+    /// Ended syncs older than this are deleted, except each catalog's latest, whose sealed
+    /// credentials are removed instead (it can then no longer be retried by hand).
+    #[arg(long, env = "SYNC_RETENTION", default_value = "7d", value_parser = crate::duration::parse_arg)]
+    pub sync_retention: Duration,
 }
 
 impl WorkerConfig {

@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The request does not fit the resource's state (409).
     #[error("{0}")]
     Conflict(String),
+    /// The resource existed but what the request needs of it is gone for good (410).
+    #[error("{0}")]
+    Gone(String),
     #[error("request body too large (limit {0} bytes)")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -52,6 +55,7 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Gone(_) => (StatusCode::GONE, "gone"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod duration;
 pub mod error;
 pub mod introspect;
 pub mod monitoring;

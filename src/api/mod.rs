@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod objects;
 mod pagination;
+mod schedules;
 mod syncs;
 mod watch;
 
@@ -32,6 +33,8 @@ use watch::SyncWatcher;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Opens the sealed credentials of syncs retried by hand; seals those of schedules.
+    pub key: CredentialsKey,
     /// Bearer tokens every endpoint but /health and /ready requires, when configured.
     pub tokens: Option<Arc<ApiTokens>>,
     /// Which source hosts a sync request may name.
@@ -58,7 +61,7 @@ impl AppState {
         let enqueuer = Enqueuer::start(
             pool.clone(),
             queue.into(),
-            key,
+            key.clone(),
             ENQUEUE_BATCHERS,
             ENQUEUE_MAX_BATCH,
         );
@@ -67,6 +70,7 @@ impl AppState {
         Self {
             queue: queue.into(),
             pool,
+            key,
             tokens: None,
             watcher,
             source_policy: Arc::new(SourcePolicy::default()),
@@ -101,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(syncs::router())
         .merge(catalogs::router())
         .merge(changes::router())
+        .merge(schedules::router())
         .merge(objects::router())
         .route_layer(middleware::from_fn(record_http))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -18,7 +18,7 @@ use super::extract::{JsonObject, PathParams, QueryParams, parse_id};
 use super::watch;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::ApiError;
-use crate::queue::EnqueueRequest;
+use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::source::SourceTarget;
 use crate::store::syncs::{self, AttemptRow, SyncRow};
 
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sync", post(create_sync))
         .route("/syncs/{id}", get(get_sync).delete(cancel_sync))
+        .route("/syncs/{id}/retry", post(retry_sync))
 }
 
 #[derive(Serialize)]
@@ -57,6 +58,16 @@ async fn create_sync(
         schemas,
         max_attempts: state.max_attempts,
     };
+    enqueue_and_answer(&state, request, wait).await
+}
+
+/// Enqueues `request` and answers 202 with the sync (a new one, or the catalog's active one);
+/// with `wait`, waits for it to end first.
+async fn enqueue_and_answer(
+    state: &AppState,
+    request: EnqueueRequest,
+    wait: Option<std::time::Duration>,
+) -> Result<Response, ApiError> {
     let enqueued = state.enqueuer.enqueue(request).await?;
     if enqueued.created {
         metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
@@ -64,7 +75,7 @@ async fn create_sync(
     }
     let location = format!("/syncs/{}", enqueued.sync_id);
     if let Some(wait) = wait {
-        return waited_response(&state, enqueued.sync_id, wait, location).await;
+        return waited_response(state, enqueued.sync_id, wait, location).await;
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -91,7 +102,9 @@ const SSL_MODES: [&str; 6] = [
 ];
 
 /// Checks every field of a `POST /sync` body, naming the first one that is wrong.
-fn parse_sync_request(body: &Map<String, Value>) -> Result<(SourceTarget, SecretString), ApiError> {
+pub(super) fn parse_sync_request(
+    body: &Map<String, Value>,
+) -> Result<(SourceTarget, SecretString), ApiError> {
     let mut keys: Vec<&String> = body.keys().collect();
     keys.sort();
     if let Some(unknown) = keys.iter().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -166,7 +179,7 @@ fn parse_sync_request(body: &Map<String, Value>) -> Result<(SourceTarget, Secret
 }
 
 /// The optional `"schemas": {"include": [...], "exclude": [...]}` of a sync request.
-fn parse_schema_filter(value: Option<&Value>) -> Result<SchemaFilter, ApiError> {
+pub(super) fn parse_schema_filter(value: Option<&Value>) -> Result<SchemaFilter, ApiError> {
     let object = match value {
         None | Some(Value::Null) => return Ok(SchemaFilter::default()),
         Some(Value::Object(o)) => o,
@@ -360,6 +373,61 @@ async fn cancel_sync(
         ))),
         syncs::Cancelled::Missing => Err(ApiError::NotFound(format!("no sync {id}"))),
     }
+}
+
+/// Re-enqueues a failed or cancelled sync as a new sync of the same catalog, with the same
+/// (still sealed) credentials and schema filter; the old sync keeps its history. Answers like
+/// `POST /sync` (also with `?wait=`).
+async fn retry_sync(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["wait"])?;
+    let wait = query.get("wait").map(watch::parse_wait).transpose()?;
+    let id = parse_id("sync_id", &id)?;
+    let old = syncs::retry_source(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
+    if !matches!(old.status.as_str(), "failed" | "cancelled") {
+        return Err(ApiError::Conflict(format!(
+            "only a failed or cancelled sync can be retried; this one is {}",
+            old.status
+        )));
+    }
+    let gone = |why: &str| {
+        ApiError::Gone(format!(
+            "this sync can no longer be retried: {why}; start a new one with POST /sync"
+        ))
+    };
+    let credentials: SealedCredentials = old
+        .credentials
+        .ok_or_else(|| gone("its credentials were deleted when it reached the retention age"))
+        .and_then(|c| {
+            serde_json::from_value(c).map_err(|_| gone("its credentials are unreadable"))
+        })?;
+    let password = state
+        .key
+        .open(&credentials.sealed_password, id.as_bytes())
+        .map_err(|_| gone("its credentials were sealed under another CREDENTIALS_KEY"))?;
+    state
+        .source_policy
+        .check_host(&credentials.source.host)
+        .map_err(|message| {
+            ApiError::Conflict(format!("the source is no longer allowed: {message}"))
+        })?;
+    let schemas = match old.schema_filter {
+        Some(filter) => serde_json::from_value(filter).map_err(|e| ApiError::Internal(e.into()))?,
+        None => SchemaFilter::default(),
+    };
+    tracing::info!(sync_id = %id, catalog_id = %old.catalog_id, "retrying sync");
+    let request = EnqueueRequest {
+        target: credentials.source,
+        password,
+        schemas,
+        max_attempts: state.max_attempts,
+    };
+    enqueue_and_answer(&state, request, wait).await
 }
 
 #[cfg(test)]

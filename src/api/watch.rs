@@ -97,18 +97,7 @@ pub fn parse_wait(raw: &str) -> Result<Duration, ApiError> {
             ),
         )
     };
-    let raw = raw.trim();
-    let (number, unit) = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|i| raw.split_at(i))
-        .unwrap_or((raw, "s"));
-    let n: u64 = number.parse().map_err(|_| invalid())?;
-    let wait = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(invalid()),
-    };
+    let wait = crate::duration::parse(raw.trim()).ok_or_else(invalid)?;
     if wait > MAX_WAIT {
         return Err(invalid());
     }

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{JOB_MAX_DELIVERIES, SyncJob};
+use super::{JOB_MAX_DELIVERIES, SealedCredentials, SyncJob};
 use crate::catalog::SchemaFilter;
 use crate::crypto::CredentialsKey;
 use crate::source::SourceTarget;
@@ -204,21 +204,39 @@ pub async fn enqueue_all(
             .iter()
             .map(|&(_, i)| requests[i].max_attempts)
             .collect();
-        let inserted =
-            syncs::insert_all_if_idle(&mut tx, &sync_ids, &catalog_ids, &attempts, &filters)
-                .await?;
+        // Sealed with the sync id: a sealed password opens only for its own sync.
+        let sealed: Vec<SealedCredentials> = pending
+            .iter()
+            .zip(&sync_ids)
+            .map(|(&(_, i), sync_id)| SealedCredentials {
+                source: requests[i].target.clone(),
+                sealed_password: key.seal(&requests[i].password, sync_id.as_bytes()),
+            })
+            .collect();
+        let credentials = sealed
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let inserted = syncs::insert_all_if_idle(
+            &mut tx,
+            &sync_ids,
+            &catalog_ids,
+            &attempts,
+            &filters,
+            &credentials,
+        )
+        .await?;
         let inserted: HashMap<Uuid, Uuid> = inserted.into_iter().collect();
 
         let mut tasks = Vec::new();
-        for (&(catalog_id, i), &sync_id) in pending.iter().zip(&sync_ids) {
+        for ((&(catalog_id, i), &sync_id), sealed) in pending.iter().zip(&sync_ids).zip(sealed) {
             if inserted.get(&catalog_id) == Some(&sync_id) {
-                let request = &requests[i];
                 let job = SyncJob {
                     sync_id,
                     catalog_id,
-                    source: request.target.clone(),
-                    sealed_password: key.seal(&request.password, sync_id.as_bytes()),
-                    schemas: request.schemas.clone(),
+                    source: sealed.source,
+                    sealed_password: sealed.sealed_password,
+                    schemas: requests[i].schemas.clone(),
                 };
                 tasks.push(
                     TaskBuilder::new(serde_json::to_vec(&job)?)

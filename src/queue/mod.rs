@@ -5,6 +5,7 @@
 //! status lives in this service's own `syncs` table, written in the same transaction as the job.
 
 mod enqueue;
+mod housekeeping;
 mod runner;
 mod worker;
 
@@ -22,6 +23,14 @@ pub use worker::{Worker, WorkerHandle};
 /// when a worker died or released the job at shutdown; the sync's own `max_attempts` (checked
 /// at every delivery) is always the tighter bound.
 pub const JOB_MAX_DELIVERIES: usize = 25;
+
+/// A source's connection details with the password sealed under `CREDENTIALS_KEY`: what a
+/// sync needs to run again without its client (manual retries, schedules).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedCredentials {
+    pub source: SourceTarget,
+    pub sealed_password: String,
+}
 
 /// The payload of a sync job.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! A worker process's queue consumer: an apalis worker over the store's job table, plus a
-//! janitor that deletes finished jobs (the sync history lives in `syncs`).
+//! A worker process's queue consumer: an apalis worker over the store's job table, plus its
+//! housekeeping (finished jobs, retention, schedules).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,14 +12,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::housekeeping::Housekeeping;
 use super::{RetryPolicy, SyncJob, SyncRunner};
 use crate::access::SourcePolicy;
 use crate::config::WorkerConfig;
 use crate::crypto::CredentialsKey;
 use crate::source::{MetadataSource, SourceLimits};
-
-/// How often finished jobs are deleted from the queue table.
-const JANITOR_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A configured worker, ready to start.
 pub struct Worker {
@@ -107,11 +105,13 @@ impl Worker {
         } = self;
         let shutdown = runner.shutdown.clone();
         let runner = Arc::new(runner);
-        let janitor = tokio::spawn(janitor(
-            pool.clone(),
-            config.store.queue_name.clone(),
-            shutdown.clone(),
-        ));
+        let housekeeping = Housekeeping {
+            pool: pool.clone(),
+            queue: config.store.queue_name.clone(),
+            key: runner.key.clone(),
+            retention: config.sync_retention,
+        };
+        let housekeeping = tokio::spawn(housekeeping.run(shutdown.clone()));
         let mut delay = Duration::from_millis(500);
         let result = loop {
             let started = tokio::time::Instant::now();
@@ -133,7 +133,7 @@ impl Worker {
             delay = (delay * 2).min(Duration::from_secs(10));
             name = unique_worker_name(config.worker_name.as_deref());
         };
-        janitor.abort();
+        housekeeping.abort();
         info!(worker = %name, "worker stopped");
         result
     }
@@ -195,27 +195,4 @@ async fn handle_sync(
         warn!(%sync_id, error = %e, "sync released to the queue");
         e.into()
     })
-}
-
-/// Deletes finished jobs of the queue: apalis keeps them forever, and both its fetch and its
-/// acknowledgement slow down as they pile up.
-async fn janitor(pool: PgPool, queue: String, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(JANITOR_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
-        let deleted = sqlx::query!(
-            r#"DELETE FROM apalis.jobs
-               WHERE job_type = $1
-                 AND (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))"#,
-            queue
-        )
-        .execute(&pool)
-        .await;
-        if let Err(e) = deleted {
-            warn!(error = %e, "deleting finished jobs failed");
-        }
-    }
 }

@@ -5,6 +5,7 @@
 pub mod catalogs;
 pub mod changes;
 pub mod reads;
+pub mod schedules;
 pub mod snapshot;
 pub mod syncs;
 

@@ -47,16 +47,18 @@ pub async fn insert_all_if_idle(
     catalog_ids: &[Uuid],
     max_attempts: &[i32],
     schema_filters: &[Option<serde_json::Value>],
+    credentials: &[serde_json::Value],
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
     let rows = sqlx::query!(
-        r#"INSERT INTO syncs (id, catalog_id, max_attempts, schema_filter)
-           SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::jsonb[])
+        r#"INSERT INTO syncs (id, catalog_id, max_attempts, schema_filter, credentials)
+           SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::jsonb[], $5::jsonb[])
            ON CONFLICT (catalog_id) WHERE status IN ('queued', 'running', 'retrying') DO NOTHING
            RETURNING catalog_id, id"#,
         ids,
         catalog_ids,
         max_attempts,
         schema_filters as &[Option<serde_json::Value>],
+        credentials,
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -90,6 +92,50 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncR
     )
     .fetch_optional(db)
     .await
+}
+
+/// What a manual retry needs of a sync: its status, and the credentials and schema filter it
+/// ran with (the credentials are gone once it succeeded or retention removed them).
+pub struct RetrySource {
+    pub catalog_id: Uuid,
+    pub status: String,
+    pub credentials: Option<serde_json::Value>,
+    pub schema_filter: Option<serde_json::Value>,
+}
+
+pub async fn retry_source(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<RetrySource>> {
+    sqlx::query_as!(
+        RetrySource,
+        r#"SELECT catalog_id, status, credentials, schema_filter FROM syncs WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Retention: deletes syncs (with their attempts) that ended more than `age` ago, except each
+/// catalog's latest, and removes the credentials of the ended syncs it keeps. Returns how many
+/// syncs were deleted.
+pub async fn apply_retention(db: &sqlx::PgPool, age: std::time::Duration) -> sqlx::Result<u64> {
+    let age = age.as_secs_f64();
+    let deleted = sqlx::query!(
+        r#"DELETE FROM syncs s
+           WHERE s.finished_at < now() - make_interval(secs => $1)
+             AND EXISTS (SELECT 1 FROM syncs later
+                         WHERE later.catalog_id = s.catalog_id
+                           AND (later.enqueued_at, later.id) > (s.enqueued_at, s.id))"#,
+        age
+    )
+    .execute(db)
+    .await?;
+    sqlx::query!(
+        r#"UPDATE syncs SET credentials = NULL
+           WHERE credentials IS NOT NULL AND finished_at < now() - make_interval(secs => $1)"#,
+        age
+    )
+    .execute(db)
+    .await?;
+    Ok(deleted.rows_affected())
 }
 
 /// The latest sync of a catalog, whatever its state.
@@ -258,7 +304,7 @@ pub async fn succeed(
 ) -> sqlx::Result<bool> {
     finish_attempt(tx, sync_id, None).await?;
     let done = sqlx::query!(
-        r#"UPDATE syncs SET status = 'succeeded', stats = $2, finished_at = now()
+        r#"UPDATE syncs SET status = 'succeeded', stats = $2, finished_at = now(), credentials = NULL
            WHERE id = $1 AND status IN ('running', 'retrying')"#,
         sync_id,
         stats

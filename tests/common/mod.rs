@@ -226,6 +226,7 @@ pub fn worker_config(app: &TestApp) -> WorkerConfig {
         worker_name: Some("test".into()),
         source_allowlist: Some(LOOPBACK.into()),
         metrics_addr: None,
+        sync_retention: Duration::from_secs(7 * 86_400),
     }
 }
 

@@ -1,0 +1,162 @@
+//! Scheduled re-syncs: `PUT /catalogs/{id}/schedule` makes the workers re-sync the catalog
+//! periodically; `GET` shows the schedule, `DELETE` stops it and deletes its credentials.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::AppState;
+use super::extract::{JsonObject, PathParams, parse_id};
+use super::syncs::{parse_schema_filter, parse_sync_request};
+use crate::error::ApiError;
+use crate::queue::SealedCredentials;
+use crate::store::catalogs;
+use crate::store::schedules::{self, ScheduleRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/catalogs/{id}/schedule",
+        get(get_schedule).put(put_schedule).delete(delete_schedule),
+    )
+}
+
+const FIELDS: [&str; 5] = ["every", "user", "password", "sslmode", "schemas"];
+const SHORTEST: Duration = Duration::from_secs(1);
+const LONGEST: Duration = Duration::from_secs(366 * 86_400);
+
+#[derive(Serialize)]
+struct ScheduleView {
+    catalog_id: Uuid,
+    /// The period, as `PUT` accepts it (`90s`, `15m`, `1h`, `1d`).
+    every: String,
+    next_run_at: DateTime<Utc>,
+    last_run_at: Option<DateTime<Utc>>,
+    /// The sync the schedule started last.
+    last_sync_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ScheduleRow> for ScheduleView {
+    fn from(s: ScheduleRow) -> Self {
+        Self {
+            catalog_id: s.catalog_id,
+            every: crate::duration::format(Duration::from_secs(s.every_seconds.unsigned_abs())),
+            next_run_at: s.next_run_at,
+            last_run_at: s.last_run_at,
+            last_sync_id: s.last_sync_id,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Sets the catalog's schedule: `{"every": "1h", "user": ..., "password": ...}` (plus the
+/// optional `sslmode` and `schemas` of `POST /sync`). The source is the catalog's; the
+/// credentials are kept sealed until the schedule is deleted. The first re-sync is one period
+/// from now.
+async fn put_schedule(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let id = parse_id("catalog_id", &id)?;
+    let mut keys: Vec<&String> = body.keys().collect();
+    keys.sort();
+    if let Some(unknown) = keys.iter().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::validation(
+            unknown.as_str(),
+            format!(
+                "unknown field; expected one of {} (the source is the catalog's)",
+                FIELDS.join(", ")
+            ),
+        ));
+    }
+    let every = parse_every(body.get("every"))?;
+    let catalog = catalogs::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))?;
+    let mut request: Map<String, Value> = body.clone();
+    request.remove("every");
+    request.insert("host".into(), catalog.host.into());
+    request.insert("port".into(), catalog.port.into());
+    request.insert("dbname".into(), catalog.dbname.into());
+    let (source, password) = parse_sync_request(&request)?;
+    let schemas = parse_schema_filter(body.get("schemas"))?;
+    let credentials = SealedCredentials {
+        sealed_password: state.key.seal(&password, id.as_bytes()),
+        source,
+    };
+    let credentials =
+        serde_json::to_value(&credentials).map_err(|e| ApiError::Internal(e.into()))?;
+    let filter = (!schemas.is_empty()).then(|| serde_json::json!(schemas));
+    let schedule = schedules::put(
+        &state.pool,
+        id,
+        every.as_secs() as i64,
+        &credentials,
+        filter.as_ref(),
+        state.max_attempts,
+    )
+    .await?;
+    tracing::info!(catalog_id = %id, every = %crate::duration::format(every), "schedule set");
+    Ok(Json(schedule.into()))
+}
+
+fn parse_every(value: Option<&Value>) -> Result<Duration, ApiError> {
+    let invalid = || {
+        ApiError::validation(
+            "every",
+            "must be a period like 90s, 15m, 1h or 1d, from 1s to 366d",
+        )
+    };
+    match value {
+        None | Some(Value::Null) => Err(ApiError::validation("every", "is required")),
+        Some(Value::String(raw)) => crate::duration::parse(raw)
+            .filter(|d| (SHORTEST..=LONGEST).contains(d) && d.subsec_nanos() == 0)
+            .ok_or_else(invalid),
+        Some(_) => Err(invalid()),
+    }
+}
+
+async fn get_schedule(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let id = parse_id("catalog_id", &id)?;
+    match schedules::get(&state.pool, id).await? {
+        Some(schedule) => Ok(Json(schedule.into())),
+        None => Err(no_schedule(&state, id).await),
+    }
+}
+
+/// Stops the re-syncs and deletes the credentials the schedule kept: 204.
+async fn delete_schedule(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("catalog_id", &id)?;
+    if schedules::delete(&state.pool, id).await? {
+        tracing::info!(catalog_id = %id, "schedule deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_schedule(&state, id).await)
+    }
+}
+
+/// The 404 for a missing schedule, saying whether the catalog itself is missing.
+async fn no_schedule(state: &AppState, id: Uuid) -> ApiError {
+    match catalogs::exists(&state.pool, id).await {
+        Ok(true) => ApiError::NotFound(format!("catalog {id} has no schedule")),
+        Ok(false) => ApiError::NotFound(format!("no catalog {id}")),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,128 @@
+//! What every worker process does besides running syncs, every couple of seconds: deletes
+//! finished jobs, applies the retention of old syncs, and starts the re-syncs that schedules
+//! have due. Any number of workers may do it at once: each step is safe to run concurrently.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{EnqueueRequest, SealedCredentials, enqueue_all};
+use crate::crypto::CredentialsKey;
+use crate::store::{schedules, syncs};
+
+/// How often finished jobs are deleted and schedules looked at.
+const INTERVAL: Duration = Duration::from_secs(2);
+/// How often retention runs at most (less often than the rest: it scans ended syncs).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// Due schedules one worker starts per round.
+const SCHEDULES_PER_ROUND: i64 = 100;
+
+pub struct Housekeeping {
+    pub pool: PgPool,
+    pub queue: String,
+    pub key: CredentialsKey,
+    /// Ended syncs older than this are deleted (each catalog's latest is kept).
+    pub retention: Duration,
+}
+
+impl Housekeeping {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(INTERVAL);
+        // A short retention (tests, demos) is applied as often as the rest.
+        let retention_every = RETENTION_INTERVAL.min(self.retention).max(INTERVAL);
+        let mut last_retention: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.delete_finished_jobs().await {
+                warn!(error = %e, "deleting finished jobs failed");
+            }
+            if let Err(e) = self.start_due_schedules().await {
+                warn!(error = %e, "starting scheduled syncs failed");
+            }
+            if last_retention.is_none_or(|at| at.elapsed() >= retention_every) {
+                last_retention = Some(tokio::time::Instant::now());
+                match syncs::apply_retention(&self.pool, self.retention).await {
+                    Ok(0) => {}
+                    Ok(deleted) => info!(deleted, "deleted syncs past the retention age"),
+                    Err(e) => warn!(error = %e, "applying retention failed"),
+                }
+            }
+        }
+    }
+
+    /// apalis keeps finished jobs forever, and both its fetch and its acknowledgement slow
+    /// down as they pile up; the sync history lives in `syncs`.
+    async fn delete_finished_jobs(&self) -> sqlx::Result<()> {
+        sqlx::query!(
+            r#"DELETE FROM apalis.jobs
+               WHERE job_type = $1
+                 AND (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))"#,
+            self.queue
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Enqueues a re-sync for every due schedule (a catalog with an active sync keeps it) and
+    /// sets each schedule's next run, holding the schedules' row locks throughout so that no
+    /// other worker starts them too.
+    async fn start_due_schedules(&self) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let due = schedules::lock_due(&mut tx, SCHEDULES_PER_ROUND).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut requests = Vec::with_capacity(due.len());
+        let mut runnable = Vec::with_capacity(due.len());
+        for d in &due {
+            match self.request_for(d) {
+                Ok(request) => {
+                    requests.push(request);
+                    runnable.push(d.catalog_id);
+                }
+                Err(why) => {
+                    warn!(catalog_id = %d.catalog_id, error = %why, "scheduled sync skipped");
+                    schedules::ran(&mut tx, d.catalog_id, d.every_seconds, None).await?;
+                }
+            }
+        }
+        let enqueued = enqueue_all(&self.pool, &self.queue, &self.key, &requests).await?;
+        for (d, e) in due
+            .iter()
+            .filter(|d| runnable.contains(&d.catalog_id))
+            .zip(&enqueued)
+        {
+            schedules::ran(&mut tx, d.catalog_id, d.every_seconds, Some(e.sync_id)).await?;
+            if e.created {
+                metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
+                info!(catalog_id = %e.catalog_id, sync_id = %e.sync_id, "scheduled sync queued");
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn request_for(&self, due: &schedules::Due) -> anyhow::Result<EnqueueRequest> {
+        let credentials: SealedCredentials = serde_json::from_value(due.credentials.clone())?;
+        let password: SecretString = self
+            .key
+            .open(&credentials.sealed_password, due.catalog_id.as_bytes())?;
+        let schemas = match &due.schema_filter {
+            Some(filter) => serde_json::from_value(filter.clone())?,
+            None => Default::default(),
+        };
+        Ok(EnqueueRequest {
+            target: credentials.source,
+            password,
+            schemas,
+            max_attempts: due.max_attempts,
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Periodic re-syncs of catalogs: one schedule per catalog, with the credentials its re-syncs
+//! need (sealed with the catalog id).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::Tx;
+
+#[derive(Debug, Clone)]
+pub struct ScheduleRow {
+    pub catalog_id: Uuid,
+    pub every_seconds: i64,
+    pub next_run_at: DateTime<Utc>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub last_sync_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Sets (or replaces) the catalog's schedule; its first re-sync is one period from now.
+pub async fn put(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    every_seconds: i64,
+    credentials: &Value,
+    schema_filter: Option<&Value>,
+    max_attempts: i32,
+) -> sqlx::Result<ScheduleRow> {
+    sqlx::query_as!(
+        ScheduleRow,
+        r#"INSERT INTO catalog_schedules
+               (catalog_id, every_seconds, credentials, schema_filter, max_attempts, next_run_at)
+           VALUES ($1, $2, $3, $4, $5, now() + $2::int8 * interval '1 second')
+           ON CONFLICT (catalog_id) DO UPDATE
+           SET every_seconds = excluded.every_seconds, credentials = excluded.credentials,
+               schema_filter = excluded.schema_filter, max_attempts = excluded.max_attempts,
+               next_run_at = excluded.next_run_at, updated_at = now()
+           RETURNING catalog_id, every_seconds, next_run_at, last_run_at, last_sync_id,
+                     created_at, updated_at"#,
+        catalog_id,
+        every_seconds,
+        credentials,
+        schema_filter,
+        max_attempts
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn get(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<Option<ScheduleRow>> {
+    sqlx::query_as!(
+        ScheduleRow,
+        r#"SELECT catalog_id, every_seconds, next_run_at, last_run_at, last_sync_id,
+                  created_at, updated_at
+           FROM catalog_schedules WHERE catalog_id = $1"#,
+        catalog_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes the schedule and the credentials it kept. False when there was none.
+pub async fn delete(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"DELETE FROM catalog_schedules WHERE catalog_id = $1"#,
+        catalog_id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A schedule whose re-sync is due.
+pub struct Due {
+    pub catalog_id: Uuid,
+    pub every_seconds: i64,
+    pub credentials: Value,
+    pub schema_filter: Option<Value>,
+    pub max_attempts: i32,
+}
+
+/// Locks up to `limit` due schedules; other workers skip them until `tx` ends.
+pub async fn lock_due(tx: &mut Tx<'_>, limit: i64) -> sqlx::Result<Vec<Due>> {
+    sqlx::query_as!(
+        Due,
+        r#"SELECT catalog_id, every_seconds, credentials, schema_filter, max_attempts
+           FROM catalog_schedules
+           WHERE next_run_at <= now()
+           ORDER BY next_run_at
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED"#,
+        limit
+    )
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Records that the schedule ran (with the sync it started, if any) and sets its next run.
+pub async fn ran(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    every_seconds: i64,
+    sync_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE catalog_schedules
+           SET last_run_at = now(), last_sync_id = coalesce($3, last_sync_id),
+               next_run_at = now() + $2::int8 * interval '1 second'
+           WHERE catalog_id = $1"#,
+        catalog_id,
+        every_seconds,
+        sync_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
