@@ -33,9 +33,13 @@ impl ApiTokens {
 
     /// Whether an `Authorization` header value carries one of the tokens.
     pub fn admits(&self, authorization: Option<&str>) -> bool {
-        let Some(token) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
-            return false;
-        };
+        authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| self.accepts(token))
+    }
+
+    /// Whether `token` is one of the tokens.
+    pub fn accepts(&self, token: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
         // Every token is compared, so the time does not tell which one matched.
         self.0

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod api;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -20,3 +21,4 @@ pub mod shutdown;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+pub mod ui;

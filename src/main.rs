@@ -1,4 +1,5 @@
-//! `pg-catalog-sync`: the API server (`serve`, the default) and the `migrate` command.
+//! `pg-catalog-sync`: the API server (`serve`, the default), the `migrate` command, and the
+//! command-line client (`sync`, `status`, `catalogs`, `tables`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -6,7 +7,7 @@ use pg_catalog_sync::access::{ApiTokens, SourcePolicy};
 use pg_catalog_sync::api::{self, AppState};
 use pg_catalog_sync::config::{ApiConfig, StoreConfig};
 use pg_catalog_sync::crypto::CredentialsKey;
-use pg_catalog_sync::{db, shutdown, telemetry};
+use pg_catalog_sync::{cli, db, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -31,14 +32,21 @@ enum Command {
     Serve(ApiConfig),
     /// Apply the store's migrations and exit.
     Migrate(StoreConfig),
+    /// Sync a source database through a running API (`--wait` to follow it to its end).
+    Sync(cli::SyncArgs),
+    /// Show a sync's status.
+    Status(cli::StatusArgs),
+    /// List the catalogs with their latest status.
+    Catalogs(cli::CatalogsArgs),
+    /// List a catalog's tables and views.
+    Tables(cli::TablesArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Some(Command::Migrate(store)) => {
+            telemetry::init();
             let pool = db::connect(&store)?;
             db::migrate(&pool).await.context("applying migrations")?;
             tracing::info!("migrations applied");
@@ -46,10 +54,27 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Serve(config)) => serve(config).await,
         None => serve(ServeOnly::parse_from(["pg-catalog-sync"]).config).await,
+        Some(Command::Sync(args)) => exit_with(cli::sync(args).await),
+        Some(Command::Status(args)) => exit_with(cli::status(args).await),
+        Some(Command::Catalogs(args)) => exit_with(cli::catalogs(args).await),
+        Some(Command::Tables(args)) => exit_with(cli::tables(args).await),
+    }
+}
+
+/// Ends a client command: it prints for people, so no log lines and a plain error.
+fn exit_with(outcome: anyhow::Result<bool>) -> ! {
+    match outcome {
+        Ok(true) => std::process::exit(0),
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
+    telemetry::init();
     let key = CredentialsKey::from_base64(&config.credentials.credentials_key)?;
     let pool = db::connect(&config.store)?;
     let shutdown = shutdown::on_signal();

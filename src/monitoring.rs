@@ -47,10 +47,7 @@ pub async fn render(pool: Option<&PgPool>, queue: &str) -> String {
 
 /// Syncs by status and queue jobs by state; a store outage leaves the last values.
 async fn refresh_store_gauges(pool: &PgPool, queue: &str) {
-    let syncs: Result<Vec<(String, i64)>, _> =
-        sqlx::query_as("SELECT status, count(*) FROM syncs GROUP BY status")
-            .fetch_all(pool)
-            .await;
+    let syncs = crate::store::syncs::status_counts(pool).await;
     if let Ok(rows) = syncs {
         for status in ["queued", "running", "retrying", "succeeded", "failed"] {
             let n = rows
@@ -60,12 +57,7 @@ async fn refresh_store_gauges(pool: &PgPool, queue: &str) {
             metrics::gauge!("pgcs_syncs", "status" => status).set(n as f64);
         }
     }
-    let jobs: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-        "SELECT status, count(*) FROM apalis.jobs WHERE job_type = $1 GROUP BY status",
-    )
-    .bind(queue)
-    .fetch_all(pool)
-    .await;
+    let jobs = crate::store::jobs::counts_by_state(pool, queue).await;
     if let Ok(rows) = jobs {
         for state in ["Pending", "Queued", "Running", "Done", "Failed", "Killed"] {
             let n = rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);

@@ -2,7 +2,7 @@
 
 mod catalogs;
 mod changes;
-mod extract;
+pub(crate) mod extract;
 mod health;
 mod objects;
 mod pagination;
@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalogs::router())
         .merge(changes::router())
         .merge(schedules::router())
+        .merge(crate::ui::router())
         .merge(objects::router())
         .route_layer(middleware::from_fn(record_http))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
@@ -156,12 +157,19 @@ async fn require_token(
     next: Next,
 ) -> Response {
     if let Some(tokens) = &state.tokens {
-        let open = matches!(request.uri().path(), "/health" | "/ready");
-        let authorization = request
-            .headers()
+        let path = request.uri().path();
+        let open = matches!(path, "/health" | "/ready" | "/ui/login");
+        let headers = request.headers();
+        let authorization = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !open && !tokens.admits(authorization) {
+        // Browsers on the dashboard carry the token in the cookie `/ui/login` set.
+        let admitted = tokens.admits(authorization)
+            || crate::ui::cookie_token(headers).is_some_and(|t| tokens.accepts(t));
+        if !open && !admitted {
+            if path == "/ui" || path.starts_with("/ui/") {
+                return axum::response::Redirect::to("/ui/login").into_response();
+            }
             return ApiError::Unauthorized.into_response();
         }
     }

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::{EnqueueRequest, SealedCredentials, enqueue_all};
 use crate::crypto::CredentialsKey;
-use crate::store::{schedules, syncs};
+use crate::store::{jobs, schedules, syncs};
 
 /// How often finished jobs are deleted and schedules looked at.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -39,7 +39,7 @@ impl Housekeeping {
                 _ = tick.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            if let Err(e) = self.delete_finished_jobs().await {
+            if let Err(e) = jobs::delete_finished(&self.pool, &self.queue).await {
                 warn!(error = %e, "deleting finished jobs failed");
             }
             if let Err(e) = self.start_due_schedules().await {
@@ -54,20 +54,6 @@ impl Housekeeping {
                 }
             }
         }
-    }
-
-    /// apalis keeps finished jobs forever, and both its fetch and its acknowledgement slow
-    /// down as they pile up; the sync history lives in `syncs`.
-    async fn delete_finished_jobs(&self) -> sqlx::Result<()> {
-        sqlx::query!(
-            r#"DELETE FROM apalis.jobs
-               WHERE job_type = $1
-                 AND (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))"#,
-            self.queue
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Enqueues a re-sync for every due schedule (a catalog with an active sync keeps it) and

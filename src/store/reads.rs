@@ -79,6 +79,9 @@ pub struct RelationRow {
     pub partition_bound: Option<String>,
 }
 
+/// Relations the dashboard lists on one catalog page at most.
+pub const MAX_UI_RELATIONS: i64 = 2000;
+
 /// Filters of the relation list.
 #[derive(Debug, Clone, Default)]
 pub struct RelationFilter<'a> {

@@ -138,6 +138,43 @@ pub async fn apply_retention(db: &sqlx::PgPool, age: std::time::Duration) -> sql
     Ok(deleted.rows_affected())
 }
 
+/// How many syncs are in each status.
+pub async fn status_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(r#"SELECT status, count(*) AS "n!" FROM syncs GROUP BY status"#)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
+}
+
+/// A sync with its catalog's source, for lists across catalogs.
+pub struct RecentSync {
+    pub id: Uuid,
+    pub catalog_id: Uuid,
+    pub host: String,
+    pub port: i32,
+    pub dbname: String,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub last_error: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+}
+
+/// The latest syncs of all catalogs, newest first.
+pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<RecentSync>> {
+    sqlx::query_as!(
+        RecentSync,
+        r#"SELECT s.id, s.catalog_id, c.host, c.port, c.dbname, s.status, s.attempts,
+                  s.max_attempts, s.last_error, s.enqueued_at
+           FROM syncs s JOIN catalogs c ON c.id = s.catalog_id
+           ORDER BY s.enqueued_at DESC, s.id DESC
+           LIMIT $1"#,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// The latest sync of a catalog, whatever its state.
 pub async fn latest_for_catalog(
     db: impl PgExecutor<'_>,

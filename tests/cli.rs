@@ -1,0 +1,197 @@
+//! The command-line client, run as the real binary against a running API and worker.
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+
+async fn run(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
+    let mut command = tokio::process::Command::new(binary("pg-catalog-sync"));
+    command
+        .args(args)
+        .env("PGCS_API_URL", &app.base)
+        .env_remove("PGPASSWORD");
+    if let Some(p) = password {
+        command.env("PGPASSWORD", p);
+    }
+    command.output().await.expect("running pg-catalog-sync")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn sync_wait_follows_the_sync_and_tables_lists_what_it_read() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl(
+        "pgcs_src",
+        "CREATE TABLE orders (id int PRIMARY KEY, total numeric);
+         CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;",
+    )
+    .await;
+    let (host, port) = server_host_port();
+    let port = port.to_string();
+
+    let out = run(
+        &app,
+        &[
+            "sync",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--user",
+            "postgres",
+            "--dbname",
+            &source.name,
+            "--wait",
+        ],
+        Some("cli-secret"),
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("status  succeeded"), "{stdout}");
+    assert!(
+        stdout.contains("1 schemas, 2 tables, 4 columns"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("succeeded"),
+        "progress goes to stderr: {stderr}"
+    );
+    assert!(!stdout.contains("cli-secret") && !stderr.contains("cli-secret"));
+    let catalog = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("catalog "))
+        .expect("the catalog id is printed")
+        .trim()
+        .to_owned();
+    let sync_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sync    "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the sync id is printed")
+        .to_owned();
+
+    let out = run(&app, &["tables", &catalog], None).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["SCHEMA", "NAME", "KIND", "COLUMNS", "ROWS", "(EST.)"]
+    );
+    assert_eq!(rows[1][..4], ["public", "big_orders", "view", "2"]);
+    assert_eq!(rows[2][..4], ["public", "orders", "table", "2"]);
+    assert_eq!(rows.len(), 3);
+
+    let out = run(&app, &["status", &sync_id], None).await;
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("status  succeeded"));
+    let out = run(&app, &["status", &sync_id, "--json"], None).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["sync_id"], sync_id.as_str());
+
+    let out = run(&app, &["catalogs"], None).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&catalog) && l.contains("succeeded")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_client_exits_non_zero_with_the_reason() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let (host, port) = server_host_port();
+    let port = port.to_string();
+
+    // A sync that fails: exit status 1 and the source's error.
+    let out = run(
+        &app,
+        &[
+            "sync",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--user",
+            "postgres",
+            "--dbname",
+            "pgcs_no_such_db",
+            "--wait",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("status  failed"), "{stdout}");
+    assert!(
+        stdout.contains("pgcs_no_such_db"),
+        "the error names the database: {stdout}"
+    );
+
+    // Refused by the API: the field and the message.
+    let out = run(
+        &app,
+        &[
+            "sync",
+            "--host",
+            &host,
+            "--port",
+            &port,
+            "--user",
+            "postgres",
+            "--dbname",
+            "x",
+            "--sslmode",
+            "sometimes",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("400") && stderr.contains("sslmode"),
+        "{stderr}"
+    );
+
+    let out = run(&app, &["status", &uuid::Uuid::new_v4().to_string()], None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("404"), "{}", text(&out.stderr));
+
+    // No API there.
+    let mut command = tokio::process::Command::new(binary("pg-catalog-sync"));
+    let out = command
+        .args([
+            "catalogs",
+            "--api",
+            &format!("http://127.0.0.1:{}", free_port()),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot reach the API"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Usage errors come from the argument parser.
+    let out = run(&app, &["sync", "--user", "postgres"], None).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--host"));
+}

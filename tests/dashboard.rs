@@ -1,0 +1,278 @@
+//! The web dashboard, end to end in a real browser: headless Chromium (Debian's `chromium`,
+//! driven through `chromedriver` over WebDriver) opens `/ui`, navigates to a table and reads
+//! what a person sees; a screenshot is saved under `target/test-artifacts/`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const DDL: &str = r#"
+CREATE SCHEMA shop;
+CREATE TABLE shop.customers (id bigint PRIMARY KEY, email text NOT NULL UNIQUE);
+COMMENT ON TABLE shop.customers IS 'People who buy';
+CREATE TABLE shop.orders (
+    id          integer PRIMARY KEY,
+    customer_id bigint NOT NULL REFERENCES shop.customers (id),
+    total       numeric(10,2) DEFAULT 0 CHECK (total >= 0)
+);
+CREATE INDEX orders_customer_idx ON shop.orders (customer_id);
+"#;
+
+/// chromedriver on a free port; killed when dropped.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: install Debian's chromium and chromium-driver (scripts/test does)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, url }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]}),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("starting headless chromium through chromedriver")
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of every cell of the table `id`, row by row (header excluded).
+async fn table_rows(browser: &Client, id: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for row in browser
+        .find_all(Locator::Css(&format!("#{id} tbody tr")))
+        .await
+        .unwrap()
+    {
+        let mut cells = Vec::new();
+        for cell in row.find_all(Locator::Css("td")).await.unwrap() {
+            cells.push(cell.text().await.unwrap());
+        }
+        rows.push(cells);
+    }
+    rows
+}
+
+#[tokio::test]
+async fn a_person_browses_from_the_overview_to_a_tables_columns() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", DDL).await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    source
+        .execute("ALTER TABLE shop.orders ADD COLUMN note text; COMMENT ON COLUMN shop.orders.note IS 'free text'")
+        .await;
+    let second = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    let (host, port) = server_host_port();
+    let shown_source = format!("{host}:{port}/{}", source.name);
+
+    let driver = ChromeDriver::start().await;
+    let browser = driver.browser().await;
+    browser.goto(&app.url("/ui")).await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Overview · pg-catalog-sync");
+    let catalogs = table_rows(&browser, "catalogs").await;
+    assert_eq!(catalogs.len(), 1);
+    assert_eq!(catalogs[0][0], shown_source);
+    assert_eq!(catalogs[0][1], "succeeded");
+    let succeeded = browser
+        .find(Locator::Css("#syncs-succeeded b"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(succeeded, "2");
+    assert_eq!(table_rows(&browser, "recent-syncs").await.len(), 2);
+
+    // Overview -> catalog.
+    browser
+        .find(Locator::LinkText(&shown_source))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = browser
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, shown_source);
+    let tables: Vec<(String, String, String)> = table_rows(&browser, "tables")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[3].clone()))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("shop".to_owned(), "customers".to_owned(), "2".to_owned()),
+            ("shop".to_owned(), "orders".to_owned(), "4".to_owned()),
+        ]
+    );
+    let changes = table_rows(&browser, "changes").await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0][1], "column shop.orders.note");
+    assert_eq!(changes[0][2], "added");
+
+    // Catalog -> table.
+    browser
+        .find(Locator::LinkText("orders"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = browser
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "shop.orders table");
+    let columns: Vec<Vec<String>> = table_rows(&browser, "columns").await;
+    let summary: Vec<(&str, &str, &str)> = columns
+        .iter()
+        .map(|c| (c[1].as_str(), c[2].as_str(), c[3].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("id", "integer", "NOT NULL"),
+            ("customer_id", "bigint", "NOT NULL"),
+            ("total", "numeric(10,2)", "yes"),
+            ("note", "text", "yes"),
+        ]
+    );
+    assert_eq!(columns[2][4], "0");
+    assert_eq!(columns[3][5], "free text");
+    let constraints = table_rows(&browser, "constraints").await;
+    let kinds: Vec<&str> = constraints.iter().map(|c| c[1].as_str()).collect();
+    assert!(
+        kinds.contains(&"primary_key")
+            && kinds.contains(&"foreign_key")
+            && kinds.contains(&"check"),
+        "{constraints:?}"
+    );
+    let indexes = table_rows(&browser, "indexes").await;
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i[0] == "orders_customer_idx" && i[1] == "customer_id"),
+        "{indexes:?}"
+    );
+
+    let screenshot = browser.screenshot().await.unwrap();
+    assert!(screenshot.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dashboard-table.png"), &screenshot).unwrap();
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_api_tokens_the_dashboard_signs_in_with_a_cookie() {
+    let app = spawn_app_with(AppOptions {
+        api_tokens: Some("ui-token-1,ui-token-2".into()),
+        ..AppOptions::default()
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let response = client.get(app.url("/ui")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/ui/login");
+    let response = client.get(app.url("/ui/login")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("<form"));
+
+    let wrong = client
+        .post(app.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.headers()["location"], "/ui/login?failed=1");
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let right = client
+        .post(app.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=ui-token-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.headers()["location"], "/ui");
+    let cookie = right.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let page = client
+        .get(app.url("/ui"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Overview"));
+    // The cookie also opens the API, as the bearer token would; a wrong one opens nothing.
+    let api = client
+        .get(app.url("/catalogs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    let api = client
+        .get(app.url("/catalogs"))
+        .header("cookie", "pgcs_token=guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
