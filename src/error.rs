@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -89,13 +89,39 @@ impl From<crate::queue::EnqueueError> for ApiError {
     }
 }
 
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `validation_failed`, `malformed_json`, `not_found`,
+    /// `conflict`, `gone`, `unauthorized`, `payload_too_large`, `unsupported_media_type`,
+    /// `store_unavailable`, ...
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// The request field at fault (validation errors only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let mut body = json!({ "error": { "code": code, "message": self.to_string() } });
-        if let Self::Validation { field, .. } = &self {
-            body["error"]["field"] = json!(field);
-        }
+        let field = match &self {
+            Self::Validation { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.to_string(),
+                field,
+            },
+        };
         if let Self::Internal(e) = &self {
             tracing::error!(error = ?e, "internal error");
         }

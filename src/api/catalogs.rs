@@ -2,18 +2,19 @@
 //! its relations, and one relation in detail.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{PathParams, QueryParams, parse_id};
+use super::openapi::{CatalogId, PageParams, ReadErrors};
 use super::pagination::{PageRequest, page_response};
 use super::syncs::SyncView;
 use crate::error::ApiError;
@@ -22,15 +23,15 @@ use crate::store::catalogs::{self, CatalogRow};
 use crate::store::reads::{self, SchemaRow};
 use crate::store::syncs;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/catalogs", get(list_catalogs))
-        .route("/catalogs/{id}", get(get_catalog).delete(delete_catalog))
-        .route("/catalogs/{id}/syncs", get(list_syncs))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_catalogs))
+        .routes(routes!(get_catalog, delete_catalog))
+        .routes(routes!(list_syncs))
 }
 
 /// A catalog in the list: the original service's `{"id","source","synced_at"}` plus more.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CatalogSummary {
     id: Uuid,
     source: String,
@@ -52,6 +53,12 @@ impl From<&CatalogRow> for CatalogSummary {
     }
 }
 
+/// Every catalog with its latest sync's status, newest first.
+#[utoipa::path(
+    get, path = "/catalogs", tag = "catalogs",
+    params(PageParams),
+    responses((status = 200, description = "A page of catalogs", body = Vec<CatalogSummary>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_catalogs(
     State(state): State<AppState>,
     query: QueryParams,
@@ -65,7 +72,7 @@ async fn list_catalogs(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CatalogDetail {
     id: Uuid,
     source: String,
@@ -77,7 +84,7 @@ struct CatalogDetail {
     database: Option<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CatalogResponse {
     catalog: CatalogDetail,
     schemas: Vec<SchemaRow>,
@@ -101,6 +108,12 @@ async fn find_catalog(state: &AppState, raw_id: &str) -> Result<CatalogRow, ApiE
         .ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))
 }
 
+/// One catalog: its source, database facts, schemas and latest sync.
+#[utoipa::path(
+    get, path = "/catalogs/{id}", tag = "catalogs",
+    params(CatalogId),
+    responses((status = 200, description = "The catalog", body = CatalogResponse), ReadErrors)
+)]
 async fn get_catalog(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -126,6 +139,12 @@ async fn get_catalog(
     }))
 }
 
+/// The catalog's syncs, newest first.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/syncs", tag = "catalogs",
+    params(CatalogId, PageParams),
+    responses((status = 200, description = "A page of syncs", body = Vec<SyncView>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_syncs(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -144,6 +163,11 @@ async fn list_syncs(
 }
 
 /// Deletes a catalog with its snapshot and sync history: 204, or 404 for an unknown id.
+#[utoipa::path(
+    delete, path = "/catalogs/{id}", tag = "catalogs",
+    params(CatalogId),
+    responses((status = 204, description = "Deleted with everything it owned"), ReadErrors)
+)]
 async fn delete_catalog(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,

@@ -1,25 +1,41 @@
 //! Change history: what each sync changed in its catalog.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
+use super::openapi::{CatalogId, PageParams, ReadErrors, SyncId};
 use super::pagination::{PageRequest, page_response};
 use crate::error::ApiError;
-use crate::store::{changes, syncs};
+use crate::store::changes::{self, ChangeRow};
+use crate::store::syncs;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/catalogs/{id}/changes", get(catalog_changes))
-        .route("/syncs/{id}/changes", get(sync_changes))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(catalog_changes))
+        .routes(routes!(sync_changes))
+}
+
+/// `since`: only changes recorded at or after this time.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SinceParam {
+    /// An RFC 3339 timestamp, such as `2026-11-26T08:00:00Z`.
+    since: Option<String>,
 }
 
 /// The catalog's changes, newest first; `since` (RFC 3339) keeps those recorded at or after it.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/changes", tag = "catalogs",
+    params(CatalogId, SinceParam, PageParams),
+    responses((status = 200, description = "A page of changes", body = Vec<ChangeRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn catalog_changes(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -44,6 +60,11 @@ async fn catalog_changes(
 
 /// The changes one sync recorded, in the order it recorded them (none for a catalog's first
 /// sync, which is the baseline, or for an unchanged re-sync).
+#[utoipa::path(
+    get, path = "/syncs/{id}/changes", tag = "syncs",
+    params(SyncId, PageParams),
+    responses((status = 200, description = "A page of changes", body = Vec<ChangeRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn sync_changes(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,

@@ -5,6 +5,7 @@ mod changes;
 pub(crate) mod extract;
 mod health;
 mod objects;
+mod openapi;
 mod pagination;
 mod schedules;
 mod syncs;
@@ -14,14 +15,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request as AxumRequest, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::access::{ApiTokens, SourcePolicy};
 use crate::crypto::CredentialsKey;
@@ -100,14 +105,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole API as one router.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.max_body_bytes;
-    Router::new()
+    let (documented, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(syncs::router())
         .merge(catalogs::router())
         .merge(changes::router())
         .merge(schedules::router())
-        .merge(crate::ui::router())
         .merge(objects::router())
+        .split_for_parts();
+    let document = openapi::document(openapi);
+    Router::new()
+        .merge(documented)
+        .merge(crate::ui::router())
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], document) }),
+        )
         .route_layer(middleware::from_fn(record_http))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -158,7 +171,7 @@ async fn require_token(
 ) -> Response {
     if let Some(tokens) = &state.tokens {
         let path = request.uri().path();
-        let open = matches!(path, "/health" | "/ready" | "/ui/login");
+        let open = matches!(path, "/health" | "/ready" | "/openapi.json" | "/ui/login");
         let headers = request.headers();
         let authorization = headers
             .get(axum::http::header::AUTHORIZATION)

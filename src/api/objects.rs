@@ -1,31 +1,118 @@
 //! A catalog's objects: schemas, relations (list and detail), columns by name, types,
 //! sequences and functions. Every list follows the pagination convention.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
+use super::openapi::{CatalogId, PageParams, ReadErrors, SchemaParam};
 use super::pagination::{PageRequest, encode_segment, page_response};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
-use crate::store::reads::{self, DetailParts, RelationFilter, RelationRow};
+use crate::store::reads::{
+    self, DetailParts, FoundColumn, FunctionRow, RelationFilter, RelationRow, SchemaRow,
+    SequenceRow, TypeRow,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/catalogs/{id}/schemas", get(list_schemas))
-        .route("/catalogs/{id}/tables", get(list_tables))
-        .route("/catalogs/{id}/tables/{schema}/{table}", get(get_table))
-        .route("/catalogs/{id}/columns", get(find_columns))
-        .route("/catalogs/{id}/types", get(list_types))
-        .route("/catalogs/{id}/sequences", get(list_sequences))
-        .route("/catalogs/{id}/functions", get(list_functions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_schemas))
+        .routes(routes!(list_tables))
+        .routes(routes!(get_table))
+        .routes(routes!(find_columns))
+        .routes(routes!(list_types))
+        .routes(routes!(list_sequences))
+        .routes(routes!(list_functions))
+}
+
+/// The filters of the relation list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct TableFilters {
+    /// Only this schema.
+    schema: Option<String>,
+    /// `table`, `partitioned_table`, `view`, `materialized_view` or `foreign_table`.
+    kind: Option<String>,
+    /// Only names containing this (case-insensitive).
+    q: Option<String>,
+}
+
+/// The `{schema}` and `{table}` of a relation, percent-encoded.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct RelationPath {
+    /// The catalog's id.
+    id: uuid::Uuid,
+    schema: String,
+    table: String,
+}
+
+/// `fields`: which heavy parts of a relation's detail to include.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct DetailFields {
+    /// Comma-separated, some of `columns`, `constraints`, `indexes`, `triggers`, `partitions`,
+    /// `lineage`; all by default.
+    fields: Option<String>,
+}
+
+/// `q`: columns whose name contains it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ColumnQuery {
+    /// Case-insensitive substring of the column name.
+    q: Option<String>,
+}
+
+/// A relation's detail as `GET /catalogs/{id}/tables/{schema}/{table}` returns it (built by the
+/// store as one JSON document; this type only documents it). The parts `?fields=` leaves out
+/// are absent.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RelationDetail {
+    schema: String,
+    name: String,
+    /// `table`, `partitioned_table`, `view`, `materialized_view` or `foreign_table`.
+    kind: String,
+    owner: Option<String>,
+    comment: Option<String>,
+    row_estimate: Option<i64>,
+    total_bytes: Option<i64>,
+    unlogged: bool,
+    rls_enabled: bool,
+    column_count: i32,
+    /// A view's definition.
+    definition: Option<String>,
+    partition_key: Option<String>,
+    parent_schema: Option<String>,
+    parent_name: Option<String>,
+    partition_bound: Option<String>,
+    /// This document's own path.
+    href: String,
+    /// In ordinal order: name, ordinal, type, type_schema, type_name, is_array, nullable,
+    /// default, identity, generated, collation, comment.
+    columns: Option<Vec<serde_json::Value>>,
+    /// The primary key's columns.
+    primary_key: Option<serde_json::Value>,
+    constraints: Option<Vec<serde_json::Value>>,
+    indexes: Option<Vec<serde_json::Value>>,
+    triggers: Option<Vec<serde_json::Value>>,
+    partitions: Option<Vec<serde_json::Value>>,
+    /// For a view: the relations it reads.
+    depends_on: Option<Vec<serde_json::Value>>,
+    /// The views reading this relation.
+    dependent_views: Option<Vec<serde_json::Value>>,
 }
 
 /// A name from a path segment: PostgreSQL names hold no NUL byte and are short.
@@ -70,6 +157,12 @@ async fn check_empty_list(
     Ok(())
 }
 
+/// The catalog's schemas, in name order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/schemas", tag = "objects",
+    params(CatalogId, PageParams),
+    responses((status = 200, description = "A page of schemas", body = Vec<SchemaRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_schemas(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -86,6 +179,13 @@ async fn list_schemas(
     Ok(page_response(rows, &page, &path, &[], |s| s.name.clone()))
 }
 
+/// The catalog's relations (tables, partitions, views, materialized views, foreign tables), in
+/// (schema, name) order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/tables", tag = "objects",
+    params(CatalogId, TableFilters, PageParams),
+    responses((status = 200, description = "A page of relations", body = Vec<RelationRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_tables(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -144,6 +244,11 @@ const DETAIL_FIELDS: [&str; 6] = [
 
 /// A relation with its columns (in ordinal order), keys, constraints, indexes, triggers,
 /// partitions, and the views it reads and is read by, as one JSON document from the store.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/tables/{schema}/{table}", tag = "objects",
+    params(RelationPath, DetailFields),
+    responses((status = 200, description = "The relation", body = RelationDetail), ReadErrors)
+)]
 async fn get_table(
     State(state): State<AppState>,
     PathParams((id, schema, table)): PathParams<(String, String, String)>,
@@ -199,6 +304,12 @@ async fn get_table(
     Ok(([(CONTENT_TYPE, "application/json")], detail).into_response())
 }
 
+/// Columns by name across the catalog, in (schema, table, ordinal) order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/columns", tag = "objects",
+    params(CatalogId, ColumnQuery, PageParams),
+    responses((status = 200, description = "A page of columns", body = Vec<FoundColumn>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn find_columns(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -257,6 +368,12 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
     }
 }
 
+/// Enums (with their labels), domains (base type, NOT NULL, checks) and composite types.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/types", tag = "objects",
+    params(CatalogId, SchemaParam, PageParams),
+    responses((status = 200, description = "A page of types", body = Vec<TypeRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_types(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -277,6 +394,12 @@ async fn list_types(
     .await
 }
 
+/// Sequences: type, start, increment, bounds, cache, cycle and owning column.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/sequences", tag = "objects",
+    params(CatalogId, SchemaParam, PageParams),
+    responses((status = 200, description = "A page of sequences", body = Vec<SequenceRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_sequences(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -297,6 +420,12 @@ async fn list_sequences(
     .await
 }
 
+/// Functions and procedures: identity arguments, result, language and kind.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/functions", tag = "objects",
+    params(CatalogId, SchemaParam, PageParams),
+    responses((status = 200, description = "A page of functions", body = Vec<FunctionRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
 async fn list_functions(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,

@@ -4,35 +4,49 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{JsonObject, PathParams, parse_id};
+use super::openapi::{BodyErrors, CatalogId, ReadErrors};
 use super::syncs::{parse_schema_filter, parse_sync_request};
 use crate::error::ApiError;
 use crate::queue::SealedCredentials;
 use crate::store::catalogs;
 use crate::store::schedules::{self, ScheduleRow};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/catalogs/{id}/schedule",
-        get(get_schedule).put(put_schedule).delete(delete_schedule),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_schedule, put_schedule, delete_schedule))
+}
+
+/// The body of `PUT /catalogs/{id}/schedule`. The source is the catalog's.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the handler reads the body field by field, to name the one at fault
+struct ScheduleRequest {
+    /// The period: `90s`, `15m`, `1h`, `1d`; from 1 s to 366 days.
+    every: String,
+    #[schema(min_length = 1, max_length = 128)]
+    user: String,
+    /// Kept sealed until the schedule is deleted.
+    #[schema(max_length = 1024)]
+    password: Option<String>,
+    /// As in `POST /sync`.
+    sslmode: Option<String>,
+    schemas: Option<crate::catalog::SchemaFilter>,
 }
 
 const FIELDS: [&str; 5] = ["every", "user", "password", "sslmode", "schemas"];
 const SHORTEST: Duration = Duration::from_secs(1);
 const LONGEST: Duration = Duration::from_secs(366 * 86_400);
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ScheduleView {
     catalog_id: Uuid,
     /// The period, as `PUT` accepts it (`90s`, `15m`, `1h`, `1d`).
@@ -63,6 +77,12 @@ impl From<ScheduleRow> for ScheduleView {
 /// optional `sslmode` and `schemas` of `POST /sync`). The source is the catalog's; the
 /// credentials are kept sealed until the schedule is deleted. The first re-sync is one period
 /// from now.
+#[utoipa::path(
+    put, path = "/catalogs/{id}/schedule", tag = "catalogs",
+    params(CatalogId),
+    request_body = ScheduleRequest,
+    responses((status = 200, description = "The schedule", body = ScheduleView), ReadErrors, BodyErrors)
+)]
 async fn put_schedule(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -127,6 +147,12 @@ fn parse_every(value: Option<&Value>) -> Result<Duration, ApiError> {
     }
 }
 
+/// The catalog's schedule, with its last run and sync.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/schedule", tag = "catalogs",
+    params(CatalogId),
+    responses((status = 200, description = "The schedule", body = ScheduleView), ReadErrors)
+)]
 async fn get_schedule(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -139,6 +165,11 @@ async fn get_schedule(
 }
 
 /// Stops the re-syncs and deletes the credentials the schedule kept: 204.
+#[utoipa::path(
+    delete, path = "/catalogs/{id}/schedule", tag = "catalogs",
+    params(CatalogId),
+    responses((status = 204, description = "No more re-syncs"), ReadErrors)
+)]
 async fn delete_schedule(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,

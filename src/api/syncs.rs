@@ -1,36 +1,59 @@
 //! `POST /sync` (validate and enqueue) and `GET /syncs/{id}` (the status clients poll).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{JsonObject, PathParams, QueryParams, parse_id};
+use super::openapi::{BodyErrors, ReadErrors, SyncId, WaitOutcome, WaitParam, WaitResponses};
 use super::watch;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::source::SourceTarget;
 use crate::store::syncs::{self, AttemptRow, SyncRow};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sync", post(create_sync))
-        .route("/syncs/{id}", get(get_sync).delete(cancel_sync))
-        .route("/syncs/{id}/retry", post(retry_sync))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_sync))
+        .routes(routes!(get_sync, cancel_sync))
+        .routes(routes!(retry_sync))
 }
 
-#[derive(Serialize)]
-struct SyncAccepted {
+/// The body of `POST /sync`: how to reach the source database. Unknown fields are refused.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the handler reads the body field by field, to name the one at fault
+pub(super) struct SyncRequest {
+    /// Hostname or IP address (checked against `SOURCE_ALLOWLIST`).
+    #[schema(min_length = 1, max_length = 253)]
+    host: String,
+    #[schema(minimum = 1, maximum = 65535)]
+    port: u16,
+    #[schema(min_length = 1, max_length = 128)]
+    user: String,
+    /// Sealed at once; never stored in clear nor returned.
+    #[schema(max_length = 1024)]
+    password: Option<String>,
+    #[schema(min_length = 1, max_length = 1024)]
+    dbname: String,
+    /// `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`.
+    sslmode: Option<String>,
+    /// Which schemas to read: `{"include": [...], "exclude": [...]}`; all user schemas by default.
+    schemas: Option<SchemaFilter>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SyncAccepted {
     catalog_id: Uuid,
     sync_id: Uuid,
     status: String,
@@ -39,6 +62,16 @@ struct SyncAccepted {
 /// Validates the source's connection details and enqueues a sync; never touches the source.
 /// With `?wait=30s` it then waits for the sync to end: 200 when it succeeded, 502 when it
 /// failed (the source's error), 504 when the wait ended first.
+#[utoipa::path(
+    post, path = "/sync", tag = "syncs",
+    params(WaitParam),
+    request_body = SyncRequest,
+    responses(
+        (status = 202, description = "Queued, or the catalog's active sync", body = SyncAccepted,
+         headers(("location" = String, description = "The sync's status URL"))),
+        WaitResponses, ReadErrors, BodyErrors,
+    )
+)]
 async fn create_sync(
     State(state): State<AppState>,
     query: QueryParams,
@@ -247,7 +280,7 @@ fn required_text(body: &Map<String, Value>, field: &str, max: usize) -> Result<S
 }
 
 /// A sync as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SyncView {
     pub sync_id: Uuid,
     pub catalog_id: Uuid,
@@ -323,17 +356,27 @@ async fn waited_response(
         ),
     };
     let view = SyncView::from(sync);
-    let body = match error {
-        None => serde_json::to_value(&view).expect("a sync view serializes"),
+    let headers = [(LOCATION, location)];
+    Ok(match error {
+        None => (status, headers, Json(view)).into_response(),
         Some((code, message)) => {
-            serde_json::json!({ "error": { "code": code, "message": message }, "sync": view })
+            let error = ErrorDetail {
+                code: code.to_owned(),
+                message,
+                field: None,
+            };
+            (status, headers, Json(WaitOutcome { error, sync: view })).into_response()
         }
-    };
-    Ok((status, [(LOCATION, location)], Json(body)).into_response())
+    })
 }
 
 /// The sync's status, with every attempt (worker, start, end, error). With `?wait=30s` it
 /// answers as soon as the sync has ended, or when the wait is over.
+#[utoipa::path(
+    get, path = "/syncs/{id}", tag = "syncs",
+    params(SyncId, WaitParam),
+    responses((status = 200, description = "The sync", body = SyncView), ReadErrors)
+)]
 async fn get_sync(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -354,6 +397,15 @@ async fn get_sync(
 
 /// Cancels a queued or running sync: 200 with the sync, now `cancelled`; 409 when it had
 /// already ended. A running sync stops at its next step and writes nothing.
+#[utoipa::path(
+    delete, path = "/syncs/{id}", tag = "syncs",
+    params(SyncId),
+    responses(
+        (status = 200, description = "Cancelled", body = SyncView),
+        (status = 409, description = "The sync had already ended", body = ErrorBody),
+        ReadErrors,
+    )
+)]
 async fn cancel_sync(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -378,6 +430,16 @@ async fn cancel_sync(
 /// Re-enqueues a failed or cancelled sync as a new sync of the same catalog, with the same
 /// (still sealed) credentials and schema filter; the old sync keeps its history. Answers like
 /// `POST /sync` (also with `?wait=`).
+#[utoipa::path(
+    post, path = "/syncs/{id}/retry", tag = "syncs",
+    params(SyncId, WaitParam),
+    responses(
+        (status = 202, description = "The new sync, or the catalog's active one", body = SyncAccepted,
+         headers(("location" = String, description = "The sync's status URL"))),
+        (status = 410, description = "The sync can no longer be retried (credentials past the retention age, or sealed under another key)", body = ErrorBody),
+        WaitResponses, ReadErrors,
+    )
+)]
 async fn retry_sync(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,

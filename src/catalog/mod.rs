@@ -596,7 +596,7 @@ impl std::io::Write for HashWriter {
 }
 
 /// Which schemas a sync reads: all user schemas, or only `include`, minus `exclude`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SchemaFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include: Option<Vec<String>>,

@@ -133,7 +133,7 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
 }
 
 /// One recorded change, as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeRow {
     pub id: i64,
     pub sync_id: Uuid,

@@ -14,7 +14,7 @@ pub fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SchemaRow {
     pub id: i64,
     pub catalog_id: Uuid,
@@ -60,7 +60,7 @@ pub async fn schema_exists(
     Ok(found.is_some())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RelationRow {
     pub schema: String,
     pub name: String,
@@ -239,7 +239,7 @@ pub async fn relation_detail(
     .await
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FoundColumn {
     pub schema: String,
     pub table: String,
@@ -283,7 +283,7 @@ pub async fn find_columns(
     .await
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TypeRow {
     pub schema: String,
     pub name: String,
@@ -326,7 +326,7 @@ pub async fn types(
     .await
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SequenceRow {
     pub schema: String,
     pub name: String,
@@ -369,7 +369,7 @@ pub async fn sequences(
     .await
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FunctionRow {
     pub schema: String,
     pub name: String,

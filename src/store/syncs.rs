@@ -30,7 +30,7 @@ pub struct SyncRow {
     pub schema_filter: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRow {
     pub attempt: i32,
     pub worker: String,
