@@ -204,3 +204,96 @@ async fn a_broken_metadata_service_fails_cleanly_and_writes_nothing() {
         assert_eq!(tables, json!([]), "{dbname}: nothing written");
     }
 }
+
+/// A source whose catalog cannot be read (a view's table is locked by another session, so
+/// `pg_get_viewdef` waits): the statement timeout cuts every attempt off, the sync fails with
+/// a clear message, and once the lock is gone a retry of the same sync reads the catalog.
+#[tokio::test]
+async fn the_statement_timeout_bounds_a_blocked_introspection() {
+    let app = spawn_app_with(AppOptions {
+        max_attempts: 2,
+        ..AppOptions::default()
+    })
+    .await;
+    let mut config = worker_config(&app);
+    config.source_timeout_ms = 500;
+    let _worker = app.start_worker(config).await;
+    let source = TestDatabase::with_ddl(
+        "pgcs_src",
+        "CREATE TABLE t (id int); CREATE VIEW v AS SELECT id FROM t;",
+    )
+    .await;
+
+    let locker = sqlx::PgPool::connect(&source.url).await.unwrap();
+    let mut lock = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(sync["status"], "failed", "{sync}");
+    assert_eq!(sync["attempts"], 2);
+    let error = sync["last_error"].as_str().unwrap();
+    assert!(error.contains("statement timeout"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "each attempt was cut off by the timeout"
+    );
+
+    lock.rollback().await.unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!(
+            "/syncs/{}/retry",
+            sync["sync_id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let retried: Value = response.json().await.unwrap();
+    let done = app
+        .wait_for_sync(
+            retried["sync_id"].as_str().unwrap(),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["stats"]["tables"], 2);
+}
+
+/// 30 % of the metadata service's answers are 503s and 10 % hang past the client timeout:
+/// every sync still succeeds within its attempts (mock-source's fates are deterministic per
+/// source and request, so this run is the same every time).
+#[tokio::test]
+async fn a_flaky_source_with_errors_and_hangs_still_syncs_everything() {
+    let (app, _mock, _worker) = app_with_mock(10).await;
+    let mut accepted = Vec::new();
+    for i in 0..40 {
+        let body = synthetic_body(&format!("1x2x3;fail_rate=0.3;hang_rate=0.1;tag=f{i}"));
+        let (status, sync) = app.post_sync(&body).await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{sync}");
+        accepted.push(sync["sync_id"].as_str().unwrap().to_owned());
+    }
+    let (mut attempts, mut unavailable, mut timeouts) = (0, 0, 0);
+    for id in &accepted {
+        let sync = app.wait_for_sync(id, Duration::from_secs(120)).await;
+        assert_eq!(sync["status"], "succeeded", "{sync}");
+        attempts += sync["attempts"].as_u64().unwrap();
+        for error in attempt_errors(&sync).into_iter().flatten() {
+            if error.contains("503") {
+                unavailable += 1;
+            } else if error.contains("timed out") {
+                timeouts += 1;
+            } else {
+                panic!("unexpected error: {error}");
+            }
+        }
+    }
+    assert!(unavailable > 0 && timeouts > 0, "faults were injected");
+    assert_eq!(attempts, 40 + unavailable + timeouts);
+    println!(
+        "flaky source: 40 syncs succeeded in {attempts} attempts ({unavailable} 503s, {timeouts} timeouts)"
+    );
+}

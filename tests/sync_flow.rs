@@ -259,7 +259,7 @@ async fn a_second_request_for_a_busy_source_gets_the_active_sync() {
 
     // Concurrent requests for one source: one sync, one job.
     let busy = synthetic_body("2x2x2");
-    let requests = (0..20).map(|_| app.post_sync(&busy));
+    let requests = (0..100).map(|_| app.post_sync(&busy));
     let answers = futures::future::join_all(requests).await;
     let ids: std::collections::HashSet<String> = answers
         .iter()

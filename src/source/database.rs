@@ -143,6 +143,11 @@ pub fn classify(err: sqlx::Error) -> SourceError {
                 SourceError::permanent(message)
             }
         }
+        // TLS handshake failures (an untrusted or mismatched certificate) surface as invalid
+        // data on the socket; they do not get better on retry.
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            SourceError::permanent(format!("TLS with the source failed: {e}"))
+        }
         sqlx::Error::Io(e) => SourceError::transient(format!("source database unreachable: {e}")),
         sqlx::Error::Tls(e) => SourceError::permanent(format!("TLS with the source failed: {e}")),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {

@@ -164,8 +164,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    spawn_app_on(TestDatabase::create("pgcs_store").await, options).await
+}
+
+/// An API over the given (empty) store database.
+pub async fn spawn_app_on(store: TestDatabase, options: AppOptions) -> TestApp {
     pg_catalog_sync::telemetry::init();
-    let store = TestDatabase::create("pgcs_store").await;
     let pool = PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(3))
