@@ -178,6 +178,7 @@ async fn delete_catalog(
         return Err(ApiError::NotFound(format!("no catalog {id}")));
     }
     tx.commit().await?;
+    state.cache.catalog_changed(id); // other API processes hear it from the store
     tracing::info!(catalog_id = %id, "catalog deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, shared state, middleware, and serving with graceful shutdown.
 
+mod cache;
 mod catalogs;
 mod changes;
 pub(crate) mod extract;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub enqueuer: Enqueuer,
     /// Wakes requests waiting for syncs to end (`?wait=`).
     pub watcher: SyncWatcher,
+    /// Object reads, kept until their catalog changes.
+    pub cache: Arc<cache::ReadCache>,
     /// The apalis queue the sync jobs go through (for the queue-depth metrics).
     pub queue: Arc<str>,
     pub max_attempts: i32,
@@ -70,7 +73,8 @@ impl AppState {
             ENQUEUE_BATCHERS,
             ENQUEUE_MAX_BATCH,
         );
-        let watcher = SyncWatcher::start(pool.clone());
+        let cache = Arc::new(cache::ReadCache::default());
+        let watcher = SyncWatcher::start(pool.clone(), cache.clone());
         crate::monitoring::handle(); // record from the first request on
         Self {
             queue: queue.into(),
@@ -78,6 +82,7 @@ impl AppState {
             key,
             tokens: None,
             watcher,
+            cache,
             source_policy: Arc::new(SourcePolicy::default()),
             enqueuer,
             max_attempts,
@@ -116,6 +121,10 @@ pub fn router(state: AppState) -> Router {
     let document = openapi::document(openapi);
     Router::new()
         .merge(documented)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            cache::serve_cached,
+        ))
         .merge(crate::ui::router())
         .route(
             "/openapi.json",

@@ -332,6 +332,7 @@ async fn waited_response(
         .wait(&state.pool, sync_id, wait)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {sync_id}")))?;
+    state.cache.saw_sync(&sync);
     let (status, error) = match sync.status.as_str() {
         "succeeded" => (StatusCode::OK, None),
         "cancelled" => (
@@ -390,6 +391,7 @@ async fn get_sync(
         None => syncs::get(&state.pool, id).await?,
     }
     .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
+    state.cache.saw_sync(&sync);
     let mut view = SyncView::from(sync);
     view.attempt_log = Some(syncs::attempts(&state.pool, id).await?);
     Ok(Json(view))

@@ -1,6 +1,8 @@
-//! Waiting for syncs to end: one LISTEN connection per API process fans the store's
-//! `pgcs_sync_finished` notifications out to every waiting request.
+//! The store's notifications, on one LISTEN connection per API process: `pgcs_sync_finished`
+//! wakes the requests waiting for a sync to end; `pgcs_catalog_changed` retires what the read
+//! cache holds of that catalog.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -8,10 +10,12 @@ use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::cache::ReadCache;
 use crate::error::ApiError;
 use crate::store::syncs::{self, SyncRow};
 
-const CHANNEL: &str = "pgcs_sync_finished";
+const SYNC_FINISHED: &str = "pgcs_sync_finished";
+const CATALOG_CHANGED: &str = "pgcs_catalog_changed";
 /// The longest wait a request may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// A waiting request re-reads the sync this often even without a notification, in case one
@@ -26,20 +30,21 @@ pub struct SyncWatcher {
 
 impl SyncWatcher {
     /// Starts listening on `pool`'s database; reconnects by itself when the store comes back.
-    pub fn start(pool: PgPool) -> Self {
+    pub fn start(pool: PgPool, cache: Arc<ReadCache>) -> Self {
         let (sender, _) = broadcast::channel(1024);
         let events = sender.clone();
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);
             loop {
-                match listen(&pool, &events).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, ?delay, "sync notifications lost; listening again")
-                    }
+                let heard = listen(&pool, &events, &cache).await;
+                cache.deaf();
+                if let Err(e) = heard {
+                    tracing::warn!(error = %e, ?delay, "store notifications lost; listening again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                } else {
+                    delay = Duration::from_millis(200);
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         });
         Self { sender }
@@ -74,16 +79,31 @@ impl SyncWatcher {
     }
 }
 
-async fn listen(pool: &PgPool, events: &broadcast::Sender<Uuid>) -> Result<(), sqlx::Error> {
+/// Listens until the connection is lost (`Ok`) or cannot be made (`Err`).
+async fn listen(
+    pool: &PgPool,
+    events: &broadcast::Sender<Uuid>,
+    cache: &ReadCache,
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    loop {
-        let notification = listener.recv().await?;
-        if let Ok(id) = notification.payload().parse::<Uuid>() {
+    listener
+        .listen_all([SYNC_FINISHED, CATALOG_CHANGED])
+        .await?;
+    cache.listening();
+    // `try_recv` tells a lost connection (`None`) apart, where `recv` would reconnect silently
+    // and hide the notifications missed meanwhile.
+    while let Some(notification) = listener.try_recv().await? {
+        let Ok(id) = notification.payload().parse::<Uuid>() else {
+            continue;
+        };
+        if notification.channel() == CATALOG_CHANGED {
+            cache.catalog_changed(id);
+        } else {
             // No subscriber is fine: nobody is waiting.
             let _ = events.send(id);
         }
     }
+    Ok(())
 }
 
 /// Parses `wait=30s` (also `500ms`, `2m`, or plain seconds), at most [`MAX_WAIT`].
