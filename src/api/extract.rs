@@ -103,6 +103,24 @@ impl QueryParams {
     }
 }
 
+/// Refuses a body field outside `known`, naming the first (in name order); `hint` ends the
+/// message.
+pub fn only_fields(
+    body: &serde_json::Map<String, serde_json::Value>,
+    known: &[&str],
+    hint: &str,
+) -> Result<(), ApiError> {
+    let mut keys: Vec<&String> = body.keys().collect();
+    keys.sort();
+    match keys.iter().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::validation(
+            unknown.as_str(),
+            format!("unknown field; expected one of {}{hint}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Parses an id from a path segment: malformed ids are a 400 naming the field.
 pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::validation(field, "must be a UUID"))

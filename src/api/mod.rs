@@ -99,6 +99,14 @@ impl AppState {
         self.source_policy = Arc::new(policy);
         self
     }
+
+    /// For a source the service already knew (a retry, a schedule): the policy may have
+    /// changed since, and then the request conflicts with it.
+    pub fn recheck_source(&self, host: &str) -> Result<(), ApiError> {
+        self.source_policy.check_host(host).map_err(|message| {
+            ApiError::Conflict(format!("the source is no longer allowed: {message}"))
+        })
+    }
 }
 
 /// Transactions writing sync requests at once, and requests per transaction at most.

@@ -14,10 +14,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::extract::{JsonObject, PathParams, parse_id};
+use super::extract::{JsonObject, PathParams, only_fields, parse_id};
 use super::openapi::{BodyErrors, CatalogId, ReadErrors};
 use super::syncs::{parse_schema_filter, parse_sync_request};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::queue::SealedCredentials;
 use crate::store::catalogs;
 use crate::store::schedules::{self, ScheduleRow};
@@ -81,7 +81,11 @@ impl From<ScheduleRow> for ScheduleView {
     put, path = "/catalogs/{id}/schedule", tag = "catalogs",
     params(CatalogId),
     request_body = ScheduleRequest,
-    responses((status = 200, description = "The schedule", body = ScheduleView), ReadErrors, BodyErrors)
+    responses(
+        (status = 200, description = "The schedule", body = ScheduleView),
+        (status = 409, description = "The catalog's source is no longer allowed (SOURCE_ALLOWLIST)", body = ErrorBody),
+        ReadErrors, BodyErrors,
+    )
 )]
 async fn put_schedule(
     State(state): State<AppState>,
@@ -89,17 +93,7 @@ async fn put_schedule(
     JsonObject(body): JsonObject,
 ) -> Result<Json<ScheduleView>, ApiError> {
     let id = parse_id("catalog_id", &id)?;
-    let mut keys: Vec<&String> = body.keys().collect();
-    keys.sort();
-    if let Some(unknown) = keys.iter().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::validation(
-            unknown.as_str(),
-            format!(
-                "unknown field; expected one of {} (the source is the catalog's)",
-                FIELDS.join(", ")
-            ),
-        ));
-    }
+    only_fields(&body, &FIELDS, " (the source is the catalog's)")?;
     let every = parse_every(body.get("every"))?;
     let catalog = catalogs::get(&state.pool, id)
         .await?
@@ -110,6 +104,7 @@ async fn put_schedule(
     request.insert("port".into(), catalog.port.into());
     request.insert("dbname".into(), catalog.dbname.into());
     let (source, password) = parse_sync_request(&request)?;
+    state.recheck_source(&source.host)?;
     let schemas = parse_schema_filter(body.get("schemas"))?;
     let credentials = SealedCredentials {
         sealed_password: state.key.seal(&password, id.as_bytes()),

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::extract::{JsonObject, PathParams, QueryParams, parse_id};
+use super::extract::{JsonObject, PathParams, QueryParams, only_fields, parse_id};
 use super::openapi::{BodyErrors, ReadErrors, SyncId, WaitOutcome, WaitParam, WaitResponses};
 use super::watch;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
@@ -138,14 +138,7 @@ const SSL_MODES: [&str; 6] = [
 pub(super) fn parse_sync_request(
     body: &Map<String, Value>,
 ) -> Result<(SourceTarget, SecretString), ApiError> {
-    let mut keys: Vec<&String> = body.keys().collect();
-    keys.sort();
-    if let Some(unknown) = keys.iter().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::validation(
-            unknown.as_str(),
-            format!("unknown field; expected one of {}", FIELDS.join(", ")),
-        ));
-    }
+    only_fields(body, &FIELDS, "")?;
     let host = required_text(body, "host", 253)?;
     if host
         .chars()
@@ -474,12 +467,7 @@ async fn retry_sync(
         .key
         .open(&credentials.sealed_password, id.as_bytes())
         .map_err(|_| gone("its credentials were sealed under another CREDENTIALS_KEY"))?;
-    state
-        .source_policy
-        .check_host(&credentials.source.host)
-        .map_err(|message| {
-            ApiError::Conflict(format!("the source is no longer allowed: {message}"))
-        })?;
+    state.recheck_source(&credentials.source.host)?;
     let schemas = match old.schema_filter {
         Some(filter) => serde_json::from_value(filter).map_err(|e| ApiError::Internal(e.into()))?,
         None => SchemaFilter::default(),
