@@ -170,3 +170,58 @@ async fn a_schedule_request_names_the_field_that_is_wrong() {
         "{body}"
     );
 }
+
+/// A catalog held by a deletion in progress (its row locked) is skipped by the schedules; the
+/// others go on being re-synced, and the deletion then goes through.
+#[tokio::test]
+async fn a_catalog_being_deleted_does_not_hold_up_other_schedules() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let mut catalogs = Vec::new();
+    let mut sources = Vec::new();
+    for _ in 0..2 {
+        let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int)").await;
+        let synced = app.sync_and_wait(&sync_body(&source.name)).await;
+        let catalog = synced["catalog_id"].as_str().unwrap().to_owned();
+        let (status, _) = send(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/catalogs/{catalog}/schedule"),
+            Some(json!({"every": "1s", "user": "postgres"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        catalogs.push(catalog);
+        sources.push(source);
+    }
+    let (held, other) = (&catalogs[0], &catalogs[1]);
+
+    // What DELETE /catalogs/{id} does first: lock the catalog's row.
+    let mut deletion = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM catalogs WHERE id = $1::uuid FOR UPDATE")
+        .bind(held)
+        .execute(&mut *deletion)
+        .await
+        .unwrap();
+    let before = sync_count(&app, other).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sync_count(&app, other).await < before + 2 {
+        assert!(Instant::now() < deadline, "the other schedule was held up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    deletion.rollback().await.unwrap();
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/catalogs/{held}")))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let schedules: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog_schedules")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(schedules, 1, "the deleted catalog's schedule went with it");
+}

@@ -19,7 +19,7 @@ use super::{JOB_MAX_DELIVERIES, SealedCredentials, SyncJob};
 use crate::catalog::SchemaFilter;
 use crate::crypto::CredentialsKey;
 use crate::source::SourceTarget;
-use crate::store::{catalogs, syncs};
+use crate::store::{Tx, catalogs, syncs};
 
 pub struct EnqueueRequest {
     pub target: SourceTarget,
@@ -158,6 +158,19 @@ pub async fn enqueue_all(
     key: &CredentialsKey,
     requests: &[EnqueueRequest],
 ) -> Result<Vec<Enqueued>, EnqueueError> {
+    let mut tx = pool.begin().await?;
+    let enqueued = enqueue_all_in(&mut tx, queue, key, requests).await?;
+    tx.commit().await?;
+    Ok(enqueued)
+}
+
+/// [`enqueue_all`] inside the caller's transaction (which commits it).
+pub async fn enqueue_all_in(
+    tx: &mut Tx<'_>,
+    queue: &str,
+    key: &CredentialsKey,
+    requests: &[EnqueueRequest],
+) -> Result<Vec<Enqueued>, EnqueueError> {
     let catalog_of: Vec<Uuid> = requests
         .iter()
         .map(|r| catalogs::catalog_id_for(&r.target.host, r.target.port, &r.target.dbname))
@@ -171,7 +184,6 @@ pub async fn enqueue_all(
     let mut candidates: Vec<(Uuid, usize)> = first_request.into_iter().collect();
     candidates.sort();
 
-    let mut tx = pool.begin().await?;
     let hosts: Vec<&str> = candidates
         .iter()
         .map(|&(_, i)| requests[i].target.host.as_str())
@@ -185,7 +197,7 @@ pub async fn enqueue_all(
         .map(|&(_, i)| requests[i].target.dbname.as_str())
         .collect();
     let ids: Vec<Uuid> = candidates.iter().map(|&(id, _)| id).collect();
-    catalogs::ensure_all(&mut *tx, &ids, &hosts, &ports, &dbnames).await?;
+    catalogs::ensure_all(&mut **tx, &ids, &hosts, &ports, &dbnames).await?;
 
     let mut answer: HashMap<Uuid, (Uuid, String, bool)> = HashMap::new();
     let mut pending = candidates;
@@ -218,7 +230,7 @@ pub async fn enqueue_all(
             .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()?;
         let inserted = syncs::insert_all_if_idle(
-            &mut tx,
+            tx,
             &sync_ids,
             &catalog_ids,
             &attempts,
@@ -247,7 +259,7 @@ pub async fn enqueue_all(
             }
         }
         if !tasks.is_empty() {
-            apalis_postgres::queries::push_tasks(&mut *tx, queue, tasks).await?;
+            apalis_postgres::queries::push_tasks(&mut **tx, queue, tasks).await?;
         }
         let busy: Vec<Uuid> = catalog_ids
             .iter()
@@ -255,14 +267,12 @@ pub async fn enqueue_all(
             .filter(|id| !answer.contains_key(id))
             .collect();
         if !busy.is_empty() {
-            for active in syncs::active_for_catalogs(&mut *tx, &busy).await? {
+            for active in syncs::active_for_catalogs(&mut **tx, &busy).await? {
                 answer.insert(active.catalog_id, (active.id, active.status, false));
             }
         }
         pending.retain(|(id, _)| !answer.contains_key(id));
     }
-    tx.commit().await?;
-
     // The first request of a catalog created its sync; later ones in the batch share it.
     let mut seen = std::collections::HashSet::new();
     Ok(catalog_of

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{EnqueueRequest, SealedCredentials, enqueue_all};
+use super::{EnqueueRequest, SealedCredentials, enqueue_all_in};
 use crate::crypto::CredentialsKey;
 use crate::store::{jobs, schedules, syncs};
 
@@ -57,8 +57,8 @@ impl Housekeeping {
     }
 
     /// Enqueues a re-sync for every due schedule (a catalog with an active sync keeps it) and
-    /// sets each schedule's next run, holding the schedules' row locks throughout so that no
-    /// other worker starts them too.
+    /// sets each schedule's next run, in one transaction holding the schedules' row locks, so
+    /// that no other worker starts them too.
     async fn start_due_schedules(&self) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         let due = schedules::lock_due(&mut tx, SCHEDULES_PER_ROUND).await?;
@@ -79,7 +79,7 @@ impl Housekeeping {
                 }
             }
         }
-        let enqueued = enqueue_all(&self.pool, &self.queue, &self.key, &requests).await?;
+        let enqueued = enqueue_all_in(&mut tx, &self.queue, &self.key, &requests).await?;
         for (d, e) in due
             .iter()
             .filter(|d| runnable.contains(&d.catalog_id))

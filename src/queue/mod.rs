@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::catalog::SchemaFilter;
 use crate::source::SourceTarget;
 
-pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue_all};
+pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue_all, enqueue_all_in};
 pub use runner::{RetryPolicy, SyncRunner};
 pub use worker::{Worker, WorkerHandle};
 

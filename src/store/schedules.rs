@@ -81,16 +81,20 @@ pub struct Due {
     pub max_attempts: i32,
 }
 
-/// Locks up to `limit` due schedules; other workers skip them until `tx` ends.
+/// Locks up to `limit` due schedules; other workers skip them until `tx` ends. Their catalogs
+/// are locked too (`KEY SHARE`, as the syncs about to reference them would), in the same
+/// statement: a catalog being deleted (which locks the catalog, then its schedule) is skipped
+/// instead of waiting in the opposite order.
 pub async fn lock_due(tx: &mut Tx<'_>, limit: i64) -> sqlx::Result<Vec<Due>> {
     sqlx::query_as!(
         Due,
-        r#"SELECT catalog_id, every_seconds, credentials, schema_filter, max_attempts
-           FROM catalog_schedules
-           WHERE next_run_at <= now()
-           ORDER BY next_run_at
+        r#"SELECT s.catalog_id, s.every_seconds, s.credentials, s.schema_filter, s.max_attempts
+           FROM catalog_schedules s JOIN catalogs c ON c.id = s.catalog_id
+           WHERE s.next_run_at <= now()
+           ORDER BY s.next_run_at
            LIMIT $1
-           FOR UPDATE SKIP LOCKED"#,
+           FOR UPDATE OF s SKIP LOCKED
+           FOR KEY SHARE OF c SKIP LOCKED"#,
         limit
     )
     .fetch_all(&mut **tx)
