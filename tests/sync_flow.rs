@@ -456,3 +456,35 @@ async fn deleting_a_catalog_removes_everything_it_owns() {
     );
     assert_eq!(again["stats"]["unchanged"], false);
 }
+
+/// A sync request for a catalog whose snapshot is being written (its row lock held, as the
+/// worker holds it while writing) is answered at once, not after the write.
+#[tokio::test]
+async fn a_request_during_a_snapshot_write_is_answered_at_once() {
+    let app = spawn_app().await;
+    let worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int)").await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    worker.shutdown.cancel();
+    let _ = worker.join.await;
+    let catalog = first["catalog_id"].as_str().unwrap();
+
+    // The lock a worker takes to write the catalog's snapshot.
+    let mut writing = app.pool.begin().await.unwrap();
+    pg_catalog_sync::store::snapshot::lock_catalog(&mut writing, catalog.parse().unwrap())
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url("/sync"))
+        .json(&sync_body(&source.name))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("answered while the snapshot is being written");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["catalog_id"], catalog);
+    assert_ne!(accepted["sync_id"], first["sync_id"]);
+    writing.rollback().await.unwrap();
+}

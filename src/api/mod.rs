@@ -109,8 +109,11 @@ impl AppState {
     }
 }
 
-/// Transactions writing sync requests at once, and requests per transaction at most.
-const ENQUEUE_BATCHERS: usize = 4;
+/// Transactions writing sync requests at once, and requests per transaction at most. One
+/// transaction at a time gathers the most requests per commit: with 32 clients, 1 batcher gave
+/// 7,900-9,500 requests/s, 2 gave 7,600-7,800 and 4 gave 7,300-7,400 (`BENCH_SCENARIOS=enqueue
+/// scripts/bench`); concurrent batches mostly wait for each other's commits.
+const ENQUEUE_BATCHERS: usize = 1;
 const ENQUEUE_MAX_BATCH: usize = 128;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

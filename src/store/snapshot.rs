@@ -21,10 +21,13 @@ pub enum Locked {
     },
 }
 
-/// Takes the catalog's row lock: two snapshot writes of one catalog never interleave.
+/// Takes the catalog's row lock: two snapshot writes of one catalog never interleave. It is a
+/// `NO KEY UPDATE` lock, which new syncs of the catalog (whose foreign key takes `KEY SHARE`)
+/// do not wait for: a request to sync a catalog whose snapshot is being written is answered at
+/// once, and does not hold up the other requests written in the same transaction.
 pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Locked> {
     let found = sqlx::query!(
-        r#"SELECT fingerprint, source_probe FROM catalogs WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT fingerprint, source_probe FROM catalogs WHERE id = $1 FOR NO KEY UPDATE"#,
         catalog_id
     )
     .fetch_optional(&mut **tx)
@@ -156,7 +159,14 @@ async fn delete_rows(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<()> {
 /// Waits for a snapshot write in progress (the catalog's row lock); a job still queued for one
 /// of its syncs finds the sync gone and ends. False when there was no such catalog.
 pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<bool> {
-    if matches!(lock_catalog(tx, catalog_id).await?, Locked::Gone) {
+    // The strongest row lock: it waits for a snapshot write, and new syncs wait for it.
+    let found = sqlx::query_scalar!(
+        r#"SELECT 1 AS "one!" FROM catalogs WHERE id = $1 FOR UPDATE"#,
+        catalog_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    if found.is_none() {
         return Ok(false);
     }
     delete_rows(tx, catalog_id).await?;
