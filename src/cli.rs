@@ -199,7 +199,9 @@ async fn follow(api: &Api, sync_id: &str) -> anyhow::Result<Value> {
     let terminal = std::io::stderr().is_terminal();
     let spinner = ['|', '/', '-', '\\'];
     let mut last_shown = String::new();
-    for turn in 0.. {
+    let mut turn = 0;
+    loop {
+        turn += 1;
         let path = format!("/syncs/{sync_id}?wait=1s");
         let (_, sync, _) = api.call(api.request(Method::GET, &path)).await?;
         let status = sync["status"].as_str().unwrap_or("unknown");
@@ -231,7 +233,6 @@ async fn follow(api: &Api, sync_id: &str) -> anyhow::Result<Value> {
             return Ok(sync);
         }
     }
-    unreachable!("the loop only ends by returning")
 }
 
 fn print_sync(sync: &Value) {

@@ -16,6 +16,7 @@ pub mod duration;
 pub mod error;
 pub mod introspect;
 pub mod monitoring;
+pub mod period;
 pub mod queue;
 pub mod shutdown;
 pub mod source;

@@ -167,7 +167,11 @@ async fn catalog_page(
             "Latest sync " (status_badge(catalog.status.as_deref()))
             " · synced at " (time(catalog.synced_at))
             @if let Some(s) = &schedule {
-                " · re-synced every " (crate::duration::format(std::time::Duration::from_secs(s.every_seconds.unsigned_abs())))
+                @match (s.every_seconds, &s.cron) {
+                    (Some(secs), _) => { " · re-synced every " (crate::duration::format(std::time::Duration::from_secs(secs.unsigned_abs()))) }
+                    (None, Some(pattern)) => { " · re-synced on " code { (pattern) } " (UTC)" }
+                    (None, None) => {}
+                }
                 ", next at " (time(Some(s.next_run_at)))
             }
         }

@@ -130,6 +130,13 @@ async fn a_schedule_request_names_the_field_that_is_wrong() {
         (json!({"every": "500ms", "user": "postgres"}), "every"),
         (json!({"every": 60, "user": "postgres"}), "every"),
         (json!({"every": "400d", "user": "postgres"}), "every"),
+        (json!({"cron": "61 * * * *", "user": "postgres"}), "cron"),
+        (json!({"cron": "0 0 31 2 *", "user": "postgres"}), "cron"),
+        (json!({"cron": 5, "user": "postgres"}), "cron"),
+        (
+            json!({"every": "1h", "cron": "0 * * * *", "user": "postgres"}),
+            "cron",
+        ),
         (json!({"every": "1h"}), "user"),
         (
             json!({"every": "1h", "user": "postgres", "sslmode": "sometimes"}),
@@ -224,4 +231,53 @@ async fn a_catalog_being_deleted_does_not_hold_up_other_schedules() {
         .await
         .unwrap();
     assert_eq!(schedules, 1, "the deleted catalog's schedule went with it");
+}
+
+/// A cron pattern (here with seconds, every 2 s) schedules the re-syncs just as well.
+#[tokio::test]
+async fn a_cron_schedule_resyncs_on_its_pattern() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int)").await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let path = format!("/catalogs/{catalog}/schedule");
+    let (status, schedule) = send(
+        &app,
+        reqwest::Method::PUT,
+        &path,
+        Some(json!({"cron": "*/2 * * * * *", "user": "postgres"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{schedule}");
+    assert_eq!(schedule["cron"], "*/2 * * * * *");
+    assert_eq!(schedule["every"], Value::Null);
+    let next: chrono::DateTime<chrono::Utc> =
+        schedule["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        next.timestamp() % 2,
+        0,
+        "the next run is on the pattern: {next}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sync_count(&app, &catalog).await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the cron schedule started no re-syncs"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Replaced by a period: the pattern is gone.
+    let (_, schedule) = send(
+        &app,
+        reqwest::Method::PUT,
+        &path,
+        Some(json!({"every": "1h", "user": "postgres"})),
+    )
+    .await;
+    assert_eq!(
+        (&schedule["every"], &schedule["cron"]),
+        (&json!("1h"), &Value::Null)
+    );
 }

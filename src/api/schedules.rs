@@ -18,6 +18,7 @@ use super::extract::{JsonObject, PathParams, only_fields, parse_id};
 use super::openapi::{BodyErrors, CatalogId, ReadErrors};
 use super::syncs::{parse_schema_filter, parse_sync_request};
 use crate::error::{ApiError, ErrorBody};
+use crate::period::Period;
 use crate::queue::SealedCredentials;
 use crate::store::catalogs;
 use crate::store::schedules::{self, ScheduleRow};
@@ -26,12 +27,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_schedule, put_schedule, delete_schedule))
 }
 
-/// The body of `PUT /catalogs/{id}/schedule`. The source is the catalog's.
+/// The body of `PUT /catalogs/{id}/schedule`: `every` or `cron`, and the credentials. The
+/// source is the catalog's.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // the handler reads the body field by field, to name the one at fault
 struct ScheduleRequest {
     /// The period: `90s`, `15m`, `1h`, `1d`; from 1 s to 366 days.
-    every: String,
+    every: Option<String>,
+    /// A cron pattern in UTC: 5 fields (`0 3 * * *`, daily at 03:00), or 6 with seconds first.
+    cron: Option<String>,
     #[schema(min_length = 1, max_length = 128)]
     user: String,
     /// Kept sealed until the schedule is deleted.
@@ -42,15 +46,17 @@ struct ScheduleRequest {
     schemas: Option<crate::catalog::SchemaFilter>,
 }
 
-const FIELDS: [&str; 5] = ["every", "user", "password", "sslmode", "schemas"];
+const FIELDS: [&str; 6] = ["every", "cron", "user", "password", "sslmode", "schemas"];
 const SHORTEST: Duration = Duration::from_secs(1);
 const LONGEST: Duration = Duration::from_secs(366 * 86_400);
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct ScheduleView {
     catalog_id: Uuid,
-    /// The period, as `PUT` accepts it (`90s`, `15m`, `1h`, `1d`).
-    every: String,
+    /// The period, as `PUT` accepts it (`90s`, `15m`, `1h`, `1d`), for a periodic schedule.
+    every: Option<String>,
+    /// The cron pattern, for a cron schedule.
+    cron: Option<String>,
     next_run_at: DateTime<Utc>,
     last_run_at: Option<DateTime<Utc>>,
     /// The sync the schedule started last.
@@ -63,7 +69,10 @@ impl From<ScheduleRow> for ScheduleView {
     fn from(s: ScheduleRow) -> Self {
         Self {
             catalog_id: s.catalog_id,
-            every: crate::duration::format(Duration::from_secs(s.every_seconds.unsigned_abs())),
+            every: s
+                .every_seconds
+                .map(|secs| crate::duration::format(Duration::from_secs(secs.unsigned_abs()))),
+            cron: s.cron,
             next_run_at: s.next_run_at,
             last_run_at: s.last_run_at,
             last_sync_id: s.last_sync_id,
@@ -94,12 +103,13 @@ async fn put_schedule(
 ) -> Result<Json<ScheduleView>, ApiError> {
     let id = parse_id("catalog_id", &id)?;
     only_fields(&body, &FIELDS, " (the source is the catalog's)")?;
-    let every = parse_every(body.get("every"))?;
+    let period = parse_period(&body)?;
     let catalog = catalogs::get(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))?;
     let mut request: Map<String, Value> = body.clone();
     request.remove("every");
+    request.remove("cron");
     request.insert("host".into(), catalog.host.into());
     request.insert("port".into(), catalog.port.into());
     request.insert("dbname".into(), catalog.dbname.into());
@@ -113,32 +123,58 @@ async fn put_schedule(
     let credentials =
         serde_json::to_value(&credentials).map_err(|e| ApiError::Internal(e.into()))?;
     let filter = (!schemas.is_empty()).then(|| serde_json::json!(schemas));
+    let next_run_at = period
+        .next_after(Utc::now())
+        .ok_or_else(|| ApiError::validation("cron", "never matches"))?;
+    let cron = period.cron_pattern();
     let schedule = schedules::put(
         &state.pool,
         id,
-        every.as_secs() as i64,
+        period.every_seconds(),
+        cron.as_deref(),
+        next_run_at,
         &credentials,
         filter.as_ref(),
         state.max_attempts,
     )
     .await?;
-    tracing::info!(catalog_id = %id, every = %crate::duration::format(every), "schedule set");
+    tracing::info!(catalog_id = %id, ?period, "schedule set");
     Ok(Json(schedule.into()))
 }
 
-fn parse_every(value: Option<&Value>) -> Result<Duration, ApiError> {
-    let invalid = || {
-        ApiError::validation(
+/// `every` (a period) or `cron` (a pattern), exactly one of them.
+fn parse_period(body: &Map<String, Value>) -> Result<Period, ApiError> {
+    let present = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
+    match (present("every"), present("cron")) {
+        (true, true) => Err(ApiError::validation(
+            "cron",
+            "give either every or cron, not both",
+        )),
+        (false, false) => Err(ApiError::validation(
             "every",
-            "must be a period like 90s, 15m, 1h or 1d, from 1s to 366d",
-        )
-    };
-    match value {
-        None | Some(Value::Null) => Err(ApiError::validation("every", "is required")),
-        Some(Value::String(raw)) => crate::duration::parse(raw)
-            .filter(|d| (SHORTEST..=LONGEST).contains(d) && d.subsec_nanos() == 0)
-            .ok_or_else(invalid),
-        Some(_) => Err(invalid()),
+            "is required (or a cron pattern in cron)",
+        )),
+        (true, false) => {
+            let invalid = || {
+                ApiError::validation(
+                    "every",
+                    "must be a period like 90s, 15m, 1h or 1d, from 1s to 366d",
+                )
+            };
+            let raw = body["every"].as_str().ok_or_else(invalid)?;
+            crate::duration::parse(raw)
+                .filter(|d| (SHORTEST..=LONGEST).contains(d) && d.subsec_nanos() == 0)
+                .map(Period::Every)
+                .ok_or_else(invalid)
+        }
+        (false, true) => {
+            let raw = body["cron"]
+                .as_str()
+                .filter(|p| p.len() <= 256)
+                .ok_or_else(|| ApiError::validation("cron", "must be a cron pattern"))?;
+            Period::cron(raw)
+                .map_err(|e| ApiError::validation("cron", format!("not a cron pattern: {e}")))
+        }
     }
 }
 

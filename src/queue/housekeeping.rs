@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use super::{EnqueueRequest, SealedCredentials, enqueue_all_in};
 use crate::crypto::CredentialsKey;
+use crate::period::Period;
 use crate::store::{jobs, schedules, syncs};
 
 /// How often finished jobs are deleted and schedules looked at.
@@ -65,27 +66,30 @@ impl Housekeeping {
         if due.is_empty() {
             return Ok(());
         }
+        let now = chrono::Utc::now();
         let mut requests = Vec::with_capacity(due.len());
         let mut runnable = Vec::with_capacity(due.len());
         for d in &due {
+            // Stored periods were checked when they were set; should one not parse any more,
+            // it is looked at again in a day rather than every round.
+            let next = Period::from_stored(d.every_seconds, d.cron.as_deref())
+                .ok()
+                .and_then(|p| p.next_after(now))
+                .unwrap_or(now + chrono::Duration::days(1));
             match self.request_for(d) {
                 Ok(request) => {
                     requests.push(request);
-                    runnable.push(d.catalog_id);
+                    runnable.push((d.catalog_id, next));
                 }
                 Err(why) => {
                     warn!(catalog_id = %d.catalog_id, error = %why, "scheduled sync skipped");
-                    schedules::ran(&mut tx, d.catalog_id, d.every_seconds, None).await?;
+                    schedules::ran(&mut tx, d.catalog_id, next, None).await?;
                 }
             }
         }
         let enqueued = enqueue_all_in(&mut tx, &self.queue, &self.key, &requests).await?;
-        for (d, e) in due
-            .iter()
-            .filter(|d| runnable.contains(&d.catalog_id))
-            .zip(&enqueued)
-        {
-            schedules::ran(&mut tx, d.catalog_id, d.every_seconds, Some(e.sync_id)).await?;
+        for (&(catalog_id, next), e) in runnable.iter().zip(&enqueued) {
+            schedules::ran(&mut tx, catalog_id, next, Some(e.sync_id)).await?;
             if e.created {
                 metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
                 info!(catalog_id = %e.catalog_id, sync_id = %e.sync_id, "scheduled sync queued");

@@ -11,7 +11,8 @@ use super::Tx;
 #[derive(Debug, Clone)]
 pub struct ScheduleRow {
     pub catalog_id: Uuid,
-    pub every_seconds: i64,
+    pub every_seconds: Option<i64>,
+    pub cron: Option<String>,
     pub next_run_at: DateTime<Utc>,
     pub last_run_at: Option<DateTime<Utc>>,
     pub last_sync_id: Option<Uuid>,
@@ -19,11 +20,15 @@ pub struct ScheduleRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Sets (or replaces) the catalog's schedule; its first re-sync is one period from now.
+/// Sets (or replaces) the catalog's schedule: every `every_seconds` or on `cron`, the first run
+/// at `next_run_at`.
+#[allow(clippy::too_many_arguments)]
 pub async fn put(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
-    every_seconds: i64,
+    every_seconds: Option<i64>,
+    cron: Option<&str>,
+    next_run_at: DateTime<Utc>,
     credentials: &Value,
     schema_filter: Option<&Value>,
     max_attempts: i32,
@@ -31,16 +36,19 @@ pub async fn put(
     sqlx::query_as!(
         ScheduleRow,
         r#"INSERT INTO catalog_schedules
-               (catalog_id, every_seconds, credentials, schema_filter, max_attempts, next_run_at)
-           VALUES ($1, $2, $3, $4, $5, now() + $2::int8 * interval '1 second')
+               (catalog_id, every_seconds, cron, next_run_at, credentials, schema_filter, max_attempts)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (catalog_id) DO UPDATE
-           SET every_seconds = excluded.every_seconds, credentials = excluded.credentials,
+           SET every_seconds = excluded.every_seconds, cron = excluded.cron,
+               next_run_at = excluded.next_run_at, credentials = excluded.credentials,
                schema_filter = excluded.schema_filter, max_attempts = excluded.max_attempts,
-               next_run_at = excluded.next_run_at, updated_at = now()
-           RETURNING catalog_id, every_seconds, next_run_at, last_run_at, last_sync_id,
+               updated_at = now()
+           RETURNING catalog_id, every_seconds, cron, next_run_at, last_run_at, last_sync_id,
                      created_at, updated_at"#,
         catalog_id,
         every_seconds,
+        cron,
+        next_run_at,
         credentials,
         schema_filter,
         max_attempts
@@ -52,7 +60,7 @@ pub async fn put(
 pub async fn get(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<Option<ScheduleRow>> {
     sqlx::query_as!(
         ScheduleRow,
-        r#"SELECT catalog_id, every_seconds, next_run_at, last_run_at, last_sync_id,
+        r#"SELECT catalog_id, every_seconds, cron, next_run_at, last_run_at, last_sync_id,
                   created_at, updated_at
            FROM catalog_schedules WHERE catalog_id = $1"#,
         catalog_id
@@ -75,7 +83,8 @@ pub async fn delete(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<b
 /// A schedule whose re-sync is due.
 pub struct Due {
     pub catalog_id: Uuid,
-    pub every_seconds: i64,
+    pub every_seconds: Option<i64>,
+    pub cron: Option<String>,
     pub credentials: Value,
     pub schema_filter: Option<Value>,
     pub max_attempts: i32,
@@ -88,7 +97,8 @@ pub struct Due {
 pub async fn lock_due(tx: &mut Tx<'_>, limit: i64) -> sqlx::Result<Vec<Due>> {
     sqlx::query_as!(
         Due,
-        r#"SELECT s.catalog_id, s.every_seconds, s.credentials, s.schema_filter, s.max_attempts
+        r#"SELECT s.catalog_id, s.every_seconds, s.cron, s.credentials, s.schema_filter,
+                  s.max_attempts
            FROM catalog_schedules s JOIN catalogs c ON c.id = s.catalog_id
            WHERE s.next_run_at <= now()
            ORDER BY s.next_run_at
@@ -105,16 +115,15 @@ pub async fn lock_due(tx: &mut Tx<'_>, limit: i64) -> sqlx::Result<Vec<Due>> {
 pub async fn ran(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
-    every_seconds: i64,
+    next_run_at: DateTime<Utc>,
     sync_id: Option<Uuid>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE catalog_schedules
-           SET last_run_at = now(), last_sync_id = coalesce($3, last_sync_id),
-               next_run_at = now() + $2::int8 * interval '1 second'
+           SET last_run_at = now(), last_sync_id = coalesce($3, last_sync_id), next_run_at = $2
            WHERE catalog_id = $1"#,
         catalog_id,
-        every_seconds,
+        next_run_at,
         sync_id
     )
     .execute(&mut **tx)
