@@ -18,6 +18,7 @@ use axum::http::header::{CONTENT_TYPE, LINK};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::AppState;
@@ -58,7 +59,8 @@ struct Cached {
 
 pub struct ReadCache {
     entries: moka::sync::Cache<Key, Arc<Cached>>,
-    versions: std::sync::Mutex<HashMap<Uuid, u64>>,
+    /// Each catalog's version, and when it was last bumped.
+    versions: std::sync::Mutex<HashMap<Uuid, (u64, DateTime<Utc>)>>,
     /// Bumped when the listener (re)connects: every older entry becomes unreachable.
     epoch: AtomicU64,
     /// Whether changes are being heard; without it, nothing is served from or put in the cache.
@@ -86,21 +88,28 @@ impl Default for ReadCache {
 impl ReadCache {
     /// The catalog's snapshot may have changed.
     pub fn catalog_changed(&self, catalog: Uuid) {
-        *self
-            .versions
-            .lock()
-            .expect("the versions lock")
-            .entry(catalog)
-            .or_default() += 1;
+        let mut versions = self.versions.lock().expect("the versions lock");
+        let entry = versions.entry(catalog).or_insert((0, Utc::now()));
+        *entry = (entry.0 + 1, Utc::now());
     }
 
     /// A request saw this sync in the state it is in. A client that saw a sync end through this
     /// API must not read its catalog as it was before, even if the store's notification of the
     /// end has not reached this process yet (it arrives within milliseconds, but on another
-    /// connection): a sync that ended in the last minute retires the catalog's entries.
+    /// connection): a sync that ended after the catalog's entries were last retired retires
+    /// them. (`finished_at` is the store's clock; a skew between the clocks only moves the
+    /// window in which the notification alone does it.)
     pub fn saw_sync(&self, sync: &SyncRow) {
-        let recent = chrono::Utc::now() - chrono::Duration::seconds(60);
-        if sync.finished_at.is_some_and(|at| at > recent) {
+        let Some(finished_at) = sync.finished_at else {
+            return;
+        };
+        let last_retired = self
+            .versions
+            .lock()
+            .expect("the versions lock")
+            .get(&sync.catalog_id)
+            .map(|(_, at)| *at);
+        if last_retired.is_none_or(|at| at < finished_at) {
             self.catalog_changed(sync.catalog_id);
         }
     }
@@ -128,8 +137,7 @@ impl ReadCache {
             .lock()
             .expect("the versions lock")
             .get(&catalog)
-            .copied()
-            .unwrap_or(0);
+            .map_or(0, |(version, _)| *version);
         Some(Key {
             catalog,
             version,
@@ -198,4 +206,74 @@ fn respond(cached: &Cached, outcome: &'static str) -> Response {
     }
     headers.insert(X_CACHE, HeaderValue::from_static(outcome));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sync(catalog_id: Uuid, finished_at: Option<DateTime<Utc>>) -> SyncRow {
+        SyncRow {
+            id: Uuid::now_v7(),
+            catalog_id,
+            status: if finished_at.is_some() {
+                "succeeded"
+            } else {
+                "running"
+            }
+            .into(),
+            attempts: 1,
+            max_attempts: 5,
+            last_error: None,
+            source_kind: None,
+            enqueued_at: Utc::now(),
+            started_at: None,
+            finished_at,
+            stats: None,
+            schema_filter: None,
+        }
+    }
+
+    fn version(cache: &ReadCache, catalog: Uuid) -> u64 {
+        cache.key(catalog, String::new()).unwrap().version
+    }
+
+    #[test]
+    fn a_sync_seen_ending_retires_entries_once() {
+        let cache = ReadCache::default();
+        cache.listening();
+        let catalog = Uuid::now_v7();
+        assert_eq!(version(&cache, catalog), 0);
+
+        // Still running: nothing to retire.
+        cache.saw_sync(&sync(catalog, None));
+        assert_eq!(version(&cache, catalog), 0);
+
+        // Ended, and nothing heard of it yet: retired.
+        let ended = sync(catalog, Some(Utc::now()));
+        cache.saw_sync(&ended);
+        assert_eq!(version(&cache, catalog), 1);
+        // Seen again (a client polling the ended sync): already retired since it ended.
+        cache.saw_sync(&ended);
+        assert_eq!(version(&cache, catalog), 1);
+
+        // The store's notification of a later change retires them again.
+        cache.catalog_changed(catalog);
+        assert_eq!(version(&cache, catalog), 2);
+        cache.saw_sync(&ended);
+        assert_eq!(version(&cache, catalog), 2);
+    }
+
+    #[test]
+    fn a_deaf_cache_serves_nothing() {
+        let cache = ReadCache::default();
+        assert!(
+            cache.key(Uuid::now_v7(), "/x".into()).is_none(),
+            "not listening yet"
+        );
+        cache.listening();
+        assert!(cache.key(Uuid::now_v7(), "/x".into()).is_some());
+        cache.deaf();
+        assert!(cache.key(Uuid::now_v7(), "/x".into()).is_none());
+    }
 }
