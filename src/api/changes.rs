@@ -45,9 +45,12 @@ async fn catalog_changes(
     let id = parse_id("catalog_id", &id)?;
     let since = query.get("since").map(parse_since).transpose()?;
     let page = PageRequest::<i64>::from_query(&query)?;
-    ensure_catalog(&state, id).await?;
     let rows =
         changes::list_for_catalog(&state.pool, id, since, page.after, page.fetch_limit()).await?;
+    // Rows prove the catalog exists; only an empty page has to tell an unknown one apart.
+    if rows.is_empty() {
+        ensure_catalog(&state, id).await?;
+    }
     let since_param = query.get("since").map(|s| ("since", s));
     Ok(page_response(
         rows,

@@ -69,6 +69,7 @@ impl Housekeeping {
         let now = chrono::Utc::now();
         let mut requests = Vec::with_capacity(due.len());
         let mut runnable = Vec::with_capacity(due.len());
+        let (mut ran, mut next_runs, mut started) = (vec![], vec![], vec![]);
         for d in &due {
             // Stored periods were checked when they were set; should one not parse any more,
             // it is looked at again in a day rather than every round.
@@ -83,18 +84,25 @@ impl Housekeeping {
                 }
                 Err(why) => {
                     warn!(catalog_id = %d.catalog_id, error = %why, "scheduled sync skipped");
-                    schedules::ran(&mut tx, d.catalog_id, next, None).await?;
+                    ran.push(d.catalog_id);
+                    next_runs.push(next);
+                    started.push(None);
                 }
             }
         }
-        let enqueued = enqueue_all_in(&mut tx, &self.queue, &self.key, &requests).await?;
-        for (&(catalog_id, next), e) in runnable.iter().zip(&enqueued) {
-            schedules::ran(&mut tx, catalog_id, next, Some(e.sync_id)).await?;
-            if e.created {
-                metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
-                info!(catalog_id = %e.catalog_id, sync_id = %e.sync_id, "scheduled sync queued");
+        if !requests.is_empty() {
+            let enqueued = enqueue_all_in(&mut tx, &self.queue, &self.key, &requests).await?;
+            for (&(catalog_id, next), e) in runnable.iter().zip(&enqueued) {
+                ran.push(catalog_id);
+                next_runs.push(next);
+                started.push(Some(e.sync_id));
+                if e.created {
+                    metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
+                    info!(catalog_id = %e.catalog_id, sync_id = %e.sync_id, "scheduled sync queued");
+                }
             }
         }
+        schedules::ran_all(&mut tx, &ran, &next_runs, &started).await?;
         tx.commit().await?;
         Ok(())
     }

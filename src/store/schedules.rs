@@ -111,20 +111,23 @@ pub async fn lock_due(tx: &mut Tx<'_>, limit: i64) -> sqlx::Result<Vec<Due>> {
     .await
 }
 
-/// Records that the schedule ran (with the sync it started, if any) and sets its next run.
-pub async fn ran(
+/// Records that these schedules ran (each with the sync it started, if any) and sets their
+/// next runs, in one statement.
+pub async fn ran_all(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
-    next_run_at: DateTime<Utc>,
-    sync_id: Option<Uuid>,
+    catalog_ids: &[Uuid],
+    next_runs: &[DateTime<Utc>],
+    sync_ids: &[Option<Uuid>],
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"UPDATE catalog_schedules
-           SET last_run_at = now(), last_sync_id = coalesce($3, last_sync_id), next_run_at = $2
-           WHERE catalog_id = $1"#,
-        catalog_id,
-        next_run_at,
-        sync_id
+        r#"UPDATE catalog_schedules s
+           SET last_run_at = now(), last_sync_id = coalesce(r.sync_id, s.last_sync_id),
+               next_run_at = r.next_run_at
+           FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[]) AS r(catalog_id, next_run_at, sync_id)
+           WHERE s.catalog_id = r.catalog_id"#,
+        catalog_ids,
+        next_runs,
+        sync_ids as &[Option<Uuid>]
     )
     .execute(&mut **tx)
     .await?;
