@@ -80,10 +80,13 @@ fn segment(s: &str) -> String {
 
 /// Catalogs, queue depth, and the latest syncs with their errors.
 async fn overview(State(state): State<AppState>) -> Result<Markup, ApiError> {
-    let catalog_rows = catalogs::list(&state.pool, None, 500).await?;
-    let by_status = syncs::status_counts(&state.pool).await?;
-    let jobs = jobs::counts_by_state(&state.pool, &state.queue).await?;
-    let recent = syncs::recent(&state.pool, 25).await?;
+    // Independent reads, on as many pooled connections at once.
+    let (catalog_rows, by_status, jobs, recent) = tokio::try_join!(
+        catalogs::list(&state.pool, None, 500),
+        syncs::status_counts(&state.pool),
+        jobs::counts_by_state(&state.pool, &state.queue),
+        syncs::recent(&state.pool, 25),
+    )?;
     let count = |s: &str| {
         by_status
             .iter()
@@ -145,20 +148,15 @@ async fn catalog_page(
     PathParams(id): PathParams<String>,
 ) -> Result<Markup, ApiError> {
     let id = parse_id("catalog_id", &id)?;
-    let catalog = catalogs::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))?;
-    let relations = reads::relations(
-        &state.pool,
-        id,
-        &RelationFilter::default(),
-        None,
-        reads::MAX_UI_RELATIONS,
-    )
-    .await?;
-    let history = syncs::list_for_catalog(&state.pool, id, None, 10).await?;
-    let schedule = schedules::get(&state.pool, id).await?;
-    let recorded = changes::list_for_catalog(&state.pool, id, None, None, 100).await?;
+    let all = RelationFilter::default();
+    let (catalog, relations, history, schedule, recorded) = tokio::try_join!(
+        catalogs::get(&state.pool, id),
+        reads::relations(&state.pool, id, &all, None, reads::MAX_UI_RELATIONS),
+        syncs::list_for_catalog(&state.pool, id, None, 10),
+        schedules::get(&state.pool, id),
+        changes::list_for_catalog(&state.pool, id, None, None, 100),
+    )?;
+    let catalog = catalog.ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))?;
     let source = format_source(&catalog.host, catalog.port, &catalog.dbname);
     let body = html! {
         nav.crumbs { a href="/ui" { "Overview" } " / " (source) }

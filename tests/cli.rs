@@ -18,6 +18,17 @@ async fn run(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
     command.output().await.expect("running pg-catalog-sync")
 }
 
+/// `sync` of `dbname` on the test server, then `extra`.
+async fn run_sync(app: &TestApp, dbname: &str, extra: &[&str], password: Option<&str>) -> Output {
+    let (host, port) = server_host_port();
+    let port = port.to_string();
+    let mut args = vec![
+        "sync", "--host", &host, "--port", &port, "--user", "postgres", "--dbname", dbname,
+    ];
+    args.extend_from_slice(extra);
+    run(app, &args, password).await
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -32,26 +43,7 @@ async fn sync_wait_follows_the_sync_and_tables_lists_what_it_read() {
          CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;",
     )
     .await;
-    let (host, port) = server_host_port();
-    let port = port.to_string();
-
-    let out = run(
-        &app,
-        &[
-            "sync",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--user",
-            "postgres",
-            "--dbname",
-            &source.name,
-            "--wait",
-        ],
-        Some("cli-secret"),
-    )
-    .await;
+    let out = run_sync(&app, &source.name, &["--wait"], Some("cli-secret")).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("status  succeeded"), "{stdout}");
@@ -113,27 +105,8 @@ async fn sync_wait_follows_the_sync_and_tables_lists_what_it_read() {
 async fn the_client_exits_non_zero_with_the_reason() {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    let (host, port) = server_host_port();
-    let port = port.to_string();
-
     // A sync that fails: exit status 1 and the source's error.
-    let out = run(
-        &app,
-        &[
-            "sync",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--user",
-            "postgres",
-            "--dbname",
-            "pgcs_no_such_db",
-            "--wait",
-        ],
-        None,
-    )
-    .await;
+    let out = run_sync(&app, "pgcs_no_such_db", &["--wait"], None).await;
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("status  failed"), "{stdout}");
@@ -143,24 +116,7 @@ async fn the_client_exits_non_zero_with_the_reason() {
     );
 
     // Refused by the API: the field and the message.
-    let out = run(
-        &app,
-        &[
-            "sync",
-            "--host",
-            &host,
-            "--port",
-            &port,
-            "--user",
-            "postgres",
-            "--dbname",
-            "x",
-            "--sslmode",
-            "sometimes",
-        ],
-        None,
-    )
-    .await;
+    let out = run_sync(&app, "x", &["--sslmode", "sometimes"], None).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(

@@ -69,6 +69,27 @@ impl Drop for ChromeDriver {
     }
 }
 
+async fn click_link(browser: &Client, text: &str) {
+    browser
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The text of the first element `css` selects.
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The text of every cell of the table `id`, row by row (header excluded).
 async fn table_rows(browser: &Client, id: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
@@ -109,31 +130,13 @@ async fn a_person_browses_from_the_overview_to_a_tables_columns() {
     assert_eq!(catalogs.len(), 1);
     assert_eq!(catalogs[0][0], shown_source);
     assert_eq!(catalogs[0][1], "succeeded");
-    let succeeded = browser
-        .find(Locator::Css("#syncs-succeeded b"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let succeeded = text_of(&browser, "#syncs-succeeded b").await;
     assert_eq!(succeeded, "2");
     assert_eq!(table_rows(&browser, "recent-syncs").await.len(), 2);
 
     // Overview -> catalog.
-    browser
-        .find(Locator::LinkText(&shown_source))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let heading = browser
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    click_link(&browser, &shown_source).await;
+    let heading = text_of(&browser, "h1").await;
     assert_eq!(heading, shown_source);
     let tables: Vec<(String, String, String)> = table_rows(&browser, "tables")
         .await
@@ -153,20 +156,8 @@ async fn a_person_browses_from_the_overview_to_a_tables_columns() {
     assert_eq!(changes[0][2], "added");
 
     // Catalog -> table.
-    browser
-        .find(Locator::LinkText("orders"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let heading = browser
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    click_link(&browser, "orders").await;
+    let heading = text_of(&browser, "h1").await;
     assert_eq!(heading, "shop.orders table");
     let columns: Vec<Vec<String>> = table_rows(&browser, "columns").await;
     let summary: Vec<(&str, &str, &str)> = columns

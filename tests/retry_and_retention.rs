@@ -9,12 +9,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn post(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let response = app.client.post(app.url(path)).send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// A login role that does not exist yet: syncs as it fail permanently until it is created.
 struct LateRole(String);
 
@@ -68,7 +62,13 @@ async fn a_failed_sync_is_retried_by_hand_once_the_source_is_fixed() {
     let failed_id = failed["sync_id"].as_str().unwrap().to_owned();
 
     role.create(&source).await;
-    let (status, retried) = post(&app, &format!("/syncs/{failed_id}/retry")).await;
+    let (status, retried) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/syncs/{failed_id}/retry"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
     assert_eq!(retried["catalog_id"], failed["catalog_id"]);
     let retry_id = retried["sync_id"].as_str().unwrap();
@@ -86,7 +86,13 @@ async fn a_failed_sync_is_retried_by_hand_once_the_source_is_fixed() {
     assert_eq!(names(&history, "sync_id"), [retry_id, failed_id.as_str()]);
 
     // Only failed and cancelled syncs can be retried; a succeeded one keeps no credentials.
-    let (status, body) = post(&app, &format!("/syncs/{retry_id}/retry")).await;
+    let (status, body) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/syncs/{retry_id}/retry"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
         body["error"]["message"]
@@ -105,10 +111,18 @@ async fn a_failed_sync_is_retried_by_hand_once_the_source_is_fixed() {
 
     let unknown = uuid::Uuid::new_v4();
     assert_eq!(
-        post(&app, &format!("/syncs/{unknown}/retry")).await.0,
+        app.send(
+            reqwest::Method::POST,
+            &format!("/syncs/{unknown}/retry"),
+            None
+        )
+        .await
+        .0,
         StatusCode::NOT_FOUND
     );
-    let (status, body) = post(&app, "/syncs/nope/retry").await;
+    let (status, body) = app
+        .send(reqwest::Method::POST, "/syncs/nope/retry", None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["field"], "sync_id");
 }
@@ -125,15 +139,16 @@ async fn a_cancelled_sync_is_retried_with_its_schema_filter() {
     body["schemas"] = json!({"include": ["a"]});
     let (_, queued) = app.post_sync(&body).await;
     let cancelled_id = queued["sync_id"].as_str().unwrap();
-    let response = app
-        .client
-        .delete(app.url(&format!("/syncs/{cancelled_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = app.delete(&format!("/syncs/{cancelled_id}")).await;
+    assert_eq!(status, StatusCode::OK);
 
-    let (status, retried) = post(&app, &format!("/syncs/{cancelled_id}/retry?wait=0s")).await;
+    let (status, retried) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/syncs/{cancelled_id}/retry?wait=0s"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{retried}");
     let retry_id = retried["sync"]["sync_id"].as_str().unwrap();
     assert_eq!(retried["sync"]["status"], "queued");
@@ -206,7 +221,13 @@ async fn retention_deletes_old_syncs_but_the_latest_and_then_its_credentials() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, body) = post(&app, &format!("/syncs/{second_id}/retry")).await;
+    let (status, body) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/syncs/{second_id}/retry"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::GONE, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("retention"), "{body}");

@@ -9,21 +9,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn sync_count(app: &TestApp, catalog: &str) -> usize {
     let (items, _) = app
         .get_all_pages(&format!("/catalogs/{catalog}/syncs"))
@@ -33,27 +18,33 @@ async fn sync_count(app: &TestApp, catalog: &str) -> usize {
 
 const PASSWORD: &str = "scheduled-secret-4711";
 
+/// A source holding `ddl`, synced once: the source and its catalog id.
+async fn synced_source(app: &TestApp, ddl: &str) -> (TestDatabase, String) {
+    let source = TestDatabase::with_ddl("pgcs_src", ddl).await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    (source, catalog)
+}
+
 #[tokio::test]
 async fn a_schedule_resyncs_the_catalog_until_it_is_deleted() {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int PRIMARY KEY)").await;
-    let first = app.sync_and_wait(&sync_body(&source.name)).await;
-    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let (source, catalog) = synced_source(&app, "CREATE TABLE t (id int PRIMARY KEY)").await;
     let path = format!("/catalogs/{catalog}/schedule");
 
-    let (status, schedule) = send(
-        &app,
-        reqwest::Method::PUT,
-        &path,
-        Some(json!({"every": "1s", "user": "postgres", "password": PASSWORD})),
-    )
-    .await;
+    let (status, schedule) = app
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&json!({"every": "1s", "user": "postgres", "password": PASSWORD})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{schedule}");
     assert_eq!(schedule["catalog_id"], catalog.as_str());
     assert_eq!(schedule["every"], "1s");
     assert_eq!(schedule["last_run_at"], Value::Null);
-    let (status, shown) = send(&app, reqwest::Method::GET, &path, None).await;
+    let (status, shown) = app.send(reqwest::Method::GET, &path, None).await;
     assert_eq!((status, &shown), (StatusCode::OK, &schedule));
 
     // The credentials are kept sealed, never in clear.
@@ -73,7 +64,7 @@ async fn a_schedule_resyncs_the_catalog_until_it_is_deleted() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, shown) = send(&app, reqwest::Method::GET, &path, None).await;
+    let (_, shown) = app.send(reqwest::Method::GET, &path, None).await;
     let last = shown["last_sync_id"]
         .as_str()
         .expect("the schedule names its last sync");
@@ -84,9 +75,9 @@ async fn a_schedule_resyncs_the_catalog_until_it_is_deleted() {
     assert_eq!(names(&tables, "name"), ["added_later", "t"]);
 
     // Deleted: no more re-syncs, and the credentials are gone.
-    let (status, _) = send(&app, reqwest::Method::DELETE, &path, None).await;
+    let (status, _) = app.delete(&path).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = send(&app, reqwest::Method::GET, &path, None).await;
+    let (status, body) = app.send(reqwest::Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(
         body["error"]["message"]
@@ -108,10 +99,7 @@ async fn a_schedule_resyncs_the_catalog_until_it_is_deleted() {
         settled,
         "re-syncs went on after DELETE"
     );
-    assert_eq!(
-        send(&app, reqwest::Method::DELETE, &path, None).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.delete(&path).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -151,23 +139,23 @@ async fn a_schedule_request_names_the_field_that_is_wrong() {
             "schemas.include",
         ),
     ] {
-        let (status, error) = send(&app, reqwest::Method::PUT, &path, Some(body.clone())).await;
+        let (status, error) = app.send(reqwest::Method::PUT, &path, Some(&body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
         assert_eq!(error["error"]["field"], field, "{body}: {error}");
     }
     assert_eq!(
-        send(&app, reqwest::Method::GET, &path, None).await.0,
+        app.send(reqwest::Method::GET, &path, None).await.0,
         StatusCode::NOT_FOUND
     );
 
     let unknown = format!("/catalogs/{}/schedule", uuid::Uuid::new_v4());
-    let (status, body) = send(
-        &app,
-        reqwest::Method::PUT,
-        &unknown,
-        Some(json!({"every": "1h", "user": "postgres"})),
-    )
-    .await;
+    let (status, body) = app
+        .send(
+            reqwest::Method::PUT,
+            &unknown,
+            Some(&json!({"every": "1h", "user": "postgres"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(
         body["error"]["message"]
@@ -187,16 +175,14 @@ async fn a_catalog_being_deleted_does_not_hold_up_other_schedules() {
     let mut catalogs = Vec::new();
     let mut sources = Vec::new();
     for _ in 0..2 {
-        let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int)").await;
-        let synced = app.sync_and_wait(&sync_body(&source.name)).await;
-        let catalog = synced["catalog_id"].as_str().unwrap().to_owned();
-        let (status, _) = send(
-            &app,
-            reqwest::Method::PUT,
-            &format!("/catalogs/{catalog}/schedule"),
-            Some(json!({"every": "1s", "user": "postgres"})),
-        )
-        .await;
+        let (source, catalog) = synced_source(&app, "CREATE TABLE t (id int)").await;
+        let (status, _) = app
+            .send(
+                reqwest::Method::PUT,
+                &format!("/catalogs/{catalog}/schedule"),
+                Some(&json!({"every": "1s", "user": "postgres"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK);
         catalogs.push(catalog);
         sources.push(source);
@@ -238,17 +224,15 @@ async fn a_catalog_being_deleted_does_not_hold_up_other_schedules() {
 async fn a_cron_schedule_resyncs_on_its_pattern() {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int)").await;
-    let first = app.sync_and_wait(&sync_body(&source.name)).await;
-    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let (_source, catalog) = synced_source(&app, "CREATE TABLE t (id int)").await;
     let path = format!("/catalogs/{catalog}/schedule");
-    let (status, schedule) = send(
-        &app,
-        reqwest::Method::PUT,
-        &path,
-        Some(json!({"cron": "*/2 * * * * *", "user": "postgres"})),
-    )
-    .await;
+    let (status, schedule) = app
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&json!({"cron": "*/2 * * * * *", "user": "postgres"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{schedule}");
     assert_eq!(schedule["cron"], "*/2 * * * * *");
     assert_eq!(schedule["every"], Value::Null);
@@ -269,13 +253,13 @@ async fn a_cron_schedule_resyncs_on_its_pattern() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Replaced by a period: the pattern is gone.
-    let (_, schedule) = send(
-        &app,
-        reqwest::Method::PUT,
-        &path,
-        Some(json!({"every": "1h", "user": "postgres"})),
-    )
-    .await;
+    let (_, schedule) = app
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&json!({"every": "1h", "user": "postgres"})),
+        )
+        .await;
     assert_eq!(
         (&schedule["every"], &schedule["cron"]),
         (&json!("1h"), &Value::Null)

@@ -401,13 +401,8 @@ async fn deleting_a_catalog_removes_everything_it_owns() {
     let other = app.sync_and_wait(&sync_body("postgres")).await;
     assert_eq!(other["status"], "succeeded");
 
-    let response = app
-        .client
-        .delete(app.url(&format!("/catalogs/{catalog}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, _) = app.delete(&format!("/catalogs/{catalog}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     for path in [
         format!("/catalogs/{catalog}"),
         format!("/catalogs/{catalog}/tables"),
@@ -415,13 +410,8 @@ async fn deleting_a_catalog_removes_everything_it_owns() {
     ] {
         assert_eq!(app.get(&path).await.0, StatusCode::NOT_FOUND, "{path}");
     }
-    let response = app
-        .client
-        .delete(app.url(&format!("/catalogs/{catalog}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (status, _) = app.delete(&format!("/catalogs/{catalog}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // No row of it is left in any table of the store; the other catalog is untouched.
     let tables: Vec<(String,)> = sqlx::query_as(
