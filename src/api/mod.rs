@@ -109,10 +109,12 @@ impl AppState {
     }
 }
 
-/// Transactions writing sync requests at once, and requests per transaction at most. One
-/// transaction at a time gathers the most requests per commit: with 32 clients, 1 batcher gave
-/// 7,900-9,500 requests/s, 2 gave 7,600-7,800 and 4 gave 7,300-7,400 (`BENCH_SCENARIOS=enqueue
-/// scripts/bench`); concurrent batches mostly wait for each other's commits.
+/// Batches written at once, and requests per batch at most. One batch at a time gathers the
+/// most requests per commit: with 32 clients, 1 batcher gave 7,900-9,500 requests/s, 2 gave
+/// 7,600-7,800 and 4 gave 7,300-7,400 (`BENCH_SCENARIOS=enqueue scripts/bench`, batches of four
+/// statements); concurrent batches mostly wait for each other's commits, which apalis's NOTIFY
+/// trigger serializes. With one statement per batch, 2 batchers still did worse than 1 (0.47x
+/// against 0.48-0.55x of pgbench's rate in the same runs).
 const ENQUEUE_BATCHERS: usize = 1;
 const ENQUEUE_MAX_BATCH: usize = 128;
 

@@ -4,22 +4,22 @@
 //! lock through it, which defeats group commit: one job per transaction tops out near 2,000
 //! jobs/s. The [`Enqueuer`] coalesces concurrent requests instead: a few batchers each take
 //! whatever requests are waiting (at least one, so an idle service adds no delay) and write them
-//! in one transaction; each request is answered only after its own rows are committed.
+//! in one statement; each request is answered only after its own rows are committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apalis::prelude::TaskBuilder;
 use secrecy::SecretString;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
+use ulid::Ulid;
 use uuid::Uuid;
 
 use super::{JOB_MAX_DELIVERIES, SealedCredentials, SyncJob};
 use crate::catalog::SchemaFilter;
 use crate::crypto::CredentialsKey;
 use crate::source::SourceTarget;
-use crate::store::{Tx, catalogs, syncs};
+use crate::store::{catalogs, jobs};
 
 pub struct EnqueueRequest {
     pub target: SourceTarget,
@@ -42,8 +42,6 @@ pub struct Enqueued {
 pub enum EnqueueError {
     #[error(transparent)]
     Store(#[from] sqlx::Error),
-    #[error("queueing the job: {0}")]
-    Queue(#[from] apalis_postgres::Error),
     #[error("encoding the job: {0}")]
     Encode(#[from] serde_json::Error),
     /// The batch this request was written with failed; the reason was logged once for all.
@@ -57,9 +55,7 @@ impl EnqueueError {
     /// Whether the store was unreachable (the client may retry).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Store(e) | Self::Queue(apalis_postgres::Error::Database(e)) => {
-                crate::db::is_unavailable(e)
-            }
+            Self::Store(e) => crate::db::is_unavailable(e),
             Self::Batch { unavailable, .. } => *unavailable,
             _ => false,
         }
@@ -149,24 +145,25 @@ async fn write_batch(pool: &PgPool, queue: &str, key: &CredentialsKey, batch: Ve
     }
 }
 
-/// Enqueues every request in one transaction: catalogs created if new, one queued sync and job
-/// per catalog without an active sync, and for the others their active sync. Results come in
-/// request order.
+/// Enqueues every request: catalogs created if new, one queued sync and job per catalog
+/// without an active sync, and for the others their active sync. Results come in request order.
+///
+/// Each round is one statement on one connection, committed on its own: a batch costs one
+/// round trip and one commit (a catalog whose active sync finished during the round goes round
+/// again, rarely).
 pub async fn enqueue_all(
     pool: &PgPool,
     queue: &str,
     key: &CredentialsKey,
     requests: &[EnqueueRequest],
 ) -> Result<Vec<Enqueued>, EnqueueError> {
-    let mut tx = pool.begin().await?;
-    let enqueued = enqueue_all_in(&mut tx, queue, key, requests).await?;
-    tx.commit().await?;
-    Ok(enqueued)
+    let mut conn = pool.acquire().await?;
+    enqueue_all_in(&mut conn, queue, key, requests).await
 }
 
-/// [`enqueue_all`] inside the caller's transaction (which commits it).
+/// [`enqueue_all`] on the caller's connection, inside its transaction if it has one.
 pub async fn enqueue_all_in(
-    tx: &mut Tx<'_>,
+    conn: &mut PgConnection,
     queue: &str,
     key: &CredentialsKey,
     requests: &[EnqueueRequest],
@@ -181,95 +178,72 @@ pub async fn enqueue_all_in(
     for (i, id) in catalog_of.iter().enumerate() {
         first_request.entry(*id).or_insert(i);
     }
-    let mut candidates: Vec<(Uuid, usize)> = first_request.into_iter().collect();
-    candidates.sort();
-
-    let hosts: Vec<&str> = candidates
-        .iter()
-        .map(|&(_, i)| requests[i].target.host.as_str())
-        .collect();
-    let ports: Vec<i32> = candidates
-        .iter()
-        .map(|&(_, i)| i32::from(requests[i].target.port))
-        .collect();
-    let dbnames: Vec<&str> = candidates
-        .iter()
-        .map(|&(_, i)| requests[i].target.dbname.as_str())
-        .collect();
-    let ids: Vec<Uuid> = candidates.iter().map(|&(id, _)| id).collect();
-    catalogs::ensure_all(&mut **tx, &ids, &hosts, &ports, &dbnames).await?;
+    let mut pending: Vec<(Uuid, usize)> = first_request.into_iter().collect();
+    pending.sort();
 
     let mut answer: HashMap<Uuid, (Uuid, String, bool)> = HashMap::new();
-    let mut pending = candidates;
-    // An active sync can finish between the insert that conflicts with it and the look-up
-    // that should find it; such catalogs simply go round again.
     while !pending.is_empty() {
-        let sync_ids: Vec<Uuid> = pending.iter().map(|_| Uuid::now_v7()).collect();
-        let filters: Vec<Option<serde_json::Value>> = pending
-            .iter()
-            .map(|&(_, i)| {
-                (!requests[i].schemas.is_empty()).then(|| serde_json::json!(requests[i].schemas))
-            })
-            .collect();
+        let candidates: Vec<&EnqueueRequest> = pending.iter().map(|&(_, i)| &requests[i]).collect();
         let catalog_ids: Vec<Uuid> = pending.iter().map(|&(id, _)| id).collect();
-        let attempts: Vec<i32> = pending
-            .iter()
-            .map(|&(_, i)| requests[i].max_attempts)
-            .collect();
+        let sync_ids: Vec<Uuid> = pending.iter().map(|_| Uuid::now_v7()).collect();
         // Sealed with the sync id: a sealed password opens only for its own sync.
-        let sealed: Vec<SealedCredentials> = pending
+        let sealed: Vec<String> = candidates
             .iter()
             .zip(&sync_ids)
-            .map(|(&(_, i), sync_id)| SealedCredentials {
-                source: requests[i].target.clone(),
-                sealed_password: key.seal(&requests[i].password, sync_id.as_bytes()),
-            })
+            .map(|(r, sync_id)| key.seal(&r.password, sync_id.as_bytes()))
             .collect();
-        let credentials = sealed
+        let mut credentials = Vec::with_capacity(pending.len());
+        let mut jobs = Vec::with_capacity(pending.len());
+        for (((r, &catalog_id), &sync_id), sealed_password) in candidates
             .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()?;
-        let inserted = syncs::insert_all_if_idle(
-            tx,
-            &sync_ids,
-            &catalog_ids,
-            &attempts,
-            &filters,
-            &credentials,
-        )
-        .await?;
-        let inserted: HashMap<Uuid, Uuid> = inserted.into_iter().collect();
-
-        let mut tasks = Vec::new();
-        for ((&(catalog_id, i), &sync_id), sealed) in pending.iter().zip(&sync_ids).zip(sealed) {
-            if inserted.get(&catalog_id) == Some(&sync_id) {
-                let job = SyncJob {
-                    sync_id,
-                    catalog_id,
-                    source: sealed.source,
-                    sealed_password: sealed.sealed_password,
-                    schemas: requests[i].schemas.clone(),
-                };
-                tasks.push(
-                    TaskBuilder::new(serde_json::to_vec(&job)?)
-                        .max_attempts(JOB_MAX_DELIVERIES)
-                        .build(),
-                );
-                answer.insert(catalog_id, (sync_id, "queued".into(), true));
-            }
+            .zip(&catalog_ids)
+            .zip(&sync_ids)
+            .zip(sealed)
+        {
+            credentials.push(serde_json::to_value(SealedCredentials {
+                source: r.target.clone(),
+                sealed_password: sealed_password.clone(),
+            })?);
+            jobs.push(serde_json::to_vec(&SyncJob {
+                sync_id,
+                catalog_id,
+                source: r.target.clone(),
+                sealed_password,
+                schemas: r.schemas.clone(),
+            })?);
         }
-        if !tasks.is_empty() {
-            apalis_postgres::queries::push_tasks(&mut **tx, queue, tasks).await?;
-        }
-        let busy: Vec<Uuid> = catalog_ids
-            .iter()
-            .copied()
-            .filter(|id| !answer.contains_key(id))
-            .collect();
-        if !busy.is_empty() {
-            for active in syncs::active_for_catalogs(&mut **tx, &busy).await? {
-                answer.insert(active.catalog_id, (active.id, active.status, false));
-            }
+        let rows = jobs::EnqueueRows {
+            catalog_ids: &catalog_ids,
+            hosts: &candidates
+                .iter()
+                .map(|r| r.target.host.as_str())
+                .collect::<Vec<_>>(),
+            ports: &candidates
+                .iter()
+                .map(|r| i32::from(r.target.port))
+                .collect::<Vec<_>>(),
+            dbnames: &candidates
+                .iter()
+                .map(|r| r.target.dbname.as_str())
+                .collect::<Vec<_>>(),
+            sync_ids: &sync_ids,
+            max_attempts: &candidates
+                .iter()
+                .map(|r| r.max_attempts)
+                .collect::<Vec<_>>(),
+            schema_filters: &candidates
+                .iter()
+                .map(|r| (!r.schemas.is_empty()).then(|| serde_json::json!(r.schemas)))
+                .collect::<Vec<_>>(),
+            credentials: &credentials,
+            job_ids: &pending
+                .iter()
+                .map(|_| Ulid::generate().to_string())
+                .collect::<Vec<_>>(),
+            jobs: &jobs,
+        };
+        for row in jobs::enqueue(&mut *conn, queue, JOB_MAX_DELIVERIES as i32, &rows).await? {
+            answer.insert(row.catalog_id, (row.sync_id, row.status, row.created));
         }
         pending.retain(|(id, _)| !answer.contains_key(id));
     }

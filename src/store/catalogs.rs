@@ -25,28 +25,6 @@ pub struct CatalogRow {
     pub status: Option<String>,
 }
 
-/// Creates the catalogs of these sources where they do not exist yet.
-pub async fn ensure_all(
-    db: impl PgExecutor<'_>,
-    ids: &[Uuid],
-    hosts: &[&str],
-    ports: &[i32],
-    dbnames: &[&str],
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        r#"INSERT INTO catalogs (id, host, port, dbname)
-           SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::text[])
-           ON CONFLICT (id) DO NOTHING"#,
-        ids,
-        hosts as &[&str],
-        ports,
-        dbnames as &[&str],
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<CatalogRow>> {
     sqlx::query_as!(
         CatalogRow,

@@ -39,49 +39,6 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
-/// Inserts a queued sync for each catalog that has no active one. Returns (catalog id, sync id)
-/// of the syncs inserted; catalogs left out already have an active sync.
-pub async fn insert_all_if_idle(
-    tx: &mut Tx<'_>,
-    ids: &[Uuid],
-    catalog_ids: &[Uuid],
-    max_attempts: &[i32],
-    schema_filters: &[Option<serde_json::Value>],
-    credentials: &[serde_json::Value],
-) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    let rows = sqlx::query!(
-        r#"INSERT INTO syncs (id, catalog_id, max_attempts, schema_filter, credentials)
-           SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::jsonb[], $5::jsonb[])
-           ON CONFLICT (catalog_id) WHERE status IN ('queued', 'running', 'retrying') DO NOTHING
-           RETURNING catalog_id, id"#,
-        ids,
-        catalog_ids,
-        max_attempts,
-        schema_filters as &[Option<serde_json::Value>],
-        credentials,
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.catalog_id, r.id)).collect())
-}
-
-/// The active syncs of these catalogs.
-pub async fn active_for_catalogs(
-    db: impl PgExecutor<'_>,
-    catalog_ids: &[Uuid],
-) -> sqlx::Result<Vec<SyncRow>> {
-    sqlx::query_as!(
-        SyncRow,
-        r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
-                  enqueued_at, started_at, finished_at, stats, schema_filter
-           FROM syncs
-           WHERE catalog_id = ANY($1) AND status IN ('queued', 'running', 'retrying')"#,
-        catalog_ids
-    )
-    .fetch_all(db)
-    .await
-}
-
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncRow>> {
     sqlx::query_as!(
         SyncRow,
