@@ -5,13 +5,16 @@
 //! oids travel as one array), inside one read-only REPEATABLE READ transaction so all of them
 //! see the same snapshot. The number of queries does not grow with the number of tables.
 
+mod printing;
 mod queries;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::postgres::types::Oid;
 use sqlx::{Connection, PgConnection};
+
+use printing::Printer;
 
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, ForeignKeyTarget, Function, Index,
@@ -36,6 +39,8 @@ struct Rows {
     columns: Vec<queries::ColumnRow>,
     constraints: Vec<queries::ConstraintRow>,
     indexes: Vec<queries::IndexRow>,
+    /// Each index's definition, in `indexes` order.
+    index_definitions: Vec<String>,
     types: Vec<queries::TypeRow>,
     sequences: Vec<queries::SequenceRow>,
     functions: Vec<queries::FunctionRow>,
@@ -57,12 +62,15 @@ pub async fn introspect(
         .execute(&mut *tx)
         .await?;
     // SET LOCAL takes no bind parameters; set_config(.., true) is its bindable form.
-    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+    // Parallel workers start with empty catalog caches, which the per-row catalog functions
+    // (pg_get_constraintdef, pg_get_expr) then fill again: serial plans run these queries in
+    // about half the time, and two connections already share the source's CPUs.
+    sqlx::query(NO_PARALLEL)
         .bind(&timeout)
         .execute(&mut *tx)
         .await?;
 
-    let database = sqlx::query_as(queries::DATABASE)
+    let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
         .fetch_one(&mut *tx)
         .await?;
     let probe: String = sqlx::query_scalar(queries::PROBE)
@@ -96,7 +104,7 @@ pub async fn introspect(
             )))
             .execute(&mut *side)
             .await?;
-            sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            sqlx::query(NO_PARALLEL)
                 .bind(&timeout)
                 .execute(&mut *side)
                 .await?;
@@ -110,11 +118,28 @@ pub async fn introspect(
             sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
         };
     }
-    // Indexes and constraints (pg_get_indexdef, pg_get_constraintdef) cost about as much as
-    // everything else together: they run on the helper when there is one.
+    let indexes_query = if database.version_num >= 150_000 {
+        queries::INDEXES
+    } else {
+        queries::INDEXES_BEFORE_15
+    };
+    // The columns cost about as much as the relations, indexes and constraints together:
+    // those run on the helper when there is one.
     let main = async {
+        let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
+            .fetch_one(&mut *tx)
+            .await?;
+        let printer = Printer {
+            keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
+            quote_all: printing.quote_all,
+            default_opclasses: printing
+                .opclasses
+                .into_iter()
+                .zip(printing.opclass_types)
+                .collect(),
+        };
         Ok::<_, sqlx::Error>((
-            all!(tx, queries::RELATIONS)?,
+            printer,
             all!(tx, queries::COLUMNS)?,
             all!(tx, queries::TYPES)?,
             all!(tx, queries::SEQUENCES)?,
@@ -124,13 +149,14 @@ pub async fn introspect(
         ))
     };
     let (
-        (relations, columns, types, sequences, functions, triggers, dependencies),
-        (indexes, constraints),
+        (printer, columns, types, sequences, functions, triggers, dependencies),
+        (relations, indexes, constraints),
     ) = match side_tx.as_mut() {
         Some(side) => {
             let heavy = async {
                 Ok::<_, sqlx::Error>((
-                    all!(*side, queries::INDEXES)?,
+                    all!(*side, queries::RELATIONS)?,
+                    all!(*side, indexes_query)?,
                     all!(*side, queries::CONSTRAINTS)?,
                 ))
             };
@@ -140,13 +166,19 @@ pub async fn introspect(
             let rest = main.await?;
             (
                 rest,
-                (all!(tx, queries::INDEXES)?, all!(tx, queries::CONSTRAINTS)?),
+                (
+                    all!(tx, queries::RELATIONS)?,
+                    all!(tx, indexes_query)?,
+                    all!(tx, queries::CONSTRAINTS)?,
+                ),
             )
         }
     };
     if let Some(side) = side_tx {
         side.commit().await?;
     }
+    let index_definitions =
+        index_definitions(&mut tx, &printer, &schemas, &relations, &columns, &indexes).await?;
     tx.commit().await?;
     let snapshot = assemble(Rows {
         database,
@@ -155,6 +187,7 @@ pub async fn introspect(
         columns,
         constraints,
         indexes,
+        index_definitions,
         types,
         sequences,
         functions,
@@ -162,6 +195,68 @@ pub async fn introspect(
         dependencies,
     });
     Ok(Introspection { snapshot, probe })
+}
+
+/// Session settings of an introspection transaction: its statement timeout (`$1`), and no
+/// parallel workers.
+const NO_PARALLEL: &str = "SELECT set_config('statement_timeout', $1, true), \
+                                  set_config('max_parallel_workers_per_gather', '0', true)";
+
+/// Every index's definition, in `indexes` order: printed here for plain indexes, asked of the
+/// server (in the introspection's snapshot) for the others.
+async fn index_definitions(
+    tx: &mut PgConnection,
+    printer: &Printer,
+    schemas: &[queries::SchemaRow],
+    relations: &[queries::RelationRow],
+    columns: &[queries::ColumnRow],
+    indexes: &[queries::IndexRow],
+) -> Result<Vec<String>, sqlx::Error> {
+    let schema_names: HashMap<Oid, &str> =
+        schemas.iter().map(|s| (s.oid, s.name.as_str())).collect();
+    let tables: HashMap<Oid, (&str, &str)> = relations
+        .iter()
+        .filter_map(|r| Some((r.oid, (*schema_names.get(&r.schema_oid)?, r.name.as_str()))))
+        .collect();
+    // The columns come grouped by table, in attnum order.
+    let mut columns_of: HashMap<Oid, &[queries::ColumnRow]> = HashMap::new();
+    for group in columns.chunk_by(|a, b| a.table_oid == b.table_oid) {
+        columns_of.insert(group[0].table_oid, group);
+    }
+    let mut definitions: Vec<Option<String>> = indexes
+        .iter()
+        .map(|index| {
+            let &(schema, table) = tables.get(&index.table_oid)?;
+            let columns = columns_of
+                .get(&index.table_oid)
+                .copied()
+                .unwrap_or_default();
+            printer.index_definition(index, schema, table, columns)
+        })
+        .collect();
+    let missing: Vec<Oid> = indexes
+        .iter()
+        .zip(&definitions)
+        .filter(|(_, d)| d.is_none())
+        .map(|(index, _)| index.oid)
+        .collect();
+    if !missing.is_empty() {
+        let printed: HashMap<Oid, String> = sqlx::query_as(queries::INDEX_DEFINITIONS)
+            .bind(&missing)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        for (definition, index) in definitions.iter_mut().zip(indexes) {
+            if definition.is_none() {
+                *definition = printed.get(&index.oid).cloned();
+            }
+        }
+    }
+    Ok(definitions
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect())
 }
 
 /// A snapshot and the probe of the catalog state it was read from (same transaction).
@@ -311,7 +406,7 @@ fn assemble(rows: Rows) -> Snapshot {
             initially_deferred: c.initially_deferred,
         });
     }
-    for i in rows.indexes {
+    for (i, definition) in rows.indexes.into_iter().zip(rows.index_definitions) {
         let Some((si, ti)) = table(&i.table_oid) else {
             continue;
         };
@@ -336,7 +431,7 @@ fn assemble(rows: Rows) -> Snapshot {
             primary: i.is_primary,
             method: Some(i.method),
             predicate: i.predicate,
-            definition: i.definition,
+            definition: Some(definition),
         });
     }
     for t in rows.triggers {

@@ -30,7 +30,8 @@ pub const DATABASE: &str = r#"
 SELECT current_database()::text                 AS name,
        current_setting('server_version')        AS server_version,
        pg_encoding_to_char(d.encoding)::text    AS encoding,
-       pg_database_size(d.oid)                  AS size_bytes
+       pg_database_size(d.oid)                  AS size_bytes,
+       current_setting('server_version_num')::int4 AS version_num
 FROM pg_database d
 WHERE d.datname = current_database()
 "#;
@@ -41,6 +42,7 @@ pub struct DatabaseRow {
     pub server_version: Option<String>,
     pub encoding: Option<String>,
     pub size_bytes: Option<i64>,
+    pub version_num: i32,
 }
 
 /// User schemas: system, TOAST and temporary schemas are left out; `$1` (include, or NULL for
@@ -144,7 +146,9 @@ SELECT a.attrelid                                   AS table_oid,
        et.typname::text                             AS type_name,
        t.typcategory = 'A'                          AS is_array,
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS collation,
-       d.description                                AS comment
+       d.description                                AS comment,
+       a.atttypid                                   AS type_oid,
+       a.attcollation                               AS collation_oid
 FROM pg_attribute a
 JOIN pg_class c       ON c.oid = a.attrelid
 JOIN pg_type t        ON t.oid = a.atttypid
@@ -180,6 +184,8 @@ pub struct ColumnRow {
     pub is_array: bool,
     pub collation: Option<String>,
     pub comment: Option<String>,
+    pub type_oid: Oid,
+    pub collation_oid: Oid,
 }
 
 /// Key, unique, foreign-key, check and exclusion constraints. Column lists come as attribute
@@ -240,9 +246,17 @@ pub struct ConstraintRow {
 
 /// Indexes. Key and INCLUDE columns come as attribute numbers (resolved from the columns
 /// already read); `pg_get_indexdef(oid, n)`, costly per call, runs only for expression keys.
-pub const INDEXES: &str = concat!(
-    r#"
-SELECT i.indrelid          AS table_oid,
+/// The definition is not read here: `pg_get_indexdef` costs more than every other catalog query
+/// together on a big catalog, so a plain index's (`plain`: no expressions, predicate, storage
+/// options or NULLS NOT DISTINCT) is built from these rows the way PostgreSQL prints it, and
+/// only the others ask the server ([`INDEX_DEFINITIONS`]). Servers before PostgreSQL 15 have
+/// no `indnullsnotdistinct` ([`INDEXES_BEFORE_15`]).
+macro_rules! indexes {
+    ($nulls_not_distinct:literal) => {
+        concat!(
+            r#"
+SELECT i.indexrelid        AS oid,
+       i.indrelid          AS table_oid,
        ic.relname::text    AS name,
        string_to_array(i.indkey::text, ' ')::int2[] AS keys,  -- int2vector is 0-based
        i.indnkeyatts::int4 AS key_count,
@@ -254,21 +268,32 @@ SELECT i.indrelid          AS table_oid,
        i.indisprimary      AS is_primary,
        am.amname::text     AS method,
        pg_get_expr(i.indpred, i.indrelid) AS predicate,
-       pg_get_indexdef(i.indexrelid)      AS definition
+       ic.relkind = 'i' AND i.indexprs IS NULL AND i.indpred IS NULL AND ic.reloptions IS NULL
+           AND NOT "#,
+            $nulls_not_distinct,
+            r#"    AS plain,
+       string_to_array(i.indclass::text, ' ')::oid[]     AS opclasses,
+       string_to_array(i.indcollation::text, ' ')::oid[] AS collations,
+       string_to_array(i.indoption::text, ' ')::int2[]   AS options
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class c  ON c.oid = i.indrelid
 JOIN pg_am am    ON am.oid = ic.relam
 WHERE c.relnamespace = ANY($1)
   AND c.relkind IN "#,
-    relkinds!(),
-    r#"
+            relkinds!(),
+            r#"
 ORDER BY i.indrelid, ic.relname
 "#
-);
+        )
+    };
+}
+pub const INDEXES: &str = indexes!("i.indnullsnotdistinct");
+pub const INDEXES_BEFORE_15: &str = indexes!("false");
 
 #[derive(FromRow)]
 pub struct IndexRow {
+    pub oid: Oid,
     pub table_oid: Oid,
     pub name: String,
     pub keys: Vec<i16>,
@@ -278,7 +303,32 @@ pub struct IndexRow {
     pub is_primary: bool,
     pub method: String,
     pub predicate: Option<String>,
-    pub definition: Option<String>,
+    pub plain: bool,
+    pub opclasses: Vec<Oid>,
+    pub collations: Vec<Oid>,
+    pub options: Vec<i16>,
+}
+
+/// `pg_get_indexdef` for the indexes `$1`.
+pub const INDEX_DEFINITIONS: &str =
+    "SELECT x.oid, pg_get_indexdef(x.oid) FROM unnest($1::oid[]) AS x(oid)";
+
+/// What printing identifiers and operator classes the way the server does takes: the keywords
+/// that must be quoted (all but the unreserved ones), whether every identifier is quoted, and
+/// each default operator class with its input type.
+pub const PRINTING: &str = r#"
+SELECT ARRAY(SELECT word FROM pg_get_keywords() WHERE catcode <> 'U')  AS keywords,
+       current_setting('quote_all_identifiers')::bool                   AS quote_all,
+       ARRAY(SELECT oid FROM pg_opclass WHERE opcdefault ORDER BY oid)        AS opclasses,
+       ARRAY(SELECT opcintype FROM pg_opclass WHERE opcdefault ORDER BY oid)  AS opclass_types
+"#;
+
+#[derive(FromRow)]
+pub struct PrintingRow {
+    pub keywords: Vec<String>,
+    pub quote_all: bool,
+    pub opclasses: Vec<Oid>,
+    pub opclass_types: Vec<Oid>,
 }
 
 /// Enums, domains and stand-alone composite types (not the row types of tables).
