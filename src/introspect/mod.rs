@@ -70,10 +70,8 @@ pub async fn introspect(
         .execute(&mut *tx)
         .await?;
 
+    let started = std::time::Instant::now();
     let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
-        .fetch_one(&mut *tx)
-        .await?;
-    let probe: String = sqlx::query_scalar(queries::PROBE)
         .fetch_one(&mut *tx)
         .await?;
     let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
@@ -113,6 +111,13 @@ pub async fn introspect(
         None => None,
     };
 
+    macro_rules! probe {
+        ($conn:expr) => {
+            sqlx::query_scalar::<_, String>(queries::PROBE)
+                .fetch_one(&mut *$conn)
+                .await
+        };
+    }
     macro_rules! all {
         ($conn:expr, $sql:expr) => {
             sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
@@ -123,8 +128,9 @@ pub async fn introspect(
     } else {
         queries::INDEXES_BEFORE_15
     };
-    // The columns cost about as much as the relations, indexes and constraints together:
-    // those run on the helper when there is one.
+    // The columns cost about as much as the probe, the relations, the indexes and the
+    // constraints together: those run on the helper when there is one.
+    let prelude = started.elapsed();
     let main = async {
         let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
             .fetch_one(&mut *tx)
@@ -146,18 +152,21 @@ pub async fn introspect(
             all!(tx, queries::FUNCTIONS)?,
             all!(tx, queries::TRIGGERS)?,
             all!(tx, queries::DEPENDENCIES)?,
+            started.elapsed(),
         ))
     };
     let (
-        (printer, columns, types, sequences, functions, triggers, dependencies),
-        (relations, indexes, constraints),
+        (printer, columns, types, sequences, functions, triggers, dependencies, main_done),
+        (probe, relations, indexes, constraints, heavy_done),
     ) = match side_tx.as_mut() {
         Some(side) => {
             let heavy = async {
                 Ok::<_, sqlx::Error>((
+                    probe!(*side)?,
                     all!(*side, queries::RELATIONS)?,
                     all!(*side, indexes_query)?,
                     all!(*side, queries::CONSTRAINTS)?,
+                    started.elapsed(),
                 ))
             };
             tokio::try_join!(main, heavy)?
@@ -167,9 +176,11 @@ pub async fn introspect(
             (
                 rest,
                 (
+                    probe!(tx)?,
                     all!(tx, queries::RELATIONS)?,
                     all!(tx, indexes_query)?,
                     all!(tx, queries::CONSTRAINTS)?,
+                    started.elapsed(),
                 ),
             )
         }
@@ -180,6 +191,7 @@ pub async fn introspect(
     let index_definitions =
         index_definitions(&mut tx, &printer, &schemas, &relations, &columns, &indexes).await?;
     tx.commit().await?;
+    let read = started.elapsed();
     let snapshot = assemble(Rows {
         database,
         schemas,
@@ -194,6 +206,14 @@ pub async fn introspect(
         triggers,
         dependencies,
     });
+    tracing::debug!(
+        prelude_ms = prelude.as_millis() as u64,
+        main_ms = main_done.as_millis() as u64,
+        helper_ms = heavy_done.as_millis() as u64,
+        read_ms = read.as_millis() as u64,
+        assembled_ms = started.elapsed().as_millis() as u64,
+        "catalog read"
+    );
     Ok(Introspection { snapshot, probe })
 }
 

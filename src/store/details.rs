@@ -1,0 +1,320 @@
+//! Each relation's detail document (`GET /catalogs/{id}/tables/{schema}/{table}`), written with
+//! its snapshot.
+//!
+//! Building the document at read time costs the store seven index lookups and the JSON
+//! assembly of every column, constraint and index (about 0.3 ms of CPU for a 20-column table):
+//! under 64 concurrent clients that put the first read of each table at tens of milliseconds.
+//! Built here from the snapshot in memory, the documents of a 10,000-table catalog cost about
+//! 0.1 s of the worker's time and a `COPY`, and a read becomes one primary-key lookup.
+//!
+//! What moves without a rewrite is not in the document: the statistics (`row_estimate`,
+//! `total_bytes`, refreshed in place by unchanged re-syncs) are read from `catalog_relations`,
+//! and the `href` is the reader's; [`with_live_fields`] puts them in front.
+//!
+//! Lists are in byte order of their names (columns in ordinal order), whatever the store's
+//! collation.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::catalog::{ConstraintKind, QualifiedName, Snapshot, Table};
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    schema: &'a str,
+    name: &'a str,
+    kind: &'static str,
+    owner: Option<&'a str>,
+    comment: Option<&'a str>,
+    unlogged: bool,
+    rls_enabled: bool,
+    column_count: usize,
+    definition: Option<&'a str>,
+    partition_key: Option<&'a str>,
+    parent_schema: Option<&'a str>,
+    parent_name: Option<&'a str>,
+    partition_bound: Option<&'a str>,
+    columns: Vec<Column<'a>>,
+    primary_key: &'a [String],
+    constraints: Vec<Constraint<'a>>,
+    indexes: Vec<Index<'a>>,
+    triggers: Vec<Trigger<'a>>,
+    partitions: Vec<Partition<'a>>,
+    depends_on: Vec<Name<'a>>,
+    dependent_views: Vec<Name<'a>>,
+}
+
+#[derive(Serialize)]
+struct Column<'a> {
+    name: &'a str,
+    ordinal: i32,
+    #[serde(rename = "type")]
+    data_type: &'a str,
+    nullable: bool,
+    default: Option<&'a str>,
+    comment: Option<&'a str>,
+    type_schema: Option<&'a str>,
+    type_name: Option<&'a str>,
+    is_array: bool,
+    identity: Option<&'a str>,
+    generated: Option<&'a str>,
+    collation: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Constraint<'a> {
+    name: &'a str,
+    kind: &'static str,
+    columns: &'a [String],
+    definition: Option<&'a str>,
+    ref_schema: Option<&'a str>,
+    ref_table: Option<&'a str>,
+    ref_columns: Option<&'a [String]>,
+    on_update: Option<&'a str>,
+    on_delete: Option<&'a str>,
+    deferrable: bool,
+    initially_deferred: bool,
+}
+
+#[derive(Serialize)]
+struct Index<'a> {
+    name: &'a str,
+    columns: &'a [String],
+    include: &'a [String],
+    unique: bool,
+    primary: bool,
+    method: Option<&'a str>,
+    predicate: Option<&'a str>,
+    definition: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Trigger<'a> {
+    name: &'a str,
+    timing: &'a str,
+    events: &'a [String],
+    for_each: &'a str,
+    function: &'a str,
+    enabled: bool,
+    definition: &'a str,
+}
+
+#[derive(Serialize)]
+struct Partition<'a> {
+    schema: &'a str,
+    name: &'a str,
+    partition_bound: Option<&'a str>,
+}
+
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord, Hash, Clone, Copy)]
+struct Name<'a> {
+    schema: &'a str,
+    name: &'a str,
+}
+
+/// One relation's document: (schema, name, JSON object text).
+pub struct RelationDetail<'a> {
+    pub schema: &'a str,
+    pub name: &'a str,
+    pub detail: String,
+}
+
+/// The documents of every relation of `snapshot`, built one at a time as they are taken.
+pub fn build(snapshot: &Snapshot) -> impl Iterator<Item = RelationDetail<'_>> {
+    let tables: Vec<(&str, &Table)> = snapshot
+        .schemas
+        .iter()
+        .flat_map(|s| s.tables.iter().map(move |t| (s.name.as_str(), t)))
+        .collect();
+    // The relations that point at each relation: its partitions and the views reading it.
+    let mut partitions: HashMap<Name, Vec<Partition>> = HashMap::new();
+    let mut dependents: HashMap<Name, Vec<Name>> = HashMap::new();
+    for &(schema, t) in &tables {
+        let this = Name {
+            schema,
+            name: &t.name,
+        };
+        if let Some(parent) = &t.partition_of {
+            partitions
+                .entry(name_of(parent))
+                .or_default()
+                .push(Partition {
+                    schema,
+                    name: &t.name,
+                    partition_bound: t.partition_bound.as_deref(),
+                });
+        }
+        for target in &t.depends_on {
+            dependents.entry(name_of(target)).or_default().push(this);
+        }
+    }
+    tables.into_iter().map(move |(schema, t)| {
+        let this = Name {
+            schema,
+            name: &t.name,
+        };
+        let mut partitions = partitions.remove(&this).unwrap_or_default();
+        partitions.sort_by(|a, b| (a.schema, a.name).cmp(&(b.schema, b.name)));
+        let mut dependent_views = dependents.remove(&this).unwrap_or_default();
+        dependent_views.sort();
+        dependent_views.dedup();
+        let detail = document(schema, t, partitions, dependent_views);
+        RelationDetail {
+            schema,
+            name: &t.name,
+            detail,
+        }
+    })
+}
+
+fn name_of(q: &QualifiedName) -> Name<'_> {
+    Name {
+        schema: &q.schema,
+        name: &q.name,
+    }
+}
+
+fn document<'a>(
+    schema: &'a str,
+    t: &'a Table,
+    partitions: Vec<Partition<'a>>,
+    dependent_views: Vec<Name<'a>>,
+) -> String {
+    let mut columns: Vec<Column> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Column {
+            name: &c.name,
+            ordinal: c.ordinal.unwrap_or(i as i32 + 1),
+            data_type: &c.data_type,
+            nullable: c.nullable,
+            default: c.default.as_deref(),
+            comment: c.comment.as_deref(),
+            type_schema: c.type_schema.as_deref(),
+            type_name: c.type_name.as_deref(),
+            is_array: c.is_array,
+            identity: c.identity.as_deref(),
+            generated: c.generated.as_deref(),
+            collation: c.collation.as_deref(),
+        })
+        .collect();
+    columns.sort_by_key(|c| c.ordinal);
+    let mut constraints: Vec<Constraint> = t
+        .constraints
+        .iter()
+        .map(|k| {
+            let target = k.references.as_ref();
+            Constraint {
+                name: &k.name,
+                kind: k.kind.as_str(),
+                columns: &k.columns,
+                definition: k.definition.as_deref(),
+                ref_schema: target.map(|r| r.schema.as_str()),
+                ref_table: target.map(|r| r.table.as_str()),
+                ref_columns: target.map(|r| r.columns.as_slice()),
+                on_update: target.and_then(|r| r.on_update.as_deref()),
+                on_delete: target.and_then(|r| r.on_delete.as_deref()),
+                deferrable: k.deferrable,
+                initially_deferred: k.initially_deferred,
+            }
+        })
+        .collect();
+    constraints.sort_by_key(|k| k.name);
+    let mut indexes: Vec<Index> = t
+        .indexes
+        .iter()
+        .map(|i| Index {
+            name: &i.name,
+            columns: &i.columns,
+            include: &i.include,
+            unique: i.unique,
+            primary: i.primary,
+            method: i.method.as_deref(),
+            predicate: i.predicate.as_deref(),
+            definition: i.definition.as_deref(),
+        })
+        .collect();
+    indexes.sort_by_key(|i| i.name);
+    let mut triggers: Vec<Trigger> = t
+        .triggers
+        .iter()
+        .map(|g| Trigger {
+            name: &g.name,
+            timing: &g.timing,
+            events: &g.events,
+            for_each: &g.for_each,
+            function: &g.function,
+            enabled: g.enabled,
+            definition: &g.definition,
+        })
+        .collect();
+    triggers.sort_by_key(|g| g.name);
+    let mut depends_on: Vec<Name> = t.depends_on.iter().map(name_of).collect();
+    depends_on.sort();
+    depends_on.dedup();
+    let primary_key = t
+        .constraints
+        .iter()
+        .find(|k| k.kind == ConstraintKind::PrimaryKey)
+        .map_or(&[][..], |k| k.columns.as_slice());
+    let detail = Detail {
+        schema,
+        name: &t.name,
+        kind: t.kind.as_str(),
+        owner: t.owner.as_deref(),
+        comment: t.comment.as_deref(),
+        unlogged: t.unlogged,
+        rls_enabled: t.rls_enabled,
+        column_count: t.columns.len(),
+        definition: t.definition.as_deref(),
+        partition_key: t.partition_key.as_deref(),
+        parent_schema: t.partition_of.as_ref().map(|p| p.schema.as_str()),
+        parent_name: t.partition_of.as_ref().map(|p| p.name.as_str()),
+        partition_bound: t.partition_bound.as_deref(),
+        columns,
+        primary_key,
+        constraints,
+        indexes,
+        triggers,
+        partitions,
+        depends_on,
+        dependent_views,
+    };
+    serde_json::to_string(&detail).expect("a detail document serializes")
+}
+
+/// A stored document with the fields it leaves out put in front: the reader's `href` and the
+/// statistics as they are now.
+pub fn with_live_fields(
+    detail: &str,
+    href: &str,
+    row_estimate: Option<i64>,
+    total_bytes: Option<i64>,
+) -> String {
+    let rest = detail.strip_prefix('{').unwrap_or(detail);
+    let live = serde_json::json!({
+        "href": href, "row_estimate": row_estimate, "total_bytes": total_bytes,
+    })
+    .to_string();
+    // `live` is a non-empty object: drop its closing brace and continue with the document's
+    // members (a stored document always has some: its schema and name).
+    format!("{},{rest}", &live[..live.len() - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_fields_join_the_stored_members() {
+        let merged = with_live_fields(r#"{"schema":"s","name":"t"}"#, "/x", Some(3), None);
+        let value: serde_json::Value = serde_json::from_str(&merged).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"href": "/x", "row_estimate": 3, "total_bytes": null,
+                               "schema": "s", "name": "t"})
+        );
+    }
+}
