@@ -367,3 +367,60 @@ async fn every_list_pages_through_the_same_rows_as_one_big_page() {
         assert_eq!(Value::Array(paged), full, "{path}");
     }
 }
+
+/// Past 5,000 columns the worker writes them with `COPY` (text format, escaped), below with
+/// one insert: names with tabs, newlines, backslashes and `\N` come back exactly either way.
+#[tokio::test]
+async fn column_names_survive_both_ways_of_writing_columns() {
+    let odd = [
+        "tab\there",
+        "new\nline",
+        "back\\slash",
+        "\\N",
+        "quo\"te",
+        "ünï",
+    ];
+    let quoted: Vec<String> = odd
+        .iter()
+        .map(|n| format!("\"{}\" int", n.replace('"', "\"\"")))
+        .collect();
+    let table = |name: &str, width: usize| {
+        let plain: Vec<String> = (1..=width).map(|i| format!("c{i} int")).collect();
+        format!(
+            "CREATE TABLE public.{name} ({}, {});",
+            plain.join(", "),
+            quoted.join(", ")
+        )
+    };
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    for (tables, width) in [(4, 1294), (1, 10)] {
+        let ddl: String = (0..tables)
+            .map(|t| table(&format!("w{t}"), width))
+            .collect();
+        let source = TestDatabase::with_ddl("pgcs_wide", &ddl).await;
+        let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+        assert_eq!(sync["status"], "succeeded", "{sync}");
+        let total = tables * (width + odd.len());
+        assert_eq!(sync["stats"]["columns"], total, "{sync}");
+        let id = sync["catalog_id"].as_str().unwrap();
+        let (columns, _) = app
+            .get_all_pages(&format!("/catalogs/{id}/columns?limit=1000"))
+            .await;
+        assert_eq!(columns.len(), total);
+        for t in 0..tables {
+            let table = format!("w{t}");
+            let mut found: Vec<&str> = columns
+                .iter()
+                .filter(|c| {
+                    c["table"] == table.as_str() && c["ordinal"].as_i64() > Some(width as i64)
+                })
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            found.sort();
+            let mut expected = odd.to_vec();
+            expected.sort();
+            assert_eq!(found, expected, "{table}");
+        }
+    }
+}
