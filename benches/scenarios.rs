@@ -86,7 +86,6 @@ impl Service {
             ("PORT".into(), api_port.to_string()),
             ("BIND_ADDR".into(), "127.0.0.1".into()),
             ("MOCK_BIND".into(), format!("127.0.0.1:{mock_port}")),
-            ("DATABASE_MAX_CONNECTIONS".into(), "40".into()),
             (
                 "SOURCE_ALLOWLIST".into(),
                 "127.0.0.0/8,localhost,::1".into(),
@@ -109,9 +108,11 @@ impl Service {
             store_db,
             env,
         };
-        service.children.push(service.spawn(b, "pg-catalog-sync")?);
+        service
+            .children
+            .push(service.spawn(b, "pg-catalog-sync", &[])?);
         if external {
-            service.children.push(service.spawn(b, "mock-source")?);
+            service.children.push(service.spawn(b, "mock-source", &[])?);
             wait_http(&b.client, &format!("http://127.0.0.1:{mock_port}/health")).await?;
         }
         wait_http(&b.client, &format!("{}/ready", service.base)).await?;
@@ -121,16 +122,23 @@ impl Service {
         Ok(service)
     }
 
-    fn spawn(&self, b: &Bench, binary: &str) -> Result<Child> {
+    fn spawn(&self, b: &Bench, binary: &str, extra_env: &[(&str, &str)]) -> Result<Child> {
         Ok(Command::new(b.bin_dir.join(binary))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?)
     }
 
     fn add_worker(&mut self, b: &Bench) -> Result<()> {
-        let worker = self.spawn(b, "pg-catalog-sync-worker")?;
+        // Workers running up to 32 syncs at once hold a connection each while writing; the API
+        // keeps its default pool.
+        let worker = self.spawn(
+            b,
+            "pg-catalog-sync-worker",
+            &[("DATABASE_MAX_CONNECTIONS", "40")],
+        )?;
         self.workers.push(worker);
         Ok(())
     }
