@@ -119,8 +119,9 @@ async fn mark_synced(
 /// [`lock_catalog`]. Returns how many changes against the previous snapshot the sync recorded
 /// (none for a catalog's first snapshot, which is the baseline).
 ///
-/// Every table is written with one `UNNEST` insert over arrays that borrow the snapshot's
-/// strings; per-row lists (constraint and index columns) travel as array literals.
+/// Every table is written with `UNNEST` inserts over arrays that borrow the snapshot's strings
+/// (per-row lists, constraint and index columns, travel as array literals); a big snapshot's
+/// columns go in with `COPY`.
 pub async fn replace(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
