@@ -314,3 +314,63 @@ async fn pagila_types_sequences_functions_triggers_defaults_and_lineage_match_pg
     );
     src.close().await;
 }
+
+/// Arrays of objects in a stable order (the migration orders by the store's collation, the
+/// worker by bytes); everything else as it is.
+fn normalized(value: Value) -> Value {
+    match value {
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.into_iter().map(normalized).collect();
+            if items.iter().all(Value::is_object) {
+                items.sort_by_key(|v| v.to_string());
+            }
+            Value::Array(items)
+        }
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, normalized(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// The migration that introduced stored detail documents built them for the catalogs already
+/// in the store, in SQL; the worker builds them from the snapshot. Both must say the same.
+#[tokio::test]
+async fn the_migration_builds_the_detail_documents_the_worker_writes() {
+    let (app, _worker, _source, sync) = synced_pagila().await;
+    let catalog: uuid::Uuid = sync["catalog_id"].as_str().unwrap().parse().unwrap();
+    let documents = async || -> Vec<(String, String, Value)> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT schema_name, name, detail FROM catalog_relation_details
+             WHERE catalog_id = $1 ORDER BY 1, 2",
+        )
+        .bind(catalog)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(s, n, d)| (s, n, normalized(serde_json::from_str(&d).unwrap())))
+            .collect()
+    };
+    let written = documents().await;
+    assert!(written.len() > 20, "{} documents", written.len());
+
+    sqlx::query("DELETE FROM catalog_relation_details WHERE catalog_id = $1")
+        .bind(catalog)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let migration = include_str!("../migrations/20261126000005_relation_details.sql");
+    let backfill = &migration[migration
+        .find("INSERT INTO catalog_relation_details")
+        .unwrap()..];
+    sqlx::raw_sql(sqlx::AssertSqlSafe(backfill.to_owned()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let rebuilt = documents().await;
+    assert_eq!(rebuilt.len(), written.len());
+    for (w, r) in written.iter().zip(&rebuilt) {
+        assert_eq!(w, r);
+    }
+}
