@@ -62,10 +62,6 @@ CREATE VIEW public.parent_view AS SELECT p.a, c.x FROM public.parent p JOIN publ
     )
 }
 
-fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 #[tokio::test]
 async fn awkward_schemas_are_kept_exactly() {
     let app = spawn_app().await;
@@ -78,8 +74,8 @@ async fn awkward_schemas_are_kept_exactly() {
         let (status, body) = app
             .get(&format!(
                 "/catalogs/{id}/tables/{}/{}",
-                enc(schema),
-                enc(name)
+                encode_segment(schema),
+                encode_segment(name)
             ))
             .await;
         assert_eq!(status, StatusCode::OK, "{schema}.{name}: {body}");
@@ -265,11 +261,14 @@ async fn awkward_schemas_are_kept_exactly() {
     let (_, views) = app.get(&format!("/catalogs/{id}/tables?kind=view")).await;
     assert_eq!(names(&views, "name"), ["parent_view"]);
     let (_, found) = app
-        .get(&format!("/catalogs/{id}/tables?q={}", enc("drop table")))
+        .get(&format!(
+            "/catalogs/{id}/tables?q={}",
+            encode_segment("drop table")
+        ))
         .await;
     assert_eq!(names(&found, "name"), ["'); DROP TABLE catalogs; --"]);
     let (_, found) = app
-        .get(&format!("/catalogs/{id}/tables?q={}", enc("%")))
+        .get(&format!("/catalogs/{id}/tables?q={}", encode_segment("%")))
         .await;
     assert_eq!(found, json!([]), "wildcards match literally");
     let (_, columns) = app.get(&format!("/catalogs/{id}/columns?q=c119")).await;

@@ -88,8 +88,8 @@ async fn every_index_definition_reads_as_pg_get_indexdef_prints_it() {
         );
         let path = format!(
             "/catalogs/{catalog}/tables/{}/{}",
-            encode(schema),
-            encode(name)
+            encode_segment(schema),
+            encode_segment(name)
         );
         let (status, detail) = app.get(&path).await;
         assert_eq!(status, 200, "{path}: {detail}");
@@ -109,8 +109,4 @@ async fn every_index_definition_reads_as_pg_get_indexdef_prints_it() {
             .collect()
     };
     assert_eq!(as_json(&served), as_json(&expected));
-}
-
-fn encode(segment: &str) -> String {
-    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -186,20 +186,11 @@ pub async fn enqueue_all_in(
         let candidates: Vec<&EnqueueRequest> = pending.iter().map(|&(_, i)| &requests[i]).collect();
         let catalog_ids: Vec<Uuid> = pending.iter().map(|&(id, _)| id).collect();
         let sync_ids: Vec<Uuid> = pending.iter().map(|_| Uuid::now_v7()).collect();
-        // Sealed with the sync id: a sealed password opens only for its own sync.
-        let sealed: Vec<String> = candidates
-            .iter()
-            .zip(&sync_ids)
-            .map(|(r, sync_id)| key.seal(&r.password, sync_id.as_bytes()))
-            .collect();
         let mut credentials = Vec::with_capacity(pending.len());
         let mut jobs = Vec::with_capacity(pending.len());
-        for (((r, &catalog_id), &sync_id), sealed_password) in candidates
-            .iter()
-            .zip(&catalog_ids)
-            .zip(&sync_ids)
-            .zip(sealed)
-        {
+        for ((r, &catalog_id), &sync_id) in candidates.iter().zip(&catalog_ids).zip(&sync_ids) {
+            // Sealed with the sync id: a sealed password opens only for its own sync.
+            let sealed_password = key.seal(&r.password, sync_id.as_bytes());
             credentials.push(serde_json::to_value(SealedCredentials {
                 source: r.target.clone(),
                 sealed_password: sealed_password.clone(),

@@ -412,3 +412,8 @@ pub fn names(list: &Value, key: &str) -> Vec<String> {
         .map(|v| v[key].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A path segment percent-encoded, as a client puts any name in a URL.
+pub fn encode_segment(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
