@@ -82,7 +82,12 @@ impl Service {
                 "CREDENTIALS_KEY".into(),
                 "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
             ),
-            ("RUST_LOG".into(), "warn".into()),
+            // BENCH_LOG=<filter> shows the services' logs (the worker's phase timings are at
+            // `pg_catalog_sync=debug`).
+            (
+                "RUST_LOG".into(),
+                std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
             ("PORT".into(), api_port.to_string()),
             ("BIND_ADDR".into(), "127.0.0.1".into()),
             ("MOCK_BIND".into(), format!("127.0.0.1:{mock_port}")),
@@ -119,14 +124,39 @@ impl Service {
         for _ in 0..workers {
             service.add_worker(b)?;
         }
+        service.wait_workers().await?;
         Ok(service)
+    }
+
+    /// Waits until every worker process has registered with the queue: what is measured next
+    /// is the service at work, not the processes starting.
+    async fn wait_workers(&self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let registered: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers")
+                .fetch_one(&self.store)
+                .await
+                .unwrap_or(0); // the workers have not created the queue's tables yet
+            if registered as usize >= self.workers.len() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "{registered} of {} workers registered after 30 s",
+                self.workers.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn spawn(&self, b: &Bench, binary: &str, extra_env: &[(&str, &str)]) -> Result<Child> {
         Ok(Command::new(b.bin_dir.join(binary))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(extra_env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(match std::env::var_os("BENCH_LOG") {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::null(),
+            })
             .stderr(Stdio::inherit())
             .spawn()?)
     }
@@ -558,6 +588,8 @@ impl Bench {
         for _ in 0..workers {
             service.add_worker(self)?;
         }
+        // The rate runs from the first sync's start to the last one's end, as the store
+        // recorded them: the worker processes' start-up is not part of the drain.
         loop {
             let done: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM syncs WHERE status IN ('succeeded', 'failed')",
@@ -573,7 +605,12 @@ impl Bench {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let rate = syncs as f64 / started.elapsed().as_secs_f64();
+        let seconds: f64 = sqlx::query_scalar(
+            "SELECT extract(epoch FROM max(finished_at) - min(started_at))::float8 FROM syncs",
+        )
+        .fetch_one(&service.store)
+        .await?;
+        let rate = syncs as f64 / seconds;
         let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM syncs WHERE status = 'failed'")
             .fetch_one(&service.store)
             .await?;

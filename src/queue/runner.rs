@@ -8,7 +8,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::SyncJob;
 use crate::crypto::CredentialsKey;
@@ -216,6 +216,9 @@ impl SyncRunner {
         } = fetched;
         let write_started = std::time::Instant::now();
         let fingerprint = snap.fingerprint();
+        let fingerprint_ms = write_started.elapsed().as_millis() as u64;
+        // Shared with the threads that prepare the bulk parts of the write.
+        let snap = std::sync::Arc::new(snap);
         let mut tx = self.pool.begin().await?;
         let snapshot::Locked::Catalog {
             fingerprint: current,
@@ -244,7 +247,13 @@ impl SyncRunner {
         stats["unchanged"] = unchanged.into();
         stats["changes"] = changes.into();
         if syncs::succeed(&mut tx, job.sync_id, stats).await? {
+            let commit_started = std::time::Instant::now();
             tx.commit().await?;
+            debug!(
+                fingerprint_ms,
+                commit_ms = commit_started.elapsed().as_millis() as u64,
+                "snapshot committed"
+            );
             let elapsed_ms = write_started.elapsed().as_millis() as u64;
             info!(stats = ?snap.stats(), unchanged, elapsed_ms, "sync succeeded");
             let outcome = if unchanged { "unchanged" } else { "succeeded" };

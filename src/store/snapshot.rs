@@ -3,7 +3,10 @@
 //! A sync replaces the whole snapshot in one transaction (delete, then one bulk insert per
 //! table), so readers see either the old or the new snapshot, never a mix.
 
+use std::sync::Arc;
+
 use serde_json::json;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{Tx, changes, details};
@@ -121,12 +124,14 @@ async fn mark_synced(
 ///
 /// Every table is written with `UNNEST` inserts over arrays that borrow the snapshot's strings
 /// (per-row lists, constraint and index columns, travel as array literals); a big snapshot's
-/// columns go in with `COPY`.
+/// columns go in with `COPY`. What takes the worker real CPU time to prepare (the `COPY` text,
+/// the detail documents) is built on blocking threads while the store works (see
+/// [`in_parts`]).
 pub async fn replace(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
     sync_id: Uuid,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     fingerprint: &str,
     probe: Option<&str>,
     had_snapshot: bool,
@@ -192,7 +197,13 @@ const DELETES: [&str; 11] = [
 ];
 
 /// Inserts every row of the snapshot; empty kinds cost no statement.
-async fn replace_rows(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) -> sqlx::Result<()> {
+async fn replace_rows(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    snapshot: &Arc<Snapshot>,
+) -> sqlx::Result<()> {
+    // The documents are built while the rows before them are written.
+    let documents = detail_parts(snapshot.clone());
     let schemas = &snapshot.schemas;
     if !schemas.is_empty() {
         sqlx::query!(
@@ -217,17 +228,95 @@ async fn replace_rows(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) ->
         .iter()
         .flat_map(|s| s.tables.iter().map(move |t| (s.name.as_str(), t)))
         .collect();
+    let started = std::time::Instant::now();
+    let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
     insert_relations(tx, catalog_id, &tables).await?;
-    insert_columns(tx, catalog_id, &tables).await?;
+    let relations_ms = ms(started);
+    insert_columns(tx, catalog_id, snapshot, &tables).await?;
+    let columns_ms = ms(started);
     insert_constraints(tx, catalog_id, &tables).await?;
     insert_indexes(tx, catalog_id, &tables).await?;
     replace_schema_objects(tx, catalog_id, snapshot).await?;
     replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
-    insert_details(tx, catalog_id, snapshot).await
+    let rows_ms = ms(started);
+    insert_details(tx, catalog_id, documents).await?;
+    tracing::debug!(
+        relations_ms,
+        columns_ms,
+        rows_ms,
+        details_ms = ms(started),
+        "snapshot rows written"
+    );
+    Ok(())
 }
 
-/// Each relation's detail document (see [`details`]), built as they are written: `UNNEST`
-/// inserts of about 4 MB each (a 10,000-table catalog's documents are about 60 MB).
+/// Builds `part`s on a blocking thread, each sent as soon as it is complete, while the caller
+/// writes the ones before it: the store and the worker then work at the same time, on two
+/// cores. At most two finished parts wait, which bounds the memory they take. Ends when every
+/// part is sent, or when the receiver is dropped (the write failed).
+///
+/// `build` gets a sender for its parts; it returns early when a send fails.
+fn in_parts<T: Send + 'static>(build: impl FnOnce(&mpsc::Sender<T>) + Send + 'static) -> Parts<T> {
+    let (sender, receiver) = mpsc::channel(2);
+    let builder = tokio::task::spawn_blocking(move || build(&sender));
+    Parts { receiver, builder }
+}
+
+/// The receiving end of [`in_parts`].
+struct Parts<T> {
+    receiver: mpsc::Receiver<T>,
+    builder: tokio::task::JoinHandle<()>,
+}
+
+impl<T> Parts<T> {
+    /// The next part; `None` once the builder is done. A builder that panicked panics here
+    /// instead of ending the parts early, which would leave rows out.
+    async fn next(&mut self) -> Option<T> {
+        if let Some(part) = self.receiver.recv().await {
+            return Some(part);
+        }
+        if let Err(e) = (&mut self.builder).await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        None
+    }
+}
+
+/// A part of the detail documents: about [`DETAIL_PART_BYTES`] of them.
+#[derive(Default)]
+struct DetailPart {
+    schema: Vec<String>,
+    name: Vec<String>,
+    detail: Vec<String>,
+}
+
+/// The detail documents of a 10,000-table catalog are about 60 MB: they go in parts of about
+/// 4 MB, so that neither the worker nor the store holds them all at once.
+const DETAIL_PART_BYTES: usize = 4 << 20;
+
+/// Each relation's detail document (see [`details`]), in parts.
+fn detail_parts(snapshot: Arc<Snapshot>) -> Parts<DetailPart> {
+    in_parts(move |parts| {
+        let mut documents = details::build(&snapshot).peekable();
+        while documents.peek().is_some() {
+            let (mut part, mut bytes) = (DetailPart::default(), 0);
+            while bytes < DETAIL_PART_BYTES {
+                let Some(d) = documents.next() else { break };
+                bytes += d.detail.len();
+                part.schema.push(d.schema.to_owned());
+                part.name.push(d.name.to_owned());
+                part.detail.push(d.detail);
+            }
+            if parts.blocking_send(part).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Writes the detail documents with one `UNNEST` insert per part.
 ///
 /// Not `COPY`: sqlx leaves Nagle's algorithm on, and the end of a `COPY` (a small message
 /// written after the data) then waits for the server's delayed ACK, about 40 ms per `COPY`,
@@ -235,26 +324,16 @@ async fn replace_rows(tx: &mut Tx<'_>, catalog_id: Uuid, snapshot: &Snapshot) ->
 async fn insert_details(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
-    snapshot: &Snapshot,
+    mut parts: Parts<DetailPart>,
 ) -> sqlx::Result<()> {
-    const PART_BYTES: usize = 4 << 20;
-    let mut documents = details::build(snapshot).peekable();
-    while documents.peek().is_some() {
-        let (mut schema, mut name, mut detail, mut bytes) = (vec![], vec![], vec![], 0);
-        while bytes < PART_BYTES {
-            let Some(d) = documents.next() else { break };
-            bytes += d.detail.len();
-            schema.push(d.schema);
-            name.push(d.name);
-            detail.push(d.detail);
-        }
+    while let Some(part) = parts.next().await {
         sqlx::query!(
             r#"INSERT INTO catalog_relation_details (catalog_id, schema_name, name, detail)
                SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[])"#,
             catalog_id,
-            &schema as &[&str],
-            &name as &[&str],
-            &detail,
+            &part.schema,
+            &part.name,
+            &part.detail,
         )
         .execute(&mut **tx)
         .await?;
@@ -350,6 +429,7 @@ const COPY_COLUMNS_FROM: usize = 5_000;
 async fn insert_columns(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
+    snapshot: &Arc<Snapshot>,
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
     let count: usize = tables.iter().map(|(_, t)| t.columns.len()).sum();
@@ -359,30 +439,7 @@ async fn insert_columns(
     if count < COPY_COLUMNS_FROM {
         return insert_few_columns(tx, catalog_id, tables).await;
     }
-    let catalog = catalog_id.to_string();
-    let mut rows = CopyText::default();
-    for (schema, t) in tables {
-        for (i, col) in t.columns.iter().enumerate() {
-            let ordinal = col.ordinal.unwrap_or(i as i32 + 1).to_string();
-            rows.row(&[
-                Some(&catalog),
-                Some(schema),
-                Some(&t.name),
-                Some(&ordinal),
-                Some(&col.name),
-                Some(&col.data_type),
-                Some(CopyText::bool(col.nullable)),
-                col.default.as_deref(),
-                col.comment.as_deref(),
-                col.type_schema.as_deref(),
-                col.type_name.as_deref(),
-                Some(CopyText::bool(col.is_array)),
-                col.identity.as_deref(),
-                col.generated.as_deref(),
-                col.collation.as_deref(),
-            ]);
-        }
-    }
+    let mut parts = column_copy_parts(catalog_id, snapshot.clone());
     let mut copy = tx
         .copy_in_raw(
             "COPY catalog_columns (catalog_id, schema_name, relation_name, ordinal, name, \
@@ -390,9 +447,56 @@ async fn insert_columns(
              identity, generated, collation_name) FROM STDIN",
         )
         .await?;
-    copy.send(rows.into_bytes()).await?;
+    while let Some(part) = parts.next().await {
+        copy.send(part).await?;
+    }
     copy.finish().await?;
     Ok(())
+}
+
+/// A `COPY` of the columns is sent in parts of about this many bytes.
+const COPY_PART_BYTES: usize = 1 << 20;
+
+/// The `COPY` text of every column, in parts.
+fn column_copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>) -> Parts<Vec<u8>> {
+    in_parts(move |parts| {
+        let catalog = catalog_id.to_string();
+        let mut rows = CopyText::default();
+        for s in &snapshot.schemas {
+            for t in &s.tables {
+                for (i, col) in t.columns.iter().enumerate() {
+                    let ordinal = col.ordinal.unwrap_or(i as i32 + 1).to_string();
+                    rows.row(&[
+                        Some(&catalog),
+                        Some(&s.name),
+                        Some(&t.name),
+                        Some(&ordinal),
+                        Some(&col.name),
+                        Some(&col.data_type),
+                        Some(CopyText::bool(col.nullable)),
+                        col.default.as_deref(),
+                        col.comment.as_deref(),
+                        col.type_schema.as_deref(),
+                        col.type_name.as_deref(),
+                        Some(CopyText::bool(col.is_array)),
+                        col.identity.as_deref(),
+                        col.generated.as_deref(),
+                        col.collation.as_deref(),
+                    ]);
+                }
+                if rows.0.len() >= COPY_PART_BYTES
+                    && parts
+                        .blocking_send(std::mem::take(&mut rows).into_bytes())
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        if !rows.0.is_empty() {
+            let _ = parts.blocking_send(rows.into_bytes());
+        }
+    })
 }
 
 async fn insert_few_columns(
