@@ -9,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod catalog;
 pub mod cli;
+pub mod coalesce;
 pub mod config;
 pub mod crypto;
 pub mod db;

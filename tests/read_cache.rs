@@ -105,3 +105,48 @@ async fn reads_are_cached_until_their_catalog_changes() {
     }
     assert_eq!(get_cached(&app, &list).await.0, StatusCode::NOT_FOUND);
 }
+
+/// Cache misses arriving together are read from the store in shared statements: every client
+/// still gets its own relation, from its own catalog, and an unknown one is still a 404.
+#[tokio::test]
+async fn concurrent_cold_reads_each_get_their_own_relation() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let ddl: String = (0..40)
+        .map(|i| format!("CREATE TABLE t{i} (id int PRIMARY KEY, c{i} text);"))
+        .collect();
+    let (one, two) = tokio::join!(
+        TestDatabase::with_ddl("pgcs_src", &ddl),
+        TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t0 (other_id bigint)")
+    );
+    let first = app.sync_and_wait(&sync_body(&one.name)).await;
+    let second = app.sync_and_wait(&sync_body(&two.name)).await;
+    let (first, second) = (
+        first["catalog_id"].as_str().unwrap().to_owned(),
+        second["catalog_id"].as_str().unwrap().to_owned(),
+    );
+
+    let mut reads = Vec::new();
+    for i in 0..40 {
+        reads.push((format!("/catalogs/{first}/tables/public/t{i}"), Some(i)));
+    }
+    reads.push((format!("/catalogs/{second}/tables/public/t0"), None));
+    reads.push((format!("/catalogs/{first}/tables/public/t40"), None));
+    reads.push((format!("/catalogs/{second}/tables/public/t1"), None));
+    let answers = futures::future::join_all(reads.iter().map(|(path, _)| get_cached(&app, path)));
+    for ((path, table), (status, cache, body)) in reads.iter().zip(answers.await) {
+        match table {
+            Some(i) => {
+                assert_eq!((status, cache.as_str()), (StatusCode::OK, "miss"), "{path}");
+                assert_eq!(body["name"], format!("t{i}"), "{path}");
+                assert_eq!(column_names(&body), ["id", &format!("c{i}")], "{path}");
+                assert_eq!(body["href"], path.as_str());
+            }
+            None if path.ends_with("/t0") => {
+                assert_eq!(status, StatusCode::OK, "{path}");
+                assert_eq!(column_names(&body), ["other_id"], "{path}");
+            }
+            None => assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}"),
+        }
+    }
+}

@@ -30,9 +30,11 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::access::{ApiTokens, SourcePolicy};
+use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
 use crate::error::ApiError;
 use crate::queue::Enqueuer;
+use crate::store::reads::{self, DetailKey, StoredDetail};
 use watch::SyncWatcher;
 
 /// What every handler can reach.
@@ -51,6 +53,8 @@ pub struct AppState {
     pub watcher: SyncWatcher,
     /// Object reads, kept until their catalog changes.
     pub cache: Arc<cache::ReadCache>,
+    /// Relation details read from the store, concurrent ones (cache misses) in one statement.
+    pub details: DetailReader,
     /// The apalis queue the sync jobs go through (for the queue-depth metrics).
     pub queue: Arc<str>,
     pub max_attempts: i32,
@@ -74,6 +78,7 @@ impl AppState {
             ENQUEUE_MAX_BATCH,
         );
         let cache = Arc::new(cache::ReadCache::default());
+        let details = detail_reader(pool.clone());
         let watcher = SyncWatcher::start(pool.clone(), cache.clone());
         crate::monitoring::handle(); // record from the first request on
         Self {
@@ -83,6 +88,7 @@ impl AppState {
             tokens: None,
             watcher,
             cache,
+            details,
             source_policy: Arc::new(SourcePolicy::default()),
             enqueuer,
             max_attempts,
@@ -117,6 +123,42 @@ impl AppState {
 /// against 0.48-0.55x of pgbench's rate in the same runs).
 const ENQUEUE_BATCHERS: usize = 1;
 const ENQUEUE_MAX_BATCH: usize = 128;
+/// Detail reads: a few statements at once (the store has cores to spare for them), each
+/// serving up to this many requests.
+const DETAIL_BATCHERS: usize = 4;
+const DETAIL_MAX_BATCH: usize = 32;
+
+pub type DetailReader = Coalescer<DetailKey, Result<Option<StoredDetail>, ApiError>>;
+
+/// Reads relation details in batches: a cold cache under many clients costs one statement per
+/// batch instead of one per request.
+fn detail_reader(pool: PgPool) -> DetailReader {
+    Coalescer::start(
+        DETAIL_BATCHERS,
+        DETAIL_MAX_BATCH,
+        move |keys: Vec<DetailKey>| {
+            let pool = pool.clone();
+            async move {
+                match reads::relation_details(&pool, &keys).await {
+                    Ok(found) => found.into_iter().map(Ok).collect(),
+                    Err(e) => {
+                        let unavailable = crate::db::is_unavailable(&e);
+                        if !unavailable {
+                            tracing::error!(error = ?e, keys = keys.len(), "reading relation details failed");
+                        }
+                        let error = |_| match unavailable {
+                            true => ApiError::Unavailable,
+                            false => {
+                                ApiError::Internal(anyhow::anyhow!("reading relation details: {e}"))
+                            }
+                        };
+                        keys.iter().map(|k| Err(error(k))).collect()
+                    }
+                }
+            }
+        },
+    )
+}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

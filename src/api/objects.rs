@@ -17,7 +17,7 @@ use super::pagination::{PageRequest, encode_segment, page_response};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
 use crate::store::reads::{
-    self, DetailParts, FoundColumn, FunctionRow, RelationFilter, RelationRow, SchemaRow,
+    self, DetailKey, DetailParts, FoundColumn, FunctionRow, RelationFilter, RelationRow, SchemaRow,
     SequenceRow, TypeRow,
 };
 
@@ -292,10 +292,22 @@ async fn get_table(
         encode_segment(&schema),
         encode_segment(&table)
     );
+    let key = DetailKey {
+        catalog_id: c,
+        schema,
+        name: table,
+    };
+    let found =
+        state.details.call(key.clone()).await.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("the detail readers have stopped"))
+        })??;
     // A found relation proves its catalog exists; only a miss needs to tell which is unknown.
-    let Some(detail) =
-        reads::relation_detail(&state.pool, c, &schema, &table, &href, parts).await?
-    else {
+    let Some(detail) = found.map(|d| d.finish(&href, parts)) else {
+        let DetailKey {
+            schema,
+            name: table,
+            ..
+        } = key;
         ensure_catalog(&state, c).await?;
         return Err(ApiError::NotFound(format!(
             "no relation {schema:?}.{table:?} in catalog {c}"

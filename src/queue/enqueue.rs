@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
 use ulid::Ulid;
 use uuid::Uuid;
 
 use super::{JOB_MAX_DELIVERIES, SealedCredentials, SyncJob};
 use crate::catalog::SchemaFilter;
+use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
 use crate::source::SourceTarget;
 use crate::store::{catalogs, jobs};
@@ -62,15 +62,10 @@ impl EnqueueError {
     }
 }
 
-struct Pending {
-    request: EnqueueRequest,
-    reply: oneshot::Sender<Result<Enqueued, EnqueueError>>,
-}
-
 /// Coalesces concurrent enqueue requests into shared transactions.
 #[derive(Clone)]
 pub struct Enqueuer {
-    sender: mpsc::Sender<Pending>,
+    batches: Coalescer<EnqueueRequest, Result<Enqueued, EnqueueError>>,
 }
 
 impl Enqueuer {
@@ -82,65 +77,46 @@ impl Enqueuer {
         batchers: usize,
         max_batch: usize,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel::<Pending>(max_batch * batchers * 4);
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..batchers.max(1) {
-            let (pool, queue, key, receiver) =
-                (pool.clone(), queue.clone(), key.clone(), receiver.clone());
-            tokio::spawn(async move {
-                loop {
-                    let batch = {
-                        let mut receiver = receiver.lock().await;
-                        let Some(first) = receiver.recv().await else {
-                            return;
-                        };
-                        let mut batch = vec![first];
-                        while batch.len() < max_batch.max(1) {
-                            match receiver.try_recv() {
-                                Ok(next) => batch.push(next),
-                                Err(_) => break,
-                            }
-                        }
-                        batch
-                    };
-                    write_batch(&pool, &queue, &key, batch).await;
-                }
-            });
-        }
-        Self { sender }
+        let batches = Coalescer::start(batchers, max_batch, move |requests| {
+            let (pool, queue, key) = (pool.clone(), queue.clone(), key.clone());
+            async move { write_batch(&pool, &queue, &key, requests).await }
+        });
+        Self { batches }
     }
 
     /// Enqueues one request; answers once its rows are committed.
     pub async fn enqueue(&self, request: EnqueueRequest) -> Result<Enqueued, EnqueueError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Pending { request, reply })
+        self.batches
+            .call(request)
             .await
-            .map_err(|_| EnqueueError::Stopped)?;
-        answer.await.map_err(|_| EnqueueError::Stopped)?
+            .unwrap_or(Err(EnqueueError::Stopped))
     }
 }
 
-async fn write_batch(pool: &PgPool, queue: &str, key: &CredentialsKey, batch: Vec<Pending>) {
-    let (requests, replies): (Vec<_>, Vec<_>) =
-        batch.into_iter().map(|p| (p.request, p.reply)).unzip();
+/// One result per request: a failed batch fails each of its requests, logged once.
+async fn write_batch(
+    pool: &PgPool,
+    queue: &str,
+    key: &CredentialsKey,
+    requests: Vec<EnqueueRequest>,
+) -> Vec<Result<Enqueued, EnqueueError>> {
     match enqueue_all(pool, queue, key, &requests).await {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(Ok(result));
-            }
-        }
+        Ok(results) => results.into_iter().map(Ok).collect(),
         Err(e) => {
             let unavailable = e.is_unavailable();
             if !unavailable {
-                tracing::error!(error = ?e, requests = replies.len(), "enqueueing a batch failed");
+                tracing::error!(error = ?e, requests = requests.len(), "enqueueing a batch failed");
             }
-            for reply in replies {
-                let _ = reply.send(Err(EnqueueError::Batch {
-                    unavailable,
-                    message: e.to_string(),
-                }));
-            }
+            let message = e.to_string();
+            requests
+                .iter()
+                .map(|_| {
+                    Err(EnqueueError::Batch {
+                        unavailable,
+                        message: message.clone(),
+                    })
+                })
+                .collect()
         }
     }
 }

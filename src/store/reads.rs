@@ -171,9 +171,68 @@ impl DetailParts {
     }
 }
 
-/// A relation's detail document: the one its snapshot wrote (see [`super::details`]), with
-/// the `href` given and the statistics as they are now, narrowed to `parts`. `None` for an
-/// unknown relation.
+/// Which relation's detail to read.
+#[derive(Debug, Clone)]
+pub struct DetailKey {
+    pub catalog_id: Uuid,
+    pub schema: String,
+    pub name: String,
+}
+
+/// A relation's detail document as its snapshot wrote it (see [`super::details`]), with the
+/// statistics as they are now.
+#[derive(Debug, Clone)]
+pub struct StoredDetail {
+    pub detail: String,
+    pub row_estimate: Option<i64>,
+    pub total_bytes: Option<i64>,
+}
+
+impl StoredDetail {
+    /// The document as served: the `href` given and the statistics in front, narrowed to
+    /// `parts`.
+    pub fn finish(&self, href: &str, parts: DetailParts) -> String {
+        let detail =
+            details::with_live_fields(&self.detail, href, self.row_estimate, self.total_bytes);
+        parts.keep_only(detail)
+    }
+}
+
+/// The details of `keys`, in their order, with one primary-key lookup each in one statement;
+/// `None` for an unknown relation.
+pub async fn relation_details(
+    db: impl PgExecutor<'_>,
+    keys: &[DetailKey],
+) -> sqlx::Result<Vec<Option<StoredDetail>>> {
+    let catalogs: Vec<Uuid> = keys.iter().map(|k| k.catalog_id).collect();
+    let schemas: Vec<&str> = keys.iter().map(|k| k.schema.as_str()).collect();
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    let rows = sqlx::query!(
+        r#"SELECT k.i AS "i!", d.detail, r.row_estimate, r.total_bytes
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY
+                AS k(catalog_id, schema_name, name, i)
+           JOIN catalog_relation_details d
+             ON d.catalog_id = k.catalog_id AND d.schema_name = k.schema_name AND d.name = k.name
+           JOIN catalog_relations r
+             ON r.catalog_id = d.catalog_id AND r.schema_name = d.schema_name AND r.name = d.name"#,
+        &catalogs,
+        &schemas as &[&str],
+        &names as &[&str],
+    )
+    .fetch_all(db)
+    .await?;
+    let mut found = vec![None; keys.len()];
+    for row in rows {
+        found[row.i as usize - 1] = Some(StoredDetail {
+            detail: row.detail,
+            row_estimate: row.row_estimate,
+            total_bytes: row.total_bytes,
+        });
+    }
+    Ok(found)
+}
+
+/// One relation's detail (see [`relation_details`]), as served.
 pub async fn relation_detail(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
@@ -182,22 +241,13 @@ pub async fn relation_detail(
     href: &str,
     parts: DetailParts,
 ) -> sqlx::Result<Option<String>> {
-    let row = sqlx::query!(
-        r#"SELECT d.detail, r.row_estimate, r.total_bytes
-           FROM catalog_relation_details d
-           JOIN catalog_relations r
-             ON r.catalog_id = d.catalog_id AND r.schema_name = d.schema_name AND r.name = d.name
-           WHERE d.catalog_id = $1 AND d.schema_name = $2 AND d.name = $3"#,
+    let key = DetailKey {
         catalog_id,
-        schema,
-        name,
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| {
-        let detail = details::with_live_fields(&r.detail, href, r.row_estimate, r.total_bytes);
-        parts.keep_only(detail)
-    }))
+        schema: schema.to_owned(),
+        name: name.to_owned(),
+    };
+    let found = relation_details(db, &[key]).await?.pop().flatten();
+    Ok(found.map(|d| d.finish(href, parts)))
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
