@@ -220,3 +220,35 @@ async fn the_api_shuts_down_gracefully() {
         .unwrap();
     assert!(reqwest::get(format!("{}/health", app.base)).await.is_err());
 }
+
+/// An idle worker hears of each new sync from the queue's notification: with its poll and its
+/// heartbeat (which also fetches) an hour apart, nothing else could wake it.
+#[tokio::test]
+async fn an_idle_worker_is_woken_by_each_new_sync() {
+    let app = spawn_app().await;
+    let mock = MockSource::spawn().await;
+    let mut config = mock_worker(&app, &mock);
+    config.poll_interval_ms = 3_600_000;
+    config.heartbeat_secs = 3_600;
+    let _worker = app.start_worker(config).await;
+    wait_until(
+        "the worker to register",
+        Duration::from_secs(10),
+        async || {
+            let registered: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap_or(0);
+            registered == 1
+        },
+    )
+    .await;
+    // Past the worker's first fetch, which found nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 1..=3 {
+        let (_, body) = app.post_sync(&synthetic_body(&format!("1x1x{i}"))).await;
+        let sync_id = body["sync_id"].as_str().unwrap();
+        let sync = app.wait_for_sync(sync_id, Duration::from_secs(20)).await;
+        assert_eq!(sync["status"], "succeeded", "{sync}");
+    }
+}

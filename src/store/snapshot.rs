@@ -3,6 +3,7 @@
 //! A sync replaces the whole snapshot in one transaction (delete, then one bulk insert per
 //! table), so readers see either the old or the new snapshot, never a mix.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -250,38 +251,72 @@ async fn replace_rows(
     Ok(())
 }
 
-/// Builds `part`s on a blocking thread, each sent as soon as it is complete, while the caller
-/// writes the ones before it: the store and the worker then work at the same time, on two
-/// cores. At most two finished parts wait, which bounds the memory they take. Ends when every
-/// part is sent, or when the receiver is dropped (the write failed).
+/// Builds `part`s on a blocking thread, each handed over as soon as it is complete, while the
+/// caller writes the ones before it: the store and the worker then work at the same time, on
+/// two cores. At most two finished parts wait, which bounds the memory they take. The builder
+/// stops when the receiver is dropped (the write failed).
 ///
-/// `build` gets a sender for its parts; it returns early when a send fails.
-fn in_parts<T: Send + 'static>(build: impl FnOnce(&mpsc::Sender<T>) + Send + 'static) -> Parts<T> {
+/// A small snapshot's parts are built at once, in place: a thread hand-off would cost more
+/// than it saves.
+///
+/// `build` hands each part to the function it gets, and returns early when that returns false.
+fn in_parts<T: Send + 'static>(
+    big: bool,
+    build: impl FnOnce(&mut dyn FnMut(T) -> bool) + Send + 'static,
+) -> Parts<T> {
+    if !big {
+        let mut ready = VecDeque::new();
+        build(&mut |part| {
+            ready.push_back(part);
+            true
+        });
+        return Parts::Ready(ready);
+    }
     let (sender, receiver) = mpsc::channel(2);
-    let builder = tokio::task::spawn_blocking(move || build(&sender));
-    Parts { receiver, builder }
+    let builder =
+        tokio::task::spawn_blocking(move || build(&mut |part| sender.blocking_send(part).is_ok()));
+    Parts::Building { receiver, builder }
 }
 
-/// The receiving end of [`in_parts`].
-struct Parts<T> {
-    receiver: mpsc::Receiver<T>,
-    builder: tokio::task::JoinHandle<()>,
+/// What [`in_parts`] builds.
+enum Parts<T> {
+    Ready(VecDeque<T>),
+    Building {
+        receiver: mpsc::Receiver<T>,
+        builder: tokio::task::JoinHandle<()>,
+    },
 }
 
 impl<T> Parts<T> {
     /// The next part; `None` once the builder is done. A builder that panicked panics here
     /// instead of ending the parts early, which would leave rows out.
     async fn next(&mut self) -> Option<T> {
-        if let Some(part) = self.receiver.recv().await {
+        let (receiver, builder) = match self {
+            Self::Ready(ready) => return ready.pop_front(),
+            Self::Building { receiver, builder } => (receiver, builder),
+        };
+        if let Some(part) = receiver.recv().await {
             return Some(part);
         }
-        if let Err(e) = (&mut self.builder).await
+        if let Err(e) = builder.await
             && e.is_panic()
         {
             std::panic::resume_unwind(e.into_panic());
         }
         None
     }
+}
+
+/// Whether a snapshot is big enough for the bulk paths: `COPY` for its columns, and parts
+/// built on other threads.
+fn is_big(snapshot: &Snapshot) -> bool {
+    let columns: usize = snapshot
+        .schemas
+        .iter()
+        .flat_map(|s| &s.tables)
+        .map(|t| t.columns.len())
+        .sum();
+    columns >= COPY_COLUMNS_FROM
 }
 
 /// A part of the detail documents: about [`DETAIL_PART_BYTES`] of them.
@@ -298,7 +333,7 @@ const DETAIL_PART_BYTES: usize = 4 << 20;
 
 /// Each relation's detail document (see [`details`]), in parts.
 fn detail_parts(snapshot: Arc<Snapshot>) -> Parts<DetailPart> {
-    in_parts(move |parts| {
+    in_parts(is_big(&snapshot), move |parts| {
         let mut documents = details::build(&snapshot).peekable();
         while documents.peek().is_some() {
             let (mut part, mut bytes) = (DetailPart::default(), 0);
@@ -309,7 +344,7 @@ fn detail_parts(snapshot: Arc<Snapshot>) -> Parts<DetailPart> {
                 part.name.push(d.name.to_owned());
                 part.detail.push(d.detail);
             }
-            if parts.blocking_send(part).is_err() {
+            if !parts(part) {
                 return;
             }
         }
@@ -432,11 +467,7 @@ async fn insert_columns(
     snapshot: &Arc<Snapshot>,
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
-    let count: usize = tables.iter().map(|(_, t)| t.columns.len()).sum();
-    if count == 0 {
-        return Ok(());
-    }
-    if count < COPY_COLUMNS_FROM {
+    if !is_big(snapshot) {
         return insert_few_columns(tx, catalog_id, tables).await;
     }
     let mut parts = column_copy_parts(catalog_id, snapshot.clone());
@@ -459,7 +490,7 @@ const COPY_PART_BYTES: usize = 1 << 20;
 
 /// The `COPY` text of every column, in parts.
 fn column_copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>) -> Parts<Vec<u8>> {
-    in_parts(move |parts| {
+    in_parts(true, move |parts| {
         let catalog = catalog_id.to_string();
         let mut rows = CopyText::default();
         for s in &snapshot.schemas {
@@ -484,17 +515,14 @@ fn column_copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>) -> Parts<Vec<u8>
                         col.collation.as_deref(),
                     ]);
                 }
-                if rows.0.len() >= COPY_PART_BYTES
-                    && parts
-                        .blocking_send(std::mem::take(&mut rows).into_bytes())
-                        .is_err()
+                if rows.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut rows).into_bytes())
                 {
                     return;
                 }
             }
         }
         if !rows.0.is_empty() {
-            let _ = parts.blocking_send(rows.into_bytes());
+            parts(rows.into_bytes());
         }
     })
 }
@@ -522,6 +550,9 @@ async fn insert_few_columns(
             c.generated.push(col.generated.as_deref());
             c.collation.push(col.collation.as_deref());
         }
+    }
+    if c.schema.is_empty() {
+        return Ok(());
     }
     sqlx::query!(
         r#"INSERT INTO catalog_columns (catalog_id, schema_name, relation_name, ordinal, name,
