@@ -221,6 +221,45 @@ async fn the_api_shuts_down_gracefully() {
     assert!(reqwest::get(format!("{}/health", app.base)).await.is_err());
 }
 
+/// A sync whose only attempt died with its worker is not run again: the next delivery of its
+/// job ends it as failed, saying why.
+#[tokio::test]
+async fn a_sync_whose_last_attempt_died_with_its_worker_fails() {
+    let app = spawn_app_with(AppOptions {
+        max_attempts: 1,
+        ..AppOptions::default()
+    })
+    .await;
+    let mock = MockSource::spawn().await;
+    let doomed = spawn_killable(mock_worker(&app, &mock));
+    let (_, accepted) = app
+        .post_sync(&synthetic_body("1x2x2;latency_ms=2500"))
+        .await;
+    let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
+    wait_until("the attempt", Duration::from_secs(10), async || {
+        let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
+        sync["status"] == "running"
+    })
+    .await;
+    doomed.kill.send(()).unwrap();
+    doomed.thread.join().unwrap();
+
+    let _rescuer = app.start_worker(mock_worker(&app, &mock)).await;
+    let sync = app.wait_for_sync(&sync_id, Duration::from_secs(30)).await;
+    assert_eq!(sync["status"], "failed", "{sync}");
+    assert_eq!(sync["attempts"], 1, "{sync}");
+    assert_eq!(
+        sync["last_error"],
+        "gave up after 1 attempts: the worker stopped mid-attempt"
+    );
+    let log = sync["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{sync}");
+    assert_eq!(
+        log[0]["error"], "worker stopped before finishing the attempt",
+        "{sync}"
+    );
+}
+
 /// An idle worker hears of each new sync from the queue's notification: with its poll and its
 /// heartbeat (which also fetches) an hour apart, nothing else could wake it.
 #[tokio::test]

@@ -62,10 +62,10 @@ impl SyncRunner {
     #[tracing::instrument(skip_all, fields(sync_id = %job.sync_id, catalog_id = %job.catalog_id, source = %job.source.display()))]
     pub async fn run(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
         loop {
-            let mut tx = self.pool.begin().await?;
+            let mut conn = self.pool.acquire().await?;
             let start =
-                syncs::begin_attempt(&mut tx, job.sync_id, worker, self.source.kind()).await?;
-            tx.commit().await?;
+                syncs::begin_attempt(&mut conn, job.sync_id, worker, self.source.kind()).await?;
+            drop(conn);
             let (attempt, max_attempts) = match start {
                 syncs::AttemptStart::Started {
                     attempt,

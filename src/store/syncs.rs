@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgExecutor;
+use sqlx::{Acquire, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::Tx;
@@ -194,19 +194,44 @@ pub enum AttemptStart {
     Missing,
 }
 
-/// Starts the next attempt of a sync. Runs in one transaction with a row lock, so two workers
-/// handed the same job cannot both start the same attempt.
+/// Starts the next attempt of a sync, in one statement: it locks the sync's row, so two workers
+/// handed the same job cannot both start the same attempt. An attempt still open (its worker
+/// died) is closed first. A sync whose attempts are all used fails here.
 pub async fn begin_attempt(
-    tx: &mut Tx<'_>,
+    conn: &mut PgConnection,
     sync_id: Uuid,
     worker: &str,
     source_kind: &str,
 ) -> sqlx::Result<AttemptStart> {
     let Some(row) = sqlx::query!(
-        r#"SELECT status, attempts, max_attempts, last_error, enqueued_at FROM syncs WHERE id = $1 FOR UPDATE"#,
-        sync_id
+        r#"WITH current AS (
+               SELECT status, attempts, max_attempts, last_error, enqueued_at,
+                      status NOT IN ('succeeded', 'failed', 'cancelled') AS active
+               FROM syncs WHERE id = $1 FOR UPDATE
+           ), cut_short AS (
+               UPDATE sync_attempts
+               SET finished_at = now(),
+                   error = coalesce(error, 'worker stopped before finishing the attempt')
+               WHERE sync_id = $1 AND finished_at IS NULL AND (SELECT active FROM current)
+           ), started AS (
+               UPDATE syncs s
+               SET status = 'running', attempts = c.attempts + 1, source_kind = $3,
+                   started_at = coalesce(s.started_at, now())
+               FROM current c
+               WHERE s.id = $1 AND c.active AND c.attempts < c.max_attempts
+               RETURNING s.attempts
+           ), recorded AS (
+               INSERT INTO sync_attempts (sync_id, attempt, worker)
+               SELECT $1, attempts, $2 FROM started
+           )
+           SELECT c.status, c.attempts, c.max_attempts, c.last_error, c.enqueued_at,
+                  (SELECT attempts FROM started) AS started
+           FROM current c"#,
+        sync_id,
+        worker,
+        source_kind
     )
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?
     else {
         return Ok(AttemptStart::Missing);
@@ -214,47 +239,20 @@ pub async fn begin_attempt(
     if is_terminal(&row.status) {
         return Ok(AttemptStart::AlreadyFinished);
     }
-    // An attempt that was still open when its worker died ends here.
-    sqlx::query!(
-        r#"UPDATE sync_attempts
-           SET finished_at = now(), error = coalesce(error, 'worker stopped before finishing the attempt')
-           WHERE sync_id = $1 AND finished_at IS NULL"#,
-        sync_id
-    )
-    .execute(&mut **tx)
-    .await?;
-    if row.attempts >= row.max_attempts {
+    let Some(attempt) = row.started else {
         let last = row
             .last_error
             .unwrap_or_else(|| "the worker stopped mid-attempt".into());
+        let mut tx = conn.begin().await?;
         fail(
-            tx,
+            &mut tx,
             sync_id,
             &format!("gave up after {} attempts: {last}", row.attempts),
         )
         .await?;
+        tx.commit().await?;
         return Ok(AttemptStart::Exhausted);
-    }
-    let attempt = row.attempts + 1;
-    sqlx::query!(
-        r#"UPDATE syncs
-           SET status = 'running', attempts = $2, source_kind = $3,
-               started_at = coalesce(started_at, now())
-           WHERE id = $1"#,
-        sync_id,
-        attempt,
-        source_kind
-    )
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query!(
-        r#"INSERT INTO sync_attempts (sync_id, attempt, worker) VALUES ($1, $2, $3)"#,
-        sync_id,
-        attempt,
-        worker
-    )
-    .execute(&mut **tx)
-    .await?;
+    };
     Ok(AttemptStart::Started {
         attempt,
         max_attempts: row.max_attempts,
@@ -290,22 +288,30 @@ pub async fn fail(tx: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<(
     Ok(())
 }
 
-/// Ends a sync as succeeded, in the transaction that wrote its snapshot.
+/// Ends a sync as succeeded, in the transaction that wrote its snapshot: its attempt ends
+/// with it. False when the sync was no longer active.
 pub async fn succeed(
     tx: &mut Tx<'_>,
     sync_id: Uuid,
     stats: serde_json::Value,
 ) -> sqlx::Result<bool> {
-    finish_attempt(tx, sync_id, None).await?;
-    let done = sqlx::query!(
-        r#"UPDATE syncs SET status = 'succeeded', stats = $2, finished_at = now(), credentials = NULL
-           WHERE id = $1 AND status IN ('running', 'retrying')"#,
+    let done = sqlx::query_scalar!(
+        r#"WITH attempt AS (
+               UPDATE sync_attempts SET finished_at = now(), error = NULL
+               WHERE sync_id = $1 AND finished_at IS NULL
+           ), done AS (
+               UPDATE syncs
+               SET status = 'succeeded', stats = $2, finished_at = now(), credentials = NULL
+               WHERE id = $1 AND status IN ('running', 'retrying')
+               RETURNING id
+           )
+           SELECT count(*) AS "n!" FROM done"#,
         sync_id,
         stats
     )
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done == 1)
 }
 
 async fn finish_attempt(tx: &mut Tx<'_>, sync_id: Uuid, error: Option<&str>) -> sqlx::Result<()> {
