@@ -128,7 +128,7 @@ pub async fn introspect(
     } else {
         queries::INDEXES_BEFORE_15
     };
-    // The columns cost about as much as the probe, the relations, the indexes and the
+    // The columns and the probe cost about as much as the relations, the indexes and the
     // constraints together: those run on the helper when there is one.
     let prelude = started.elapsed();
     let main = async {
@@ -147,6 +147,7 @@ pub async fn introspect(
         Ok::<_, sqlx::Error>((
             printer,
             all!(tx, queries::COLUMNS)?,
+            probe!(tx)?,
             all!(tx, queries::TYPES)?,
             all!(tx, queries::SEQUENCES)?,
             all!(tx, queries::FUNCTIONS)?,
@@ -156,13 +157,12 @@ pub async fn introspect(
         ))
     };
     let (
-        (printer, columns, types, sequences, functions, triggers, dependencies, main_done),
-        (probe, relations, indexes, constraints, heavy_done),
+        (printer, columns, probe, types, sequences, functions, triggers, dependencies, main_done),
+        (relations, indexes, constraints, heavy_done),
     ) = match side_tx.as_mut() {
         Some(side) => {
             let heavy = async {
                 Ok::<_, sqlx::Error>((
-                    probe!(*side)?,
                     all!(*side, queries::RELATIONS)?,
                     all!(*side, indexes_query)?,
                     all!(*side, queries::CONSTRAINTS)?,
@@ -176,7 +176,6 @@ pub async fn introspect(
             (
                 rest,
                 (
-                    probe!(tx)?,
                     all!(tx, queries::RELATIONS)?,
                     all!(tx, indexes_query)?,
                     all!(tx, queries::CONSTRAINTS)?,
@@ -217,10 +216,12 @@ pub async fn introspect(
     Ok(Introspection { snapshot, probe })
 }
 
-/// Session settings of an introspection transaction: its statement timeout (`$1`), and no
-/// parallel workers.
+/// Session settings of an introspection transaction: its statement timeout (`$1`), no
+/// parallel workers, and memory enough to sort 200,000 columns without spilling to disk (with
+/// the default 4 MB, the columns query wrote a 35 MB sort file and ran 10% longer).
 const NO_PARALLEL: &str = "SELECT set_config('statement_timeout', $1, true), \
-                                  set_config('max_parallel_workers_per_gather', '0', true)";
+                                  set_config('max_parallel_workers_per_gather', '0', true), \
+                                  set_config('work_mem', '64MB', true)";
 
 /// Every index's definition, in `indexes` order: printed here for plain indexes, asked of the
 /// server (in the introspection's snapshot) for the others.
