@@ -24,6 +24,18 @@ async fn wait_until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() 
     }
 }
 
+/// Posts a sync of the synthetic catalog `spec` and waits until an attempt runs it.
+async fn post_and_wait_running(app: &TestApp, spec: &str) -> Value {
+    let (_, accepted) = app.post_sync(&synthetic_body(spec)).await;
+    let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
+    wait_until("an attempt", Duration::from_secs(10), async || {
+        let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
+        sync["status"] == "running"
+    })
+    .await;
+    accepted
+}
+
 #[tokio::test]
 async fn two_workers_run_fifty_syncs_each_exactly_once() {
     let app = spawn_app().await;
@@ -111,16 +123,9 @@ async fn a_killed_workers_sync_is_finished_by_another_worker() {
     let mock = MockSource::spawn().await;
     let doomed = spawn_killable(mock_worker(&app, &mock));
 
-    let (_, accepted) = app
-        .post_sync(&synthetic_body("2x10x5;latency_ms=2500"))
-        .await;
+    let accepted = post_and_wait_running(&app, "2x10x5;latency_ms=2500").await;
     let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
     let catalog_id = accepted["catalog_id"].as_str().unwrap().to_owned();
-    wait_until("the first attempt", Duration::from_secs(10), async || {
-        let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
-        sync["status"] == "running"
-    })
-    .await;
     let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
     assert_eq!(sync["attempt_log"][0]["worker"], doomed.name.as_str());
 
@@ -232,15 +237,8 @@ async fn a_sync_whose_last_attempt_died_with_its_worker_fails() {
     .await;
     let mock = MockSource::spawn().await;
     let doomed = spawn_killable(mock_worker(&app, &mock));
-    let (_, accepted) = app
-        .post_sync(&synthetic_body("1x2x2;latency_ms=2500"))
-        .await;
+    let accepted = post_and_wait_running(&app, "1x2x2;latency_ms=2500").await;
     let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
-    wait_until("the attempt", Duration::from_secs(10), async || {
-        let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
-        sync["status"] == "running"
-    })
-    .await;
     doomed.kill.send(()).unwrap();
     doomed.thread.join().unwrap();
 

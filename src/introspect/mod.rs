@@ -65,7 +65,7 @@ pub async fn introspect(
     // Parallel workers start with empty catalog caches, which the per-row catalog functions
     // (pg_get_constraintdef, pg_get_expr) then fill again: serial plans run these queries in
     // about half the time, and two connections already share the source's CPUs.
-    sqlx::query(NO_PARALLEL)
+    sqlx::query(READ_SETTINGS)
         .bind(&timeout)
         .execute(&mut *tx)
         .await?;
@@ -102,7 +102,7 @@ pub async fn introspect(
             )))
             .execute(&mut *side)
             .await?;
-            sqlx::query(NO_PARALLEL)
+            sqlx::query(READ_SETTINGS)
                 .bind(&timeout)
                 .execute(&mut *side)
                 .await?;
@@ -219,7 +219,7 @@ pub async fn introspect(
 /// Session settings of an introspection transaction: its statement timeout (`$1`), no
 /// parallel workers, and memory enough to sort 200,000 columns without spilling to disk (with
 /// the default 4 MB, the columns query wrote a 35 MB sort file and ran 10% longer).
-const NO_PARALLEL: &str = "SELECT set_config('statement_timeout', $1, true), \
+const READ_SETTINGS: &str = "SELECT set_config('statement_timeout', $1, true), \
                                   set_config('max_parallel_workers_per_gather', '0', true), \
                                   set_config('work_mem', '64MB', true)";
 

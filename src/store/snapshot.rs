@@ -298,7 +298,9 @@ impl<T> Parts<T> {
         if let Some(part) = receiver.recv().await {
             return Some(part);
         }
-        if let Err(e) = builder.await
+        let built = builder.await;
+        *self = Self::Ready(VecDeque::new()); // a finished builder is not awaited twice
+        if let Err(e) = built
             && e.is_panic()
         {
             std::panic::resume_unwind(e.into_panic());
