@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 
 const DDL: &str = r#"
 CREATE SCHEMA sales;
@@ -75,6 +76,18 @@ async fn a_sync_serves_exactly_the_source_catalog_and_a_resync_replaces_it() {
     assert_eq!(catalog["schemas"][1]["catalog_id"], catalog_id.as_str());
     assert_eq!(catalog["sync"]["status"], "succeeded");
     assert_eq!(catalog["catalog"]["database"]["name"], source.name.as_str());
+    // Read beside the bulk queries on the helper connection; nothing has written since.
+    let on_disk: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&PgPool::connect(&source.url).await.unwrap())
+        .await
+        .unwrap();
+    let reported = catalog["catalog"]["database"]["size_bytes"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        (reported - on_disk).abs() <= on_disk / 10,
+        "size {reported}, on disk {on_disk}"
+    );
 
     let (_, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
     let listed: Vec<(String, String, String)> = tables

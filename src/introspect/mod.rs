@@ -34,6 +34,7 @@ pub struct Options {
 /// Every row the bulk queries return, before assembly.
 struct Rows {
     database: queries::DatabaseRow,
+    size_bytes: Option<i64>,
     schemas: Vec<queries::SchemaRow>,
     relations: Vec<queries::RelationRow>,
     columns: Vec<queries::ColumnRow>,
@@ -118,6 +119,13 @@ pub async fn introspect(
                 .await
         };
     }
+    macro_rules! size {
+        ($conn:expr) => {
+            sqlx::query_scalar::<_, Option<i64>>(queries::DATABASE_SIZE)
+                .fetch_one(&mut *$conn)
+                .await
+        };
+    }
     macro_rules! all {
         ($conn:expr, $sql:expr) => {
             sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
@@ -128,8 +136,8 @@ pub async fn introspect(
     } else {
         queries::INDEXES_BEFORE_15
     };
-    // The columns and the probe cost about as much as the relations, the indexes and the
-    // constraints together: those run on the helper when there is one.
+    // The columns and the probe cost about as much as the database's size, the relations, the
+    // indexes and the constraints together: those run on the helper when there is one.
     let prelude = started.elapsed();
     let main = async {
         let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
@@ -158,11 +166,12 @@ pub async fn introspect(
     };
     let (
         (printer, columns, probe, types, sequences, functions, triggers, dependencies, main_done),
-        (relations, indexes, constraints, heavy_done),
+        (size_bytes, relations, indexes, constraints, heavy_done),
     ) = match side_tx.as_mut() {
         Some(side) => {
             let heavy = async {
                 Ok::<_, sqlx::Error>((
+                    size!(*side)?,
                     all!(*side, queries::RELATIONS)?,
                     all!(*side, indexes_query)?,
                     all!(*side, queries::CONSTRAINTS)?,
@@ -176,6 +185,7 @@ pub async fn introspect(
             (
                 rest,
                 (
+                    size!(tx)?,
                     all!(tx, queries::RELATIONS)?,
                     all!(tx, indexes_query)?,
                     all!(tx, queries::CONSTRAINTS)?,
@@ -193,6 +203,7 @@ pub async fn introspect(
     let read = started.elapsed();
     let snapshot = assemble(Rows {
         database,
+        size_bytes,
         schemas,
         relations,
         columns,
@@ -549,7 +560,7 @@ fn assemble(rows: Rows) -> Snapshot {
             name: database.name,
             server_version: database.server_version,
             encoding: database.encoding,
-            size_bytes: database.size_bytes,
+            size_bytes: rows.size_bytes,
         }),
         schemas,
     }

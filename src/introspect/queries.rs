@@ -30,7 +30,6 @@ pub const DATABASE: &str = r#"
 SELECT current_database()::text                 AS name,
        current_setting('server_version')        AS server_version,
        pg_encoding_to_char(d.encoding)::text    AS encoding,
-       pg_database_size(d.oid)                  AS size_bytes,
        current_setting('server_version_num')::int4 AS version_num
 FROM pg_database d
 WHERE d.datname = current_database()
@@ -41,9 +40,12 @@ pub struct DatabaseRow {
     pub name: String,
     pub server_version: Option<String>,
     pub encoding: Option<String>,
-    pub size_bytes: Option<i64>,
     pub version_num: i32,
 }
+
+/// The database's size on disk. It stat()s every file of every relation (75 ms for 10,000
+/// tables), so it runs beside the bulk queries rather than before them.
+pub const DATABASE_SIZE: &str = "SELECT pg_database_size(current_database())";
 
 /// User schemas: system, TOAST and temporary schemas are left out; `$1` (include, or NULL for
 /// all) and `$2` (exclude) narrow them further.
