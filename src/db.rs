@@ -72,6 +72,17 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"))
 }
 
+/// Whether the same statement may succeed if tried again: the store was unavailable, the
+/// transaction lost a serialization conflict or a deadlock, a lock or the statement timed out, or
+/// the server lacked a resource (disk, memory, connections). Anything else (a constraint or a
+/// trigger refusing the data, a bug) will fail the same way again.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    is_unavailable(e)
+        || matches!(e, sqlx::Error::Database(d)
+            if d.code().is_some_and(|c| c.starts_with("40") || c.starts_with("53")
+                || c == "55P03" || c == "57014"))
+}
+
 /// [`is_unavailable`] for an error chain; apalis's migration error arrives as text.
 fn chain_is_unavailable(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {

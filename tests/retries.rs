@@ -297,3 +297,49 @@ async fn a_flaky_source_with_errors_and_hangs_still_syncs_everything() {
         "flaky source: 40 syncs succeeded in {attempts} attempts ({unavailable} 503s, {timeouts} timeouts)"
     );
 }
+
+/// A snapshot the store refuses for a reason that will not pass (here a trigger of the store's
+/// raises) fails the sync on its first attempt and says why; the catalog keeps serving the
+/// snapshot it had. Retrying would re-read the source for nothing.
+#[tokio::test]
+async fn a_snapshot_the_store_refuses_fails_at_once_and_keeps_the_last_one() {
+    let app = spawn_app_with(AppOptions {
+        max_attempts: 3,
+        ..AppOptions::default()
+    })
+    .await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE kept (id int);").await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let catalog_id = first["catalog_id"].as_str().unwrap().to_owned();
+
+    app.store
+        .execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'columns are read-only today'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON catalog_columns
+             FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+        )
+        .await;
+    source
+        .execute("ALTER TABLE kept ADD COLUMN added text")
+        .await;
+    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(
+        (refused["status"].as_str(), refused["attempts"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{refused}"
+    );
+    let error = refused["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("the store refused the snapshot")
+            && error.contains("columns are read-only today"),
+        "{error}"
+    );
+
+    let (_, table) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/public/kept"))
+        .await;
+    assert_eq!(names(&table["columns"], "name"), ["id"], "{table}");
+}

@@ -42,7 +42,7 @@ impl RetryPolicy {
 pub enum Release {
     #[error("worker shutting down; the sync goes back to the queue")]
     Shutdown,
-    #[error("store unavailable: {0}")]
+    #[error("store error: {0}")]
     Store(#[from] sqlx::Error),
 }
 
@@ -192,19 +192,25 @@ impl SyncRunner {
         Ok(())
     }
 
-    /// Replaces the catalog's snapshot and marks the sync succeeded, in one transaction.
+    /// Replaces the catalog's snapshot and marks the sync succeeded, in one transaction. A
+    /// write that may succeed on another try releases the job; one the store refuses for good
+    /// (data too long, a constraint or trigger, a bug) fails the sync with the store's reason.
     async fn write(&self, job: &SyncJob, fetched: Fetched) -> Result<(), Release> {
         match self.try_write(job, fetched).await {
             Ok(()) => Ok(()),
-            // Data the store refuses (too long, invalid) will not get better on retry.
-            Err(sqlx::Error::Database(e))
-                if e.code()
-                    .is_some_and(|c| c.starts_with("22") || c.starts_with("54")) =>
-            {
-                let message = format!("the store refused the snapshot: {}", e.message());
+            Err(e) if crate::db::is_transient(&e) => Err(Release::Store(e)),
+            Err(e) => {
+                warn!(error = %e, "the store refused the snapshot");
+                let message = match &e {
+                    sqlx::Error::Database(db) => format!(
+                        "the store refused the snapshot: {} ({})",
+                        db.message(),
+                        db.code().unwrap_or_default()
+                    ),
+                    other => format!("the store refused the snapshot: {other}"),
+                };
                 self.fail(job, &message).await
             }
-            Err(e) => Err(Release::Store(e)),
         }
     }
 
