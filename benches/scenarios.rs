@@ -359,6 +359,48 @@ async fn read_alone(url: &str) -> Result<f64> {
     Ok(elapsed)
 }
 
+/// wrk's script for scenario 3: each thread numbers its requests apart from the other's, so
+/// every request names a new source (a new catalog) over 10,000 hosts.
+const WRK_SYNC_SCRIPT: &str = r#"
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  n = 0
+end
+function request()
+  n = n + 1
+  local i = id * 100000000 + n
+  local body = '{"host":"db' .. (i % 10000) .. '.bench","port":5432,"user":"u","password":"p","dbname":"d' .. i .. '"}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+"#;
+
+fn wrk_installed() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// A wrk latency ("812.00us", "2.10ms", "1.02s") in milliseconds.
+fn wrk_ms(text: &str) -> Result<f64> {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        anyhow::bail!("unexpected wrk latency {text:?}")
+    };
+    Ok(number.parse::<f64>()? * factor)
+}
+
 fn source_body(url: &str) -> Value {
     let u = reqwest::Url::parse(url).unwrap();
     json!({"host": u.host_str().unwrap(), "port": u.port().unwrap_or(5432), "user": u.username(),
@@ -443,11 +485,93 @@ impl Bench {
     }
 
     /// Scenario 3: POST /sync from 32 clients over distinct sources, against pgbench's one-row
-    /// insert on the same server with the same durability.
+    /// insert on the same server with the same durability. The load comes from wrk when it is
+    /// installed (a C client like pgbench, whose own figures are printed), else from a Rust
+    /// client in this process.
     async fn enqueue(&mut self) -> Result<()> {
         let seconds = 10;
         let pgbench_tps = self.pgbench_insert_tps(seconds).await?;
         let service = Service::start(self, 0, false, &[]).await?;
+        let measured = if wrk_installed() {
+            self.enqueue_with_wrk(&service, seconds).await
+        } else {
+            self.enqueue_in_process(&service, seconds).await
+        };
+        service.stop(self).await?;
+        let (generator, rps, p50, p99) = measured?;
+        self.row(
+            "3. enqueue, 32 clients",
+            format!("{rps:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms ({generator})"),
+            format!("pgbench 1-row insert {pgbench_tps:.0} tps"),
+            format!("{:.2}x", rps / pgbench_tps),
+            ">= 0.5x, p99 <= 25 ms",
+        );
+        Ok(())
+    }
+
+    /// wrk with 2 threads (as pgbench's `-j 2`) and 32 connections; every request names a new
+    /// source. Its report is printed as it is, and every request it counts must have been a 202
+    /// whose sync is in the store.
+    async fn enqueue_with_wrk(
+        &self,
+        service: &Service,
+        seconds: u64,
+    ) -> Result<(&'static str, f64, f64, f64)> {
+        let script = std::env::temp_dir().join(format!("pgcs-bench-{}.lua", std::process::id()));
+        std::fs::write(&script, WRK_SYNC_SCRIPT)?;
+        let output = tokio::process::Command::new("wrk")
+            .args(["-t2", "-c32", "--latency", "-d"])
+            .arg(format!("{seconds}s"))
+            .arg("-s")
+            .arg(&script)
+            .arg(format!("{}/sync", service.base))
+            .output()
+            .await;
+        let _ = std::fs::remove_file(&script);
+        let output = output?;
+        let report = String::from_utf8_lossy(&output.stdout);
+        anyhow::ensure!(
+            output.status.success(),
+            "wrk failed: {report} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        println!("{}", report.trim_end());
+        anyhow::ensure!(
+            !report.contains("Non-2xx or 3xx responses") && !report.contains("Socket errors"),
+            "wrk saw errors"
+        );
+        let figure = |label: &str| {
+            report
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix(label))
+                .map(str::trim)
+                .ok_or_else(|| anyhow::anyhow!("wrk printed no {label:?}: {report}"))
+        };
+        let requests: f64 = figure("Requests/sec:")?.parse()?;
+        let (p50, p99) = (wrk_ms(figure("50%")?)?, wrk_ms(figure("99%")?)?);
+        let completed: f64 = report
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in "))
+            .map(|(n, _)| n.parse())
+            .transpose()?
+            .unwrap_or(0.0);
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM syncs")
+            .fetch_one(&service.store)
+            .await?;
+        anyhow::ensure!(
+            stored as f64 >= completed,
+            "wrk counted {completed} answers but the store holds {stored} syncs"
+        );
+        Ok(("wrk", requests, p50, p99))
+    }
+
+    /// The same load from 32 tasks of a reqwest client in this process.
+    async fn enqueue_in_process(
+        &self,
+        service: &Service,
+        seconds: u64,
+    ) -> Result<(&'static str, f64, f64, f64)> {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
@@ -473,20 +597,12 @@ impl Bench {
             latencies.extend(t.await?);
         }
         latencies.sort_by(f64::total_cmp);
-        let rps = latencies.len() as f64 / seconds as f64;
-        service.stop(self).await?;
-        self.row(
-            "3. enqueue, 32 clients",
-            format!(
-                "{rps:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
-                percentile(&latencies, 0.5),
-                percentile(&latencies, 0.99)
-            ),
-            format!("pgbench 1-row insert {pgbench_tps:.0} tps"),
-            format!("{:.2}x", rps / pgbench_tps),
-            ">= 0.5x, p99 <= 25 ms",
-        );
-        Ok(())
+        Ok((
+            "in-process client",
+            latencies.len() as f64 / seconds as f64,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+        ))
     }
 
     async fn pgbench_insert_tps(&self, seconds: u64) -> Result<f64> {
