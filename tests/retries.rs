@@ -343,3 +343,48 @@ async fn a_snapshot_the_store_refuses_fails_at_once_and_keeps_the_last_one() {
         .await;
     assert_eq!(names(&table["columns"], "name"), ["id"], "{table}");
 }
+
+/// A write the store may accept on another try (here a serialization failure, raised once by a
+/// trigger of the store's) sends the job back to the queue: the next delivery writes the
+/// snapshot, and the attempt log shows what happened to the first attempt.
+#[tokio::test]
+async fn a_transient_store_error_is_retried_and_shown_on_its_attempt() {
+    let app = spawn_app().await;
+    app.store
+        .execute(
+            "CREATE SEQUENCE store_faults;
+             CREATE FUNCTION conflict_once() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF nextval('store_faults') = 1 THEN
+                     RAISE EXCEPTION 'a conflict, once' USING ERRCODE = '40001';
+                 END IF;
+                 RETURN NULL;
+             END $$;
+             CREATE TRIGGER conflict_once BEFORE INSERT ON catalog_columns
+             FOR EACH STATEMENT EXECUTE FUNCTION conflict_once();",
+        )
+        .await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE t (id int, note text);").await;
+    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(
+        (sync["status"].as_str(), sync["attempts"].as_i64()),
+        (Some("succeeded"), Some(2)),
+        "{sync}"
+    );
+    let errors = attempt_errors(&sync);
+    assert!(
+        errors[0]
+            .as_deref()
+            .is_some_and(|e| e.contains("a conflict, once") && e.contains("back to the queue")),
+        "{sync}"
+    );
+    assert_eq!(errors[1], None, "{sync}");
+    let (_, table) = app
+        .get(&format!(
+            "/catalogs/{}/tables/public/t",
+            sync["catalog_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(names(&table["columns"], "name"), ["id", "note"], "{table}");
+}

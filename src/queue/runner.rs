@@ -42,7 +42,7 @@ impl RetryPolicy {
 pub enum Release {
     #[error("worker shutting down; the sync goes back to the queue")]
     Shutdown,
-    #[error("store error: {0}")]
+    #[error("store error, the sync goes back to the queue: {0}")]
     Store(#[from] sqlx::Error),
 }
 
@@ -58,9 +58,26 @@ pub struct SyncRunner {
 }
 
 impl SyncRunner {
-    /// Runs the sync of `job` to its end, or releases it (`Err`) for another delivery.
+    /// Runs the sync of `job` to its end, or releases it (`Err`) for another delivery. A
+    /// release for a store error ends the attempt with that error where the store lets it, so
+    /// the sync shows `retrying` and why until the next delivery starts its next attempt.
     #[tracing::instrument(skip_all, fields(sync_id = %job.sync_id, catalog_id = %job.catalog_id, source = %job.source.display()))]
     pub async fn run(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
+        let result = self.run_attempts(job, worker).await;
+        if let Err(e @ Release::Store(_)) = &result {
+            let noted = async {
+                let mut tx = self.pool.begin().await?;
+                syncs::retry_later(&mut tx, job.sync_id, &e.to_string()).await?;
+                tx.commit().await
+            };
+            if let Err(why) = noted.await {
+                debug!(error = %why, "could not record the store error on the attempt");
+            }
+        }
+        result
+    }
+
+    async fn run_attempts(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
         loop {
             let mut conn = self.pool.acquire().await?;
             let start =
