@@ -63,8 +63,11 @@ impl SyncRunner {
     /// the sync shows `retrying` and why until the next delivery starts its next attempt.
     #[tracing::instrument(skip_all, fields(sync_id = %job.sync_id, catalog_id = %job.catalog_id, source = %job.source.display()))]
     pub async fn run(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
-        let result = self.run_attempts(job, worker).await;
-        if let Err(e @ Release::Store(_)) = &result {
+        // Set while an attempt of this delivery is open: a store error before it started (or
+        // after it ended) is not this attempt's to record.
+        let mut attempt_open = false;
+        let result = self.run_attempts(job, worker, &mut attempt_open).await;
+        if let (true, Err(e @ Release::Store(_))) = (attempt_open, &result) {
             let noted = async {
                 let mut tx = self.pool.begin().await?;
                 syncs::retry_later(&mut tx, job.sync_id, &e.to_string()).await?;
@@ -77,7 +80,12 @@ impl SyncRunner {
         result
     }
 
-    async fn run_attempts(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
+    async fn run_attempts(
+        &self,
+        job: &SyncJob,
+        worker: &str,
+        attempt_open: &mut bool,
+    ) -> Result<(), Release> {
         loop {
             let mut conn = self.pool.acquire().await?;
             let start =
@@ -89,6 +97,7 @@ impl SyncRunner {
                     max_attempts,
                     enqueued_at,
                 } => {
+                    *attempt_open = true;
                     if attempt == 1 {
                         let waited = (chrono::Utc::now() - enqueued_at)
                             .to_std()
@@ -138,6 +147,7 @@ impl SyncRunner {
                 return self.fail(job, &message).await;
             }
             self.wait_to_retry(job, attempt, &error).await?;
+            *attempt_open = false; // ended as `retrying` before the wait
         }
     }
 
