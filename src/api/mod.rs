@@ -120,7 +120,8 @@ impl AppState {
 /// 7,600-7,800 and 4 gave 7,300-7,400 (`BENCH_SCENARIOS=enqueue scripts/bench`, batches of four
 /// statements); concurrent batches mostly wait for each other's commits, which apalis's NOTIFY
 /// trigger serializes. With one statement per batch, 2 batchers still did worse than 1 (0.47x
-/// against 0.48-0.55x of pgbench's rate in the same runs).
+/// against 0.48-0.55x of pgbench's rate in the same runs), and again once each batcher kept its
+/// connection (0.48x and 0.50x against 0.55x and 0.61x).
 const ENQUEUE_BATCHERS: usize = 1;
 const ENQUEUE_MAX_BATCH: usize = 128;
 /// Detail reads: a few statements at once (the store has cores to spare for them), each
