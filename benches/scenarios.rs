@@ -25,6 +25,8 @@ struct Bench {
     runs: usize,
     client: reqwest::Client,
     rows: Vec<[String; 5]>,
+    /// The load generators' own reports (pgbench, wrk), written after the table.
+    reports: Vec<(String, String)>,
 }
 
 fn env(name: &str, default: &str) -> String {
@@ -513,7 +515,7 @@ impl Bench {
     /// source. Its report is printed as it is, and every request it counts must have been a 202
     /// whose sync is in the store.
     async fn enqueue_with_wrk(
-        &self,
+        &mut self,
         service: &Service,
         seconds: u64,
     ) -> Result<(&'static str, f64, f64, f64)> {
@@ -536,6 +538,8 @@ impl Bench {
             String::from_utf8_lossy(&output.stderr)
         );
         println!("{}", report.trim_end());
+        self.reports
+            .push(("3: wrk".into(), report.trim_end().to_owned()));
         anyhow::ensure!(
             !report.contains("Non-2xx or 3xx responses") && !report.contains("Socket errors"),
             "wrk saw errors"
@@ -605,7 +609,7 @@ impl Bench {
         ))
     }
 
-    async fn pgbench_insert_tps(&self, seconds: u64) -> Result<f64> {
+    async fn pgbench_insert_tps(&mut self, seconds: u64) -> Result<f64> {
         let db = format!("pgcs_bench_pgbench_{}", std::process::id());
         let admin = PgPool::connect(&self.store_admin).await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -654,6 +658,13 @@ impl Bench {
                     String::from_utf8_lossy(&output.stderr)
                 )
             })?;
+        // Its own report, without the path of the script and the database it ran against.
+        let report: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("transaction type:") && !l.contains("pgcs_bench_pgbench"))
+            .collect();
+        self.reports
+            .push(("3: pgbench".into(), report.join("\n").trim_end().to_owned()));
         Ok(tps)
     }
 
@@ -868,6 +879,7 @@ async fn main() -> Result<()> {
             .pool_max_idle_per_host(128)
             .build()?,
         rows: Vec::new(),
+        reports: Vec::new(),
     };
     let scenarios = env("BENCH_SCENARIOS", "big,enqueue,pickup,drain,reads");
     println!(
@@ -902,6 +914,11 @@ async fn main() -> Result<()> {
             table.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 r[0], r[1], r[2], r[3], r[4]
+            ));
+        }
+        for (scenario, report) in &bench.reports {
+            table.push_str(&format!(
+                "\nThe load generator's own report ({scenario}):\n\n```text\n{report}\n```\n"
             ));
         }
         std::fs::write(out, table)?;
