@@ -33,6 +33,19 @@ async fn app_with_mock(
     (app, mock, worker)
 }
 
+/// An app whose worker reads the databases of the test server themselves.
+async fn app_reading_databases(
+    max_attempts: i32,
+) -> (TestApp, pg_catalog_sync::queue::WorkerHandle) {
+    let app = spawn_app_with(AppOptions {
+        max_attempts,
+        ..AppOptions::default()
+    })
+    .await;
+    let worker = app.start_worker(worker_config(&app)).await;
+    (app, worker)
+}
+
 #[tokio::test]
 async fn transient_failures_are_retried_until_the_sync_succeeds() {
     let (app, _mock, _worker) = app_with_mock(5).await;
@@ -117,12 +130,7 @@ async fn a_source_that_hangs_is_cut_off_by_the_timeout() {
 
 #[tokio::test]
 async fn direct_source_errors_are_classified() {
-    let app = spawn_app_with(AppOptions {
-        max_attempts: 3,
-        ..AppOptions::default()
-    })
-    .await;
-    let _worker = app.start_worker(worker_config(&app)).await;
+    let (app, _worker) = app_reading_databases(3).await;
 
     // Unknown database and a role that may not log in: permanent, one attempt.
     let missing = app.sync_and_wait(&sync_body("pgcs_no_such_database")).await;
@@ -303,12 +311,7 @@ async fn a_flaky_source_with_errors_and_hangs_still_syncs_everything() {
 /// snapshot it had. Retrying would re-read the source for nothing.
 #[tokio::test]
 async fn a_snapshot_the_store_refuses_fails_at_once_and_keeps_the_last_one() {
-    let app = spawn_app_with(AppOptions {
-        max_attempts: 3,
-        ..AppOptions::default()
-    })
-    .await;
-    let _worker = app.start_worker(worker_config(&app)).await;
+    let (app, _worker) = app_reading_databases(3).await;
     let source = TestDatabase::with_ddl("pgcs_src", "CREATE TABLE kept (id int);").await;
     let first = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(first["status"], "succeeded", "{first}");
