@@ -491,3 +491,86 @@ async fn a_request_during_a_snapshot_write_is_answered_at_once() {
     assert_ne!(accepted["sync_id"], first["sync_id"]);
     writing.rollback().await.unwrap();
 }
+
+/// A big snapshot's detail documents are written on a second store connection while the rows
+/// are, and appear with the snapshot's commit: readers see the new documents with the new rows,
+/// a write that fails keeps the old ones, and what the failed write staged is gone after the
+/// next one.
+#[tokio::test]
+async fn a_big_snapshots_details_appear_with_it_and_a_failed_write_keeps_the_old_ones() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    // 6,000 columns: past the point where the worker writes in bulk.
+    let wide = |name: &str| {
+        let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
+        format!("CREATE TABLE public.{name} ({});", columns.join(", "))
+    };
+    let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
+    let source = TestDatabase::with_ddl("pgcs_big", &ddl).await;
+    let staged = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM catalog_relation_details_staged")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let detail_columns = |catalog_id: String, table: &'static str| {
+        let app = &app;
+        async move {
+            let (status, detail) = app
+                .get(&format!("/catalogs/{catalog_id}/tables/public/{table}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{detail}");
+            names(&detail["columns"], "name")
+        }
+    };
+
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let catalog_id = first["catalog_id"].as_str().unwrap().to_owned();
+    for t in ["w0", "w5"] {
+        let columns = detail_columns(catalog_id.clone(), t).await;
+        assert_eq!(columns.len(), 1000, "{t}");
+        assert_eq!(
+            (columns[0].as_str(), columns[999].as_str()),
+            ("c1", "c1000")
+        );
+    }
+    assert_eq!(staged().await, 0, "nothing stays staged after a write");
+
+    // The snapshot's transaction refuses the documents as it moves them in.
+    app.store
+        .execute(
+            "CREATE TABLE refuse_details ();
+             CREATE FUNCTION refuse_details() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF EXISTS (SELECT FROM refuse_details) THEN
+                     RAISE EXCEPTION 'no documents today';
+                 END IF;
+                 RETURN NULL;
+             END $$;
+             CREATE TRIGGER refuse_details BEFORE INSERT ON catalog_relation_details
+             FOR EACH STATEMENT EXECUTE FUNCTION refuse_details();
+             INSERT INTO refuse_details DEFAULT VALUES;",
+        )
+        .await;
+    source.execute("ALTER TABLE w0 ADD COLUMN added text").await;
+    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no documents today"),
+        "{refused}"
+    );
+    assert_eq!(detail_columns(catalog_id.clone(), "w0").await.len(), 1000);
+    assert!(staged().await > 0, "the failed write's staging committed");
+
+    app.store.execute("DELETE FROM refuse_details").await;
+    let fixed = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(fixed["status"], "succeeded", "{fixed}");
+    let columns = detail_columns(catalog_id.clone(), "w0").await;
+    assert_eq!(columns.len(), 1001);
+    assert_eq!(columns[1000], "added");
+    assert_eq!(staged().await, 0, "the next write took the leftovers away");
+}

@@ -267,11 +267,14 @@ impl SyncRunner {
         } else {
             snapshot::replace(
                 &mut tx,
+                &self.pool,
                 job.catalog_id,
                 job.sync_id,
-                &snap,
-                &fingerprint,
-                probe.as_deref(),
+                snapshot::Written {
+                    snapshot: &snap,
+                    fingerprint: &fingerprint,
+                    probe: probe.as_deref(),
+                },
                 current.is_some(),
             )
             .await?

@@ -1,13 +1,17 @@
 //! The current snapshot of each catalog: schemas, relations, columns, constraints, indexes.
 //!
 //! A sync replaces the whole snapshot in one transaction (delete, then one bulk insert per
-//! table), so readers see either the old or the new snapshot, never a mix.
+//! table), so readers see either the old or the new snapshot, never a mix. A big snapshot's
+//! detail documents are staged beside it on a second connection and moved in by that
+//! transaction.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde_json::json;
+use sqlx::PgPool;
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use super::{Tx, changes, details};
@@ -119,7 +123,15 @@ async fn mark_synced(
     Ok(())
 }
 
-/// Replaces the catalog's snapshot with `snapshot`, written by `sync_id`. The caller holds
+/// A snapshot as a sync writes it.
+pub struct Written<'a> {
+    pub snapshot: &'a Arc<Snapshot>,
+    pub fingerprint: &'a str,
+    /// The source probe it was read at, if the source has one.
+    pub probe: Option<&'a str>,
+}
+
+/// Replaces the catalog's snapshot with `new`, written by `sync_id`. The caller holds
 /// [`lock_catalog`]. Returns how many changes against the previous snapshot the sync recorded
 /// (none for a catalog's first snapshot, which is the baseline).
 ///
@@ -127,14 +139,13 @@ async fn mark_synced(
 /// (per-row lists, constraint and index columns, travel as array literals); a big snapshot's
 /// columns go in with `COPY`. What takes the worker real CPU time to prepare (the `COPY` text,
 /// the detail documents) is built on blocking threads while the store works (see
-/// [`in_parts`]).
+/// [`in_parts`]), and a big snapshot's documents are staged on a second connection from `pool`.
 pub async fn replace(
     tx: &mut Tx<'_>,
+    pool: &PgPool,
     catalog_id: Uuid,
     sync_id: Uuid,
-    snapshot: &Arc<Snapshot>,
-    fingerprint: &str,
-    probe: Option<&str>,
+    new: Written<'_>,
     had_snapshot: bool,
 ) -> sqlx::Result<Option<u64>> {
     // A catalog's first snapshot has nothing to delete or compare with.
@@ -142,12 +153,19 @@ pub async fn replace(
         changes::set_aside_previous(tx, catalog_id).await?;
         delete_rows(tx, catalog_id).await?;
     }
-    replace_rows(tx, catalog_id, snapshot).await?;
+    replace_rows(tx, pool, catalog_id, new.snapshot).await?;
     let recorded = match had_snapshot {
         true => Some(changes::record(tx, catalog_id, sync_id).await?),
         false => None,
     };
-    mark_synced(tx, catalog_id, snapshot, Some(fingerprint), probe).await?;
+    mark_synced(
+        tx,
+        catalog_id,
+        new.snapshot,
+        Some(new.fingerprint),
+        new.probe,
+    )
+    .await?;
     Ok(recorded)
 }
 
@@ -177,6 +195,12 @@ pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<b
         return Ok(false);
     }
     delete_rows(tx, catalog_id).await?;
+    sqlx::query!(
+        "DELETE FROM catalog_relation_details_staged WHERE catalog_id = $1",
+        catalog_id
+    )
+    .execute(&mut **tx)
+    .await?;
     sqlx::query!(r#"DELETE FROM catalogs WHERE id = $1"#, catalog_id)
         .execute(&mut **tx)
         .await?;
@@ -198,13 +222,23 @@ const DELETES: [&str; 11] = [
 ];
 
 /// Inserts every row of the snapshot; empty kinds cost no statement.
+///
+/// The detail documents are built while the rows before them are written. A big snapshot's
+/// documents (about 55 MB for 10,000 tables) are staged at the same time on a second
+/// connection from `pool`, when one is free at once, and moved in at the end (see
+/// [`stage_details`]); otherwise they are inserted after the rows.
 async fn replace_rows(
     tx: &mut Tx<'_>,
+    pool: &PgPool,
     catalog_id: Uuid,
     snapshot: &Arc<Snapshot>,
 ) -> sqlx::Result<()> {
-    // The documents are built while the rows before them are written.
-    let documents = detail_parts(snapshot.clone());
+    let documents = match detail_parts(snapshot.clone()) {
+        parts @ Parts::Building { .. } => Details::Staging(AbortOnDropHandle::new(tokio::spawn(
+            stage_details(pool.clone(), catalog_id, parts),
+        ))),
+        parts => Details::Inline(parts),
+    };
     let schemas = &snapshot.schemas;
     if !schemas.is_empty() {
         sqlx::query!(
@@ -240,7 +274,17 @@ async fn replace_rows(
     replace_schema_objects(tx, catalog_id, snapshot).await?;
     replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
     let rows_ms = ms(started);
-    insert_details(tx, catalog_id, documents).await?;
+    let documents = match documents {
+        Details::Inline(parts) => Staged::No(parts),
+        Details::Staging(staging) => match staging.await {
+            Ok(staged) => staged?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        },
+    };
+    match documents {
+        Staged::No(parts) => insert_details(tx, catalog_id, parts).await?,
+        Staged::Under(generation) => publish_staged_details(tx, catalog_id, generation).await?,
+    }
     tracing::debug!(
         relations_ms,
         columns_ms,
@@ -351,6 +395,92 @@ fn detail_parts(snapshot: Arc<Snapshot>) -> Parts<DetailPart> {
             }
         }
     })
+}
+
+/// How a snapshot's detail documents reach the store.
+enum Details {
+    /// Inserted by the snapshot's transaction after its rows.
+    Inline(Parts<DetailPart>),
+    /// Being staged on a second connection (the task is aborted if the write fails first).
+    Staging(AbortOnDropHandle<sqlx::Result<Staged>>),
+}
+
+/// What [`stage_details`] did.
+enum Staged {
+    /// Committed under this generation, to be published.
+    Under(Uuid),
+    /// Not staged (no second connection came in time): the parts, for the snapshot's own
+    /// transaction to insert.
+    No(Parts<DetailPart>),
+}
+
+/// How long staging waits for a second connection: long enough to open one, short enough
+/// not to matter when every connection is busy (the documents then go in after the rows).
+const STAGING_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Writes the documents on a second connection, in a transaction of its own, into
+/// `catalog_relation_details_staged` under a new generation, returned once committed: the
+/// snapshot's transaction then moves them into place ([`publish_staged_details`]), so they
+/// become visible with the snapshot and not before. The store writes them on a second core
+/// while the first writes the rows. Leftovers of a write of this catalog that failed after its
+/// staging committed go first (one writer per catalog holds its row lock).
+async fn stage_details(
+    pool: PgPool,
+    catalog_id: Uuid,
+    mut parts: Parts<DetailPart>,
+) -> sqlx::Result<Staged> {
+    use sqlx::Connection;
+    let Ok(Ok(mut conn)) = tokio::time::timeout(STAGING_CONNECTION_WAIT, pool.acquire()).await
+    else {
+        return Ok(Staged::No(parts));
+    };
+    let generation = Uuid::now_v7();
+    let mut tx = conn.begin().await?;
+    sqlx::query!(
+        "DELETE FROM catalog_relation_details_staged WHERE catalog_id = $1",
+        catalog_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    while let Some(part) = parts.next().await {
+        sqlx::query!(
+            r#"INSERT INTO catalog_relation_details_staged
+                   (catalog_id, generation, schema_name, name, detail)
+               SELECT $1, $2, * FROM UNNEST($3::text[], $4::text[], $5::text[])"#,
+            catalog_id,
+            generation,
+            &part.schema,
+            &part.name,
+            &part.detail,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Staged::Under(generation))
+}
+
+/// Moves the staged documents of `generation` into `catalog_relation_details`, inside the
+/// snapshot's transaction. They were compressed when staged and are copied as they are.
+async fn publish_staged_details(
+    tx: &mut Tx<'_>,
+    catalog_id: Uuid,
+    generation: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"WITH staged AS (
+               DELETE FROM catalog_relation_details_staged
+               WHERE catalog_id = $1 AND generation = $2
+               RETURNING schema_name, name, detail
+           )
+           INSERT INTO catalog_relation_details (catalog_id, schema_name, name, detail)
+           SELECT $1, schema_name, name, detail FROM staged"#,
+        catalog_id,
+        generation
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Writes the detail documents with one `UNNEST` insert per part.
