@@ -225,8 +225,8 @@ const DELETES: [&str; 11] = [
 ///
 /// The detail documents are built while the rows before them are written. A big snapshot's
 /// documents (about 55 MB for 10,000 tables) are staged at the same time on a second
-/// connection from `pool`, when one is free at once, and moved in at the end (see
-/// [`stage_details`]); otherwise they are inserted after the rows.
+/// connection from `pool` and moved in at the end (see [`stage_details`]); a small snapshot's,
+/// or a big one's when no second connection comes in time, are inserted after the rows.
 async fn replace_rows(
     tx: &mut Tx<'_>,
     pool: &PgPool,
@@ -278,7 +278,12 @@ async fn replace_rows(
         Details::Inline(parts) => Staged::No(parts),
         Details::Staging(staging) => match staging.await {
             Ok(staged) => staged?,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {
+                return Err(sqlx::Error::Protocol(
+                    "staging the detail documents was cancelled".into(),
+                ));
+            }
         },
     };
     match documents {
