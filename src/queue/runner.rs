@@ -67,15 +67,10 @@ impl SyncRunner {
         // after it ended) is not this attempt's to record.
         let mut attempt_open = false;
         let result = self.run_attempts(job, worker, &mut attempt_open).await;
-        if let (true, Err(e @ Release::Store(_))) = (attempt_open, &result) {
-            let noted = async {
-                let mut tx = self.pool.begin().await?;
-                syncs::retry_later(&mut tx, job.sync_id, &e.to_string()).await?;
-                tx.commit().await
-            };
-            if let Err(why) = noted.await {
-                debug!(error = %why, "could not record the store error on the attempt");
-            }
+        if let (true, Err(e @ Release::Store(_))) = (attempt_open, &result)
+            && let Err(why) = self.retry_later(job, &e.to_string()).await
+        {
+            debug!(error = %why, "could not record the store error on the attempt");
         }
         result
     }
@@ -193,15 +188,20 @@ impl SyncRunner {
         Ok(true)
     }
 
+    /// Ends the open attempt with `error` and shows the sync `retrying`.
+    async fn retry_later(&self, job: &SyncJob, error: &str) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        syncs::retry_later(&mut tx, job.sync_id, error).await?;
+        tx.commit().await
+    }
+
     async fn wait_to_retry(
         &self,
         job: &SyncJob,
         attempt: i32,
         error: &SourceError,
     ) -> Result<(), Release> {
-        let mut tx = self.pool.begin().await?;
-        syncs::retry_later(&mut tx, job.sync_id, &error.message).await?;
-        tx.commit().await?;
+        self.retry_later(job, &error.message).await?;
         metrics::counter!("pgcs_sync_retries_total").increment(1);
         let delay = self.retry.delay_after(attempt);
         warn!(attempt, ?delay, error = %error.message, "transient failure, retrying");

@@ -233,11 +233,15 @@ async fn replace_rows(
     catalog_id: Uuid,
     snapshot: &Arc<Snapshot>,
 ) -> sqlx::Result<()> {
-    let documents = match detail_parts(snapshot.clone()) {
-        parts @ Parts::Building { .. } => Details::Staging(AbortOnDropHandle::new(tokio::spawn(
-            stage_details(pool.clone(), catalog_id, parts),
-        ))),
-        parts => Details::Inline(parts),
+    let big = is_big(snapshot);
+    let parts = detail_parts(big, snapshot.clone());
+    let documents = match big {
+        true => Details::Staging(AbortOnDropHandle::new(tokio::spawn(stage_details(
+            pool.clone(),
+            catalog_id,
+            parts,
+        )))),
+        false => Details::Inline(parts),
     };
     let schemas = &snapshot.schemas;
     if !schemas.is_empty() {
@@ -267,7 +271,7 @@ async fn replace_rows(
     let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
     insert_relations(tx, catalog_id, &tables).await?;
     let relations_ms = ms(started);
-    insert_columns(tx, catalog_id, snapshot, &tables).await?;
+    insert_columns(tx, catalog_id, big, snapshot, &tables).await?;
     let columns_ms = ms(started);
     insert_constraints(tx, catalog_id, &tables).await?;
     insert_indexes(tx, catalog_id, &tables).await?;
@@ -383,8 +387,8 @@ struct DetailPart {
 const DETAIL_PART_BYTES: usize = 4 << 20;
 
 /// Each relation's detail document (see [`details`]), in parts.
-fn detail_parts(snapshot: Arc<Snapshot>) -> Parts<DetailPart> {
-    in_parts(is_big(&snapshot), move |parts| {
+fn detail_parts(big: bool, snapshot: Arc<Snapshot>) -> Parts<DetailPart> {
+    in_parts(big, move |parts| {
         let mut documents = details::build(&snapshot).peekable();
         while documents.peek().is_some() {
             let (mut part, mut bytes) = (DetailPart::default(), 0);
@@ -601,10 +605,11 @@ const COPY_COLUMNS_FROM: usize = 5_000;
 async fn insert_columns(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
+    big: bool,
     snapshot: &Arc<Snapshot>,
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
-    if !is_big(snapshot) {
+    if !big {
         return insert_few_columns(tx, catalog_id, tables).await;
     }
     let mut parts = column_copy_parts(catalog_id, snapshot.clone());
