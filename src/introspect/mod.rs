@@ -37,7 +37,9 @@ struct Rows {
     size_bytes: Option<i64>,
     schemas: Vec<queries::SchemaRow>,
     relations: Vec<queries::RelationRow>,
+    /// In (table, attnum) order.
     columns: Vec<queries::ColumnRow>,
+    column_types: ColumnTypes,
     constraints: Vec<queries::ConstraintRow>,
     indexes: Vec<queries::IndexRow>,
     /// Each index's definition, in `indexes` order.
@@ -152,9 +154,13 @@ pub async fn introspect(
                 .zip(printing.opclass_types)
                 .collect(),
         };
+        let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
+        columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
+        let column_types = column_types(&mut tx, &columns).await?;
         Ok::<_, sqlx::Error>((
             printer,
-            all!(tx, queries::COLUMNS)?,
+            columns,
+            column_types,
             probe!(tx)?,
             all!(tx, queries::TYPES)?,
             all!(tx, queries::SEQUENCES)?,
@@ -165,7 +171,18 @@ pub async fn introspect(
         ))
     };
     let (
-        (printer, columns, probe, types, sequences, functions, triggers, dependencies, main_done),
+        (
+            printer,
+            columns,
+            column_types,
+            probe,
+            types,
+            sequences,
+            functions,
+            triggers,
+            dependencies,
+            main_done,
+        ),
         (size_bytes, relations, indexes, constraints, heavy_done),
     ) = match side_tx.as_mut() {
         Some(side) => {
@@ -207,6 +224,7 @@ pub async fn introspect(
         schemas,
         relations,
         columns,
+        column_types,
         constraints,
         indexes,
         index_definitions,
@@ -233,6 +251,45 @@ pub async fn introspect(
 const READ_SETTINGS: &str = "SELECT set_config('statement_timeout', $1, true), \
                                   set_config('max_parallel_workers_per_gather', '0', true), \
                                   set_config('work_mem', '64MB', true)";
+
+/// The types and collations of the columns, each read once.
+struct ColumnTypes {
+    types: HashMap<(Oid, i32), queries::ColumnTypeRow>,
+    collations: HashMap<Oid, String>,
+}
+
+async fn column_types(
+    tx: &mut PgConnection,
+    columns: &[queries::ColumnRow],
+) -> Result<ColumnTypes, sqlx::Error> {
+    let pairs: HashSet<(Oid, i32)> = columns
+        .iter()
+        .map(|c| (c.type_oid, c.type_modifier))
+        .collect();
+    let (oids, modifiers): (Vec<Oid>, Vec<i32>) = pairs.into_iter().unzip();
+    let types: Vec<queries::ColumnTypeRow> = sqlx::query_as(queries::COLUMN_TYPES)
+        .bind(&oids)
+        .bind(&modifiers)
+        .fetch_all(&mut *tx)
+        .await?;
+    let collations: HashSet<Oid> = columns
+        .iter()
+        .map(|c| c.collation_oid)
+        .filter(|&oid| oid != Oid(0))
+        .collect();
+    let collations: Vec<Oid> = collations.into_iter().collect();
+    let collations: Vec<(Oid, String)> = sqlx::query_as(queries::COLLATIONS)
+        .bind(&collations)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(ColumnTypes {
+        types: types
+            .into_iter()
+            .map(|t| ((t.oid, t.modifier), t))
+            .collect(),
+        collations: collations.into_iter().collect(),
+    })
+}
 
 /// Every index's definition, in `indexes` order: printed here for plain indexes, asked of the
 /// server (in the introspection's snapshot) for the others.
@@ -382,23 +439,31 @@ fn assemble(rows: Rows) -> Snapshot {
     }
 
     let table = |oid: &Oid| table_pos.get(oid).copied();
+    let ColumnTypes { types, collations } = &rows.column_types;
     for c in rows.columns {
         let Some((si, ti)) = table(&c.table_oid) else {
             continue;
         };
+        // Every column's type is in the same snapshot; "???" is what format_type prints for
+        // an unknown one.
+        let ty = types.get(&(c.type_oid, c.type_modifier));
         schemas[si].tables[ti].columns.push(Column {
             name: c.name,
-            data_type: c.data_type,
-            nullable: c.nullable,
+            data_type: ty.map_or_else(|| "???".to_owned(), |t| t.data_type.clone()),
+            // A NOT NULL domain makes its columns NOT NULL.
+            nullable: !(c.not_null || ty.is_some_and(|t| t.domain_not_null)),
             ordinal: Some(c.ordinal),
             default: c.default_expr,
             comment: c.comment,
-            type_schema: c.type_schema,
-            type_name: c.type_name,
-            is_array: c.is_array,
+            type_schema: ty.map(|t| t.type_schema.clone()),
+            type_name: ty.map(|t| t.type_name.clone()),
+            is_array: ty.is_some_and(|t| t.is_array),
             identity: c.identity,
             generated: c.generated,
-            collation: c.collation,
+            // Shown where it differs from the type's own.
+            collation: ty
+                .filter(|t| t.collation_oid != c.collation_oid)
+                .and_then(|_| collations.get(&c.collation_oid).cloned()),
         });
     }
     for c in rows.constraints {
