@@ -123,10 +123,11 @@ async fn mark_synced(
     Ok(())
 }
 
-/// A snapshot as a sync writes it.
-pub struct Written<'a> {
+/// A snapshot as a sync writes it. Its fingerprint may still be computed on another thread
+/// while the rows are written: it is only stored at the end.
+pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
     pub snapshot: &'a Arc<Snapshot>,
-    pub fingerprint: &'a str,
+    pub fingerprint: F,
     /// The source probe it was read at, if the source has one.
     pub probe: Option<&'a str>,
 }
@@ -145,27 +146,24 @@ pub async fn replace(
     pool: &PgPool,
     catalog_id: Uuid,
     sync_id: Uuid,
-    new: Written<'_>,
+    new: Written<'_, impl Future<Output = sqlx::Result<String>>>,
     had_snapshot: bool,
 ) -> sqlx::Result<Option<u64>> {
-    // A catalog's first snapshot has nothing to delete or compare with.
-    if had_snapshot {
-        changes::set_aside_previous(tx, catalog_id).await?;
-        delete_rows(tx, catalog_id).await?;
-    }
-    replace_rows(tx, pool, catalog_id, new.snapshot).await?;
-    let recorded = match had_snapshot {
-        true => Some(changes::record(tx, catalog_id, sync_id).await?),
-        false => None,
+    let rows = async {
+        // A catalog's first snapshot has nothing to delete or compare with.
+        if had_snapshot {
+            changes::set_aside_previous(tx, catalog_id).await?;
+            delete_rows(tx, catalog_id).await?;
+        }
+        replace_rows(tx, pool, catalog_id, new.snapshot).await?;
+        Ok::<_, sqlx::Error>(match had_snapshot {
+            true => Some(changes::record(tx, catalog_id, sync_id).await?),
+            false => None,
+        })
     };
-    mark_synced(
-        tx,
-        catalog_id,
-        new.snapshot,
-        Some(new.fingerprint),
-        new.probe,
-    )
-    .await?;
+    let (recorded, fingerprint) = tokio::join!(rows, new.fingerprint);
+    let (recorded, fingerprint) = (recorded?, fingerprint?);
+    mark_synced(tx, catalog_id, new.snapshot, Some(&fingerprint), new.probe).await?;
     Ok(recorded)
 }
 
