@@ -251,18 +251,24 @@ impl SyncRunner {
         let write_started = std::time::Instant::now();
         // Shared with the threads that prepare the bulk parts of the write.
         let snap = std::sync::Arc::new(snap);
-        // The fingerprint serializes and hashes the whole snapshot (a tenth of a second or more
-        // for 10,000 tables), on a thread of its own from the start.
-        let mut fingerprint = {
-            let (snap, span) = (snap.clone(), tracing::Span::current());
-            AbortOnDropHandle::new(tokio::task::spawn_blocking(move || {
-                let _span = span.enter();
-                let started = std::time::Instant::now();
-                let fingerprint = snap.fingerprint();
-                let fingerprint_ms = started.elapsed().as_millis() as u64;
-                debug!(fingerprint_ms, "snapshot fingerprinted");
-                fingerprint
-            }))
+        // The fingerprint serializes and hashes the whole snapshot: a big one's (a tenth of a
+        // second or more for 10,000 tables) on a thread of its own from the start; a small
+        // one's at once, as a thread hand-off would cost more than it saves.
+        let mut fingerprint = match snapshot::is_big(&snap) {
+            true => {
+                let (snap, span) = (snap.clone(), tracing::Span::current());
+                Fingerprint::Running(AbortOnDropHandle::new(tokio::task::spawn_blocking(
+                    move || {
+                        let _span = span.enter();
+                        let started = std::time::Instant::now();
+                        let fingerprint = snap.fingerprint();
+                        let fingerprint_ms = started.elapsed().as_millis() as u64;
+                        debug!(fingerprint_ms, "snapshot fingerprinted");
+                        fingerprint
+                    },
+                )))
+            }
+            false => Fingerprint::Done(snap.fingerprint()),
         };
         let mut tx = self.pool.begin().await?;
         let snapshot::Locked::Catalog {
@@ -275,7 +281,7 @@ impl SyncRunner {
         // A catalog's first snapshot cannot be unchanged, so it is written while the fingerprint
         // is computed; a later one is compared with the current one first.
         let known = match current {
-            Some(_) => Some(join_fingerprint(&mut fingerprint).await?),
+            Some(_) => Some(fingerprint.join().await?),
             None => None,
         };
         let unchanged = current.is_some() && current == known;
@@ -286,7 +292,7 @@ impl SyncRunner {
             let fingerprint = async {
                 match known {
                     Some(fingerprint) => Ok(fingerprint),
-                    None => join_fingerprint(&mut fingerprint).await,
+                    None => fingerprint.join().await,
                 }
             };
             let written = snapshot::Written {
@@ -337,14 +343,25 @@ impl SyncRunner {
     }
 }
 
-/// The fingerprint computed on its own thread.
-async fn join_fingerprint(task: &mut AbortOnDropHandle<String>) -> sqlx::Result<String> {
-    match task.await {
-        Ok(done) => Ok(done),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only a runtime shutting down cancels a blocking task.
-        Err(_) => Err(sqlx::Error::Protocol(
-            "computing the fingerprint was cancelled".into(),
-        )),
+/// A snapshot's fingerprint, computed at once or on a thread of its own.
+enum Fingerprint {
+    Done(String),
+    Running(AbortOnDropHandle<String>),
+}
+
+impl Fingerprint {
+    async fn join(&mut self) -> sqlx::Result<String> {
+        let task = match self {
+            Fingerprint::Done(fingerprint) => return Ok(std::mem::take(fingerprint)),
+            Fingerprint::Running(task) => task,
+        };
+        match task.await {
+            Ok(fingerprint) => Ok(fingerprint),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime shutting down cancels a blocking task.
+            Err(_) => Err(sqlx::Error::Protocol(
+                "computing the fingerprint was cancelled".into(),
+            )),
+        }
     }
 }

@@ -361,8 +361,8 @@ impl<T> Parts<T> {
 }
 
 /// Whether a snapshot is big enough for the bulk paths: `COPY` for its columns, and parts
-/// built on other threads.
-fn is_big(snapshot: &Snapshot) -> bool {
+/// (and the fingerprint) built on other threads.
+pub(crate) fn is_big(snapshot: &Snapshot) -> bool {
     let columns: usize = snapshot
         .schemas
         .iter()
