@@ -254,7 +254,8 @@ impl SyncRunner {
         // The fingerprint serializes and hashes the whole snapshot: a big one's (a tenth of a
         // second or more for 10,000 tables) on a thread of its own from the start; a small
         // one's at once, as a thread hand-off would cost more than it saves.
-        let mut fingerprint = match snapshot::is_big(&snap) {
+        let big = snapshot::is_big(&snap);
+        let mut fingerprint = match big {
             true => {
                 let (snap, span) = (snap.clone(), tracing::Span::current());
                 Fingerprint::Running(AbortOnDropHandle::new(tokio::task::spawn_blocking(
@@ -298,6 +299,7 @@ impl SyncRunner {
             let written = snapshot::Written {
                 snapshot: &snap,
                 fingerprint,
+                big,
                 probe: probe.as_deref(),
             };
             snapshot::replace(

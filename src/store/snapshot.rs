@@ -128,6 +128,8 @@ async fn mark_synced(
 pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
     pub snapshot: &'a Arc<Snapshot>,
     pub fingerprint: F,
+    /// Whether it takes the bulk paths ([`is_big`]), decided once by the caller.
+    pub big: bool,
     /// The source probe it was read at, if the source has one.
     pub probe: Option<&'a str>,
 }
@@ -155,7 +157,7 @@ pub async fn replace(
             changes::set_aside_previous(tx, catalog_id).await?;
             delete_rows(tx, catalog_id).await?;
         }
-        replace_rows(tx, pool, catalog_id, new.snapshot).await?;
+        replace_rows(tx, pool, catalog_id, new.snapshot, new.big).await?;
         Ok::<_, sqlx::Error>(match had_snapshot {
             true => Some(changes::record(tx, catalog_id, sync_id).await?),
             false => None,
@@ -230,8 +232,8 @@ async fn replace_rows(
     pool: &PgPool,
     catalog_id: Uuid,
     snapshot: &Arc<Snapshot>,
+    big: bool,
 ) -> sqlx::Result<()> {
-    let big = is_big(snapshot);
     let parts = detail_parts(big, snapshot.clone());
     let documents = match big {
         true => Details::Staging(AbortOnDropHandle::new(tokio::spawn(stage_details(
