@@ -493,11 +493,12 @@ async fn a_request_during_a_snapshot_write_is_answered_at_once() {
 }
 
 /// A big snapshot's detail documents are written on a second store connection while the rows
-/// are, and appear with the snapshot's commit: readers see the new documents with the new rows,
-/// a write that fails keeps the old ones, and what the failed write staged is gone after the
-/// next one.
+/// are, and appear with the snapshot's commit: readers see the new documents with the new rows
+/// (and the new columns in column search and the change history), a write that fails keeps the
+/// old ones, and what the failed write staged is gone after the next one.
 #[tokio::test]
-async fn a_big_snapshots_details_appear_with_it_and_a_failed_write_keeps_the_old_ones() {
+async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_keeps_the_old_ones()
+{
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
     // 6,000 columns: past the point where the worker writes in bulk.
@@ -512,6 +513,30 @@ async fn a_big_snapshots_details_appear_with_it_and_a_failed_write_keeps_the_old
             .fetch_one(&app.pool)
             .await
             .unwrap()
+    };
+    let stored_columns = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM catalog_columns")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let found_columns = |catalog_id: String, q: &'static str| {
+        let app = &app;
+        async move {
+            let (found, _) = app
+                .get_all_pages(&format!("/catalogs/{catalog_id}/columns?q={q}&limit=1000"))
+                .await;
+            found
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}.{}",
+                        c["table"].as_str().unwrap(),
+                        c["name"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
     };
     let detail_columns = |catalog_id: String, table: &'static str| {
         let app = &app;
@@ -536,6 +561,8 @@ async fn a_big_snapshots_details_appear_with_it_and_a_failed_write_keeps_the_old
         );
     }
     assert_eq!(staged().await, 0, "nothing stays staged after a write");
+    assert_eq!(found_columns(catalog_id.clone(), "c1000").await.len(), 6);
+    assert_eq!(stored_columns().await, 6000);
 
     // The snapshot's transaction refuses the documents as it moves them in.
     app.store
@@ -565,6 +592,12 @@ async fn a_big_snapshots_details_appear_with_it_and_a_failed_write_keeps_the_old
     );
     assert_eq!(detail_columns(catalog_id.clone(), "w0").await.len(), 1000);
     assert!(staged().await > 0, "the failed write's staging committed");
+    assert_eq!(
+        found_columns(catalog_id.clone(), "added").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(found_columns(catalog_id.clone(), "c1000").await.len(), 6);
+    assert_eq!(stored_columns().await, 6000);
 
     app.store.execute("DELETE FROM refuse_details").await;
     let fixed = app.sync_and_wait(&sync_body(&source.name)).await;
@@ -573,4 +606,26 @@ async fn a_big_snapshots_details_appear_with_it_and_a_failed_write_keeps_the_old
     assert_eq!(columns.len(), 1001);
     assert_eq!(columns[1000], "added");
     assert_eq!(staged().await, 0, "the next write took the leftovers away");
+    assert_eq!(
+        found_columns(catalog_id.clone(), "added").await,
+        ["w0.added"]
+    );
+    assert_eq!(stored_columns().await, 6001, "no column twice");
+    // The change history of a re-sync that copied its columns in names the one added.
+    let fixed_id = fixed["sync_id"].as_str().unwrap();
+    let (_, changes) = app.get(&format!("/syncs/{fixed_id}/changes")).await;
+    let changes: Vec<(&str, &str, &str, &str)> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["object"].as_str().unwrap(),
+                c["action"].as_str().unwrap(),
+                c["relation"].as_str().unwrap(),
+                c["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(changes, [("column", "added", "w0", "added")]);
 }
