@@ -508,18 +508,19 @@ async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_k
     };
     let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
     let source = TestDatabase::with_ddl("pgcs_big", &ddl).await;
-    let staged = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM catalog_relation_details_staged")
-            .fetch_one(&app.pool)
+    let rows_in = |table: &'static str| {
+        let pool = &app.pool;
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table}"
+            )))
+            .fetch_one(pool)
             .await
             .unwrap()
+        }
     };
-    let stored_columns = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM catalog_columns")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-    };
+    let staged = || rows_in("catalog_relation_details_staged");
+    let stored_columns = || rows_in("catalog_columns");
     let found_columns = |catalog_id: String, q: &'static str| {
         let app = &app;
         async move {
