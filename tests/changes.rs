@@ -38,19 +38,12 @@ COMMENT ON TABLE shop.orders IS 'What was bought';
 "#;
 
 /// (object, action, relation, name) of each change, in the order given.
+/// [`change_summary`] of changes that must all be in the schema `shop`.
 fn summary(changes: &[Value]) -> Vec<(String, String, String, Option<String>)> {
-    changes
-        .iter()
-        .map(|c| {
-            assert_eq!(c["schema"], "shop", "{c}");
-            (
-                c["object"].as_str().unwrap().to_owned(),
-                c["action"].as_str().unwrap().to_owned(),
-                c["relation"].as_str().unwrap().to_owned(),
-                c["name"].as_str().map(str::to_owned),
-            )
-        })
-        .collect()
+    for c in changes {
+        assert_eq!(c["schema"], "shop", "{c}");
+    }
+    change_summary(&Value::from(changes.to_vec()))
 }
 
 fn find<'a>(changes: &'a [Value], object: &str, relation: &str, name: Option<&str>) -> &'a Value {

@@ -615,18 +615,13 @@ async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_k
     // The change history of a re-sync that copied its columns in names the one added.
     let fixed_id = fixed["sync_id"].as_str().unwrap();
     let (_, changes) = app.get(&format!("/syncs/{fixed_id}/changes")).await;
-    let changes: Vec<(&str, &str, &str, &str)> = changes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["object"].as_str().unwrap(),
-                c["action"].as_str().unwrap(),
-                c["relation"].as_str().unwrap(),
-                c["name"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
-    assert_eq!(changes, [("column", "added", "w0", "added")]);
+    assert_eq!(
+        change_summary(&changes),
+        [(
+            "column".to_owned(),
+            "added".to_owned(),
+            "w0".to_owned(),
+            Some("added".to_owned())
+        )]
+    );
 }

@@ -413,6 +413,23 @@ pub fn names(list: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Recorded changes (a JSON array, as the API lists them) as (object, action, relation, name).
+pub fn change_summary(changes: &Value) -> Vec<(String, String, String, Option<String>)> {
+    changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["object"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+                c["relation"].as_str().unwrap().to_owned(),
+                c["name"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
 /// A path segment percent-encoded, as a client puts any name in a URL.
 pub fn encode_segment(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
