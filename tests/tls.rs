@@ -120,3 +120,38 @@ async fn sslmode_decides_whether_the_source_connection_uses_tls() {
         "{error}"
     );
 }
+
+/// Every connection to PostgreSQL, to the store or to a source, disables Nagle's algorithm:
+/// without `TCP_NODELAY` a message written right after another waits for the server's delayed
+/// ACK (about 40 ms, twice in each TLS handshake). sqlx-core 0.9.0 does not set it; the
+/// patched copy in `vendor/` does, and this fails if that patch goes missing.
+#[tokio::test]
+async fn connections_to_postgres_set_tcp_nodelay() {
+    use sqlx::Connection;
+    use std::os::fd::BorrowedFd;
+
+    let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    // The server tells our end's port; the socket bound to it is this connection's.
+    let port: Option<i32> = sqlx::query_scalar("SELECT inet_client_port()")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let port = port.expect("the test server is reached over TCP");
+    let mut nodelay = None;
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        // SAFETY: only getsockname and getsockopt run on the borrowed descriptor; on one that
+        // is not a socket, or was closed meanwhile, they fail and it is skipped. The socket
+        // looked for stays open while `conn` lives.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = socket2::SockRef::from(&fd);
+        let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+        if local.is_some_and(|a| i32::from(a.port()) == port) {
+            nodelay = Some(socket.tcp_nodelay().unwrap());
+        }
+    }
+    assert_eq!(nodelay, Some(true), "the connection from port {port}");
+    conn.close().await.unwrap();
+}

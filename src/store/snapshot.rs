@@ -494,9 +494,10 @@ async fn publish_staged_details(
 
 /// Writes the detail documents with one `UNNEST` insert per part.
 ///
-/// Not `COPY`: sqlx leaves Nagle's algorithm on, and the end of a `COPY` (a small message
-/// written after the data) then waits for the server's delayed ACK, about 40 ms per `COPY`,
-/// which doubled the time of a small catalog's sync.
+/// Not `COPY`: an insert is one round trip, a `COPY` two (its start, then the data). And
+/// with sqlx-core 0.9.0 as released, which leaves Nagle's algorithm on, the end of a `COPY`
+/// (a small message written after the data) waited about 40 ms for the server's delayed ACK,
+/// which doubled the time of a small catalog's sync (the patch: `vendor/README.md`).
 async fn insert_details(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
@@ -599,9 +600,8 @@ const COPY_COLUMNS_FROM: usize = 5_000;
 
 /// The columns of a big snapshot go in with `COPY`, the fastest way into PostgreSQL: they are
 /// most of its rows (200,000 for 10,000 tables; a third less time than an `UNNEST` insert).
-/// A small snapshot's go in with one `UNNEST` insert: sqlx leaves Nagle's algorithm on, and
-/// the end of a `COPY` (a small message written after the data) waits for the server's delayed
-/// ACK, about 40 ms, longer than a small catalog's whole write.
+/// A small snapshot's go in with one `UNNEST` insert, one round trip where a `COPY` takes two
+/// (see [`insert_details`]).
 async fn insert_columns(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
