@@ -32,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::access::{ApiTokens, SourcePolicy};
 use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
+use crate::db::HeldConnections;
 use crate::error::ApiError;
 use crate::queue::Enqueuer;
 use crate::store::reads::{self, DetailKey, StoredDetail};
@@ -153,13 +154,17 @@ pub type DetailReader = Coalescer<DetailKey, Result<Option<StoredDetail>, ApiErr
 /// Reads relation details in batches: a cold cache under many clients costs one statement per
 /// batch instead of one per request.
 fn detail_reader(pool: PgPool) -> DetailReader {
+    let connections = Arc::new(HeldConnections::new(pool));
     Coalescer::start(
         DETAIL_BATCHERS,
         DETAIL_MAX_BATCH,
         move |keys: Vec<DetailKey>| {
-            let pool = pool.clone();
+            let connections = connections.clone();
             async move {
-                match reads::relation_details(&pool, &keys).await {
+                let read = connections
+                    .run(async |conn| reads::relation_details(conn, &keys).await)
+                    .await;
+                match read {
                     Ok(found) => found.into_iter().map(Ok).collect(),
                     Err(e) => {
                         let unavailable = crate::db::is_unavailable(&e);

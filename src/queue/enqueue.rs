@@ -10,12 +10,10 @@
 //! from the pool and given back pings the store both ways, which cost a fifth of each batch.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use secrecy::SecretString;
-use sqlx::pool::PoolConnection;
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{PgConnection, PgPool};
 use ulid::Ulid;
 use uuid::Uuid;
 
@@ -23,6 +21,7 @@ use super::{JOB_MAX_DELIVERIES, SealedCredentials, SyncJob};
 use crate::catalog::SchemaFilter;
 use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
+use crate::db::HeldConnections;
 use crate::source::SourceTarget;
 use crate::store::{catalogs, jobs};
 
@@ -99,40 +98,6 @@ impl Enqueuer {
     }
 }
 
-/// Connections the batchers keep between batches, so that a busy enqueuer does not ping the
-/// store twice per batch. One idle for longer than [`HeldConnections::FRESH`] goes back to the
-/// pool (which tests it before handing it out again); one whose batch failed is dropped.
-struct HeldConnections {
-    pool: PgPool,
-    idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
-}
-
-impl HeldConnections {
-    const FRESH: Duration = Duration::from_secs(1);
-
-    fn new(pool: PgPool) -> Self {
-        Self {
-            pool,
-            idle: Mutex::new(Vec::new()),
-        }
-    }
-
-    async fn take(&self) -> sqlx::Result<PoolConnection<Postgres>> {
-        let held = self.idle.lock().expect("held connections").pop();
-        match held {
-            Some((conn, since)) if since.elapsed() < Self::FRESH => Ok(conn),
-            _ => self.pool.acquire().await,
-        }
-    }
-
-    fn keep(&self, conn: PoolConnection<Postgres>) {
-        self.idle
-            .lock()
-            .expect("held connections")
-            .push((conn, Instant::now()));
-    }
-}
-
 /// One result per request: a failed batch fails each of its requests, logged once.
 async fn write_batch(
     connections: &HeldConnections,
@@ -140,16 +105,9 @@ async fn write_batch(
     key: &CredentialsKey,
     requests: Vec<EnqueueRequest>,
 ) -> Vec<Result<Enqueued, EnqueueError>> {
-    let written = match connections.take().await {
-        Ok(mut conn) => {
-            let written = enqueue_all_in(&mut conn, queue, key, &requests).await;
-            if written.is_ok() {
-                connections.keep(conn);
-            }
-            written
-        }
-        Err(e) => Err(e.into()),
-    };
+    let written = connections
+        .run(async |conn| enqueue_all_in(conn, queue, key, &requests).await)
+        .await;
     match written {
         Ok(results) => results.into_iter().map(Ok).collect(),
         Err(e) => {
