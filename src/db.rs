@@ -27,8 +27,9 @@ pub fn connect(config: &StoreConfig) -> anyhow::Result<PgPool> {
 /// taken from the pool is pinged before it is handed out, and again when it is given back:
 /// for a batch of one short statement, those two round trips cost as much as the statement
 /// (a fifth of each enqueue batch; the first read of a relation's detail waited for one more).
-/// A kept connection idle for longer than [`HeldConnections::FRESH`] goes back to the pool,
-/// which tests it before handing it out again; one whose batch failed is dropped.
+/// Kept connections idle for longer than [`HeldConnections::FRESH`] go back to the pool at the
+/// next batch (the pool tests them before handing them out again); one whose batch failed is
+/// dropped.
 pub struct HeldConnections {
     pool: PgPool,
     idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
@@ -50,10 +51,14 @@ impl HeldConnections {
         &self,
         batch: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
     ) -> Result<T, E> {
-        let held = self.idle.lock().expect("held connections").pop();
+        let held = {
+            let mut idle = self.idle.lock().expect("held connections");
+            idle.retain(|(_, since)| since.elapsed() < Self::FRESH);
+            idle.pop()
+        };
         let mut conn = match held {
-            Some((conn, since)) if since.elapsed() < Self::FRESH => conn,
-            _ => self.pool.acquire().await?,
+            Some((conn, _)) => conn,
+            None => self.pool.acquire().await?,
         };
         let done = batch(&mut conn).await;
         if done.is_ok() {
