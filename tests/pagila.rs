@@ -54,18 +54,7 @@ async fn a_pagila_sync_matches_the_source_catalog() {
     let (_, tables) = app
         .get(&format!("/catalogs/{catalog}/tables?limit=1000"))
         .await;
-    let mut served: Vec<(String, String, String)> = tables
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["schema"].as_str().unwrap().into(),
-                t["name"].as_str().unwrap().into(),
-                t["kind"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let mut served = relation_kinds(&tables);
     served.sort();
     assert_eq!(served, expected);
 

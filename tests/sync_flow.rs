@@ -90,18 +90,7 @@ async fn a_sync_serves_exactly_the_source_catalog_and_a_resync_replaces_it() {
     );
 
     let (_, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
-    let listed: Vec<(String, String, String)> = tables
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["schema"].as_str().unwrap().into(),
-                t["name"].as_str().unwrap().into(),
-                t["kind"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let listed = relation_kinds(&tables);
     let expected: Vec<(String, String, String)> = [
         ("public", "Weird \"Name\"", "table"),
         ("sales", "big_orders", "view"),

@@ -413,6 +413,22 @@ pub fn names(list: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Listed relations (a JSON array, as `GET /catalogs/{id}/tables` lists them) as
+/// (schema, name, kind), in order.
+pub fn relation_kinds(list: &Value) -> Vec<(String, String, String)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["schema"].as_str().unwrap().to_owned(),
+                t["name"].as_str().unwrap().to_owned(),
+                t["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Recorded changes (a JSON array, as the API lists them) as (object, action, relation, name).
 pub fn change_summary(changes: &Value) -> Vec<(String, String, String, Option<String>)> {
     changes
