@@ -474,6 +474,24 @@ impl Bench {
             let sync_id = service.post_sync(&self.client, &body).await?;
             service.wait_sync(&self.client, &sync_id).await?;
             unchanged.push(started.elapsed().as_secs_f64());
+            // A deployed worker runs one big sync after another: the peak counts two more full
+            // syncs in the same process (the catalog deleted before each, so it is read and
+            // written whole again), not only a fresh process's first.
+            for _ in 0..2 {
+                let catalog_id = sync["catalog_id"].as_str().unwrap();
+                let deleted = self
+                    .client
+                    .delete(format!("{}/catalogs/{catalog_id}", service.base))
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    deleted.status() == 204,
+                    "DELETE answered {}",
+                    deleted.status()
+                );
+                let sync_id = service.post_sync(&self.client, &body).await?;
+                service.wait_sync(&self.client, &sync_id).await?;
+            }
             rss = rss.max(service.worker_peak_rss_mib());
             service.stop(self).await?;
         }
@@ -481,7 +499,7 @@ impl Bench {
             (median(dump), median(read), median(full), median(unchanged));
         self.row(
             "1. big catalog full sync",
-            format!("{full:.2} s (worker peak RSS {rss:.0} MiB)"),
+            format!("{full:.2} s (worker peak RSS {rss:.0} MiB over 3 full syncs)"),
             format!("pg_dump --schema-only {dump:.2} s"),
             format!("{:.3}x", full / dump),
             "<= 0.25x, RSS <= 256 MiB",

@@ -1,5 +1,6 @@
 //! Reads a catalog the way a worker does (two connections), several times, and prints the
-//! wall time and CPU time of each read: `cargo run --release --example read_catalog -- URL [RUNS]`.
+//! wall time and CPU time of each read, and how long fingerprinting the snapshot takes:
+//! `cargo run --release --example read_catalog -- URL [RUNS]`.
 
 use std::time::{Duration, Instant};
 
@@ -60,10 +61,15 @@ async fn main() -> anyhow::Result<()> {
             .flat_map(|s| &s.tables)
             .map(|t| t.columns.len())
             .sum();
+        let started = Instant::now();
+        let fingerprint = read.snapshot.fingerprint();
+        let fingerprinted = started.elapsed().as_secs_f64();
         println!(
-            "read {wall:.3} s wall, worker cpu {:.2} s, machine busy {:.2} s, {columns} columns",
+            "read {wall:.3} s wall, worker cpu {:.2} s, machine busy {:.2} s, {columns} columns; \
+             fingerprint {fingerprinted:.3} s ({})",
             own1 - own0,
-            busy1 - busy0
+            busy1 - busy0,
+            &fingerprint[..12]
         );
         drop(read);
         let _ = tokio::join!(conn.close(), helper.close());
