@@ -368,7 +368,8 @@ async fn every_list_pages_through_the_same_rows_as_one_big_page() {
 }
 
 /// Past 5,000 columns the worker writes them with `COPY` (text format, escaped), below with
-/// one insert: names with tabs, newlines, backslashes and `\N` come back exactly either way.
+/// one insert, as array literals either way: names with tabs, newlines, backslashes, `\N`,
+/// quotes, braces, commas, spaces and `NULL` come back exactly.
 #[tokio::test]
 async fn column_names_survive_both_ways_of_writing_columns() {
     let odd = [
@@ -378,6 +379,9 @@ async fn column_names_survive_both_ways_of_writing_columns() {
         "\\N",
         "quo\"te",
         "ünï",
+        "NULL",
+        "{br,ace}",
+        " spaced ",
     ];
     let quoted: Vec<String> = odd
         .iter()

@@ -321,7 +321,7 @@ async fn a_snapshot_the_store_refuses_fails_at_once_and_keeps_the_last_one() {
         .execute(
             "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN RAISE EXCEPTION 'columns are read-only today'; END $$;
-             CREATE TRIGGER refuse BEFORE INSERT ON catalog_columns
+             CREATE TRIGGER refuse BEFORE INSERT ON catalog_column_lists
              FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
         )
         .await;
@@ -363,7 +363,7 @@ async fn a_transient_store_error_is_retried_and_shown_on_its_attempt() {
                  END IF;
                  RETURN NULL;
              END $$;
-             CREATE TRIGGER conflict_once BEFORE INSERT ON catalog_columns
+             CREATE TRIGGER conflict_once BEFORE INSERT ON catalog_column_lists
              FOR EACH STATEMENT EXECUTE FUNCTION conflict_once();",
         )
         .await;

@@ -22,6 +22,8 @@ struct Compared {
     /// Attributes that are not part of the object's definition: keys, and statistics that move
     /// with the data.
     ignored: &'static [&'static str],
+    /// The table its rows are stored in, when `table` is a view over it.
+    stored_in: Option<&'static str>,
 }
 
 const COMPARED: [Compared; 4] = [
@@ -38,6 +40,7 @@ const COMPARED: [Compared; 4] = [
             "total_bytes",
             "column_count",
         ],
+        stored_in: None,
     },
     Compared {
         object: "column",
@@ -45,6 +48,7 @@ const COMPARED: [Compared; 4] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        stored_in: Some("catalog_column_lists"),
     },
     Compared {
         object: "constraint",
@@ -52,6 +56,7 @@ const COMPARED: [Compared; 4] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        stored_in: None,
     },
     Compared {
         object: "index",
@@ -59,6 +64,7 @@ const COMPARED: [Compared; 4] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        stored_in: None,
     },
 ];
 
@@ -73,13 +79,22 @@ pub async fn set_aside_previous(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Resu
         )))
         .execute(&mut **tx)
         .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "WITH gone AS (DELETE FROM {table} WHERE catalog_id = $1 RETURNING *)
-             INSERT INTO previous_{table} SELECT * FROM gone"
-        )))
-        .bind(catalog_id)
-        .execute(&mut **tx)
-        .await?;
+        let statements = match c.stored_in {
+            None => vec![format!(
+                "WITH gone AS (DELETE FROM {table} WHERE catalog_id = $1 RETURNING *)
+                 INSERT INTO previous_{table} SELECT * FROM gone"
+            )],
+            Some(stored_in) => vec![
+                format!("INSERT INTO previous_{table} SELECT * FROM {table} WHERE catalog_id = $1"),
+                format!("DELETE FROM {stored_in} WHERE catalog_id = $1"),
+            ],
+        };
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(catalog_id)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -276,10 +276,13 @@ pub async fn find_columns(
     let pattern = q.map(like_pattern);
     sqlx::query_as!(
         FoundColumn,
-        r#"SELECT schema_name AS schema, relation_name AS table, name, ordinal, data_type, nullable
+        r#"SELECT schema_name AS "schema!", relation_name AS "table!", name AS "name!",
+                  ordinal AS "ordinal!", data_type AS "data_type!", nullable AS "nullable!"
            FROM catalog_columns
            WHERE catalog_id = $1
              AND ($2::text IS NULL OR name ILIKE $2)
+             -- What the index of the column lists can skip to; '' sorts before every name.
+             AND (schema_name, relation_name) >= (coalesce($3, ''), coalesce($4::text, ''))
              AND ($3::text IS NULL OR (schema_name, relation_name, ordinal) > ($3, $4::text, $5::int4))
            ORDER BY schema_name, relation_name, ordinal
            LIMIT $6"#,

@@ -15,7 +15,7 @@ use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use super::{Tx, changes, details};
-use crate::catalog::{Snapshot, Table};
+use crate::catalog::{Column, Snapshot, Table};
 
 /// What [`lock_catalog`] found.
 pub enum Locked {
@@ -216,7 +216,7 @@ const DELETES: [&str; 11] = [
     "DELETE FROM catalog_types WHERE catalog_id = $1",
     "DELETE FROM catalog_indexes WHERE catalog_id = $1",
     "DELETE FROM catalog_constraints WHERE catalog_id = $1",
-    "DELETE FROM catalog_columns WHERE catalog_id = $1",
+    "DELETE FROM catalog_column_lists WHERE catalog_id = $1",
     "DELETE FROM catalog_relations WHERE catalog_id = $1",
     "DELETE FROM catalog_schemas WHERE catalog_id = $1",
 ];
@@ -520,20 +520,31 @@ async fn insert_details(
 
 /// A PostgreSQL array literal (`{"a","b\"c"}`), for a per-row list inside an UNNEST insert.
 pub(crate) fn array_literal(items: &[String]) -> String {
-    let mut out = String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
-    out.push('{');
-    for (i, item) in items.iter().enumerate() {
+    literal(items.iter().map(|i| Some(i.as_str())), true)
+}
+
+/// A PostgreSQL array literal of `items`, `NULL` for `None`. Quoted elements have `"` and `\`
+/// escaped; unquoted ones (numbers, booleans) are written as they are.
+fn literal<'a>(items: impl Iterator<Item = Option<&'a str>>, quoted: bool) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push('"');
-        for ch in item.chars() {
-            if ch == '"' || ch == '\\' {
-                out.push('\\');
+        match item {
+            None => out.push_str("NULL"),
+            Some(item) if quoted => {
+                out.push('"');
+                for ch in item.chars() {
+                    if ch == '"' || ch == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+                out.push('"');
             }
-            out.push(ch);
+            Some(item) => out.push_str(item),
         }
-        out.push('"');
     }
     out.push('}');
     out
@@ -598,10 +609,10 @@ async fn insert_relations(
 /// Below this many columns, one `UNNEST` insert; from it, `COPY`.
 const COPY_COLUMNS_FROM: usize = 5_000;
 
-/// The columns of a big snapshot go in with `COPY`, the fastest way into PostgreSQL: they are
-/// most of its rows (200,000 for 10,000 tables; a third less time than an `UNNEST` insert).
-/// A small snapshot's go in with one `UNNEST` insert, one round trip where a `COPY` takes two
-/// (see [`insert_details`]).
+/// The column lists of a big snapshot (one row of arrays per relation, see
+/// `catalog_column_lists`) go in with `COPY`, the fastest way into PostgreSQL: they are most
+/// of its data (200,000 columns for 10,000 tables). A small snapshot's go in with one `UNNEST`
+/// insert, one round trip where a `COPY` takes two (see [`insert_details`]).
 async fn insert_columns(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
@@ -615,9 +626,9 @@ async fn insert_columns(
     let mut parts = column_copy_parts(catalog_id, snapshot.clone());
     let mut copy = tx
         .copy_in_raw(
-            "COPY catalog_columns (catalog_id, schema_name, relation_name, ordinal, name, \
-             data_type, nullable, default_expr, comment, type_schema, type_name, is_array, \
-             identity, generated, collation_name) FROM STDIN",
+            "COPY catalog_column_lists (catalog_id, schema_name, relation_name, ordinals, names, \
+             data_types, nullable, default_exprs, comments, type_schemas, type_names, is_array, \
+             identities, generated, collation_names) FROM STDIN",
         )
         .await?;
     while let Some(part) = parts.next().await {
@@ -630,33 +641,33 @@ async fn insert_columns(
 /// A `COPY` of the columns is sent in parts of about this many bytes.
 const COPY_PART_BYTES: usize = 1 << 20;
 
-/// The `COPY` text of every column, in parts.
+/// The `COPY` text of every relation's column list, in parts.
 fn column_copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>) -> Parts<Vec<u8>> {
     in_parts(true, move |parts| {
         let catalog = catalog_id.to_string();
         let mut rows = CopyText::default();
         for s in &snapshot.schemas {
             for t in &s.tables {
-                for (i, col) in t.columns.iter().enumerate() {
-                    let ordinal = col.ordinal.unwrap_or(i as i32 + 1).to_string();
-                    rows.row(&[
-                        Some(&catalog),
-                        Some(&s.name),
-                        Some(&t.name),
-                        Some(&ordinal),
-                        Some(&col.name),
-                        Some(&col.data_type),
-                        Some(CopyText::bool(col.nullable)),
-                        col.default.as_deref(),
-                        col.comment.as_deref(),
-                        col.type_schema.as_deref(),
-                        col.type_name.as_deref(),
-                        Some(CopyText::bool(col.is_array)),
-                        col.identity.as_deref(),
-                        col.generated.as_deref(),
-                        col.collation.as_deref(),
-                    ]);
-                }
+                let Some(list) = ColumnList::of(t) else {
+                    continue;
+                };
+                rows.row(&[
+                    Some(&catalog),
+                    Some(&s.name),
+                    Some(&t.name),
+                    Some(&list.ordinals),
+                    Some(&list.names),
+                    Some(&list.data_types),
+                    Some(&list.nullable),
+                    list.default_exprs.as_deref(),
+                    list.comments.as_deref(),
+                    list.type_schemas.as_deref(),
+                    list.type_names.as_deref(),
+                    Some(&list.is_array),
+                    list.identities.as_deref(),
+                    list.generated.as_deref(),
+                    list.collation_names.as_deref(),
+                ]);
                 if rows.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut rows).into_bytes())
                 {
                     return;
@@ -674,73 +685,134 @@ async fn insert_few_columns(
     catalog_id: Uuid,
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
-    let mut c = ColumnColumns::default();
+    let mut c = ColumnListColumns::default();
     for (schema, t) in tables {
-        for (i, col) in t.columns.iter().enumerate() {
-            c.schema.push(schema);
-            c.relation.push(&t.name);
-            c.ordinal.push(col.ordinal.unwrap_or(i as i32 + 1));
-            c.name.push(&col.name);
-            c.data_type.push(&col.data_type);
-            c.nullable.push(col.nullable);
-            c.default.push(col.default.as_deref());
-            c.comment.push(col.comment.as_deref());
-            c.type_schema.push(col.type_schema.as_deref());
-            c.type_name.push(col.type_name.as_deref());
-            c.is_array.push(col.is_array);
-            c.identity.push(col.identity.as_deref());
-            c.generated.push(col.generated.as_deref());
-            c.collation.push(col.collation.as_deref());
-        }
+        let Some(list) = ColumnList::of(t) else {
+            continue;
+        };
+        c.schema.push(schema);
+        c.relation.push(&t.name);
+        c.ordinals.push(list.ordinals);
+        c.names.push(list.names);
+        c.data_types.push(list.data_types);
+        c.nullable.push(list.nullable);
+        c.default_exprs.push(list.default_exprs);
+        c.comments.push(list.comments);
+        c.type_schemas.push(list.type_schemas);
+        c.type_names.push(list.type_names);
+        c.is_array.push(list.is_array);
+        c.identities.push(list.identities);
+        c.generated.push(list.generated);
+        c.collation_names.push(list.collation_names);
     }
     if c.schema.is_empty() {
         return Ok(());
     }
     sqlx::query!(
-        r#"INSERT INTO catalog_columns (catalog_id, schema_name, relation_name, ordinal, name,
-               data_type, nullable, default_expr, comment, type_schema, type_name, is_array,
-               identity, generated, collation_name)
-           SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::int4[], $5::text[], $6::text[],
-               $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
-               $13::text[], $14::text[], $15::text[])"#,
+        r#"INSERT INTO catalog_column_lists (catalog_id, schema_name, relation_name, ordinals,
+               names, data_types, nullable, default_exprs, comments, type_schemas, type_names,
+               is_array, identities, generated, collation_names)
+           SELECT $1, s, r, o::int4[], n::text[], d::text[], nl::bool[], de::text[], c::text[],
+                  ts::text[], tn::text[], ia::bool[], i::text[], g::text[], co::text[]
+           FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                       $14::text[], $15::text[])
+                AS x(s, r, o, n, d, nl, de, c, ts, tn, ia, i, g, co)"#,
         catalog_id,
         &c.schema as &[&str],
         &c.relation as &[&str],
-        &c.ordinal,
-        &c.name as &[&str],
-        &c.data_type as &[&str],
-        &c.nullable,
-        &c.default as &[Option<&str>],
-        &c.comment as &[Option<&str>],
-        &c.type_schema as &[Option<&str>],
-        &c.type_name as &[Option<&str>],
-        &c.is_array,
-        &c.identity as &[Option<&str>],
-        &c.generated as &[Option<&str>],
-        &c.collation as &[Option<&str>],
+        &c.ordinals as &[String],
+        &c.names as &[String],
+        &c.data_types as &[String],
+        &c.nullable as &[String],
+        &c.default_exprs as &[Option<String>],
+        &c.comments as &[Option<String>],
+        &c.type_schemas as &[Option<String>],
+        &c.type_names as &[Option<String>],
+        &c.is_array as &[String],
+        &c.identities as &[Option<String>],
+        &c.generated as &[Option<String>],
+        &c.collation_names as &[Option<String>],
     )
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// One array per column of `catalog_columns`, borrowing the snapshot's strings.
+/// A relation's columns as the array literals of its `catalog_column_lists` row: element i of
+/// each is column i. An optional attribute that no column has is `None` (a NULL array).
+struct ColumnList {
+    ordinals: String,
+    names: String,
+    data_types: String,
+    nullable: String,
+    default_exprs: Option<String>,
+    comments: Option<String>,
+    type_schemas: Option<String>,
+    type_names: Option<String>,
+    is_array: String,
+    identities: Option<String>,
+    generated: Option<String>,
+    collation_names: Option<String>,
+}
+
+impl ColumnList {
+    /// `None` for a relation without columns, which has no list.
+    fn of(table: &Table) -> Option<Self> {
+        let columns = &table.columns;
+        if columns.is_empty() {
+            return None;
+        }
+        let texts = |f: fn(&Column) -> &str| literal(columns.iter().map(|c| Some(f(c))), true);
+        let optional = |f: fn(&Column) -> Option<&str>| {
+            columns
+                .iter()
+                .any(|c| f(c).is_some())
+                .then(|| literal(columns.iter().map(f), true))
+        };
+        let flags = |f: fn(&Column) -> bool| {
+            literal(columns.iter().map(|c| Some(CopyText::bool(f(c)))), false)
+        };
+        let ordinals: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.ordinal.unwrap_or(i as i32 + 1).to_string())
+            .collect();
+        Some(Self {
+            ordinals: literal(ordinals.iter().map(|o| Some(o.as_str())), false),
+            names: texts(|c| &c.name),
+            data_types: texts(|c| &c.data_type),
+            nullable: flags(|c| c.nullable),
+            default_exprs: optional(|c| c.default.as_deref()),
+            comments: optional(|c| c.comment.as_deref()),
+            type_schemas: optional(|c| c.type_schema.as_deref()),
+            type_names: optional(|c| c.type_name.as_deref()),
+            is_array: flags(|c| c.is_array),
+            identities: optional(|c| c.identity.as_deref()),
+            generated: optional(|c| c.generated.as_deref()),
+            collation_names: optional(|c| c.collation.as_deref()),
+        })
+    }
+}
+
+/// One array per column of `catalog_column_lists`, for an `UNNEST` insert: each relation's
+/// lists travel as array literals.
 #[derive(Default)]
-struct ColumnColumns<'a> {
+struct ColumnListColumns<'a> {
     schema: Vec<&'a str>,
     relation: Vec<&'a str>,
-    ordinal: Vec<i32>,
-    name: Vec<&'a str>,
-    data_type: Vec<&'a str>,
-    nullable: Vec<bool>,
-    default: Vec<Option<&'a str>>,
-    comment: Vec<Option<&'a str>>,
-    type_schema: Vec<Option<&'a str>>,
-    type_name: Vec<Option<&'a str>>,
-    is_array: Vec<bool>,
-    identity: Vec<Option<&'a str>>,
-    generated: Vec<Option<&'a str>>,
-    collation: Vec<Option<&'a str>>,
+    ordinals: Vec<String>,
+    names: Vec<String>,
+    data_types: Vec<String>,
+    nullable: Vec<String>,
+    default_exprs: Vec<Option<String>>,
+    comments: Vec<Option<String>>,
+    type_schemas: Vec<Option<String>>,
+    type_names: Vec<Option<String>>,
+    is_array: Vec<String>,
+    identities: Vec<Option<String>>,
+    generated: Vec<Option<String>>,
+    collation_names: Vec<Option<String>>,
 }
 
 /// Rows in `COPY ... FROM STDIN`'s text format: tab-separated, `\N` for NULL, and backslash,
@@ -1060,7 +1132,7 @@ struct RelationColumns<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{CopyText, array_literal};
+    use super::{CopyText, array_literal, literal};
 
     #[test]
     fn copy_text_escapes_what_the_format_reserves() {
@@ -1090,5 +1162,15 @@ mod tests {
         ];
         assert_eq!(array_literal(&items), r#"{"a","b\"c","d\\e","{x,y}",""}"#);
         assert_eq!(array_literal(&[]), "{}");
+    }
+
+    #[test]
+    fn literals_write_null_and_leave_numbers_unquoted() {
+        let texts = [Some("NULL"), None, Some("a,b")];
+        assert_eq!(literal(texts.into_iter(), true), r#"{"NULL",NULL,"a,b"}"#);
+        assert_eq!(
+            literal([Some("1"), Some("20")].into_iter(), false),
+            "{1,20}"
+        );
     }
 }
