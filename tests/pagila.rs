@@ -363,3 +363,61 @@ async fn the_migration_builds_the_detail_documents_the_worker_writes() {
         assert_eq!(w, r);
     }
 }
+
+/// The migration that packed each relation's columns into one row of arrays moved the columns
+/// already in the store: a catalog's columns read the same through the `catalog_columns` view
+/// after the move as they did from the table before it (names, types, defaults, comments,
+/// identities, generated expressions, collations, and their order).
+#[tokio::test]
+async fn the_column_lists_migration_keeps_every_column() {
+    let (app, _worker, _source, _sync) = synced_pagila().await;
+    // What Pagila lacks: a column comment, an identity and a generated column.
+    let other = TestDatabase::with_ddl(
+        "pgcs_columns",
+        r#"CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, "odd ""name""" text COLLATE "C",
+                           twice int GENERATED ALWAYS AS (id * 2) STORED);
+           COMMENT ON COLUMN t."odd ""name""" IS 'a {braced, "quoted"} comment';"#,
+    )
+    .await;
+    let sync = app.sync_and_wait(&sync_body(&other.name)).await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    let columns = async || -> Vec<Value> {
+        let rows: Vec<(Value,)> = sqlx::query_as(
+            "SELECT to_jsonb(c) FROM catalog_columns c
+             ORDER BY catalog_id, schema_name, relation_name, ordinal",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        rows.into_iter().map(|(row,)| row).collect()
+    };
+    let written = columns().await;
+    assert!(written.len() > 100, "{} columns", written.len());
+    let attribute = |name: &str| written.iter().filter(|c| !c[name].is_null()).count();
+    for optional in [
+        "default_expr",
+        "comment",
+        "identity",
+        "generated",
+        "collation_name",
+    ] {
+        assert!(attribute(optional) > 0, "a column has a {optional}");
+    }
+
+    // The store as it was before the migration: the same columns, a row each.
+    sqlx::raw_sql(
+        "CREATE TABLE columns_before AS SELECT * FROM catalog_columns;
+         DROP VIEW catalog_columns;
+         DROP TABLE catalog_column_lists;
+         ALTER TABLE columns_before RENAME TO catalog_columns;",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let migration = include_str!("../migrations/20261126000007_column_lists.sql");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(migration.to_owned()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(columns().await, written);
+}
