@@ -427,3 +427,105 @@ async fn column_names_survive_both_ways_of_writing_columns() {
         }
     }
 }
+
+/// Constraints and indexes go in with `COPY` in a big snapshot and with one insert in a small
+/// one; the change history reads them back from the store. Keys, foreign keys and covering,
+/// partial indexes over awkwardly named columns are recorded exactly either way when a re-sync
+/// finds them removed.
+#[tokio::test]
+async fn constraint_and_index_rows_survive_both_ways_of_writing_them() {
+    let odd = ["tab\there", "back\\slash", "quo\"te", "{br,ace}", "NULL"];
+    let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    // 5 x 1,100 columns is past the point where the worker writes in bulk; 1 x 10 is not.
+    for (tables, width) in [(5, 1100), (1, 10)] {
+        let plain: Vec<String> = (1..=width).map(|i| format!("c{i} int")).collect();
+        let odd_columns: Vec<String> = odd.iter().map(|n| format!("{} int", quoted(n))).collect();
+        let mut ddl: String = (0..tables)
+            .map(|t| {
+                format!(
+                    "CREATE TABLE w{t} ({}, {});",
+                    plain.join(", "),
+                    odd_columns.join(", ")
+                )
+            })
+            .collect();
+        let (a, b, c) = (quoted(odd[0]), quoted(odd[1]), quoted(odd[2]));
+        ddl.push_str(&format!(
+            "CREATE TABLE keyed ({a} int, {b} int, {c} int, CONSTRAINT \"key \"\"one\"\"\" PRIMARY KEY ({a}, {b}));
+             CREATE TABLE referring (x int, y int,
+                 CONSTRAINT refers FOREIGN KEY (y, x) REFERENCES keyed ({b}, {a})
+                     ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED);
+             CREATE UNIQUE INDEX \"covering, partial\" ON keyed ({c}) INCLUDE ({a}) WHERE {b} > 0;"
+        ));
+        let source = TestDatabase::with_ddl("pgcs_keys", &ddl).await;
+        let first = app.sync_and_wait(&sync_body(&source.name)).await;
+        assert_eq!(first["status"], "succeeded", "{first}");
+        source
+            .execute(
+                "DROP TABLE referring; ALTER TABLE keyed DROP CONSTRAINT \"key \"\"one\"\"\";
+                 DROP INDEX \"covering, partial\";",
+            )
+            .await;
+        let second = app.sync_and_wait(&sync_body(&source.name)).await;
+        assert_eq!(second["status"], "succeeded", "{second}");
+        let (status, changes) = app
+            .get(&format!(
+                "/syncs/{}/changes?limit=100",
+                second["sync_id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{changes}");
+        let removed = |object: &str, name: &str| -> Value {
+            changes
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["object"] == object && c["name"] == name && c["action"] == "removed")
+                .unwrap_or_else(|| panic!("{object} {name} not removed in {changes}"))["before"]
+                .clone()
+        };
+        let key = removed("constraint", "key \"one\"");
+        assert_eq!(key["kind"], "primary_key", "{key}");
+        assert_eq!(key["columns"], json!([odd[0], odd[1]]), "{key}");
+        let refers = removed("constraint", "refers");
+        assert_eq!(
+            (
+                &refers["columns"],
+                &refers["ref_columns"],
+                &refers["ref_table"]
+            ),
+            (
+                &json!(["y", "x"]),
+                &json!([odd[1], odd[0]]),
+                &json!("keyed")
+            ),
+            "{refers}"
+        );
+        assert_eq!(
+            (
+                &refers["on_delete"],
+                &refers["is_deferrable"],
+                &refers["is_deferred"]
+            ),
+            (&json!("cascade"), &json!(true), &json!(true)),
+            "{refers}"
+        );
+        let index = removed("index", "covering, partial");
+        assert_eq!(
+            (
+                &index["columns"],
+                &index["include_columns"],
+                &index["is_unique"]
+            ),
+            (&json!([odd[2]]), &json!([odd[0]]), &json!(true)),
+            "{index}"
+        );
+        assert!(
+            index["predicate"].as_str().unwrap().contains("> 0")
+                && index["definition"].as_str().unwrap().contains("INCLUDE"),
+            "{index}"
+        );
+    }
+}
