@@ -39,13 +39,22 @@ GROUP BY catalog_id, schema_name, relation_name;
 
 DROP TABLE catalog_columns;
 
+-- A column list's columns, in order: what the view and the change history unnest a list with.
+-- A plain SQL function, so the planner inlines it into the query that calls it.
+CREATE FUNCTION column_list_columns(l catalog_column_lists)
+RETURNS TABLE (ordinal int4, name text, data_type text, nullable boolean, default_expr text,
+               comment text, type_schema text, type_name text, is_array boolean, identity text,
+               generated text, collation_name text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT * FROM unnest(l.ordinals, l.names, l.data_types, l.nullable, l.default_exprs,
+                         l.comments, l.type_schemas, l.type_names, l.is_array, l.identities,
+                         l.generated, l.collation_names)
+$$;
+
 CREATE VIEW catalog_columns AS
 SELECT l.catalog_id, l.schema_name, l.relation_name, c.ordinal, c.name, c.data_type,
        c.nullable, c.default_expr, c.comment, c.type_schema, c.type_name, c.is_array,
        c.identity, c.generated, c.collation_name
 FROM catalog_column_lists l
-CROSS JOIN LATERAL unnest(l.ordinals, l.names, l.data_types, l.nullable, l.default_exprs,
-                          l.comments, l.type_schemas, l.type_names, l.is_array, l.identities,
-                          l.generated, l.collation_names)
-    AS c(ordinal, name, data_type, nullable, default_expr, comment, type_schema, type_name,
-         is_array, identity, generated, collation_name);
+CROSS JOIN LATERAL column_list_columns(l) c;

@@ -408,6 +408,7 @@ async fn the_column_lists_migration_keeps_every_column() {
     sqlx::raw_sql(
         "CREATE TABLE columns_before AS SELECT * FROM catalog_columns;
          DROP VIEW catalog_columns;
+         DROP FUNCTION column_list_columns(catalog_column_lists);
          DROP TABLE catalog_column_lists;
          ALTER TABLE columns_before RENAME TO catalog_columns;",
     )

@@ -22,8 +22,6 @@ struct Compared {
     /// Attributes that are not part of the object's definition: keys, and statistics that move
     /// with the data.
     ignored: &'static [&'static str],
-    /// The table its rows are stored in, when `table` is a view over it.
-    stored_in: Option<&'static str>,
 }
 
 const COMPARED: [Compared; 4] = [
@@ -40,15 +38,14 @@ const COMPARED: [Compared; 4] = [
             "total_bytes",
             "column_count",
         ],
-        stored_in: None,
     },
     Compared {
         object: "column",
-        table: "catalog_columns",
+        // A relation's columns are stored as one list (see `compared_rows`).
+        table: "catalog_column_lists",
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-        stored_in: Some("catalog_column_lists"),
     },
     Compared {
         object: "constraint",
@@ -56,7 +53,6 @@ const COMPARED: [Compared; 4] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-        stored_in: None,
     },
     Compared {
         object: "index",
@@ -64,7 +60,6 @@ const COMPARED: [Compared; 4] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-        stored_in: None,
     },
 ];
 
@@ -79,24 +74,47 @@ pub async fn set_aside_previous(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Resu
         )))
         .execute(&mut **tx)
         .await?;
-        let statements = match c.stored_in {
-            None => vec![format!(
-                "WITH gone AS (DELETE FROM {table} WHERE catalog_id = $1 RETURNING *)
-                 INSERT INTO previous_{table} SELECT * FROM gone"
-            )],
-            Some(stored_in) => vec![
-                format!("INSERT INTO previous_{table} SELECT * FROM {table} WHERE catalog_id = $1"),
-                format!("DELETE FROM {stored_in} WHERE catalog_id = $1"),
-            ],
-        };
-        for sql in statements {
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(catalog_id)
-                .execute(&mut **tx)
-                .await?;
-        }
+        sqlx::query(AssertSqlSafe(format!(
+            "WITH gone AS (DELETE FROM {table} WHERE catalog_id = $1 RETURNING *)
+             INSERT INTO previous_{table} SELECT * FROM gone"
+        )))
+        .bind(catalog_id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
+}
+
+/// The relations whose column lists differ between the set-aside snapshot and the new one
+/// (added and removed ones too): only their columns are compared one by one. A big catalog has
+/// 200,000 columns; comparing them all took 2.6 s of a re-sync that changed one.
+const CHANGED_COLUMN_LISTS: &str = "
+    WITH changed_lists AS (
+        SELECT coalesce(o.schema_name, n.schema_name) AS s,
+               coalesce(o.relation_name, n.relation_name) AS r
+        FROM previous_catalog_column_lists o
+        FULL JOIN (SELECT * FROM catalog_column_lists WHERE catalog_id = $1) n
+          ON o.schema_name = n.schema_name AND o.relation_name = n.relation_name
+        WHERE ROW(o.*) IS DISTINCT FROM ROW(n.*)
+    )";
+
+/// The rows of `c` that are compared: the set-aside ones (`previous`) or the catalog's
+/// current ones. Columns are unnested from the lists of the relations whose lists changed.
+fn compared_rows(c: &Compared, previous: bool) -> String {
+    let table = c.table;
+    let rows = match previous {
+        true => format!("previous_{table}"),
+        false => format!("(SELECT * FROM {table} WHERE catalog_id = $1)"),
+    };
+    match c.object {
+        "column" => format!(
+            "(SELECT l.catalog_id, l.schema_name, l.relation_name, c.*
+              FROM {rows} l
+              JOIN changed_lists x ON x.s = l.schema_name AND x.r = l.relation_name
+              CROSS JOIN LATERAL column_list_columns(ROW(l.*)::catalog_column_lists) c)"
+        ),
+        _ => rows,
+    }
 }
 
 /// Records what the new snapshot changed against the rows [`set_aside_previous`] kept, as
@@ -104,9 +122,9 @@ pub async fn set_aside_previous(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Resu
 pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::Result<u64> {
     let mut recorded = 0;
     for c in &COMPARED {
+        let started = std::time::Instant::now();
         let Compared {
             object,
-            table,
             relation,
             name,
             ..
@@ -119,7 +137,8 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
             )
         };
         let sql = format!(
-            "INSERT INTO catalog_changes
+            "{with}
+             INSERT INTO catalog_changes
                  (catalog_id, sync_id, object, action, schema_name, relation_name, name, before, after)
              SELECT $1, $2, '{object}',
                     CASE WHEN o.j IS NULL THEN 'added' WHEN n.j IS NULL THEN 'removed' ELSE 'altered' END,
@@ -127,12 +146,15 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
                     CASE WHEN n.j IS NULL THEN o.j WHEN o.j IS NOT NULL THEN {before} END,
                     CASE WHEN o.j IS NULL THEN n.j WHEN n.j IS NOT NULL THEN {after} END
              FROM (SELECT schema_name AS s, {relation} AS r, {name} AS nm, to_jsonb(t) - $3::text[] AS j
-                   FROM previous_{table} t) o
+                   FROM {previous} t) o
              FULL JOIN (SELECT schema_name AS s, {relation} AS r, {name} AS nm, to_jsonb(t) - $3::text[] AS j
-                        FROM {table} t WHERE catalog_id = $1) n
+                        FROM {current} t) n
                ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
              WHERE o.j IS DISTINCT FROM n.j
              ORDER BY 6, 7, 8",
+            with = if *object == "column" { CHANGED_COLUMN_LISTS } else { "" },
+            previous = compared_rows(c, true),
+            current = compared_rows(c, false),
             before = only_changed("o", "n"),
             after = only_changed("n", "o"),
         );
@@ -143,6 +165,11 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
             .execute(&mut **tx)
             .await?;
         recorded += done.rows_affected();
+        tracing::debug!(
+            object,
+            ms = started.elapsed().as_millis() as u64,
+            "compared"
+        );
     }
     Ok(recorded)
 }
