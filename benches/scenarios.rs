@@ -447,8 +447,14 @@ impl Bench {
         let mut read = Vec::new();
         let mut full = Vec::new();
         let mut unchanged = Vec::new();
+        let mut changed = Vec::new();
         let mut rss: f64 = 0.0;
+        let source = PgPool::connect(&url).await?;
+        // The one change row 2b makes (left behind if an earlier run stopped halfway).
+        let change = "ALTER TABLE s0.t0 ADD COLUMN bench_changed text";
+        let undo = "ALTER TABLE s0.t0 DROP COLUMN IF EXISTS bench_changed";
         for _ in 0..self.runs {
+            sqlx::query(undo).execute(&source).await?;
             let started = Instant::now();
             let status = Command::new("pg_dump")
                 .args(["--schema-only", "-f", "/dev/null", "-d", &url])
@@ -474,6 +480,16 @@ impl Bench {
             let sync_id = service.post_sync(&self.client, &body).await?;
             service.wait_sync(&self.client, &sync_id).await?;
             unchanged.push(started.elapsed().as_secs_f64());
+            sqlx::query(change).execute(&source).await?;
+            let started = Instant::now();
+            let sync_id = service.post_sync(&self.client, &body).await?;
+            let sync = service.wait_sync(&self.client, &sync_id).await?;
+            changed.push(started.elapsed().as_secs_f64());
+            anyhow::ensure!(
+                sync["stats"]["changes"].as_u64() == Some(1),
+                "one added column, recorded once: {sync}"
+            );
+            sqlx::query(undo).execute(&source).await?;
             // A deployed worker runs one big sync after another: the peak counts two more full
             // syncs in the same process (the catalog deleted before each, so it is read and
             // written whole again), not only a fresh process's first.
@@ -495,8 +511,14 @@ impl Bench {
             rss = rss.max(service.worker_peak_rss_mib());
             service.stop(self).await?;
         }
-        let (dump, read, full, unchanged) =
-            (median(dump), median(read), median(full), median(unchanged));
+        source.close().await;
+        let (dump, read, full, unchanged, changed) = (
+            median(dump),
+            median(read),
+            median(full),
+            median(unchanged),
+            median(changed),
+        );
         self.row(
             "1. big catalog full sync",
             format!("{full:.2} s (worker peak RSS {rss:.0} MiB over 3 full syncs)"),
@@ -517,6 +539,13 @@ impl Bench {
             format!("pg_dump --schema-only {dump:.2} s"),
             format!("{:.3}x", unchanged / dump),
             "<= 0.15x",
+        );
+        self.row(
+            "2b. big catalog re-sync, one change",
+            format!("{changed:.2} s (read, written, compared)"),
+            format!("pg_dump --schema-only {dump:.2} s"),
+            format!("{:.3}x", changed / dump),
+            "(no target)",
         );
         Ok(())
     }
