@@ -1,7 +1,8 @@
 //! The current snapshot of each catalog: schemas, relations, columns, constraints, indexes.
 //!
-//! A sync replaces the whole snapshot in one transaction (delete, then one bulk insert per
-//! table), so readers see either the old or the new snapshot, never a mix. A big snapshot's
+//! A sync replaces the whole snapshot in one transaction (delete, then one bulk insert or
+//! `COPY` per table), so readers see either the old or the new snapshot, never a mix. A
+//! relation's columns are one row of arrays (`catalog_column_lists`). A big snapshot's
 //! detail documents are staged beside it on a second connection and moved in by that
 //! transaction.
 
@@ -148,7 +149,7 @@ pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
 ///
 /// Every table is written with `UNNEST` inserts over arrays that borrow the snapshot's strings
 /// (per-row lists, constraint and index columns, travel as array literals); a big snapshot's
-/// columns go in with `COPY`. What takes the worker real CPU time to prepare (the `COPY` text,
+/// column lists, constraints and indexes go in with `COPY`. What takes the worker real CPU time to prepare (the `COPY` text,
 /// the detail documents) is built on blocking threads while the store works (see
 /// [`in_parts`]), and a big snapshot's documents are staged on a second connection from `pool`.
 pub async fn replace(
@@ -385,8 +386,8 @@ impl<T> Parts<T> {
     }
 }
 
-/// Whether a snapshot is big enough for the bulk paths: `COPY` for its columns, and parts
-/// (and the fingerprint) built on other threads.
+/// Whether a snapshot is big enough for the bulk paths: `COPY` for its column lists,
+/// constraints and indexes, and parts (and the fingerprint) built on other threads.
 pub(crate) fn is_big(snapshot: &Snapshot) -> bool {
     let columns: usize = snapshot
         .schemas
@@ -629,7 +630,7 @@ async fn insert_relations(
     Ok(())
 }
 
-/// Below this many columns, one `UNNEST` insert; from it, `COPY`.
+/// Below this many columns, one `UNNEST` insert per table; from it, `COPY` (see [`is_big`]).
 const COPY_COLUMNS_FROM: usize = 5_000;
 
 /// The column lists of a big snapshot (one row of arrays per relation, see
