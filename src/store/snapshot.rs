@@ -149,9 +149,10 @@ pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
 ///
 /// Every table is written with `UNNEST` inserts over arrays that borrow the snapshot's strings
 /// (per-row lists, constraint and index columns, travel as array literals); a big snapshot's
-/// column lists, constraints and indexes go in with `COPY`. What takes the worker real CPU time to prepare (the `COPY` text,
-/// the detail documents) is built on blocking threads while the store works (see
-/// [`in_parts`]), and a big snapshot's documents are staged on a second connection from `pool`.
+/// column lists, constraints and indexes go in with `COPY`. What takes the worker real CPU
+/// time to prepare (the `COPY` text, the detail documents) is built on blocking threads while
+/// the store works (see [`in_parts`]), and a big snapshot's documents are staged on a second
+/// connection from `pool`.
 pub async fn replace(
     tx: &mut Tx<'_>,
     pool: &PgPool,
