@@ -562,23 +562,9 @@ async fn column_search_pages_find_every_match_across_relations() {
         "t29.Needle",
     ];
     for (q, limit) in [("needle", 1), ("NEEDLE", 2), ("eedl", 1000)] {
-        let (found, _) = app
-            .get_all_pages(&format!("/catalogs/{id}/columns?q={q}&limit={limit}"))
-            .await;
-        let found: Vec<String> = found
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}.{}",
-                    c["table"].as_str().unwrap(),
-                    c["name"].as_str().unwrap()
-                )
-            })
-            .collect();
+        let found = app.found_columns(id, &format!("q={q}&limit={limit}")).await;
         assert_eq!(found, expected, "q={q} limit={limit}");
     }
-    let (found, _) = app
-        .get_all_pages(&format!("/catalogs/{id}/columns?q=zzz&limit=5"))
-        .await;
+    let found = app.found_columns(id, "q=zzz&limit=5").await;
     assert!(found.is_empty(), "{found:?}");
 }

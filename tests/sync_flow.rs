@@ -513,19 +513,8 @@ async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_k
     let found_columns = |catalog_id: String, q: &'static str| {
         let app = &app;
         async move {
-            let (found, _) = app
-                .get_all_pages(&format!("/catalogs/{catalog_id}/columns?q={q}&limit=1000"))
-                .await;
-            found
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}.{}",
-                        c["table"].as_str().unwrap(),
-                        c["name"].as_str().unwrap()
-                    )
-                })
-                .collect::<Vec<_>>()
+            app.found_columns(&catalog_id, &format!("q={q}&limit=1000"))
+                .await
         }
     };
     let detail_columns = |catalog_id: String, table: &'static str| {

@@ -300,6 +300,24 @@ impl TestApp {
         (items, pages)
     }
 
+    /// Column search of a catalog (`query`: the search's query string), every page of it, as
+    /// `table.column`.
+    pub async fn found_columns(&self, catalog_id: &str, query: &str) -> Vec<String> {
+        let (found, _) = self
+            .get_all_pages(&format!("/catalogs/{catalog_id}/columns?{query}"))
+            .await;
+        found
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}.{}",
+                    c["table"].as_str().unwrap(),
+                    c["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
     /// Polls `GET /syncs/{id}` until the sync is succeeded or failed.
     pub async fn wait_for_sync(&self, sync_id: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
