@@ -138,6 +138,11 @@ pub async fn introspect(
     } else {
         queries::INDEXES_BEFORE_15
     };
+    let constraints_query = if database.version_num >= 170_000 {
+        queries::CONSTRAINTS_SERVER_PRINTED
+    } else {
+        queries::CONSTRAINTS
+    };
     // The columns and the probe cost about as much as the database's size, the relations, the
     // indexes and the constraints together: those run on the helper when there is one.
     let prelude = started.elapsed();
@@ -183,7 +188,7 @@ pub async fn introspect(
             dependencies,
             main_done,
         ),
-        (size_bytes, relations, indexes, constraints, heavy_done),
+        (size_bytes, relations, indexes, mut constraints, heavy_done),
     ) = match side_tx.as_mut() {
         Some(side) => {
             let heavy = async {
@@ -191,7 +196,7 @@ pub async fn introspect(
                     size!(*side)?,
                     all!(*side, queries::RELATIONS)?,
                     all!(*side, indexes_query)?,
-                    all!(*side, queries::CONSTRAINTS)?,
+                    all!(*side, constraints_query)?,
                     started.elapsed(),
                 ))
             };
@@ -205,7 +210,7 @@ pub async fn introspect(
                     size!(tx)?,
                     all!(tx, queries::RELATIONS)?,
                     all!(tx, indexes_query)?,
-                    all!(tx, queries::CONSTRAINTS)?,
+                    all!(tx, constraints_query)?,
                     started.elapsed(),
                 ),
             )
@@ -214,8 +219,17 @@ pub async fn introspect(
     if let Some(side) = side_tx {
         side.commit().await?;
     }
-    let index_definitions =
-        index_definitions(&mut tx, &printer, &schemas, &relations, &columns, &indexes).await?;
+    let columns_of = columns_by_table(&columns);
+    let index_definitions = index_definitions(
+        &mut tx,
+        &printer,
+        &schemas,
+        &relations,
+        &columns_of,
+        &indexes,
+    )
+    .await?;
+    constraint_definitions(&mut tx, &printer, &columns_of, &indexes, &mut constraints).await?;
     tx.commit().await?;
     let read = started.elapsed();
     let snapshot = assemble(Rows {
@@ -291,6 +305,14 @@ async fn column_types(
     })
 }
 
+/// Each table's columns, by table oid (`columns` come grouped by table, in attnum order).
+fn columns_by_table(columns: &[queries::ColumnRow]) -> HashMap<Oid, &[queries::ColumnRow]> {
+    columns
+        .chunk_by(|a, b| a.table_oid == b.table_oid)
+        .map(|group| (group[0].table_oid, group))
+        .collect()
+}
+
 /// Every index's definition, in `indexes` order: printed here for plain indexes, asked of the
 /// server (in the introspection's snapshot) for the others.
 async fn index_definitions(
@@ -298,7 +320,7 @@ async fn index_definitions(
     printer: &Printer,
     schemas: &[queries::SchemaRow],
     relations: &[queries::RelationRow],
-    columns: &[queries::ColumnRow],
+    columns_of: &HashMap<Oid, &[queries::ColumnRow]>,
     indexes: &[queries::IndexRow],
 ) -> Result<Vec<String>, sqlx::Error> {
     let schema_names: HashMap<Oid, &str> =
@@ -307,11 +329,6 @@ async fn index_definitions(
         .iter()
         .filter_map(|r| Some((r.oid, (*schema_names.get(&r.schema_oid)?, r.name.as_str()))))
         .collect();
-    // The columns come grouped by table, in attnum order.
-    let mut columns_of: HashMap<Oid, &[queries::ColumnRow]> = HashMap::new();
-    for group in columns.chunk_by(|a, b| a.table_oid == b.table_oid) {
-        columns_of.insert(group[0].table_oid, group);
-    }
     let mut definitions: Vec<Option<String>> = indexes
         .iter()
         .map(|index| {
@@ -346,6 +363,41 @@ async fn index_definitions(
         .into_iter()
         .map(Option::unwrap_or_default)
         .collect())
+}
+
+/// Fills in the definitions of the constraints the server left to the worker to print (see
+/// [`queries::CONSTRAINTS`]); the server prints those the worker cannot, in the
+/// introspection's snapshot.
+async fn constraint_definitions(
+    tx: &mut PgConnection,
+    printer: &Printer,
+    columns_of: &HashMap<Oid, &[queries::ColumnRow]>,
+    indexes: &[queries::IndexRow],
+    constraints: &mut [queries::ConstraintRow],
+) -> Result<(), sqlx::Error> {
+    let index_of: HashMap<Oid, &queries::IndexRow> = indexes.iter().map(|i| (i.oid, i)).collect();
+    let mut missing = Vec::new();
+    for c in constraints.iter_mut().filter(|c| c.definition.is_none()) {
+        let columns = columns_of.get(&c.table_oid).copied().unwrap_or_default();
+        let index = index_of.get(&c.index_oid).copied();
+        let referenced = columns_of.get(&c.ref_oid).copied();
+        c.definition = printer.constraint_definition(c, columns, index, referenced);
+        if c.definition.is_none() {
+            missing.push(c.oid);
+        }
+    }
+    if !missing.is_empty() {
+        let printed: HashMap<Oid, String> = sqlx::query_as(queries::CONSTRAINT_DEFINITIONS)
+            .bind(&missing)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        for c in constraints.iter_mut().filter(|c| c.definition.is_none()) {
+            c.definition = printed.get(&c.oid).cloned();
+        }
+    }
+    Ok(())
 }
 
 /// A snapshot and the probe of the catalog state it was read from (same transaction).

@@ -243,13 +243,26 @@ pub const COLLATIONS: &str =
 /// numbers, resolved to names from the columns already read (a per-row subquery would cost
 /// more than the rest of the query); only a foreign key to a table outside the included
 /// schemas has its referenced names looked up here.
-pub const CONSTRAINTS: &str = concat!(
-    r#"
-SELECT con.conrelid         AS table_oid,
+///
+/// `pg_get_constraintdef` costs about three quarters of this query on a big catalog. Key,
+/// unique and foreign-key constraints (`printed` here: but for a foreign key whose ON DELETE
+/// sets some columns, which only the server prints) have their definitions printed by the
+/// worker from these rows, the columns and the indexes (see `printing`), and the server prints
+/// only the others. Servers from PostgreSQL 17 on, whose printing of these kinds this has not
+/// been checked against, print every definition ([`CONSTRAINTS_SERVER_PRINTED`]).
+macro_rules! constraints {
+    ($printed:literal) => {
+        concat!(
+            r#"
+SELECT con.oid,
+       con.conrelid         AS table_oid,
        con.conname::text    AS name,
        con.contype::text    AS contype,
        coalesce(con.conkey, '{}')::int2[] AS keys,
-       pg_get_constraintdef(con.oid) AS definition,
+       CASE WHEN NOT ("#,
+            $printed,
+            r#") THEN pg_get_constraintdef(con.oid) END AS definition,
+       con.conindid         AS index_oid,
        con.confrelid        AS ref_oid,
        fn.nspname::text     AS ref_schema,
        fc.relname::text     AS ref_table,
@@ -260,40 +273,60 @@ SELECT con.conrelid         AS table_oid,
                  JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
                  ORDER BY k.ord)
        END                  AS ref_columns,
+       -- Whether the referenced table's name needs its schema, as the server prints it.
+       CASE WHEN con.contype = 'f' THEN pg_table_is_visible(con.confrelid) END AS ref_visible,
+       CASE WHEN con.contype = 'f' THEN con.confmatchtype::text END AS match_type,
        CASE WHEN con.contype = 'f' THEN con.confupdtype::text END AS on_update,
        CASE WHEN con.contype = 'f' THEN con.confdeltype::text END AS on_delete,
        con.condeferrable    AS deferrable,
-       con.condeferred      AS initially_deferred
+       con.condeferred      AS initially_deferred,
+       con.convalidated     AS validated
 FROM pg_constraint con
 JOIN pg_class c        ON c.oid = con.conrelid
 LEFT JOIN pg_class fc  ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
 WHERE c.relnamespace = ANY($1)
   AND c.relkind IN "#,
-    relkinds!(),
-    r#"
+            relkinds!(),
+            r#"
   AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 ORDER BY con.conrelid, con.conname
 "#
+        )
+    };
+}
+pub const CONSTRAINTS: &str = constraints!(
+    "con.contype IN ('p', 'u') OR (con.contype = 'f' AND con.confdeltype NOT IN ('n', 'd'))"
 );
+pub const CONSTRAINTS_SERVER_PRINTED: &str = constraints!("false");
 
 #[derive(FromRow)]
 pub struct ConstraintRow {
+    pub oid: Oid,
     pub table_oid: Oid,
     pub name: String,
     pub contype: String,
     pub keys: Vec<i16>,
+    /// The server's text; `None` for a constraint whose text the worker prints.
     pub definition: Option<String>,
+    pub index_oid: Oid,
     pub ref_oid: Oid,
     pub ref_schema: Option<String>,
     pub ref_table: Option<String>,
     pub ref_keys: Vec<i16>,
     pub ref_columns: Option<Vec<String>>,
+    pub ref_visible: Option<bool>,
+    pub match_type: Option<String>,
     pub on_update: Option<String>,
     pub on_delete: Option<String>,
     pub deferrable: bool,
     pub initially_deferred: bool,
+    pub validated: bool,
 }
+
+/// `pg_get_constraintdef` for the constraints `$1`.
+pub const CONSTRAINT_DEFINITIONS: &str =
+    "SELECT x.oid, pg_get_constraintdef(x.oid) FROM unnest($1::oid[]) AS x(oid)";
 
 /// Indexes. Key and INCLUDE columns come as attribute numbers (resolved from the columns
 /// already read); `pg_get_indexdef(oid, n)`, costly per call, runs only for expression keys.
@@ -323,6 +356,9 @@ SELECT i.indexrelid        AS oid,
            AND NOT "#,
             $nulls_not_distinct,
             r#"    AS plain,
+       "#,
+            $nulls_not_distinct,
+            r#" AS nulls_not_distinct,
        (i.indclass::oid[])[:]      AS opclasses,
        (i.indcollation::oid[])[:]  AS collations,
        (i.indoption::int2[])[:]    AS options
@@ -355,6 +391,7 @@ pub struct IndexRow {
     pub method: String,
     pub predicate: Option<String>,
     pub plain: bool,
+    pub nulls_not_distinct: bool,
     pub opclasses: Vec<Oid>,
     pub collations: Vec<Oid>,
     pub options: Vec<i16>,
