@@ -103,7 +103,10 @@ async fn schemathesis_finds_no_server_error_and_no_response_off_the_document() {
     let _ = worker.join.await;
 
     let report = report_dir.join("schemathesis.json");
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis.toml");
     let output = tokio::process::Command::new(schemathesis())
+        .arg("--config-file")
+        .arg(&config)
         .args([
             "run",
             &app.url("/openapi.json"),
