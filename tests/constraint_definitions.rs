@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 
 const DDL: &str = r#"
@@ -69,7 +69,7 @@ async fn every_constraint_definition_reads_as_pg_get_constraintdef_prints_it() {
     let catalog = sync["catalog_id"].as_str().unwrap();
 
     let src = PgPool::connect(&source.url).await.unwrap();
-    let mut expected: Vec<(String, String, String, String)> = sqlx::query_as(
+    let expected: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT n.nspname::text, c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
          FROM pg_constraint k
          JOIN pg_class c ON c.oid = k.conrelid
@@ -80,7 +80,6 @@ async fn every_constraint_definition_reads_as_pg_get_constraintdef_prints_it() {
     .await
     .unwrap();
     src.close().await;
-    expected.sort();
     // 28 declared, and the clone of the foreign key to the partitioned table for its partition.
     assert_eq!(expected.len(), 29, "the DDL above makes 29 constraints");
     // The printed forms this test is about, as the server prints them.
@@ -99,38 +98,8 @@ async fn every_constraint_definition_reads_as_pg_get_constraintdef_prints_it() {
         );
     }
 
-    let (tables, _) = app
-        .get_all_pages(&format!("/catalogs/{catalog}/tables?limit=100"))
-        .await;
-    let mut served = Vec::new();
-    for table in &tables {
-        let (schema, name) = (
-            table["schema"].as_str().unwrap(),
-            table["name"].as_str().unwrap(),
-        );
-        let path = format!(
-            "/catalogs/{catalog}/tables/{}/{}",
-            encode_segment(schema),
-            encode_segment(name)
-        );
-        let (status, detail) = app.get(&path).await;
-        assert_eq!(status, 200, "{path}: {detail}");
-        for constraint in detail["constraints"].as_array().unwrap() {
-            served.push((
-                schema.to_owned(),
-                name.to_owned(),
-                constraint["name"].as_str().unwrap().to_owned(),
-                constraint["definition"].as_str().unwrap().to_owned(),
-            ));
-        }
-    }
-    served.sort();
-    let as_json = |rows: &[(String, String, String, String)]| -> Vec<Value> {
-        rows.iter()
-            .map(|(s, t, k, d)| {
-                json!({"table": format!("{s}.{t}"), "constraint": k, "definition": d})
-            })
-            .collect()
-    };
-    assert_eq!(as_json(&served), as_json(&expected));
+    assert_eq!(
+        app.served_definitions(catalog, "constraints").await,
+        definitions_json(expected)
+    );
 }

@@ -346,17 +346,10 @@ async fn index_definitions(
         .filter(|(_, d)| d.is_none())
         .map(|(index, _)| index.oid)
         .collect();
-    if !missing.is_empty() {
-        let printed: HashMap<Oid, String> = sqlx::query_as(queries::INDEX_DEFINITIONS)
-            .bind(&missing)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        for (definition, index) in definitions.iter_mut().zip(indexes) {
-            if definition.is_none() {
-                *definition = printed.get(&index.oid).cloned();
-            }
+    let printed = printed_by_server(tx, queries::INDEX_DEFINITIONS, &missing).await?;
+    for (definition, index) in definitions.iter_mut().zip(indexes) {
+        if definition.is_none() {
+            *definition = printed.get(&index.oid).cloned();
         }
     }
     Ok(definitions
@@ -386,18 +379,25 @@ async fn constraint_definitions(
             missing.push(c.oid);
         }
     }
-    if !missing.is_empty() {
-        let printed: HashMap<Oid, String> = sqlx::query_as(queries::CONSTRAINT_DEFINITIONS)
-            .bind(&missing)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        for c in constraints.iter_mut().filter(|c| c.definition.is_none()) {
-            c.definition = printed.get(&c.oid).cloned();
-        }
+    let printed = printed_by_server(tx, queries::CONSTRAINT_DEFINITIONS, &missing).await?;
+    for c in constraints.iter_mut().filter(|c| c.definition.is_none()) {
+        c.definition = printed.get(&c.oid).cloned();
     }
     Ok(())
+}
+
+/// The definitions the server prints (`query`, given the oids as `$1`) of the objects `oids`,
+/// by oid, in the introspection's snapshot; no query when there are none.
+async fn printed_by_server(
+    tx: &mut PgConnection,
+    query: &'static str,
+    oids: &[Oid],
+) -> Result<HashMap<Oid, String>, sqlx::Error> {
+    if oids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let printed: Vec<(Oid, String)> = sqlx::query_as(query).bind(oids).fetch_all(tx).await?;
+    Ok(printed.into_iter().collect())
 }
 
 /// A snapshot and the probe of the catalog state it was read from (same transaction).

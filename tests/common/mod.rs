@@ -281,6 +281,38 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Every table's `kind` ("indexes", "constraints") as served in its detail, as
+    /// `{"table": "schema.table", "name": .., "definition": ..}` sorted by table and name, to
+    /// compare with what the source's own printing functions say ([`definitions_json`]).
+    pub async fn served_definitions(&self, catalog: &str, kind: &str) -> Vec<Value> {
+        let (tables, _) = self
+            .get_all_pages(&format!("/catalogs/{catalog}/tables?limit=100"))
+            .await;
+        let mut served = Vec::new();
+        for table in &tables {
+            let (schema, name) = (
+                table["schema"].as_str().unwrap(),
+                table["name"].as_str().unwrap(),
+            );
+            let path = format!(
+                "/catalogs/{catalog}/tables/{}/{}",
+                encode_segment(schema),
+                encode_segment(name)
+            );
+            let (status, detail) = self.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {detail}");
+            for item in detail[kind].as_array().unwrap() {
+                served.push((
+                    schema.to_owned(),
+                    name.to_owned(),
+                    item["name"].as_str().unwrap().to_owned(),
+                    item["definition"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        definitions_json(served)
+    }
+
     /// Follows a list's `Link: rel="next"` headers from `first`: every item, and how many pages.
     pub async fn get_all_pages(&self, first: &str) -> (Vec<Value>, usize) {
         let (mut items, mut pages) = (Vec::new(), 0);
@@ -461,6 +493,15 @@ pub fn change_summary(changes: &Value) -> Vec<(String, String, String, Option<St
                 c["name"].as_str().map(str::to_owned),
             )
         })
+        .collect()
+}
+
+/// (schema, table, name, definition) rows as [`TestApp::served_definitions`] gives them: sorted,
+/// as JSON objects (readable in an assertion's failure).
+pub fn definitions_json(mut rows: Vec<(String, String, String, String)>) -> Vec<Value> {
+    rows.sort();
+    rows.into_iter()
+        .map(|(s, t, n, d)| json!({"table": format!("{s}.{t}"), "name": n, "definition": d}))
         .collect()
 }
 
