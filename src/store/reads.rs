@@ -200,6 +200,11 @@ impl StoredDetail {
 
 /// The details of `keys`, in their order, with one primary-key lookup each in one statement;
 /// `None` for an unknown relation.
+///
+/// Each key's rows are looked up in a `LATERAL` subquery that the planner cannot flatten into a
+/// join (`LIMIT 1`; the key is the primary key): as a join, right after a big catalog's write
+/// and before the tables were analyzed, the planner chose to read all of `catalog_relations`
+/// for every batch (5.5 ms for 32 keys of a 10,000-table catalog, against 1.4 ms).
 pub async fn relation_details(
     db: impl PgExecutor<'_>,
     keys: &[DetailKey],
@@ -208,13 +213,21 @@ pub async fn relation_details(
     let schemas: Vec<&str> = keys.iter().map(|k| k.schema.as_str()).collect();
     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
     let rows = sqlx::query!(
-        r#"SELECT k.i AS "i!", d.detail, r.row_estimate, r.total_bytes
+        r#"SELECT k.i AS "i!", d.detail AS "detail!", r.row_estimate, r.total_bytes
            FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY
                 AS k(catalog_id, schema_name, name, i)
-           JOIN catalog_relation_details d
-             ON d.catalog_id = k.catalog_id AND d.schema_name = k.schema_name AND d.name = k.name
-           JOIN catalog_relations r
-             ON r.catalog_id = d.catalog_id AND r.schema_name = d.schema_name AND r.name = d.name"#,
+           CROSS JOIN LATERAL (
+               SELECT d.detail FROM catalog_relation_details d
+               WHERE d.catalog_id = k.catalog_id AND d.schema_name = k.schema_name
+                 AND d.name = k.name
+               LIMIT 1
+           ) d
+           CROSS JOIN LATERAL (
+               SELECT r.row_estimate, r.total_bytes FROM catalog_relations r
+               WHERE r.catalog_id = k.catalog_id AND r.schema_name = k.schema_name
+                 AND r.name = k.name
+               LIMIT 1
+           ) r"#,
         &catalogs,
         &schemas as &[&str],
         &names as &[&str],
