@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use sqlx::PgPool;
 
 const DDL: &str = r#"
 CREATE SCHEMA "Odd Schema";
@@ -68,18 +67,15 @@ async fn every_constraint_definition_reads_as_pg_get_constraintdef_prints_it() {
     assert_eq!(sync["status"], "succeeded", "{sync}");
     let catalog = sync["catalog_id"].as_str().unwrap();
 
-    let src = PgPool::connect(&source.url).await.unwrap();
-    let expected: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT n.nspname::text, c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
+    let expected = source
+        .definitions(
+            "SELECT n.nspname::text, c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
          FROM pg_constraint k
          JOIN pg_class c ON c.oid = k.conrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname IN ('Odd Schema', 'user', 'public', 'postgres')",
-    )
-    .fetch_all(&src)
-    .await
-    .unwrap();
-    src.close().await;
+        )
+        .await;
     // 28 declared, and the clone of the foreign key to the partitioned table for its partition.
     assert_eq!(expected.len(), 29, "the DDL above makes 29 constraints");
     // The printed forms this test is about, as the server prints them.

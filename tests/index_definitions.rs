@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use sqlx::PgPool;
 
 const DDL: &str = r#"
 CREATE SCHEMA "Odd Schema";
@@ -60,19 +59,16 @@ async fn every_index_definition_reads_as_pg_get_indexdef_prints_it() {
     assert_eq!(sync["status"], "succeeded", "{sync}");
     let catalog = sync["catalog_id"].as_str().unwrap();
 
-    let src = PgPool::connect(&source.url).await.unwrap();
-    let expected: Vec<(String, String, String, String)> = sqlx::query_as(
+    let expected = source
+        .definitions(
         "SELECT n.nspname::text, c.relname::text, ic.relname::text, pg_get_indexdef(i.indexrelid)
          FROM pg_index i
          JOIN pg_class ic ON ic.oid = i.indexrelid
          JOIN pg_class c ON c.oid = i.indrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname IN ('Odd Schema', 'user', 'public')",
-    )
-    .fetch_all(&src)
-    .await
-    .unwrap();
-    src.close().await;
+        )
+        .await;
     assert_eq!(expected.len(), 28, "the DDL above makes 28 indexes");
 
     assert_eq!(

@@ -71,6 +71,15 @@ impl TestDatabase {
         Self { name, url }
     }
 
+    /// (schema, table, name, definition) rows that `sql` reads from this database: what the
+    /// server's own printing functions say, to compare with [`TestApp::served_definitions`].
+    pub async fn definitions(&self, sql: &'static str) -> Vec<(String, String, String, String)> {
+        let pool = PgPool::connect(&self.url).await.unwrap();
+        let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    }
+
     /// A database holding `ddl`.
     pub async fn with_ddl(prefix: &str, ddl: &str) -> Self {
         let db = Self::create(prefix).await;
