@@ -609,29 +609,44 @@ pub struct DependencyRow {
     pub ref_name: String,
 }
 
+/// One catalog's part of [`PROBE`]: its row count, and the sum and maximum of its rows'
+/// transaction ids. The rows are grouped by transaction id first, so that each distinct id is
+/// converted once (there is no cast from `xid` to a number but through text): a catalog's rows
+/// come from few transactions, and on the 10,000-table source the probe took 150-160 ms
+/// instead of 210-215 ms, with the same result.
+macro_rules! xmin_digest {
+    ($catalog:literal) => {
+        concat!(
+            "(SELECT sum(n) || ':' || sum(n * x::text::int8) || ':' || max(x::text::int8) ",
+            "FROM (SELECT xmin AS x, count(*) AS n FROM ",
+            $catalog,
+            " GROUP BY xmin) g),\n"
+        )
+    };
+}
+
 /// A digest of the source's catalog state, one cheap query: row counts and transaction ids of
 /// every catalog a snapshot is built from (any DDL writes new row versions there), plus the
 /// statistics that VACUUM and ANALYZE update in place, and the role names owners are shown by.
 /// Equal probes mean an unchanged catalog; a different probe only means "read it all again".
-pub const PROBE: &str = r#"
-SELECT md5(concat_ws('|',
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_class),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attribute),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attrdef),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_constraint),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_index),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_description),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_namespace),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_type),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_enum),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_proc),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_trigger),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_sequence),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_inherits),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_rewrite),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_depend),
-    (SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
+pub const PROBE: &str = concat!(
+    "SELECT md5(concat_ws('|',\n",
+    xmin_digest!("pg_class"),
+    xmin_digest!("pg_attribute"),
+    xmin_digest!("pg_attrdef"),
+    xmin_digest!("pg_constraint"),
+    xmin_digest!("pg_index"),
+    xmin_digest!("pg_description"),
+    xmin_digest!("pg_namespace"),
+    xmin_digest!("pg_type"),
+    xmin_digest!("pg_enum"),
+    xmin_digest!("pg_proc"),
+    xmin_digest!("pg_trigger"),
+    xmin_digest!("pg_sequence"),
+    xmin_digest!("pg_inherits"),
+    xmin_digest!("pg_rewrite"),
+    xmin_digest!("pg_depend"),
+    "(SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
     (SELECT string_agg(oid::text || '=' || rolname, ',' ORDER BY oid) FROM pg_roles),
-    current_setting('server_version_num')
-))
-"#;
+    current_setting('server_version_num')))"
+);

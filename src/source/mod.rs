@@ -121,18 +121,24 @@ impl MetadataSource {
         password: &SecretString,
         schemas: &SchemaFilter,
     ) -> Result<Fetched, SourceError> {
-        let (mut snapshot, probe) = match self {
+        let (snapshot, probe) = match self {
+            // PostgreSQL itself guarantees what `validate` checks (names present, unique, short
+            // enough), and the queries applied the schema filter: on a 10,000-table catalog
+            // checking it again took 50-60 ms.
             Self::Database(source) => {
                 let read = source.fetch(target, password, schemas).await?;
                 (read.snapshot, Some(probe_for(&read.probe, schemas)))
             }
-            Self::Http(source) => (source.fetch(target, password).await?, None),
+            Self::Http(source) => {
+                let mut snapshot = source.fetch(target, password).await?;
+                // A metadata service does not know the filter.
+                snapshot.schemas.retain(|s| schemas.admits(&s.name));
+                snapshot
+                    .validate()
+                    .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
+                (snapshot, None)
+            }
         };
-        // A metadata service does not know the filter; the database source applied it already.
-        snapshot.schemas.retain(|s| schemas.admits(&s.name));
-        snapshot
-            .validate()
-            .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
         Ok(Fetched { snapshot, probe })
     }
 
