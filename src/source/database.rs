@@ -58,14 +58,7 @@ impl DatabaseSource {
                 )));
             }
         };
-        // The sync goes on while the source's backends end: a backend that has read a big
-        // catalog frees its caches first.
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            let _ = tokio::join!(conn.close(), helper.close());
-            let close_ms = started.elapsed().as_millis() as u64;
-            tracing::debug!(close_ms, "source connections closed");
-        });
+        let _ = tokio::join!(conn.close(), helper.close());
         Ok(introspection)
     }
 
