@@ -33,6 +33,31 @@ CREATE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE total >
 CREATE TABLE public."Weird ""Name""" ("col;drop" int);
 "#;
 
+/// The probe as versions before 2026-11-26 computed it, converting every row's transaction id
+/// on its own.
+const EARLIER_PROBE: &str = r#"
+SELECT md5(concat_ws('|',
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_class),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attribute),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attrdef),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_constraint),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_index),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_description),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_namespace),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_type),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_enum),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_proc),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_trigger),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_sequence),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_inherits),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_rewrite),
+    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_depend),
+    (SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
+    (SELECT string_agg(oid::text || '=' || rolname, ',' ORDER BY oid) FROM pg_roles),
+    current_setting('server_version_num')
+))
+"#;
+
 fn columns(table: &Value) -> Vec<(String, String, bool)> {
     table["columns"]
         .as_array()
@@ -352,6 +377,29 @@ async fn an_unchanged_source_is_not_read_again_but_any_change_is_seen() {
         analyzed["stats"]["unchanged"], true,
         "structure unchanged: {analyzed}"
     );
+}
+
+/// The probe now converts each distinct transaction id once instead of every row's, and must
+/// still give the digest earlier versions stored: a catalog they synced is then found unchanged
+/// after an upgrade, not read again.
+#[tokio::test]
+async fn the_probe_is_the_digest_earlier_versions_stored() {
+    use sqlx::Connection;
+    let source = TestDatabase::with_ddl("pgcs_probe", DDL).await;
+    // More transactions, so that the catalogs' rows come from several.
+    source
+        .execute("COMMENT ON COLUMN sales.orders.total IS 'in cents'")
+        .await;
+    source
+        .execute("ALTER TABLE sales.orders ADD COLUMN note text")
+        .await;
+    let mut conn = sqlx::PgConnection::connect(&source.url).await.unwrap();
+    let earlier: String = sqlx::query_scalar(EARLIER_PROBE)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let now = pg_catalog_sync::introspect::probe(&mut conn).await.unwrap();
+    assert_eq!(now, earlier);
 }
 
 #[tokio::test]
