@@ -263,8 +263,8 @@ pub async fn introspect(
 /// parallel workers, memory enough to sort 200,000 columns without spilling to disk (with
 /// the default 4 MB, the columns query wrote a 35 MB sort file and ran 10% longer), and no JIT
 /// compilation: the planner's estimates for a big catalog pass `jit_above_cost`, and on the
-/// 10,000-table source compiling the indexes query took longer than running it did (180 ms
-/// with JIT, 105-125 ms without).
+/// 10,000-table source compiling the indexes query took longer than running it did (167-182 ms
+/// with JIT, 104-124 ms without, in psql).
 const READ_SETTINGS: &str = "SELECT set_config('statement_timeout', $1, true), \
                                   set_config('max_parallel_workers_per_gather', '0', true), \
                                   set_config('work_mem', '64MB', true), \
