@@ -23,6 +23,7 @@ CREATE TABLE shop.orders (
 );
 CREATE INDEX orders_total_idx ON shop.orders (total);
 CREATE TABLE shop.legacy (id integer);
+CREATE TABLE shop.stock (id integer);
 "#;
 
 const CHANGES: &str = r#"
@@ -35,6 +36,9 @@ CREATE INDEX orders_customer_idx ON shop.orders (customer_id);
 DROP TABLE shop.legacy;
 CREATE VIEW shop.big_orders AS SELECT id, total FROM shop.orders WHERE total > 100;
 COMMENT ON TABLE shop.orders IS 'What was bought';
+-- Statistics alone: not a change.
+INSERT INTO shop.stock SELECT generate_series(1, 100);
+ANALYZE shop.stock;
 "#;
 
 /// (object, action, relation, name) of each change, in the order given.

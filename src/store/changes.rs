@@ -89,14 +89,14 @@ pub async fn set_aside_previous(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Resu
 /// (added and removed ones too): only their columns are compared one by one. A big catalog has
 /// 200,000 columns; comparing them all took 2.6 s of a re-sync that changed one.
 const CHANGED_COLUMN_LISTS: &str = "
-    WITH changed_lists AS (
+    changed_lists AS (
         SELECT coalesce(o.schema_name, n.schema_name) AS s,
                coalesce(o.relation_name, n.relation_name) AS r
         FROM previous_catalog_column_lists o
         FULL JOIN (SELECT * FROM catalog_column_lists WHERE catalog_id = $1) n
           ON o.schema_name = n.schema_name AND o.relation_name = n.relation_name
         WHERE ROW(o.*) IS DISTINCT FROM ROW(n.*)
-    )";
+    ),";
 
 /// The rows of `c` that are compared: the set-aside ones (`previous`) or the catalog's
 /// current ones. Columns are unnested from the lists of the relations whose lists changed.
@@ -132,31 +132,44 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
         // Altered objects keep only the attributes that differ, on each side.
         let only_changed = |a: &str, b: &str| {
             format!(
-                "(SELECT jsonb_object_agg(key, value) FROM jsonb_each({a}.j) \
-                  WHERE {b}.j -> key IS DISTINCT FROM value)"
+                "(SELECT jsonb_object_agg(key, value) FROM jsonb_each({a}) \
+                  WHERE {b} -> key IS DISTINCT FROM value)"
             )
         };
+        // Whole rows are compared first, which is cheap; only the few that differ are turned
+        // into JSON, and compared again without their ignored attributes (a relation whose
+        // statistics alone moved is not a change). In a re-sync that changed one column of
+        // 10,000 tables, turning every row into JSON made the 20,000 constraints' comparison
+        // take 0.29-0.32 s and the indexes' 0.24-0.26 s; this way, 0.05-0.07 s each.
         let sql = format!(
-            "{with}
+            "WITH {with}
+             differing AS MATERIALIZED (
+                 SELECT coalesce(o.s, n.s) AS s, coalesce(o.r, n.r) AS r,
+                        coalesce(o.nm, n.nm) AS nm, o.t AS before, n.t AS after
+                 FROM (SELECT schema_name AS s, {relation} AS r, {name} AS nm, t
+                       FROM {previous} t) o
+                 FULL JOIN (SELECT schema_name AS s, {relation} AS r, {name} AS nm, t
+                            FROM {current} t) n
+                   ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
+                 WHERE o.t IS DISTINCT FROM n.t
+             )
              INSERT INTO catalog_changes
                  (catalog_id, sync_id, object, action, schema_name, relation_name, name, before, after)
              SELECT $1, $2, '{object}',
-                    CASE WHEN o.j IS NULL THEN 'added' WHEN n.j IS NULL THEN 'removed' ELSE 'altered' END,
-                    coalesce(o.s, n.s), coalesce(o.r, n.r), nullif(coalesce(o.nm, n.nm), ''),
-                    CASE WHEN n.j IS NULL THEN o.j WHEN o.j IS NOT NULL THEN {before} END,
-                    CASE WHEN o.j IS NULL THEN n.j WHEN n.j IS NOT NULL THEN {after} END
-             FROM (SELECT schema_name AS s, {relation} AS r, {name} AS nm, to_jsonb(t) - $3::text[] AS j
-                   FROM {previous} t) o
-             FULL JOIN (SELECT schema_name AS s, {relation} AS r, {name} AS nm, to_jsonb(t) - $3::text[] AS j
-                        FROM {current} t) n
-               ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
-             WHERE o.j IS DISTINCT FROM n.j
+                    CASE WHEN o_j IS NULL THEN 'added' WHEN n_j IS NULL THEN 'removed' ELSE 'altered' END,
+                    s, r, nullif(nm, ''),
+                    CASE WHEN n_j IS NULL THEN o_j WHEN o_j IS NOT NULL THEN {before} END,
+                    CASE WHEN o_j IS NULL THEN n_j WHEN n_j IS NOT NULL THEN {after} END
+             FROM (SELECT s, r, nm, to_jsonb(before) - $3::text[] AS o_j,
+                          to_jsonb(after) - $3::text[] AS n_j
+                   FROM differing) d
+             WHERE o_j IS DISTINCT FROM n_j
              ORDER BY 6, 7, 8",
             with = if *object == "column" { CHANGED_COLUMN_LISTS } else { "" },
             previous = compared_rows(c, true),
             current = compared_rows(c, false),
-            before = only_changed("o", "n"),
-            after = only_changed("n", "o"),
+            before = only_changed("o_j", "n_j"),
+            after = only_changed("n_j", "o_j"),
         );
         let done = sqlx::query(AssertSqlSafe(sql))
             .bind(catalog_id)
