@@ -136,6 +136,10 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
                   WHERE {b} -> key IS DISTINCT FROM value)"
             )
         };
+        // Each side's rows, named by schema, relation and object, as the whole row `t`.
+        let keyed = |rows: String| {
+            format!("(SELECT schema_name AS s, {relation} AS r, {name} AS nm, t FROM {rows} t)")
+        };
         // Whole rows are compared first, which is cheap; only the few that differ are turned
         // into JSON, and compared again without their ignored attributes (a relation whose
         // statistics alone moved is not a change). In a re-sync that changed one column of
@@ -146,11 +150,8 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
              differing AS MATERIALIZED (
                  SELECT coalesce(o.s, n.s) AS s, coalesce(o.r, n.r) AS r,
                         coalesce(o.nm, n.nm) AS nm, o.t AS before, n.t AS after
-                 FROM (SELECT schema_name AS s, {relation} AS r, {name} AS nm, t
-                       FROM {previous} t) o
-                 FULL JOIN (SELECT schema_name AS s, {relation} AS r, {name} AS nm, t
-                            FROM {current} t) n
-                   ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
+                 FROM {previous} o
+                 FULL JOIN {current} n ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
                  WHERE o.t IS DISTINCT FROM n.t
              )
              INSERT INTO catalog_changes
@@ -166,8 +167,8 @@ pub async fn record(tx: &mut Tx<'_>, catalog_id: Uuid, sync_id: Uuid) -> sqlx::R
              WHERE o_j IS DISTINCT FROM n_j
              ORDER BY 6, 7, 8",
             with = if *object == "column" { CHANGED_COLUMN_LISTS } else { "" },
-            previous = compared_rows(c, true),
-            current = compared_rows(c, false),
+            previous = keyed(compared_rows(c, true)),
+            current = keyed(compared_rows(c, false)),
             before = only_changed("o_j", "n_j"),
             after = only_changed("n_j", "o_j"),
         );
