@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use pg_catalog_sync::store::reads::{self, DetailParts};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -323,26 +324,44 @@ fn normalized(value: Value) -> Value {
 }
 
 /// The migration that introduced stored detail documents built them for the catalogs already
-/// in the store, in SQL; the worker builds them from the snapshot. Both must say the same.
+/// in the store, in SQL, with their columns inside; the worker builds them from the snapshot
+/// and leaves the columns to the column lists. Both must be served the same: the documents
+/// of earlier versions stay readable as they are.
 #[tokio::test]
 async fn the_migration_builds_the_detail_documents_the_worker_writes() {
     let (app, _worker, _source, sync) = synced_pagila().await;
     let catalog: uuid::Uuid = sync["catalog_id"].as_str().unwrap().parse().unwrap();
-    let documents = async || -> Vec<(String, String, Value)> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT schema_name, name, detail FROM catalog_relation_details
+    let documents = async || -> Vec<(String, String, bool, Value)> {
+        let rows: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT schema_name, name, columns_inside FROM catalog_relation_details
              WHERE catalog_id = $1 ORDER BY 1, 2",
         )
         .bind(catalog)
         .fetch_all(&app.pool)
         .await
         .unwrap();
-        rows.into_iter()
-            .map(|(s, n, d)| (s, n, normalized(serde_json::from_str(&d).unwrap())))
-            .collect()
+        let mut served = Vec::new();
+        for (schema, name, columns_inside) in rows {
+            let detail =
+                reads::relation_detail(&app.pool, catalog, &schema, &name, "", DetailParts::ALL)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            let detail = normalized(serde_json::from_str(&detail).unwrap());
+            served.push((schema, name, columns_inside, detail));
+        }
+        served
     };
     let written = documents().await;
     assert!(written.len() > 20, "{} documents", written.len());
+    assert!(written.iter().all(|(.., inside, _)| !inside));
+    let film = written.iter().find(|(_, name, ..)| name == "film").unwrap();
+    assert_eq!(
+        film.3["columns"].as_array().unwrap().len(),
+        14,
+        "{}",
+        film.3
+    );
 
     sqlx::query("DELETE FROM catalog_relation_details WHERE catalog_id = $1")
         .bind(catalog)
@@ -359,8 +378,9 @@ async fn the_migration_builds_the_detail_documents_the_worker_writes() {
         .unwrap();
     let rebuilt = documents().await;
     assert_eq!(rebuilt.len(), written.len());
+    assert!(rebuilt.iter().all(|(.., inside, _)| *inside));
     for (w, r) in written.iter().zip(&rebuilt) {
-        assert_eq!(w, r);
+        assert_eq!((&w.0, &w.1, &w.3), (&r.0, &r.1, &r.3));
     }
 }
 

@@ -140,6 +140,16 @@ pub struct DetailParts {
 }
 
 impl DetailParts {
+    /// The whole document.
+    pub const ALL: Self = Self {
+        columns: true,
+        constraints: true,
+        indexes: true,
+        triggers: true,
+        partitions: true,
+        lineage: true,
+    };
+
     /// The document without the keys of the parts left out. The whole document, the common
     /// case, passes through untouched.
     fn keep_only(self, detail: String) -> String {
@@ -179,11 +189,14 @@ pub struct DetailKey {
     pub name: String,
 }
 
-/// A relation's detail document as its snapshot wrote it (see [`super::details`]), with the
-/// statistics as they are now.
+/// A relation's detail document as its snapshot wrote it (see [`super::details`]), with its
+/// columns and the statistics as they are now.
 #[derive(Debug, Clone)]
 pub struct StoredDetail {
     pub detail: String,
+    /// The `columns` member, rendered from the relation's column list; `None` for a document
+    /// that holds its columns itself (written by an earlier version).
+    pub columns: Option<String>,
     pub row_estimate: Option<i64>,
     pub total_bytes: Option<i64>,
 }
@@ -192,14 +205,20 @@ impl StoredDetail {
     /// The document as served: the `href` given and the statistics in front, narrowed to
     /// `parts`.
     pub fn finish(&self, href: &str, parts: DetailParts) -> String {
-        let detail =
-            details::with_live_fields(&self.detail, href, self.row_estimate, self.total_bytes);
+        let columns = self.columns.as_deref().filter(|_| parts.columns);
+        let detail = details::with_live_fields(
+            &self.detail,
+            columns,
+            href,
+            self.row_estimate,
+            self.total_bytes,
+        );
         parts.keep_only(detail)
     }
 }
 
-/// The details of `keys`, in their order, with one primary-key lookup each in one statement;
-/// `None` for an unknown relation.
+/// The details of `keys`, in their order, with a primary-key lookup each of the document, the
+/// statistics and the column list, in one statement; `None` for an unknown relation.
 ///
 /// Each key's rows are looked up in a `LATERAL` subquery that the planner cannot flatten into a
 /// join (`LIMIT 1`; the key is the primary key): as a join, right after a big catalog's write
@@ -213,11 +232,22 @@ pub async fn relation_details(
     let schemas: Vec<&str> = keys.iter().map(|k| k.schema.as_str()).collect();
     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
     let rows = sqlx::query!(
-        r#"SELECT k.i AS "i!", d.detail AS "detail!", r.row_estimate, r.total_bytes
+        r#"SELECT k.i AS "i!", d.detail AS "detail!", d.columns_inside AS "columns_inside!",
+                  r.row_estimate, r.total_bytes,
+                  l.ordinals AS "ordinals?", l.names AS "names?", l.data_types AS "data_types?",
+                  l.nullable AS "nullable?",
+                  l.default_exprs AS "default_exprs: Vec<Option<String>>",
+                  l.comments AS "comments: Vec<Option<String>>",
+                  l.type_schemas AS "type_schemas: Vec<Option<String>>",
+                  l.type_names AS "type_names: Vec<Option<String>>",
+                  l.is_array AS "is_array?",
+                  l.identities AS "identities: Vec<Option<String>>",
+                  l.generated AS "generated: Vec<Option<String>>",
+                  l.collation_names AS "collation_names: Vec<Option<String>>"
            FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY
                 AS k(catalog_id, schema_name, name, i)
            CROSS JOIN LATERAL (
-               SELECT d.detail FROM catalog_relation_details d
+               SELECT d.detail, d.columns_inside FROM catalog_relation_details d
                WHERE d.catalog_id = k.catalog_id AND d.schema_name = k.schema_name
                  AND d.name = k.name
                LIMIT 1
@@ -227,7 +257,13 @@ pub async fn relation_details(
                WHERE r.catalog_id = k.catalog_id AND r.schema_name = k.schema_name
                  AND r.name = k.name
                LIMIT 1
-           ) r"#,
+           ) r
+           LEFT JOIN LATERAL (
+               SELECT l.* FROM catalog_column_lists l
+               WHERE NOT d.columns_inside AND l.catalog_id = k.catalog_id
+                 AND l.schema_name = k.schema_name AND l.relation_name = k.name
+               LIMIT 1
+           ) l ON true"#,
         &catalogs,
         &schemas as &[&str],
         &names as &[&str],
@@ -236,8 +272,26 @@ pub async fn relation_details(
     .await?;
     let mut found = vec![None; keys.len()];
     for row in rows {
+        // A relation without columns has no list.
+        let columns = (!row.columns_inside).then(|| {
+            details::columns_member(&details::StoredColumns {
+                ordinals: row.ordinals.unwrap_or_default(),
+                names: row.names.unwrap_or_default(),
+                data_types: row.data_types.unwrap_or_default(),
+                nullable: row.nullable.unwrap_or_default(),
+                default_exprs: row.default_exprs,
+                comments: row.comments,
+                type_schemas: row.type_schemas,
+                type_names: row.type_names,
+                is_array: row.is_array.unwrap_or_default(),
+                identities: row.identities,
+                generated: row.generated,
+                collation_names: row.collation_names,
+            })
+        });
         found[row.i as usize - 1] = Some(StoredDetail {
             detail: row.detail,
+            columns,
             row_estimate: row.row_estimate,
             total_bytes: row.total_bytes,
         });
