@@ -366,7 +366,7 @@ async fn ensure_big_source(b: &Bench) -> Result<String> {
 async fn read_alone(url: &str) -> Result<f64> {
     use sqlx::Connection;
     let started = Instant::now();
-    let (mut conn, mut helper) = tokio::try_join!(
+    let (mut conn, helper) = tokio::try_join!(
         sqlx::PgConnection::connect(url),
         sqlx::PgConnection::connect(url)
     )?;
@@ -374,11 +374,10 @@ async fn read_alone(url: &str) -> Result<f64> {
         statement_timeout: Duration::from_secs(300),
         ..Default::default()
     };
-    let read =
-        pg_catalog_sync::introspect::introspect(&mut conn, Some(&mut helper), &options).await?;
+    let read = pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options).await?;
     let elapsed = started.elapsed().as_secs_f64();
     drop(read);
-    let _ = tokio::join!(conn.close(), helper.close());
+    let _ = conn.close().await;
     Ok(elapsed)
 }
 

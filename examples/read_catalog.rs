@@ -46,12 +46,12 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..runs {
         let (own0, busy0) = cpu_seconds();
         let started = Instant::now();
-        let (mut conn, mut helper) = tokio::try_join!(
+        let (mut conn, helper) = tokio::try_join!(
             sqlx::PgConnection::connect(&url),
             sqlx::PgConnection::connect(&url)
         )?;
         let read =
-            pg_catalog_sync::introspect::introspect(&mut conn, Some(&mut helper), &options).await?;
+            pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options).await?;
         let wall = started.elapsed().as_secs_f64();
         let (own1, busy1) = cpu_seconds();
         let columns: usize = read
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
             &fingerprint[..12]
         );
         drop(read);
-        let _ = tokio::join!(conn.close(), helper.close());
+        let _ = conn.close().await;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sqlx::postgres::types::Oid;
 use sqlx::{Connection, PgConnection};
+use tokio_util::task::AbortOnDropHandle;
 
 use printing::Printer;
 
@@ -53,10 +54,13 @@ struct Rows {
 
 /// Reads the whole catalog of the database `conn` is connected to. With a `helper`
 /// connection to the same database, the heaviest queries run on it at the same time, in the
-/// same snapshot (exported from `conn`'s transaction, as `pg_dump -j` does).
+/// same snapshot (exported from `conn`'s transaction, as `pg_dump -j` does), in a task of its
+/// own: in one task with the main connection's queries, decoding the 200,000 rows of a big
+/// catalog's columns kept the helper's next query from being sent for about 0.1 s. The helper
+/// is closed at the end.
 pub async fn introspect(
     conn: &mut PgConnection,
-    helper: Option<&mut PgConnection>,
+    helper: Option<PgConnection>,
     options: &Options,
 ) -> Result<Introspection, sqlx::Error> {
     let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
@@ -83,16 +87,22 @@ pub async fn introspect(
         .fetch_all(&mut *tx)
         .await?;
     let oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
-    let oids = &oids;
-
-    let mut side_tx = match helper {
+    let heavy = HeavyQueries {
+        oids: oids.clone(),
+        indexes: match database.version_num >= 150_000 {
+            true => queries::INDEXES,
+            false => queries::INDEXES_BEFORE_15,
+        },
+        constraints: match database.version_num >= 170_000 {
+            true => queries::CONSTRAINTS_SERVER_PRINTED,
+            false => queries::CONSTRAINTS,
+        },
+        started,
+    };
+    let heavy = match helper {
         Some(helper) => {
             let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
                 .fetch_one(&mut *tx)
-                .await?;
-            let mut side = helper.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *side)
                 .await?;
             // The id comes from the server itself (hex digits and dashes) and cannot be bound.
             if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
@@ -100,125 +110,65 @@ pub async fn introspect(
                     "unexpected snapshot id {id:?}"
                 )));
             }
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SET TRANSACTION SNAPSHOT '{id}'"
-            )))
-            .execute(&mut *side)
-            .await?;
-            sqlx::query(READ_SETTINGS)
-                .bind(&timeout)
-                .execute(&mut *side)
-                .await?;
-            Some(side)
+            let timeout = timeout.clone();
+            Heavy::OnHelper(AbortOnDropHandle::new(tokio::spawn(async move {
+                heavy.read_on_helper(helper, &id, &timeout).await
+            })))
         }
-        None => None,
+        None => Heavy::Here(heavy),
     };
+    let oids = &oids;
 
-    macro_rules! probe {
-        ($conn:expr) => {
-            sqlx::query_scalar::<_, String>(queries::PROBE)
-                .fetch_one(&mut *$conn)
-                .await
-        };
-    }
-    macro_rules! size {
-        ($conn:expr) => {
-            sqlx::query_scalar::<_, Option<i64>>(queries::DATABASE_SIZE)
-                .fetch_one(&mut *$conn)
-                .await
-        };
-    }
     macro_rules! all {
         ($conn:expr, $sql:expr) => {
             sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
         };
     }
-    let indexes_query = if database.version_num >= 150_000 {
-        queries::INDEXES
-    } else {
-        queries::INDEXES_BEFORE_15
-    };
-    let constraints_query = if database.version_num >= 170_000 {
-        queries::CONSTRAINTS_SERVER_PRINTED
-    } else {
-        queries::CONSTRAINTS
-    };
     // The columns and the probe cost about as much as the database's size, the relations, the
     // indexes and the constraints together: those run on the helper when there is one.
     let prelude = started.elapsed();
-    let main = async {
-        let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
-            .fetch_one(&mut *tx)
-            .await?;
-        let printer = Printer {
-            keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
-            quote_all: printing.quote_all,
-            default_opclasses: printing
-                .opclasses
-                .into_iter()
-                .zip(printing.opclass_types)
-                .collect(),
-        };
-        let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
-        columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
-        let column_types = column_types(&mut tx, &columns).await?;
-        Ok::<_, sqlx::Error>((
-            printer,
-            columns,
-            column_types,
-            probe!(tx)?,
-            all!(tx, queries::TYPES)?,
-            all!(tx, queries::SEQUENCES)?,
-            all!(tx, queries::FUNCTIONS)?,
-            all!(tx, queries::TRIGGERS)?,
-            all!(tx, queries::DEPENDENCIES)?,
-            started.elapsed(),
-        ))
+    let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
+        .fetch_one(&mut *tx)
+        .await?;
+    let printer = Printer {
+        keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
+        quote_all: printing.quote_all,
+        default_opclasses: printing
+            .opclasses
+            .into_iter()
+            .zip(printing.opclass_types)
+            .collect(),
     };
-    let (
-        (
-            printer,
-            columns,
-            column_types,
-            probe,
-            types,
-            sequences,
-            functions,
-            triggers,
-            dependencies,
-            main_done,
-        ),
-        (size_bytes, relations, indexes, mut constraints, heavy_done),
-    ) = match side_tx.as_mut() {
-        Some(side) => {
-            let heavy = async {
-                Ok::<_, sqlx::Error>((
-                    size!(*side)?,
-                    all!(*side, queries::RELATIONS)?,
-                    all!(*side, indexes_query)?,
-                    all!(*side, constraints_query)?,
-                    started.elapsed(),
-                ))
-            };
-            tokio::try_join!(main, heavy)?
-        }
-        None => {
-            let rest = main.await?;
-            (
-                rest,
-                (
-                    size!(tx)?,
-                    all!(tx, queries::RELATIONS)?,
-                    all!(tx, indexes_query)?,
-                    all!(tx, constraints_query)?,
-                    started.elapsed(),
-                ),
-            )
-        }
+    let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
+    columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
+    let column_types = column_types(&mut tx, &columns).await?;
+    let probe: String = sqlx::query_scalar(queries::PROBE)
+        .fetch_one(&mut *tx)
+        .await?;
+    let types: Vec<queries::TypeRow> = all!(tx, queries::TYPES)?;
+    let sequences: Vec<queries::SequenceRow> = all!(tx, queries::SEQUENCES)?;
+    let functions: Vec<queries::FunctionRow> = all!(tx, queries::FUNCTIONS)?;
+    let triggers: Vec<queries::TriggerRow> = all!(tx, queries::TRIGGERS)?;
+    let dependencies: Vec<queries::DependencyRow> = all!(tx, queries::DEPENDENCIES)?;
+    let main_done = started.elapsed();
+    let HeavyRows {
+        size_bytes,
+        relations,
+        indexes,
+        mut constraints,
+        done: heavy_done,
+    } = match heavy {
+        Heavy::OnHelper(task) => match task.await {
+            Ok(rows) => rows?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {
+                return Err(sqlx::Error::Protocol(
+                    "the helper connection's read was cancelled".into(),
+                ));
+            }
+        },
+        Heavy::Here(queries) => queries.read(&mut tx).await?,
     };
-    if let Some(side) = side_tx {
-        side.commit().await?;
-    }
     let columns_of = columns_by_table(&columns);
     let index_definitions = index_definitions(
         &mut tx,
@@ -269,6 +219,87 @@ const READ_SETTINGS: &str = "SELECT set_config('statement_timeout', $1, true), \
                                   set_config('max_parallel_workers_per_gather', '0', true), \
                                   set_config('work_mem', '64MB', true), \
                                   set_config('jit', 'off', true)";
+
+/// The queries that run on the helper connection when there is one.
+struct HeavyQueries {
+    oids: Vec<Oid>,
+    indexes: &'static str,
+    constraints: &'static str,
+    started: std::time::Instant,
+}
+
+/// Where [`HeavyQueries`] run.
+enum Heavy {
+    OnHelper(AbortOnDropHandle<Result<HeavyRows, sqlx::Error>>),
+    Here(HeavyQueries),
+}
+
+/// What [`HeavyQueries`] read.
+struct HeavyRows {
+    size_bytes: Option<i64>,
+    relations: Vec<queries::RelationRow>,
+    indexes: Vec<queries::IndexRow>,
+    constraints: Vec<queries::ConstraintRow>,
+    /// When they were done, since the read started.
+    done: Duration,
+}
+
+impl HeavyQueries {
+    async fn read(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
+        let size_bytes = sqlx::query_scalar(queries::DATABASE_SIZE)
+            .fetch_one(&mut *conn)
+            .await?;
+        let relations = sqlx::query_as(queries::RELATIONS)
+            .bind(&self.oids)
+            .fetch_all(&mut *conn)
+            .await?;
+        let indexes = sqlx::query_as(self.indexes)
+            .bind(&self.oids)
+            .fetch_all(&mut *conn)
+            .await?;
+        let constraints = sqlx::query_as(self.constraints)
+            .bind(&self.oids)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(HeavyRows {
+            size_bytes,
+            relations,
+            indexes,
+            constraints,
+            done: self.started.elapsed(),
+        })
+    }
+
+    /// [`Self::read`] on `helper`, in the snapshot `snapshot_id`; closes `helper` at the end.
+    async fn read_on_helper(
+        self,
+        mut helper: PgConnection,
+        snapshot_id: &str,
+        timeout: &str,
+    ) -> Result<HeavyRows, sqlx::Error> {
+        let read = async {
+            let mut side = helper.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *side)
+                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SET TRANSACTION SNAPSHOT '{snapshot_id}'"
+            )))
+            .execute(&mut *side)
+            .await?;
+            sqlx::query(READ_SETTINGS)
+                .bind(timeout)
+                .execute(&mut *side)
+                .await?;
+            let rows = self.read(&mut side).await?;
+            side.commit().await?;
+            Ok(rows)
+        };
+        let rows = read.await;
+        let _ = helper.close().await;
+        rows
+    }
+}
 
 /// The types and collations of the columns, each read once.
 struct ColumnTypes {

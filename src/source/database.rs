@@ -32,7 +32,7 @@ impl DatabaseSource {
 
         // Two connections: the heavy catalog queries run on the second in the same snapshot.
         let connect = async { tokio::try_join!(options.connect(), options.connect()) };
-        let (mut conn, mut helper) = tokio::time::timeout(self.limits.connect_timeout, connect)
+        let (mut conn, helper) = tokio::time::timeout(self.limits.connect_timeout, connect)
             .await
             .map_err(|_| {
                 SourceError::transient(format!(
@@ -46,7 +46,7 @@ impl DatabaseSource {
             statement_timeout: self.limits.timeout,
             schemas: schemas.clone(),
         };
-        let run = introspect::introspect(&mut conn, Some(&mut helper), &options);
+        let run = introspect::introspect(&mut conn, Some(helper), &options);
         // The statement timeout bounds each query; this bounds the whole read, network included.
         let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
         let introspection = match result {
@@ -58,7 +58,7 @@ impl DatabaseSource {
                 )));
             }
         };
-        let _ = tokio::join!(conn.close(), helper.close());
+        let _ = conn.close().await;
         Ok(introspection)
     }
 
