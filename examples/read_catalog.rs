@@ -50,8 +50,8 @@ async fn main() -> anyhow::Result<()> {
             sqlx::PgConnection::connect(&url),
             sqlx::PgConnection::connect(&url)
         )?;
-        let read =
-            pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options).await?;
+        let read = pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options, None)
+            .await?;
         let wall = started.elapsed().as_secs_f64();
         let (own1, busy1) = cpu_seconds();
         let columns: usize = read

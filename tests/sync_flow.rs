@@ -529,6 +529,104 @@ async fn a_request_during_a_snapshot_write_is_answered_at_once() {
     writing.rollback().await.unwrap();
 }
 
+/// A big catalog's first snapshot starts going into the store while the source is still being
+/// read (its relations and columns first): a write refused at either end leaves no part of it
+/// behind, and the next sync writes all of it.
+#[tokio::test]
+async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    // 6,000 columns: past the point where the worker writes in bulk, and so early.
+    let wide = |name: &str| {
+        let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
+        format!(
+            "CREATE TABLE public.{name} (id int PRIMARY KEY, {});",
+            columns.join(", ")
+        )
+    };
+    let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
+    let source = TestDatabase::with_ddl("pgcs_early", &ddl).await;
+    let stored = || {
+        let pool = &app.pool;
+        async move {
+            sqlx::query_as::<_, (i64, i64, i64)>(
+                "SELECT (SELECT count(*) FROM catalog_relations),
+                        (SELECT count(*) FROM catalog_columns),
+                        (SELECT count(*) FROM catalog_constraints)",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap()
+        }
+    };
+    // Refuses inserts into `table` while `refusal` has a row.
+    let refuse = |table: &'static str, message: &'static str| {
+        let store = &app.store;
+        async move {
+            store
+                .execute(&format!(
+                    "CREATE TABLE refuse_{table} ();
+                     CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN
+                         IF EXISTS (SELECT FROM refuse_{table}) THEN
+                             RAISE EXCEPTION '{message}';
+                         END IF;
+                         RETURN NULL;
+                     END $$;
+                     CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}
+                     FOR EACH STATEMENT EXECUTE FUNCTION refuse_{table}();
+                     INSERT INTO refuse_{table} DEFAULT VALUES;"
+                ))
+                .await;
+        }
+    };
+
+    // Refused as the columns are copied in, while the source is read.
+    refuse("catalog_column_lists", "no columns today").await;
+    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["last_error"].as_str().unwrap();
+    assert!(error.contains("no columns today"), "{refused}");
+    assert_eq!(
+        stored().await,
+        (0, 0, 0),
+        "nothing of the refused write stays"
+    );
+    app.store
+        .execute("DELETE FROM refuse_catalog_column_lists")
+        .await;
+
+    // Refused at the end, after the relations and columns went in.
+    refuse("catalog_relation_details", "no documents today").await;
+    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["last_error"].as_str().unwrap();
+    assert!(error.contains("no documents today"), "{refused}");
+    assert_eq!(
+        stored().await,
+        (0, 0, 0),
+        "nothing of the refused write stays"
+    );
+    let catalog_id = refused["catalog_id"].as_str().unwrap().to_owned();
+    let (status, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
+    assert_eq!(status, StatusCode::OK, "{tables}");
+    assert_eq!(tables, json!([]));
+    app.store
+        .execute("DELETE FROM refuse_catalog_relation_details")
+        .await;
+
+    let written = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(written["status"], "succeeded", "{written}");
+    assert_eq!(stored().await, (6, 6006, 6));
+    let (status, detail) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/public/w5"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["columns"].as_array().unwrap().len(), 1001);
+    assert_eq!(detail["primary_key"], json!(["id"]));
+    assert_eq!(detail["column_count"], 1001);
+}
+
 /// A big snapshot's detail documents are written on a second store connection while the rows
 /// are, and appear with the snapshot's commit: readers see the new documents with the new rows
 /// (and the new columns in column search and the change history), a write that fails keeps the

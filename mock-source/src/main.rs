@@ -137,7 +137,7 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
     };
     match state
         .database
-        .fetch(&target, &req.password.into(), &Default::default())
+        .fetch(&target, &req.password.into(), &Default::default(), None)
         .await
     {
         Ok(read) => Json(read.snapshot).into_response(),

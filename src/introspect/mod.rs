@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sqlx::postgres::types::Oid;
 use sqlx::{Connection, PgConnection};
+use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use printing::Printer;
@@ -32,15 +33,10 @@ pub struct Options {
     pub schemas: SchemaFilter,
 }
 
-/// Every row the bulk queries return, before assembly.
-struct Rows {
+/// Everything but the relations and their columns (see [`skeleton`]), before assembly.
+struct Rest {
     database: queries::DatabaseRow,
     size_bytes: Option<i64>,
-    schemas: Vec<queries::SchemaRow>,
-    relations: Vec<queries::RelationRow>,
-    /// In (table, attnum) order.
-    columns: Vec<queries::ColumnRow>,
-    column_types: ColumnTypes,
     constraints: Vec<queries::ConstraintRow>,
     indexes: Vec<queries::IndexRow>,
     /// Each index's definition, in `indexes` order.
@@ -52,6 +48,11 @@ struct Rows {
     dependencies: Vec<queries::DependencyRow>,
 }
 
+/// Called with a snapshot's schemas, relations and columns as soon as they are read and
+/// assembled, on a blocking thread, while the rest is still being read (the snapshot has
+/// nothing else yet): a sync starts writing them then. The read's end waits for it.
+pub type Early = Box<dyn FnOnce(&Snapshot) + Send>;
+
 /// Reads the whole catalog of the database `conn` is connected to. With a `helper`
 /// connection to the same database, the heaviest queries run on it at the same time, in the
 /// same snapshot (exported from `conn`'s transaction, as `pg_dump -j` does), in a task of its
@@ -62,6 +63,7 @@ pub async fn introspect(
     conn: &mut PgConnection,
     helper: Option<PgConnection>,
     options: &Options,
+    early: Option<Early>,
 ) -> Result<Introspection, sqlx::Error> {
     let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
     let mut tx = conn.begin().await?;
@@ -111,9 +113,14 @@ pub async fn introspect(
                 )));
             }
             let timeout = timeout.clone();
-            Heavy::OnHelper(AbortOnDropHandle::new(tokio::spawn(async move {
-                heavy.read_on_helper(helper, &id, &timeout).await
-            })))
+            let (relations, relations_read) = oneshot::channel();
+            let task = AbortOnDropHandle::new(tokio::spawn(async move {
+                heavy.read_on_helper(helper, &id, &timeout, relations).await
+            }));
+            Heavy::OnHelper {
+                task,
+                relations: relations_read,
+            }
         }
         None => Heavy::Here(heavy),
     };
@@ -142,6 +149,28 @@ pub async fn introspect(
     let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
     columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
     let column_types = column_types(&mut tx, &columns).await?;
+    let (relations, heavy) = match heavy {
+        Heavy::OnHelper { task, relations } => match relations.await {
+            Ok(relations) => (relations, Heavy::Running(task)),
+            // The helper failed before it read them: its error says why.
+            Err(_) => return Err(helper_failed(task.await)),
+        },
+        Heavy::Here(queries) => (queries.relations(&mut tx).await?, Heavy::Here(queries)),
+        Heavy::Running(_) => unreachable!("started above"),
+    };
+    // The relations and their columns are assembled on a blocking thread (and handed to
+    // `early`) while the rest is read.
+    let assembling = tokio::task::spawn_blocking(move || {
+        let (schemas, positions) = skeleton(schemas, relations, &mut columns, &column_types);
+        let snapshot = Snapshot {
+            database: None,
+            schemas,
+        };
+        if let Some(early) = early {
+            early(&snapshot);
+        }
+        (snapshot, positions, columns)
+    });
     let probe: String = sqlx::query_scalar(queries::PROBE)
         .fetch_one(&mut *tx)
         .await?;
@@ -153,51 +182,54 @@ pub async fn introspect(
     let main_done = started.elapsed();
     let HeavyRows {
         size_bytes,
-        relations,
         indexes,
         mut constraints,
         done: heavy_done,
     } = match heavy {
-        Heavy::OnHelper(task) => match task.await {
-            Ok(rows) => rows?,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {
-                return Err(sqlx::Error::Protocol(
-                    "the helper connection's read was cancelled".into(),
-                ));
-            }
-        },
-        Heavy::Here(queries) => queries.read(&mut tx).await?,
+        Heavy::Running(task) => task.await.map_err(|e| helper_failed(Err(e)))??,
+        Heavy::Here(queries) => queries.rest(&mut tx).await?,
+        Heavy::OnHelper { .. } => unreachable!("its relations were taken above"),
+    };
+    let (mut snapshot, positions, columns) = match assembling.await {
+        Ok(assembled) => assembled,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => {
+            return Err(sqlx::Error::Protocol(
+                "assembling the snapshot was cancelled".into(),
+            ));
+        }
     };
     let columns_of = columns_by_table(&columns);
     let index_definitions = index_definitions(
         &mut tx,
         &printer,
-        &schemas,
-        &relations,
+        &snapshot.schemas,
+        &positions,
         &columns_of,
         &indexes,
     )
     .await?;
     constraint_definitions(&mut tx, &printer, &columns_of, &indexes, &mut constraints).await?;
     tx.commit().await?;
+    drop(columns_of);
+    drop(columns);
     let read = started.elapsed();
-    let snapshot = assemble(Rows {
-        database,
-        size_bytes,
-        schemas,
-        relations,
-        columns,
-        column_types,
-        constraints,
-        indexes,
-        index_definitions,
-        types,
-        sequences,
-        functions,
-        triggers,
-        dependencies,
-    });
+    assemble_rest(
+        &mut snapshot,
+        &positions,
+        Rest {
+            database,
+            size_bytes,
+            constraints,
+            indexes,
+            index_definitions,
+            types,
+            sequences,
+            functions,
+            triggers,
+            dependencies,
+        },
+    );
     tracing::debug!(
         prelude_ms = prelude.as_millis() as u64,
         main_ms = main_done.as_millis() as u64,
@@ -230,14 +262,20 @@ struct HeavyQueries {
 
 /// Where [`HeavyQueries`] run.
 enum Heavy {
-    OnHelper(AbortOnDropHandle<Result<HeavyRows, sqlx::Error>>),
+    /// On the helper, which hands the relations over as soon as it has them.
+    OnHelper {
+        task: AbortOnDropHandle<Result<HeavyRows, sqlx::Error>>,
+        relations: oneshot::Receiver<Vec<queries::RelationRow>>,
+    },
+    /// On the helper, its relations taken.
+    Running(AbortOnDropHandle<Result<HeavyRows, sqlx::Error>>),
+    /// On the main connection, after its own queries.
     Here(HeavyQueries),
 }
 
-/// What [`HeavyQueries`] read.
+/// What [`HeavyQueries`] read besides the relations.
 struct HeavyRows {
     size_bytes: Option<i64>,
-    relations: Vec<queries::RelationRow>,
     indexes: Vec<queries::IndexRow>,
     constraints: Vec<queries::ConstraintRow>,
     /// When they were done, since the read started.
@@ -245,13 +283,19 @@ struct HeavyRows {
 }
 
 impl HeavyQueries {
-    async fn read(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
+    async fn relations(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Vec<queries::RelationRow>, sqlx::Error> {
+        sqlx::query_as(queries::RELATIONS)
+            .bind(&self.oids)
+            .fetch_all(conn)
+            .await
+    }
+
+    async fn rest(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
         let size_bytes = sqlx::query_scalar(queries::DATABASE_SIZE)
             .fetch_one(&mut *conn)
-            .await?;
-        let relations = sqlx::query_as(queries::RELATIONS)
-            .bind(&self.oids)
-            .fetch_all(&mut *conn)
             .await?;
         let indexes = sqlx::query_as(self.indexes)
             .bind(&self.oids)
@@ -263,19 +307,20 @@ impl HeavyQueries {
             .await?;
         Ok(HeavyRows {
             size_bytes,
-            relations,
             indexes,
             constraints,
             done: self.started.elapsed(),
         })
     }
 
-    /// [`Self::read`] on `helper`, in the snapshot `snapshot_id`; closes `helper` at the end.
+    /// The relations (sent to `relations` at once), then [`Self::rest`], on `helper` in the
+    /// snapshot `snapshot_id`; closes `helper` at the end.
     async fn read_on_helper(
         self,
         mut helper: PgConnection,
         snapshot_id: &str,
         timeout: &str,
+        relations: oneshot::Sender<Vec<queries::RelationRow>>,
     ) -> Result<HeavyRows, sqlx::Error> {
         let read = async {
             let mut side = helper.begin().await?;
@@ -291,13 +336,27 @@ impl HeavyQueries {
                 .bind(timeout)
                 .execute(&mut *side)
                 .await?;
-            let rows = self.read(&mut side).await?;
+            // Nobody waits for them any more when the main connection's read failed.
+            let _ = relations.send(self.relations(&mut side).await?);
+            let rows = self.rest(&mut side).await?;
             side.commit().await?;
             Ok(rows)
         };
         let rows = read.await;
         let _ = helper.close().await;
         rows
+    }
+}
+
+/// The error of a helper connection's read that ended (`Ok`) or was cancelled or panicked.
+fn helper_failed(
+    ended: Result<Result<HeavyRows, sqlx::Error>, tokio::task::JoinError>,
+) -> sqlx::Error {
+    match ended {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => sqlx::Error::Protocol("the helper connection's read ended early".into()),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => sqlx::Error::Protocol("the helper connection's read was cancelled".into()),
     }
 }
 
@@ -353,21 +412,16 @@ fn columns_by_table(columns: &[queries::ColumnRow]) -> HashMap<Oid, &[queries::C
 async fn index_definitions(
     tx: &mut PgConnection,
     printer: &Printer,
-    schemas: &[queries::SchemaRow],
-    relations: &[queries::RelationRow],
+    schemas: &[Schema],
+    positions: &Positions,
     columns_of: &HashMap<Oid, &[queries::ColumnRow]>,
     indexes: &[queries::IndexRow],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let schema_names: HashMap<Oid, &str> =
-        schemas.iter().map(|s| (s.oid, s.name.as_str())).collect();
-    let tables: HashMap<Oid, (&str, &str)> = relations
-        .iter()
-        .filter_map(|r| Some((r.oid, (*schema_names.get(&r.schema_oid)?, r.name.as_str()))))
-        .collect();
     let mut definitions: Vec<Option<String>> = indexes
         .iter()
         .map(|index| {
-            let &(schema, table) = tables.get(&index.table_oid)?;
+            let &(si, ti) = positions.tables.get(&index.table_oid)?;
+            let (schema, table) = (&schemas[si].name, &schemas[si].tables[ti].name);
             let columns = columns_of
                 .get(&index.table_oid)
                 .copied()
@@ -473,14 +527,31 @@ fn column_names(schemas: &[Schema], (si, ti): (usize, usize), attnums: &[i16]) -
         .collect()
 }
 
-fn assemble(rows: Rows) -> Snapshot {
-    let mut schema_pos: HashMap<Oid, usize> = HashMap::with_capacity(rows.schemas.len());
-    let mut schemas: Vec<Schema> = rows
-        .schemas
+/// Where each schema and relation of a snapshot being assembled is, by oid.
+struct Positions {
+    schemas: HashMap<Oid, usize>,
+    /// (schema index, table index).
+    tables: HashMap<Oid, (usize, usize)>,
+}
+
+/// The first part of a snapshot: its schemas, with their relations and the relations'
+/// columns. The columns' optional texts are taken out of `columns`; their names are copied, as
+/// printing definitions needs them still.
+fn skeleton(
+    schemas: Vec<queries::SchemaRow>,
+    relations: Vec<queries::RelationRow>,
+    columns: &mut [queries::ColumnRow],
+    column_types: &ColumnTypes,
+) -> (Vec<Schema>, Positions) {
+    let mut positions = Positions {
+        schemas: HashMap::with_capacity(schemas.len()),
+        tables: HashMap::with_capacity(relations.len()),
+    };
+    let mut schemas: Vec<Schema> = schemas
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
-            schema_pos.insert(s.oid, i);
+            positions.schemas.insert(s.oid, i);
             Schema {
                 name: s.name,
                 owner: s.owner,
@@ -490,10 +561,8 @@ fn assemble(rows: Rows) -> Snapshot {
         })
         .collect();
 
-    // (schema index, table index) of every relation, by oid.
-    let mut table_pos: HashMap<Oid, (usize, usize)> = HashMap::with_capacity(rows.relations.len());
-    for r in rows.relations {
-        let Some(&si) = schema_pos.get(&r.schema_oid) else {
+    for r in relations {
+        let Some(&si) = positions.schemas.get(&r.schema_oid) else {
             continue;
         };
         let kind = match r.relkind.as_str() {
@@ -504,7 +573,7 @@ fn assemble(rows: Rows) -> Snapshot {
             _ => RelationKind::Table,
         };
         let tables = &mut schemas[si].tables;
-        table_pos.insert(r.oid, (si, tables.len()));
+        positions.tables.insert(r.oid, (si, tables.len()));
         tables.push(Table {
             name: r.name,
             kind,
@@ -525,34 +594,42 @@ fn assemble(rows: Rows) -> Snapshot {
         });
     }
 
-    let table = |oid: &Oid| table_pos.get(oid).copied();
-    let ColumnTypes { types, collations } = &rows.column_types;
-    for c in rows.columns {
-        let Some((si, ti)) = table(&c.table_oid) else {
+    let ColumnTypes { types, collations } = column_types;
+    for c in columns {
+        let Some(&(si, ti)) = positions.tables.get(&c.table_oid) else {
             continue;
         };
         // Every column's type is in the same snapshot; "???" is what format_type prints for
         // an unknown one.
         let ty = types.get(&(c.type_oid, c.type_modifier));
         schemas[si].tables[ti].columns.push(Column {
-            name: c.name,
+            name: c.name.clone(),
             data_type: ty.map_or_else(|| "???".to_owned(), |t| t.data_type.clone()),
             // A NOT NULL domain makes its columns NOT NULL.
             nullable: !(c.not_null || ty.is_some_and(|t| t.domain_not_null)),
             ordinal: Some(c.ordinal),
-            default: c.default_expr,
-            comment: c.comment,
+            default: c.default_expr.take(),
+            comment: c.comment.take(),
             type_schema: ty.map(|t| t.type_schema.clone()),
             type_name: ty.map(|t| t.type_name.clone()),
             is_array: ty.is_some_and(|t| t.is_array),
-            identity: c.identity,
-            generated: c.generated,
+            identity: c.identity.take(),
+            generated: c.generated.take(),
             // Shown where it differs from the type's own.
             collation: ty
                 .filter(|t| t.collation_oid != c.collation_oid)
                 .and_then(|_| collations.get(&c.collation_oid).cloned()),
         });
     }
+    (schemas, positions)
+}
+
+/// Adds the rest of the catalog to a [`skeleton`]: constraints, indexes, triggers, lineage,
+/// types, sequences, functions and the database's facts.
+fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
+    let schemas = &mut snapshot.schemas;
+    let schema_pos = &positions.schemas;
+    let table = |oid: &Oid| positions.tables.get(oid).copied();
     for c in rows.constraints {
         let Some((si, ti)) = table(&c.table_oid) else {
             continue;
@@ -564,9 +641,9 @@ fn assemble(rows: Rows) -> Snapshot {
             "x" => ConstraintKind::Exclusion,
             _ => ConstraintKind::Check,
         };
-        let columns = column_names(&schemas, (si, ti), &c.keys);
+        let columns = column_names(schemas, (si, ti), &c.keys);
         let ref_columns = c.ref_columns.or_else(|| {
-            table(&c.ref_oid).map(|target| column_names(&schemas, target, &c.ref_keys))
+            table(&c.ref_oid).map(|target| column_names(schemas, target, &c.ref_keys))
         });
         let references = match (c.ref_schema, c.ref_table, ref_columns) {
             (Some(schema), Some(table), Some(columns)) if kind == ConstraintKind::ForeignKey => {
@@ -596,7 +673,7 @@ fn assemble(rows: Rows) -> Snapshot {
         };
         let key_count = (i.key_count.max(0) as usize).min(i.keys.len());
         let (key_attnums, include_attnums) = i.keys.split_at(key_count);
-        let mut columns = column_names(&schemas, (si, ti), key_attnums);
+        let mut columns = column_names(schemas, (si, ti), key_attnums);
         if let Some(expressions) = i.expressions {
             // Expression keys (attnum 0) take pg_get_indexdef's text, in key order.
             for ((name, attnum), expression) in columns.iter_mut().zip(key_attnums).zip(expressions)
@@ -606,7 +683,7 @@ fn assemble(rows: Rows) -> Snapshot {
                 }
             }
         }
-        let include = column_names(&schemas, (si, ti), include_attnums);
+        let include = column_names(schemas, (si, ti), include_attnums);
         schemas[si].tables[ti].indexes.push(Index {
             name: i.name,
             columns,
@@ -707,13 +784,10 @@ fn assemble(rows: Rows) -> Snapshot {
     }
 
     let database = rows.database;
-    Snapshot {
-        database: Some(DatabaseInfo {
-            name: database.name,
-            server_version: database.server_version,
-            encoding: database.encoding,
-            size_bytes: rows.size_bytes,
-        }),
-        schemas,
-    }
+    snapshot.database = Some(DatabaseInfo {
+        name: database.name,
+        server_version: database.server_version,
+        encoding: database.encoding,
+        size_bytes: rows.size_bytes,
+    });
 }

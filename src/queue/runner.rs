@@ -114,19 +114,30 @@ impl SyncRunner {
                 Ok(p) => p,
                 Err(e) => return self.fail(job, &e.to_string()).await,
             };
-            if self.unchanged_since_last_read(job, &password).await? {
+            let probed = self.unchanged_since_last_read(job, &password).await?;
+            if probed == Probed::Unchanged {
                 return Ok(());
             }
+            // A catalog never read from its database (no probe stored) has no snapshot yet: a
+            // big one's relations and columns go into the store while the rest is read.
+            let (early, early_write) = match probed == Probed::NeverRead && self.source.can_probe()
+            {
+                true => {
+                    let (hook, write) = snapshot::write_early(&self.pool, job.catalog_id);
+                    (Some(hook), Some(write))
+                }
+                false => (None, None),
+            };
             let fetch_started = std::time::Instant::now();
             let error = match self
                 .source
-                .fetch(&job.source, &password, &job.schemas)
+                .fetch(&job.source, &password, &job.schemas, early)
                 .await
             {
                 Ok(fetched) => {
                     let elapsed_ms = fetch_started.elapsed().as_millis() as u64;
                     info!(elapsed_ms, "metadata fetched");
-                    let written = self.write(job, fetched).await;
+                    let written = self.write(job, fetched, early_write).await;
                     metrics::histogram!("pgcs_sync_duration_seconds")
                         .record(fetch_started.elapsed().as_secs_f64());
                     return written;
@@ -154,27 +165,27 @@ impl SyncRunner {
         &self,
         job: &SyncJob,
         password: &SecretString,
-    ) -> Result<bool, Release> {
+    ) -> Result<Probed, Release> {
         if !self.source.can_probe() {
-            return Ok(false);
+            return Ok(Probed::Read);
         }
         let Some(stored) = catalogs::source_probe(&self.pool, job.catalog_id).await? else {
-            return Ok(false);
+            return Ok(Probed::NeverRead);
         };
         let current = match self.source.probe(&job.source, password, &job.schemas).await {
             Ok(Some(current)) => current,
-            Ok(None) => return Ok(false),
+            Ok(None) => return Ok(Probed::Read),
             Err(e) => {
                 info!(error = %e.message, "probe failed; reading the catalog");
-                return Ok(false);
+                return Ok(Probed::Read);
             }
         };
         if current != stored {
-            return Ok(false);
+            return Ok(Probed::Read);
         }
         let mut tx = self.pool.begin().await?;
         if !snapshot::confirm_unchanged(&mut tx, job.catalog_id, &current).await? {
-            return Ok(false);
+            return Ok(Probed::Read);
         }
         let mut stats = syncs::latest_stats(&mut *tx, job.catalog_id)
             .await?
@@ -186,7 +197,7 @@ impl SyncRunner {
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => "unchanged").increment(1);
             info!("sync succeeded: the source's catalog is unchanged since the last read");
         }
-        Ok(true)
+        Ok(Probed::Unchanged)
     }
 
     /// Ends the open attempt with `error` and shows the sync `retrying`.
@@ -223,8 +234,13 @@ impl SyncRunner {
     /// Replaces the catalog's snapshot and marks the sync succeeded, in one transaction. A
     /// write that may succeed on another try releases the job; one the store refuses for good
     /// (data too long, a constraint or trigger, a bug) fails the sync with the store's reason.
-    async fn write(&self, job: &SyncJob, fetched: Fetched) -> Result<(), Release> {
-        match self.try_write(job, fetched).await {
+    async fn write(
+        &self,
+        job: &SyncJob,
+        fetched: Fetched,
+        early: Option<snapshot::EarlyWrite>,
+    ) -> Result<(), Release> {
+        match self.try_write(job, fetched, early).await {
             Ok(()) => Ok(()),
             Err(e) if crate::db::is_transient(&e) => Err(Release::Store(e)),
             Err(e) => {
@@ -242,8 +258,14 @@ impl SyncRunner {
         }
     }
 
-    /// An unchanged snapshot (same fingerprint) only refreshes its statistics.
-    async fn try_write(&self, job: &SyncJob, fetched: Fetched) -> sqlx::Result<()> {
+    /// An unchanged snapshot (same fingerprint) only refreshes its statistics. With an `early`
+    /// write that wrote the relations and columns, the rest goes into its transaction.
+    async fn try_write(
+        &self,
+        job: &SyncJob,
+        fetched: Fetched,
+        early: Option<snapshot::EarlyWrite>,
+    ) -> sqlx::Result<()> {
         let Fetched {
             snapshot: snap,
             probe,
@@ -271,13 +293,27 @@ impl SyncRunner {
             }
             false => Fingerprint::Done(snap.fingerprint()),
         };
-        let mut tx = self.pool.begin().await?;
-        let snapshot::Locked::Catalog {
-            fingerprint: current,
-            ..
-        } = snapshot::lock_catalog(&mut tx, job.catalog_id).await?
-        else {
-            return Ok(()); // the catalog was deleted meanwhile
+        let early = match early {
+            Some(write) => write.finish().await?,
+            None => None,
+        };
+        let (mut tx, current, before) = match early {
+            Some(tx) => (tx, None, snapshot::Before::EarlyRows),
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let snapshot::Locked::Catalog {
+                    fingerprint: current,
+                    ..
+                } = snapshot::lock_catalog(&mut tx, job.catalog_id).await?
+                else {
+                    return Ok(()); // the catalog was deleted meanwhile
+                };
+                let before = match current {
+                    Some(_) => snapshot::Before::Snapshot,
+                    None => snapshot::Before::Nothing,
+                };
+                (tx, current, before)
+            }
         };
         // A catalog's first snapshot cannot be unchanged, so it is written while the fingerprint
         // is computed; a later one is compared with the current one first.
@@ -308,7 +344,7 @@ impl SyncRunner {
                 job.catalog_id,
                 job.sync_id,
                 written,
-                current.is_some(),
+                before,
             )
             .await?
         };
@@ -343,6 +379,17 @@ impl SyncRunner {
         }
         Ok(())
     }
+}
+
+/// What the source's probe said before a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probed {
+    /// The catalog is current: the sync succeeded without reading it.
+    Unchanged,
+    /// The catalog was never read from its database (no probe is stored).
+    NeverRead,
+    /// The catalog must be read (the probe moved, failed, or the source has none).
+    Read,
 }
 
 /// A snapshot's fingerprint, computed at once or on a thread of its own.

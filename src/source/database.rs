@@ -27,6 +27,7 @@ impl DatabaseSource {
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
+        early: Option<introspect::Early>,
     ) -> Result<introspect::Introspection, SourceError> {
         let options = self.connect_options(target, password).await?;
 
@@ -46,7 +47,7 @@ impl DatabaseSource {
             statement_timeout: self.limits.timeout,
             schemas: schemas.clone(),
         };
-        let run = introspect::introspect(&mut conn, Some(helper), &options);
+        let run = introspect::introspect(&mut conn, Some(helper), &options, early);
         // The statement timeout bounds each query; this bounds the whole read, network included.
         let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
         let introspection = match result {

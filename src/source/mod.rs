@@ -115,18 +115,22 @@ impl MetadataSource {
         }
     }
 
+    /// Reads the catalog of `target`. A database source calls `early` with the relations and
+    /// their columns as soon as it has them (see [`crate::introspect::Early`]); a metadata
+    /// service's payload comes whole, and `early` is dropped uncalled.
     pub async fn fetch(
         &self,
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
+        early: Option<crate::introspect::Early>,
     ) -> Result<Fetched, SourceError> {
         let (snapshot, probe) = match self {
             // PostgreSQL itself guarantees what `validate` checks (names present, unique, short
             // enough), and the queries applied the schema filter: on a 10,000-table catalog
             // checking it again took 49-60 ms.
             Self::Database(source) => {
-                let read = source.fetch(target, password, schemas).await?;
+                let read = source.fetch(target, password, schemas, early).await?;
                 (read.snapshot, Some(probe_for(&read.probe, schemas)))
             }
             Self::Http(source) => {

@@ -143,6 +143,17 @@ pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
     pub probe: Option<&'a str>,
 }
 
+/// What a catalog held when [`replace`] writes its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// No snapshot: this is its first.
+    Nothing,
+    /// No snapshot, and this one's relations and columns are written already ([`write_early`]).
+    EarlyRows,
+    /// A snapshot, which this one replaces and is compared with.
+    Snapshot,
+}
+
 /// Replaces the catalog's snapshot with `new`, written by `sync_id`. The caller holds
 /// [`lock_catalog`]. Returns how many changes against the previous snapshot the sync recorded
 /// (none for a catalog's first snapshot, which is the baseline).
@@ -159,8 +170,9 @@ pub async fn replace(
     catalog_id: Uuid,
     sync_id: Uuid,
     new: Written<'_, impl Future<Output = sqlx::Result<String>>>,
-    had_snapshot: bool,
+    before: Before,
 ) -> sqlx::Result<Option<u64>> {
+    let had_snapshot = before == Before::Snapshot;
     let rows = async {
         let started = std::time::Instant::now();
         let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
@@ -170,7 +182,8 @@ pub async fn replace(
             delete_rows(tx, catalog_id).await?;
         }
         let set_aside_ms = ms(started);
-        replace_rows(tx, pool, catalog_id, new.snapshot, new.big).await?;
+        let early = before == Before::EarlyRows;
+        replace_rows(tx, pool, catalog_id, new.snapshot, new.big, early).await?;
         let written_ms = ms(started);
         let recorded = match had_snapshot {
             true => Some(changes::record(tx, catalog_id, sync_id).await?),
@@ -242,7 +255,8 @@ const DELETES: [&str; 11] = [
     "DELETE FROM catalog_schemas WHERE catalog_id = $1",
 ];
 
-/// Inserts every row of the snapshot; empty kinds cost no statement.
+/// Inserts every row of the snapshot (but the relations and their columns when they are
+/// `relations_written` already); empty kinds cost no statement.
 ///
 /// The detail documents are built while the rows before them are written. A big snapshot's
 /// documents (about 13 MB for 10,000 tables) are staged at the same time on a second
@@ -254,6 +268,7 @@ async fn replace_rows(
     catalog_id: Uuid,
     snapshot: &Arc<Snapshot>,
     big: bool,
+    relations_written: bool,
 ) -> sqlx::Result<()> {
     let parts = detail_parts(big, snapshot.clone());
     let documents = match big {
@@ -290,9 +305,13 @@ async fn replace_rows(
         .collect();
     let started = std::time::Instant::now();
     let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
-    insert_relations(tx, catalog_id, &tables).await?;
+    if !relations_written {
+        insert_relations(tx, catalog_id, &tables).await?;
+    }
     let relations_ms = ms(started);
-    insert_columns(tx, catalog_id, big, snapshot, &tables).await?;
+    if !relations_written {
+        insert_columns(tx, catalog_id, big, snapshot, &tables).await?;
+    }
     let columns_ms = ms(started);
     insert_constraints(tx, catalog_id, big, snapshot, &tables).await?;
     let constraints_ms = ms(started);
@@ -363,6 +382,8 @@ enum Parts<T> {
         receiver: mpsc::Receiver<T>,
         builder: tokio::task::JoinHandle<()>,
     },
+    /// Built elsewhere, by a builder whose end (or panic) its owner sees (see [`write_early`]).
+    Receiving(mpsc::Receiver<T>),
 }
 
 impl<T> Parts<T> {
@@ -371,6 +392,7 @@ impl<T> Parts<T> {
     async fn next(&mut self) -> Option<T> {
         let (receiver, builder) = match self {
             Self::Ready(ready) => return ready.pop_front(),
+            Self::Receiving(receiver) => return receiver.recv().await,
             Self::Building { receiver, builder } => (receiver, builder),
         };
         if let Some(part) = receiver.recv().await {
@@ -652,9 +674,7 @@ async fn insert_columns(
     }
     copy_in(
         tx,
-        "COPY catalog_column_lists (catalog_id, schema_name, relation_name, ordinals, names, \
-         data_types, nullable, default_exprs, comments, type_schemas, type_names, is_array, \
-         identities, generated, collation_names) FROM STDIN",
+        COPY_COLUMN_LISTS,
         copy_parts(catalog_id, snapshot.clone(), column_list_row),
     )
     .await
@@ -685,21 +705,139 @@ fn copy_parts(
     rows: fn(&mut CopyText, &str, &str, &Table),
 ) -> Parts<Vec<u8>> {
     in_parts(true, move |parts| {
-        let catalog = catalog_id.to_string();
-        let mut text = CopyText::default();
-        for s in &snapshot.schemas {
-            for t in &s.tables {
-                rows(&mut text, &catalog, &s.name, t);
-                if text.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut text).into_bytes())
-                {
-                    return;
-                }
+        copy_text(catalog_id, &snapshot, rows, parts);
+    })
+}
+
+/// Hands `parts` the `COPY` text of `rows` for each relation of `snapshot`, in parts of about
+/// [`COPY_PART_BYTES`]; false when `parts` stopped taking them.
+fn copy_text(
+    catalog_id: Uuid,
+    snapshot: &Snapshot,
+    rows: fn(&mut CopyText, &str, &str, &Table),
+    parts: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> bool {
+    let catalog = catalog_id.to_string();
+    let mut text = CopyText::default();
+    for s in &snapshot.schemas {
+        for t in &s.tables {
+            rows(&mut text, &catalog, &s.name, t);
+            if text.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut text).into_bytes()) {
+                return false;
             }
         }
-        if !text.0.is_empty() {
-            parts(text.into_bytes());
+    }
+    text.0.is_empty() || parts(text.into_bytes())
+}
+
+/// A relation's row of `catalog_relations` (as [`insert_relations`] writes it).
+fn relation_row(text: &mut CopyText, catalog: &str, schema: &str, t: &Table) {
+    let number = |n: Option<i64>| n.map(|n| n.to_string());
+    let (row_estimate, total_bytes) = (number(t.row_estimate), number(t.total_bytes));
+    let column_count = t.columns.len().to_string();
+    let parent = t.partition_of.as_ref();
+    text.row(&[
+        Some(catalog),
+        Some(schema),
+        Some(&t.name),
+        Some(t.kind.as_str()),
+        t.owner.as_deref(),
+        t.comment.as_deref(),
+        row_estimate.as_deref(),
+        t.definition.as_deref(),
+        parent.map(|p| p.schema.as_str()),
+        parent.map(|p| p.name.as_str()),
+        t.partition_bound.as_deref(),
+        Some(&column_count),
+        total_bytes.as_deref(),
+        Some(CopyText::bool(t.unlogged)),
+        Some(CopyText::bool(t.rls_enabled)),
+        t.partition_key.as_deref(),
+    ]);
+}
+
+const COPY_RELATIONS: &str = "COPY catalog_relations (catalog_id, schema_name, name, kind, \
+     owner, comment, row_estimate, definition, parent_schema, parent_name, partition_bound, \
+     column_count, total_bytes, unlogged, rls_enabled, partition_key) FROM STDIN";
+
+const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_name, \
+     relation_name, ordinals, names, data_types, nullable, default_exprs, comments, \
+     type_schemas, type_names, is_array, identities, generated, collation_names) FROM STDIN";
+
+/// Starts writing a catalog's first snapshot while the source is still being read: `Early`
+/// (the hook [`crate::introspect::introspect`] calls with the relations and their columns, as
+/// soon as it has them) builds their `COPY` text, and a task of its own opens the snapshot's
+/// transaction, takes the catalog's lock and copies them in. The store then writes while the
+/// source is read, where it waited for the whole read before.
+///
+/// Only a big snapshot (see [`is_big`]) of a catalog without one is written early; otherwise
+/// [`EarlyWrite::finish`] gives no transaction, and the write goes the usual way.
+pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early, EarlyWrite) {
+    let (decided, decision) = tokio::sync::oneshot::channel::<bool>();
+    let (relations, relation_parts) = mpsc::channel::<Vec<u8>>(2);
+    let (columns, column_parts) = mpsc::channel::<Vec<u8>>(2);
+    let hook: crate::introspect::Early = Box::new(move |skeleton: &Snapshot| {
+        let early = is_big(skeleton);
+        if decided.send(early).is_err() || !early {
+            return;
         }
-    })
+        // Each channel closes when its sender is dropped: the end of that `COPY`.
+        let relations_sent = copy_text(catalog_id, skeleton, relation_row, &mut |part| {
+            relations.blocking_send(part).is_ok()
+        });
+        drop(relations);
+        if relations_sent {
+            copy_text(catalog_id, skeleton, column_list_row, &mut |part| {
+                columns.blocking_send(part).is_ok()
+            });
+        }
+    });
+    let pool = pool.clone();
+    let task = tokio::spawn(async move {
+        if decision.await != Ok(true) {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let mut tx = pool.begin().await?;
+        match lock_catalog(&mut tx, catalog_id).await? {
+            Locked::Catalog {
+                fingerprint: None, ..
+            } => {}
+            _ => {
+                // It has a snapshot (or is gone): the usual way decides, once the lock is free.
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        copy_in(&mut tx, COPY_RELATIONS, Parts::Receiving(relation_parts)).await?;
+        copy_in(&mut tx, COPY_COLUMN_LISTS, Parts::Receiving(column_parts)).await?;
+        tracing::debug!(
+            early_ms = started.elapsed().as_millis() as u64,
+            "relations and columns written early"
+        );
+        Ok(Some(tx))
+    });
+    (hook, EarlyWrite(AbortOnDropHandle::new(task)))
+}
+
+/// A first snapshot's relations and columns being written (see [`write_early`]). Dropping it
+/// stops the write and rolls it back.
+pub struct EarlyWrite(AbortOnDropHandle<sqlx::Result<Option<Tx<'static>>>>);
+
+impl EarlyWrite {
+    /// The snapshot's transaction, holding the catalog's lock, with the relations and their
+    /// columns written; `None` when nothing was written early. Call it only once the read
+    /// that was given the hook succeeded: that the hook returned is what says every part was
+    /// sent.
+    pub async fn finish(self) -> sqlx::Result<Option<Tx<'static>>> {
+        match self.0.await {
+            Ok(written) => written,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(sqlx::Error::Protocol(
+                "writing the snapshot early was cancelled".into(),
+            )),
+        }
+    }
 }
 
 /// A relation's row of `catalog_column_lists` (none for a relation without columns).
