@@ -33,14 +33,11 @@ pub struct Options {
     pub schemas: SchemaFilter,
 }
 
-/// Everything but the relations and their columns (see [`skeleton`]), before assembly.
+/// Everything but the relations, their columns and keys (see [`skeleton`] and [`Keys`]),
+/// before assembly.
 struct Rest {
     database: queries::DatabaseRow,
     size_bytes: Option<i64>,
-    constraints: Vec<queries::ConstraintRow>,
-    indexes: Vec<queries::IndexRow>,
-    /// Each index's definition, in `indexes` order.
-    index_definitions: Vec<String>,
     types: Vec<queries::TypeRow>,
     sequences: Vec<queries::SequenceRow>,
     functions: Vec<queries::FunctionRow>,
@@ -48,10 +45,19 @@ struct Rest {
     dependencies: Vec<queries::DependencyRow>,
 }
 
-/// Called with a snapshot's schemas, relations and columns as soon as they are read and
-/// assembled, on a blocking thread, while the rest is still being read (the snapshot has
-/// nothing else yet): a sync starts writing them then. The read's end waits for it.
-pub type Early = Box<dyn FnOnce(&Snapshot) + Send>;
+/// What a read hands over early (see [`Early`]), in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The schemas, their relations and the relations' columns are in the snapshot.
+    Relations,
+    /// So are the relations' constraints and indexes.
+    Keys,
+}
+
+/// Called on a blocking thread with the snapshot as it stands at each [`Stage`], while the
+/// rest of the catalog is still being read: a sync starts writing what is there. The read's
+/// end waits for it to return.
+pub type Early = Box<dyn FnMut(Stage, &Snapshot) + Send>;
 
 /// Reads the whole catalog of the database `conn` is connected to. With a `helper`
 /// connection to the same database, the heaviest queries run on it at the same time, in the
@@ -101,7 +107,7 @@ pub async fn introspect(
         },
         started,
     };
-    let heavy = match helper {
+    let mut heavy = match helper {
         Some(helper) => {
             let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
                 .fetch_one(&mut *tx)
@@ -114,13 +120,17 @@ pub async fn introspect(
             }
             let timeout = timeout.clone();
             let (relations, relations_read) = oneshot::channel();
+            let (keys, keys_read) = oneshot::channel();
             let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                heavy.read_on_helper(helper, &id, &timeout, relations).await
+                heavy
+                    .read_on_helper(helper, &id, &timeout, relations, keys)
+                    .await
             }));
-            Heavy::OnHelper {
+            Heavy::OnHelper(HelperRead {
                 task,
                 relations: relations_read,
-            }
+                keys: keys_read,
+            })
         }
         None => Heavy::Here(heavy),
     };
@@ -131,8 +141,8 @@ pub async fn introspect(
             sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
         };
     }
-    // The columns and the probe cost about as much as the database's size, the relations, the
-    // indexes and the constraints together: those run on the helper when there is one.
+    // The columns and the probe cost about as much as the relations, the indexes, the
+    // constraints and the database's size together: those run on the helper when there is one.
     let prelude = started.elapsed();
     let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
         .fetch_one(&mut *tx)
@@ -149,28 +159,50 @@ pub async fn introspect(
     let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
     columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
     let column_types = column_types(&mut tx, &columns).await?;
-    let (relations, heavy) = match heavy {
-        Heavy::OnHelper { task, relations } => match relations.await {
-            Ok(relations) => (relations, Heavy::Running(task)),
-            // The helper failed before it read them: its error says why.
-            Err(_) => return Err(helper_failed(task.await)),
-        },
-        Heavy::Here(queries) => (queries.relations(&mut tx).await?, Heavy::Here(queries)),
-        Heavy::Running(_) => unreachable!("started above"),
-    };
-    // The relations and their columns are assembled on a blocking thread (and handed to
-    // `early`) while the rest is read.
+    let relations = heavy.relations(&mut tx).await?;
+    // Printing index definitions names each index's table.
+    let schema_names: HashMap<Oid, &str> =
+        schemas.iter().map(|s| (s.oid, s.name.as_str())).collect();
+    let table_names: HashMap<Oid, (String, String)> = relations
+        .iter()
+        .filter_map(|r| {
+            let schema = schema_names.get(&r.schema_oid)?;
+            Some((r.oid, (schema.to_string(), r.name.clone())))
+        })
+        .collect();
+    drop(schema_names);
+
+    // The snapshot is assembled on a blocking thread, and handed to `early`, as its parts come
+    // in: the relations and columns now, their keys once read and printed.
+    let (columns_back, columns_returned) = oneshot::channel();
+    let (keys_in, keys_received) = oneshot::channel::<Keys>();
     let assembling = tokio::task::spawn_blocking(move || {
         let (schemas, positions) = skeleton(schemas, relations, &mut columns, &column_types);
-        let snapshot = Snapshot {
+        let _ = columns_back.send(columns);
+        let mut snapshot = Snapshot {
             database: None,
             schemas,
         };
-        if let Some(early) = early {
-            early(&snapshot);
+        let mut early = early;
+        if let Some(early) = early.as_mut() {
+            early(Stage::Relations, &snapshot);
         }
-        (snapshot, positions, columns)
+        // None when the read failed before its keys.
+        let keys = keys_received.blocking_recv().ok()?;
+        add_keys(&mut snapshot.schemas, &positions, keys);
+        if let Some(early) = early.as_mut() {
+            early(Stage::Keys, &snapshot);
+        }
+        Some((snapshot, positions))
     });
+    let assembled = async |assembling: tokio::task::JoinHandle<_>| match assembling.await {
+        Ok(assembled) => Ok(assembled),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(sqlx::Error::Protocol(
+            "assembling the snapshot was cancelled".into(),
+        )),
+    };
+
     let probe: String = sqlx::query_scalar(queries::PROBE)
         .fetch_one(&mut *tx)
         .await?;
@@ -180,49 +212,36 @@ pub async fn introspect(
     let triggers: Vec<queries::TriggerRow> = all!(tx, queries::TRIGGERS)?;
     let dependencies: Vec<queries::DependencyRow> = all!(tx, queries::DEPENDENCIES)?;
     let main_done = started.elapsed();
-    let HeavyRows {
-        size_bytes,
-        indexes,
-        mut constraints,
-        done: heavy_done,
-    } = match heavy {
-        Heavy::Running(task) => task.await.map_err(|e| helper_failed(Err(e)))??,
-        Heavy::Here(queries) => queries.rest(&mut tx).await?,
-        Heavy::OnHelper { .. } => unreachable!("its relations were taken above"),
-    };
-    let (mut snapshot, positions, columns) = match assembling.await {
-        Ok(assembled) => assembled,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => {
-            return Err(sqlx::Error::Protocol(
-                "assembling the snapshot was cancelled".into(),
-            ));
-        }
+
+    let (indexes, mut constraints) = heavy.keys(&mut tx).await?;
+    let Ok(columns) = columns_returned.await else {
+        // Only a panic while assembling drops them.
+        assembled(assembling).await?;
+        unreachable!("assembling returned without handing the columns back");
     };
     let columns_of = columns_by_table(&columns);
-    let index_definitions = index_definitions(
-        &mut tx,
-        &printer,
-        &snapshot.schemas,
-        &positions,
-        &columns_of,
-        &indexes,
-    )
-    .await?;
+    let index_definitions =
+        index_definitions(&mut tx, &printer, &table_names, &columns_of, &indexes).await?;
     constraint_definitions(&mut tx, &printer, &columns_of, &indexes, &mut constraints).await?;
-    tx.commit().await?;
     drop(columns_of);
     drop(columns);
+    let _ = keys_in.send(Keys {
+        constraints,
+        indexes,
+        index_definitions,
+    });
+    let (size_bytes, heavy_done) = heavy.size(&mut tx).await?;
+    tx.commit().await?;
     let read = started.elapsed();
+    let Some((mut snapshot, positions)) = assembled(assembling).await? else {
+        unreachable!("the keys were sent");
+    };
     assemble_rest(
         &mut snapshot,
         &positions,
         Rest {
             database,
             size_bytes,
-            constraints,
-            indexes,
-            index_definitions,
             types,
             sequences,
             functions,
@@ -260,27 +279,17 @@ struct HeavyQueries {
     started: std::time::Instant,
 }
 
-/// Where [`HeavyQueries`] run.
-enum Heavy {
-    /// On the helper, which hands the relations over as soon as it has them.
-    OnHelper {
-        task: AbortOnDropHandle<Result<HeavyRows, sqlx::Error>>,
-        relations: oneshot::Receiver<Vec<queries::RelationRow>>,
-    },
-    /// On the helper, its relations taken.
-    Running(AbortOnDropHandle<Result<HeavyRows, sqlx::Error>>),
-    /// On the main connection, after its own queries.
-    Here(HeavyQueries),
+/// A relation's indexes and constraints, with the indexes' definitions (in `indexes` order).
+struct Keys {
+    constraints: Vec<queries::ConstraintRow>,
+    indexes: Vec<queries::IndexRow>,
+    index_definitions: Vec<String>,
 }
 
-/// What [`HeavyQueries`] read besides the relations.
-struct HeavyRows {
-    size_bytes: Option<i64>,
-    indexes: Vec<queries::IndexRow>,
-    constraints: Vec<queries::ConstraintRow>,
-    /// When they were done, since the read started.
-    done: Duration,
-}
+type KeyRows = (Vec<queries::IndexRow>, Vec<queries::ConstraintRow>);
+
+/// The database's size, and when the helper's queries were done (since the read started).
+type SizeRead = (Option<i64>, Duration);
 
 impl HeavyQueries {
     async fn relations(
@@ -293,10 +302,7 @@ impl HeavyQueries {
             .await
     }
 
-    async fn rest(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
-        let size_bytes = sqlx::query_scalar(queries::DATABASE_SIZE)
-            .fetch_one(&mut *conn)
-            .await?;
+    async fn keys(&self, conn: &mut PgConnection) -> Result<KeyRows, sqlx::Error> {
         let indexes = sqlx::query_as(self.indexes)
             .bind(&self.oids)
             .fetch_all(&mut *conn)
@@ -305,23 +311,26 @@ impl HeavyQueries {
             .bind(&self.oids)
             .fetch_all(&mut *conn)
             .await?;
-        Ok(HeavyRows {
-            size_bytes,
-            indexes,
-            constraints,
-            done: self.started.elapsed(),
-        })
+        Ok((indexes, constraints))
     }
 
-    /// The relations (sent to `relations` at once), then [`Self::rest`], on `helper` in the
-    /// snapshot `snapshot_id`; closes `helper` at the end.
+    async fn size(&self, conn: &mut PgConnection) -> Result<SizeRead, sqlx::Error> {
+        let size = sqlx::query_scalar(queries::DATABASE_SIZE)
+            .fetch_one(conn)
+            .await?;
+        Ok((size, self.started.elapsed()))
+    }
+
+    /// The relations and the keys (each sent on as soon as read), then the size, on `helper`
+    /// in the snapshot `snapshot_id`; closes `helper` at the end.
     async fn read_on_helper(
         self,
         mut helper: PgConnection,
         snapshot_id: &str,
         timeout: &str,
         relations: oneshot::Sender<Vec<queries::RelationRow>>,
-    ) -> Result<HeavyRows, sqlx::Error> {
+        keys: oneshot::Sender<KeyRows>,
+    ) -> Result<SizeRead, sqlx::Error> {
         let read = async {
             let mut side = helper.begin().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -336,27 +345,85 @@ impl HeavyQueries {
                 .bind(timeout)
                 .execute(&mut *side)
                 .await?;
-            // Nobody waits for them any more when the main connection's read failed.
+            // Nobody takes them any more when the main connection's read failed.
             let _ = relations.send(self.relations(&mut side).await?);
-            let rows = self.rest(&mut side).await?;
+            let _ = keys.send(self.keys(&mut side).await?);
+            let size = self.size(&mut side).await?;
             side.commit().await?;
-            Ok(rows)
+            Ok(size)
         };
-        let rows = read.await;
+        let read = read.await;
         let _ = helper.close().await;
-        rows
+        read
     }
 }
 
-/// The error of a helper connection's read that ended (`Ok`) or was cancelled or panicked.
-fn helper_failed(
-    ended: Result<Result<HeavyRows, sqlx::Error>, tokio::task::JoinError>,
-) -> sqlx::Error {
-    match ended {
-        Ok(Err(e)) => e,
-        Ok(Ok(_)) => sqlx::Error::Protocol("the helper connection's read ended early".into()),
+/// Where [`HeavyQueries`] run.
+enum Heavy {
+    OnHelper(HelperRead),
+    /// On the main connection, after its own queries.
+    Here(HeavyQueries),
+}
+
+/// [`HeavyQueries`] running on the helper, which hands each part over as soon as it has it.
+struct HelperRead {
+    task: AbortOnDropHandle<Result<SizeRead, sqlx::Error>>,
+    relations: oneshot::Receiver<Vec<queries::RelationRow>>,
+    keys: oneshot::Receiver<KeyRows>,
+}
+
+impl HelperRead {
+    /// Why the helper's read ended before handing a part over.
+    async fn failure(&mut self) -> sqlx::Error {
+        match ended((&mut self.task).await) {
+            Ok(_) => sqlx::Error::Protocol("the helper connection's read ended early".into()),
+            Err(e) => e,
+        }
+    }
+}
+
+/// How the helper's read ended: its result, or a panic (resumed here) or cancellation.
+fn ended(
+    joined: Result<Result<SizeRead, sqlx::Error>, tokio::task::JoinError>,
+) -> Result<SizeRead, sqlx::Error> {
+    match joined {
+        Ok(read) => read,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => sqlx::Error::Protocol("the helper connection's read was cancelled".into()),
+        Err(_) => Err(sqlx::Error::Protocol(
+            "the helper connection's read was cancelled".into(),
+        )),
+    }
+}
+
+impl Heavy {
+    async fn relations(
+        &mut self,
+        tx: &mut PgConnection,
+    ) -> Result<Vec<queries::RelationRow>, sqlx::Error> {
+        match self {
+            Heavy::OnHelper(h) => match (&mut h.relations).await {
+                Ok(relations) => Ok(relations),
+                Err(_) => Err(h.failure().await),
+            },
+            Heavy::Here(queries) => queries.relations(tx).await,
+        }
+    }
+
+    async fn keys(&mut self, tx: &mut PgConnection) -> Result<KeyRows, sqlx::Error> {
+        match self {
+            Heavy::OnHelper(h) => match (&mut h.keys).await {
+                Ok(keys) => Ok(keys),
+                Err(_) => Err(h.failure().await),
+            },
+            Heavy::Here(queries) => queries.keys(tx).await,
+        }
+    }
+
+    async fn size(self, tx: &mut PgConnection) -> Result<SizeRead, sqlx::Error> {
+        match self {
+            Heavy::OnHelper(h) => ended(h.task.await),
+            Heavy::Here(queries) => queries.size(tx).await,
+        }
     }
 }
 
@@ -412,16 +479,14 @@ fn columns_by_table(columns: &[queries::ColumnRow]) -> HashMap<Oid, &[queries::C
 async fn index_definitions(
     tx: &mut PgConnection,
     printer: &Printer,
-    schemas: &[Schema],
-    positions: &Positions,
+    table_names: &HashMap<Oid, (String, String)>,
     columns_of: &HashMap<Oid, &[queries::ColumnRow]>,
     indexes: &[queries::IndexRow],
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut definitions: Vec<Option<String>> = indexes
         .iter()
         .map(|index| {
-            let &(si, ti) = positions.tables.get(&index.table_oid)?;
-            let (schema, table) = (&schemas[si].name, &schemas[si].tables[ti].name);
+            let (schema, table) = table_names.get(&index.table_oid)?;
             let columns = columns_of
                 .get(&index.table_oid)
                 .copied()
@@ -624,13 +689,12 @@ fn skeleton(
     (schemas, positions)
 }
 
-/// Adds the rest of the catalog to a [`skeleton`]: constraints, indexes, triggers, lineage,
-/// types, sequences, functions and the database's facts.
-fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
-    let schemas = &mut snapshot.schemas;
-    let schema_pos = &positions.schemas;
+/// Adds the rest of the catalog to a [`skeleton`] with its keys: triggers, lineage, types,
+/// sequences, functions and the database's facts.
+/// Adds the relations' constraints and indexes to a [`skeleton`].
+fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
     let table = |oid: &Oid| positions.tables.get(oid).copied();
-    for c in rows.constraints {
+    for c in keys.constraints {
         let Some((si, ti)) = table(&c.table_oid) else {
             continue;
         };
@@ -642,9 +706,9 @@ fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
             _ => ConstraintKind::Check,
         };
         let columns = column_names(schemas, (si, ti), &c.keys);
-        let ref_columns = c.ref_columns.or_else(|| {
-            table(&c.ref_oid).map(|target| column_names(schemas, target, &c.ref_keys))
-        });
+        let ref_columns = c
+            .ref_columns
+            .or_else(|| table(&c.ref_oid).map(|target| column_names(schemas, target, &c.ref_keys)));
         let references = match (c.ref_schema, c.ref_table, ref_columns) {
             (Some(schema), Some(table), Some(columns)) if kind == ConstraintKind::ForeignKey => {
                 Some(ForeignKeyTarget {
@@ -667,7 +731,7 @@ fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
             initially_deferred: c.initially_deferred,
         });
     }
-    for (i, definition) in rows.indexes.into_iter().zip(rows.index_definitions) {
+    for (i, definition) in keys.indexes.into_iter().zip(keys.index_definitions) {
         let Some((si, ti)) = table(&i.table_oid) else {
             continue;
         };
@@ -695,6 +759,12 @@ fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
             definition: Some(definition),
         });
     }
+}
+
+fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
+    let schemas = &mut snapshot.schemas;
+    let schema_pos = &positions.schemas;
+    let table = |oid: &Oid| positions.tables.get(oid).copied();
     for t in rows.triggers {
         let Some((si, ti)) = table(&t.table_oid) else {
             continue;

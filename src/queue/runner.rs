@@ -293,9 +293,17 @@ impl SyncRunner {
             }
             false => Fingerprint::Done(snap.fingerprint()),
         };
-        let early = match early {
-            Some(write) => write.finish().await?,
-            None => None,
+        // A snapshot written early is a first one, which cannot be unchanged: its documents are
+        // built while its early write ends.
+        let (early, documents) = match early {
+            Some(write) => {
+                let documents = snapshot::documents(big, snap.clone());
+                match write.finish().await? {
+                    Some(tx) => (Some(tx), Some(documents)),
+                    None => (None, None),
+                }
+            }
+            None => (None, None),
         };
         let (mut tx, current, before) = match early {
             Some(tx) => (tx, None, snapshot::Before::EarlyRows),
@@ -337,6 +345,7 @@ impl SyncRunner {
                 fingerprint,
                 big,
                 probe: probe.as_deref(),
+                documents,
             };
             snapshot::replace(
                 &mut tx,

@@ -141,6 +141,18 @@ pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
     pub big: bool,
     /// The source probe it was read at, if the source has one.
     pub probe: Option<&'a str>,
+    /// Its detail documents, if the caller started building them ([`documents`]).
+    pub documents: Option<Documents>,
+}
+
+/// A snapshot's detail documents, being built (on a blocking thread for a big one).
+pub struct Documents(Parts<DetailPart>);
+
+/// Starts building the detail documents of `snapshot`, for [`Written::documents`]: a caller
+/// with time to wait before the write (for an [`EarlyWrite`] to finish, say) has them built
+/// meanwhile. At most two parts wait to be written, which bounds the memory they take.
+pub fn documents(big: bool, snapshot: Arc<Snapshot>) -> Documents {
+    Documents(detail_parts(big, snapshot))
 }
 
 /// What a catalog held when [`replace`] writes its snapshot.
@@ -148,7 +160,8 @@ pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
 pub enum Before {
     /// No snapshot: this is its first.
     Nothing,
-    /// No snapshot, and this one's relations and columns are written already ([`write_early`]).
+    /// No snapshot, and this one's relations, columns and keys are written already
+    /// ([`write_early`]).
     EarlyRows,
     /// A snapshot, which this one replaces and is compared with.
     Snapshot,
@@ -183,7 +196,19 @@ pub async fn replace(
         }
         let set_aside_ms = ms(started);
         let early = before == Before::EarlyRows;
-        replace_rows(tx, pool, catalog_id, new.snapshot, new.big, early).await?;
+        let documents = new
+            .documents
+            .unwrap_or_else(|| documents(new.big, new.snapshot.clone()));
+        replace_rows(
+            tx,
+            pool,
+            catalog_id,
+            new.snapshot,
+            new.big,
+            early,
+            documents.0,
+        )
+        .await?;
         let written_ms = ms(started);
         let recorded = match had_snapshot {
             true => Some(changes::record(tx, catalog_id, sync_id).await?),
@@ -255,8 +280,8 @@ const DELETES: [&str; 11] = [
     "DELETE FROM catalog_schemas WHERE catalog_id = $1",
 ];
 
-/// Inserts every row of the snapshot (but the relations and their columns when they are
-/// `relations_written` already); empty kinds cost no statement.
+/// Inserts every row of the snapshot (but the relations, their columns and keys when they are
+/// `relations_written` already, see [`write_early`]); empty kinds cost no statement.
 ///
 /// The detail documents are built while the rows before them are written. A big snapshot's
 /// documents (about 13 MB for 10,000 tables) are staged at the same time on a second
@@ -269,9 +294,12 @@ async fn replace_rows(
     snapshot: &Arc<Snapshot>,
     big: bool,
     relations_written: bool,
+    parts: Parts<DetailPart>,
 ) -> sqlx::Result<()> {
-    let parts = detail_parts(big, snapshot.clone());
-    let documents = match big {
+    // Staging pays when the documents go in while the rows do; with the bulk of the rows
+    // written early there is nothing to overlap, and moving them in would only add to the
+    // write.
+    let documents = match big && !relations_written {
         true => Details::Staging(AbortOnDropHandle::new(tokio::spawn(stage_details(
             pool.clone(),
             catalog_id,
@@ -313,9 +341,13 @@ async fn replace_rows(
         insert_columns(tx, catalog_id, big, snapshot, &tables).await?;
     }
     let columns_ms = ms(started);
-    insert_constraints(tx, catalog_id, big, snapshot, &tables).await?;
+    if !relations_written {
+        insert_constraints(tx, catalog_id, big, snapshot, &tables).await?;
+    }
     let constraints_ms = ms(started);
-    insert_indexes(tx, catalog_id, big, snapshot, &tables).await?;
+    if !relations_written {
+        insert_indexes(tx, catalog_id, big, snapshot, &tables).await?;
+    }
     let indexes_ms = ms(started);
     replace_schema_objects(tx, catalog_id, snapshot).await?;
     replace_triggers_and_dependencies(tx, catalog_id, &tables).await?;
@@ -760,36 +792,69 @@ const COPY_RELATIONS: &str = "COPY catalog_relations (catalog_id, schema_name, n
      owner, comment, row_estimate, definition, parent_schema, parent_name, partition_bound, \
      column_count, total_bytes, unlogged, rls_enabled, partition_key) FROM STDIN";
 
+const COPY_CONSTRAINTS: &str = "COPY catalog_constraints (catalog_id, schema_name, \
+     relation_name, name, kind, columns, definition, ref_schema, ref_table, ref_columns, \
+     on_update, on_delete, is_deferrable, is_deferred) FROM STDIN";
+
+const COPY_INDEXES: &str = "COPY catalog_indexes (catalog_id, schema_name, relation_name, \
+     name, columns, include_columns, is_unique, is_primary, method, predicate, definition) \
+     FROM STDIN";
+
 const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_name, \
      relation_name, ordinals, names, data_types, nullable, default_exprs, comments, \
      type_schemas, type_names, is_array, identities, generated, collation_names) FROM STDIN";
 
 /// Starts writing a catalog's first snapshot while the source is still being read: `Early`
-/// (the hook [`crate::introspect::introspect`] calls with the relations and their columns, as
-/// soon as it has them) builds their `COPY` text, and a task of its own opens the snapshot's
-/// transaction, takes the catalog's lock and copies them in. The store then writes while the
-/// source is read, where it waited for the whole read before.
+/// (the hook [`crate::introspect::introspect`] calls as the snapshot's parts come in) builds
+/// the `COPY` text of the relations and their columns, then of their constraints and indexes,
+/// and a task of its own opens the snapshot's transaction, takes the catalog's lock and copies
+/// them in as they come. The store then writes while the source is read, where it waited for
+/// the whole read before; the rest of the snapshot (detail documents, types, triggers, ...)
+/// follows the read in the same transaction.
 ///
 /// Only a big snapshot (see [`is_big`]) of a catalog without one is written early; otherwise
 /// [`EarlyWrite::finish`] gives no transaction, and the write goes the usual way.
 pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early, EarlyWrite) {
+    use crate::introspect::Stage;
+    type Rows = fn(&mut CopyText, &str, &str, &Table);
+    const TABLES: [(&str, Rows, Stage); 4] = [
+        (COPY_RELATIONS, relation_row, Stage::Relations),
+        (COPY_COLUMN_LISTS, column_list_row, Stage::Relations),
+        (COPY_CONSTRAINTS, constraint_rows, Stage::Keys),
+        (COPY_INDEXES, index_rows, Stage::Keys),
+    ];
     let (decided, decision) = tokio::sync::oneshot::channel::<bool>();
-    let (relations, relation_parts) = mpsc::channel::<Vec<u8>>(2);
-    let (columns, column_parts) = mpsc::channel::<Vec<u8>>(2);
-    let hook: crate::introspect::Early = Box::new(move |skeleton: &Snapshot| {
-        let early = is_big(skeleton);
-        if decided.send(early).is_err() || !early {
-            return;
+    let (mut senders, mut receivers) = (Vec::new(), Vec::new());
+    for (.., stage) in TABLES {
+        // The keys' text (about 8 MB for 10,000 tables) is taken whole, so that the read, which
+        // waits for the hook, ends without waiting for their `COPY`.
+        let capacity = if stage == Stage::Keys { 64 } else { 2 };
+        let (sender, receiver) = mpsc::channel::<Vec<u8>>(capacity);
+        senders.push(Some(sender));
+        receivers.push(receiver);
+    }
+    let mut decided = Some(decided);
+    let hook: crate::introspect::Early = Box::new(move |stage, snapshot: &Snapshot| {
+        if let Some(decided) = decided.take() {
+            let early = stage == Stage::Relations && is_big(snapshot);
+            if decided.send(early).is_err() || !early {
+                senders.clear();
+            }
         }
-        // Each channel closes when its sender is dropped: the end of that `COPY`.
-        let relations_sent = copy_text(catalog_id, skeleton, relation_row, &mut |part| {
-            relations.blocking_send(part).is_ok()
-        });
-        drop(relations);
-        if relations_sent {
-            copy_text(catalog_id, skeleton, column_list_row, &mut |part| {
-                columns.blocking_send(part).is_ok()
-            });
+        for ((_, rows, when), sender) in TABLES.iter().zip(senders.iter_mut()) {
+            if *when != stage {
+                continue;
+            }
+            // Each table's channel closes when its sender is dropped: the end of its `COPY`.
+            let Some(sender) = sender.take() else {
+                continue;
+            };
+            if !copy_text(catalog_id, snapshot, *rows, &mut |part| {
+                sender.blocking_send(part).is_ok()
+            }) {
+                senders.clear(); // the write stopped taking them
+                return;
+            }
         }
     });
     let pool = pool.clone();
@@ -809,26 +874,27 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
                 return Ok(None);
             }
         }
-        copy_in(&mut tx, COPY_RELATIONS, Parts::Receiving(relation_parts)).await?;
-        copy_in(&mut tx, COPY_COLUMN_LISTS, Parts::Receiving(column_parts)).await?;
+        for ((statement, ..), parts) in TABLES.iter().zip(receivers) {
+            copy_in(&mut tx, statement, Parts::Receiving(parts)).await?;
+        }
         tracing::debug!(
             early_ms = started.elapsed().as_millis() as u64,
-            "relations and columns written early"
+            "relations, columns, constraints and indexes written early"
         );
         Ok(Some(tx))
     });
     (hook, EarlyWrite(AbortOnDropHandle::new(task)))
 }
 
-/// A first snapshot's relations and columns being written (see [`write_early`]). Dropping it
-/// stops the write and rolls it back.
+/// A first snapshot's relations, columns and keys being written (see [`write_early`]).
+/// Dropping it stops the write and rolls it back.
 pub struct EarlyWrite(AbortOnDropHandle<sqlx::Result<Option<Tx<'static>>>>);
 
 impl EarlyWrite {
-    /// The snapshot's transaction, holding the catalog's lock, with the relations and their
-    /// columns written; `None` when nothing was written early. Call it only once the read
-    /// that was given the hook succeeded: that the hook returned is what says every part was
-    /// sent.
+    /// The snapshot's transaction, holding the catalog's lock, with the relations, their
+    /// columns and keys written; `None` when nothing was written early. Call it only once the
+    /// read that was given the hook succeeded: that the read called it at each stage, and it
+    /// returned, is what says every part was sent.
     pub async fn finish(self) -> sqlx::Result<Option<Tx<'static>>> {
         match self.0.await {
             Ok(written) => written,
@@ -1049,9 +1115,7 @@ async fn insert_constraints(
     if big {
         return copy_in(
             tx,
-            "COPY catalog_constraints (catalog_id, schema_name, relation_name, name, kind, \
-             columns, definition, ref_schema, ref_table, ref_columns, on_update, on_delete, \
-             is_deferrable, is_deferred) FROM STDIN",
+            COPY_CONSTRAINTS,
             copy_parts(catalog_id, snapshot.clone(), constraint_rows),
         )
         .await;
@@ -1146,8 +1210,7 @@ async fn insert_indexes(
     if big {
         return copy_in(
             tx,
-            "COPY catalog_indexes (catalog_id, schema_name, relation_name, name, columns, \
-             include_columns, is_unique, is_primary, method, predicate, definition) FROM STDIN",
+            COPY_INDEXES,
             copy_parts(catalog_id, snapshot.clone(), index_rows),
         )
         .await;
