@@ -367,9 +367,10 @@ async fn every_list_pages_through_the_same_rows_as_one_big_page() {
     }
 }
 
-/// Past 5,000 columns the worker writes them with `COPY` (text format, escaped), below with
-/// one insert, as array literals either way: names with tabs, newlines, backslashes, `\N`,
-/// quotes, braces, commas, spaces and `NULL` come back exactly.
+/// Past 5,000 columns the worker writes them with `COPY` (binary format), below with one insert
+/// of array literals: names with tabs, newlines, backslashes, `\N`, quotes, braces, commas,
+/// spaces and `NULL` come back exactly, and so do a default and a comment that only some
+/// columns have.
 #[tokio::test]
 async fn column_names_survive_both_ways_of_writing_columns() {
     let odd = [
@@ -390,7 +391,9 @@ async fn column_names_survive_both_ways_of_writing_columns() {
     let table = |name: &str, width: usize| {
         let plain: Vec<String> = (1..=width).map(|i| format!("c{i} int")).collect();
         format!(
-            "CREATE TABLE public.{name} ({}, {});",
+            "CREATE TABLE public.{name} ({}, {});
+             ALTER TABLE public.{name} ALTER COLUMN c2 SET DEFAULT 7;
+             COMMENT ON COLUMN public.{name}.\"NULL\" IS 'a \"NULL\" {{comment}}\twith a tab';",
             plain.join(", "),
             quoted.join(", ")
         )
@@ -425,6 +428,20 @@ async fn column_names_survive_both_ways_of_writing_columns() {
             expected.sort();
             assert_eq!(found, expected, "{table}");
         }
+        let (status, detail) = app.get(&format!("/catalogs/{id}/tables/public/w0")).await;
+        assert_eq!(status, StatusCode::OK, "{detail}");
+        let columns = detail["columns"].as_array().unwrap();
+        let column = |name: &str| columns.iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(column("c1")["default"], Value::Null);
+        assert_eq!(column("c2")["default"], "7");
+        assert_eq!(column("c2")["nullable"], true);
+        assert_eq!(column("c1")["comment"], Value::Null);
+        assert_eq!(
+            column("NULL")["comment"],
+            "a \"NULL\" {comment}\twith a tab"
+        );
+        assert_eq!(column("\\N")["comment"], Value::Null);
+        assert_eq!(column("\\N")["type"], "integer");
     }
 }
 

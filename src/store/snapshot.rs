@@ -707,7 +707,11 @@ async fn insert_columns(
     copy_in(
         tx,
         COPY_COLUMN_LISTS,
-        copy_parts(catalog_id, snapshot.clone(), column_list_row),
+        copy_parts(
+            catalog_id,
+            snapshot.clone(),
+            CopyRows::Binary(column_list_row),
+        ),
     )
     .await
 }
@@ -731,33 +735,46 @@ const COPY_PART_BYTES: usize = 1 << 20;
 
 /// The `COPY` text of a snapshot table, in parts: `rows` writes one relation's rows (given the
 /// catalog id, the schema's name and the relation).
-fn copy_parts(
-    catalog_id: Uuid,
-    snapshot: Arc<Snapshot>,
-    rows: fn(&mut CopyText, &str, &str, &Table),
-) -> Parts<Vec<u8>> {
+fn copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>, rows: CopyRows) -> Parts<Vec<u8>> {
     in_parts(true, move |parts| {
         copy_text(catalog_id, &snapshot, rows, parts);
     })
 }
 
-/// Hands `parts` the `COPY` text of `rows` for each relation of `snapshot`, in parts of about
+/// How a table's `COPY` writes each relation's rows (given the catalog id, the schema's name
+/// and the relation), in the text format or the binary one.
+#[derive(Clone, Copy)]
+enum CopyRows {
+    Text(fn(&mut CopyText, &str, &str, &Table)),
+    Binary(fn(&mut CopyText, &Uuid, &str, &Table)),
+}
+
+/// Hands `parts` the `COPY` data of `rows` for each relation of `snapshot`, in parts of about
 /// [`COPY_PART_BYTES`]; false when `parts` stopped taking them.
 fn copy_text(
     catalog_id: Uuid,
     snapshot: &Snapshot,
-    rows: fn(&mut CopyText, &str, &str, &Table),
+    rows: CopyRows,
     parts: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> bool {
     let catalog = catalog_id.to_string();
     let mut text = CopyText::default();
+    if let CopyRows::Binary(_) = rows {
+        text.0.extend_from_slice(CopyText::BINARY_HEADER);
+    }
     for s in &snapshot.schemas {
         for t in &s.tables {
-            rows(&mut text, &catalog, &s.name, t);
+            match rows {
+                CopyRows::Text(rows) => rows(&mut text, &catalog, &s.name, t),
+                CopyRows::Binary(rows) => rows(&mut text, &catalog_id, &s.name, t),
+            }
             if text.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut text).into_bytes()) {
                 return false;
             }
         }
+    }
+    if let CopyRows::Binary(_) = rows {
+        text.0.extend_from_slice(&CopyText::BINARY_TRAILER);
     }
     text.0.is_empty() || parts(text.into_bytes())
 }
@@ -802,7 +819,8 @@ const COPY_INDEXES: &str = "COPY catalog_indexes (catalog_id, schema_name, relat
 
 const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_name, \
      relation_name, ordinals, names, data_types, nullable, default_exprs, comments, \
-     type_schemas, type_names, is_array, identities, generated, collation_names) FROM STDIN";
+     type_schemas, type_names, is_array, identities, generated, collation_names) FROM STDIN \
+     (FORMAT binary)";
 
 /// Starts writing a catalog's first snapshot while the source is still being read: `Early`
 /// (the hook [`crate::introspect::introspect`] calls as the snapshot's parts come in) builds
@@ -816,12 +834,23 @@ const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_n
 /// [`EarlyWrite::finish`] gives no transaction, and the write goes the usual way.
 pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early, EarlyWrite) {
     use crate::introspect::Stage;
-    type Rows = fn(&mut CopyText, &str, &str, &Table);
-    const TABLES: [(&str, Rows, Stage); 4] = [
-        (COPY_RELATIONS, relation_row, Stage::Relations),
-        (COPY_COLUMN_LISTS, column_list_row, Stage::Relations),
-        (COPY_CONSTRAINTS, constraint_rows, Stage::Keys),
-        (COPY_INDEXES, index_rows, Stage::Keys),
+    const TABLES: [(&str, CopyRows, Stage); 4] = [
+        (
+            COPY_RELATIONS,
+            CopyRows::Text(relation_row),
+            Stage::Relations,
+        ),
+        (
+            COPY_COLUMN_LISTS,
+            CopyRows::Binary(column_list_row),
+            Stage::Relations,
+        ),
+        (
+            COPY_CONSTRAINTS,
+            CopyRows::Text(constraint_rows),
+            Stage::Keys,
+        ),
+        (COPY_INDEXES, CopyRows::Text(index_rows), Stage::Keys),
     ];
     let (decided, decision) = tokio::sync::oneshot::channel::<bool>();
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
@@ -907,27 +936,57 @@ impl EarlyWrite {
 }
 
 /// A relation's row of `catalog_column_lists` (none for a relation without columns).
-fn column_list_row(text: &mut CopyText, catalog: &str, schema: &str, t: &Table) {
-    let Some(list) = ColumnList::of(t) else {
+/// A relation's row of `catalog_column_lists` (none for a relation without columns), in the
+/// binary format: its arrays go as they are, where the text format had the store parse an
+/// array literal for each, quoted and escaped (COPY of 200,000 columns as 10,000 lists in
+/// psql: 126-129 ms binary, 161-178 ms text).
+fn column_list_row(out: &mut CopyText, catalog: &Uuid, schema: &str, t: &Table) {
+    let columns = &t.columns;
+    if columns.is_empty() {
         return;
+    }
+    out.tuple(15);
+    out.field(Some(catalog.as_bytes()));
+    out.field(Some(schema.as_bytes()));
+    out.field(Some(t.name.as_bytes()));
+    let ordinals = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Some(c.ordinal.unwrap_or(i as i32 + 1).to_be_bytes()));
+    out.array(CopyText::INT4, ordinals);
+    let texts = |out: &mut CopyText, f: fn(&Column) -> &str| {
+        out.array(
+            CopyText::TEXT,
+            columns.iter().map(|c| Some(f(c).as_bytes())),
+        );
     };
-    text.row(&[
-        Some(catalog),
-        Some(schema),
-        Some(&t.name),
-        Some(&list.ordinals),
-        Some(&list.names),
-        Some(&list.data_types),
-        Some(&list.nullable),
-        list.default_exprs.as_deref(),
-        list.comments.as_deref(),
-        list.type_schemas.as_deref(),
-        list.type_names.as_deref(),
-        Some(&list.is_array),
-        list.identities.as_deref(),
-        list.generated.as_deref(),
-        list.collation_names.as_deref(),
-    ]);
+    let optional = |out: &mut CopyText, f: fn(&Column) -> Option<&str>| match columns
+        .iter()
+        .any(|c| f(c).is_some())
+    {
+        true => out.array(
+            CopyText::TEXT,
+            columns.iter().map(|c| f(c).map(str::as_bytes)),
+        ),
+        false => out.field(None),
+    };
+    let flags = |out: &mut CopyText, f: fn(&Column) -> bool| {
+        out.array(
+            CopyText::BOOL,
+            columns.iter().map(|c| Some([u8::from(f(c))])),
+        );
+    };
+    texts(out, |c| &c.name);
+    texts(out, |c| &c.data_type);
+    flags(out, |c| c.nullable);
+    optional(out, |c| c.default.as_deref());
+    optional(out, |c| c.comment.as_deref());
+    optional(out, |c| c.type_schema.as_deref());
+    optional(out, |c| c.type_name.as_deref());
+    flags(out, |c| c.is_array);
+    optional(out, |c| c.identity.as_deref());
+    optional(out, |c| c.generated.as_deref());
+    optional(out, |c| c.collation.as_deref());
 }
 
 async fn insert_few_columns(
@@ -1070,6 +1129,57 @@ struct ColumnListColumns<'a> {
 #[derive(Default)]
 struct CopyText(Vec<u8>);
 
+/// `COPY`'s binary format (`FORMAT binary`): a header, then per row its field count and each
+/// field as a length (-1 for NULL) and the value in the type's binary form, then a trailer.
+impl CopyText {
+    const BINARY_HEADER: &'static [u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    const BINARY_TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+    /// Element type oids of the arrays written.
+    const BOOL: u32 = 16;
+    const INT4: u32 = 23;
+    const TEXT: u32 = 25;
+
+    fn tuple(&mut self, fields: i16) {
+        self.0.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    fn field(&mut self, value: Option<&[u8]>) {
+        match value {
+            Some(value) => {
+                self.0
+                    .extend_from_slice(&(value.len() as i32).to_be_bytes());
+                self.0.extend_from_slice(value);
+            }
+            None => self.0.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    /// A one-dimensional array of `element_type`, lower bound 1.
+    fn array<T: AsRef<[u8]>>(
+        &mut self,
+        element_type: u32,
+        items: impl ExactSizeIterator<Item = Option<T>> + Clone,
+    ) {
+        let start = self.0.len();
+        self.0.extend_from_slice(&[0; 4]); // the field's length, known at the end
+        let has_null = items.clone().any(|i| i.is_none());
+        for word in [
+            1,
+            i32::from(has_null),
+            element_type as i32,
+            items.len() as i32,
+            1,
+        ] {
+            self.0.extend_from_slice(&word.to_be_bytes());
+        }
+        for item in items {
+            self.field(item.as_ref().map(AsRef::as_ref));
+        }
+        let length = (self.0.len() - start - 4) as i32;
+        self.0[start..start + 4].copy_from_slice(&length.to_be_bytes());
+    }
+}
+
 impl CopyText {
     fn bool(b: bool) -> &'static str {
         if b { "t" } else { "f" }
@@ -1116,7 +1226,11 @@ async fn insert_constraints(
         return copy_in(
             tx,
             COPY_CONSTRAINTS,
-            copy_parts(catalog_id, snapshot.clone(), constraint_rows),
+            copy_parts(
+                catalog_id,
+                snapshot.clone(),
+                CopyRows::Text(constraint_rows),
+            ),
         )
         .await;
     }
@@ -1211,7 +1325,7 @@ async fn insert_indexes(
         return copy_in(
             tx,
             COPY_INDEXES,
-            copy_parts(catalog_id, snapshot.clone(), index_rows),
+            copy_parts(catalog_id, snapshot.clone(), CopyRows::Text(index_rows)),
         )
         .await;
     }
