@@ -33,8 +33,7 @@ pub struct Options {
     pub schemas: SchemaFilter,
 }
 
-/// Everything but the relations, their columns and keys (see [`skeleton`] and [`Keys`]),
-/// before assembly.
+/// Everything but the relations, their columns and keys (see [`skeleton`]), before assembly.
 struct Rest {
     database: queries::DatabaseRow,
     size_bytes: Option<i64>,
@@ -45,19 +44,11 @@ struct Rest {
     dependencies: Vec<queries::DependencyRow>,
 }
 
-/// What a read hands over early (see [`Early`]), in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// The schemas, their relations and the relations' columns are in the snapshot.
-    Relations,
-    /// So are the relations' constraints and indexes.
-    Keys,
-}
-
-/// Called on a blocking thread with the snapshot as it stands at each [`Stage`], while the
-/// rest of the catalog is still being read: a sync starts writing what is there. The read's
-/// end waits for it to return.
-pub type Early = Box<dyn FnMut(Stage, &Snapshot) + Send>;
+/// Called on a blocking thread with the snapshot's schemas, relations, columns, constraints
+/// and indexes as soon as they are read and assembled, while the rest of the catalog (types,
+/// functions, triggers, lineage, ...) is still being read: a sync starts writing what is
+/// there. The read's end waits for it to return.
+pub type Early = Box<dyn FnOnce(&Snapshot) + Send>;
 
 /// Reads the whole catalog of the database `conn` is connected to. With a `helper`
 /// connection to the same database, the heaviest queries run on it at the same time, in the
@@ -119,17 +110,13 @@ pub async fn introspect(
                 )));
             }
             let timeout = timeout.clone();
-            let (relations, relations_read) = oneshot::channel();
-            let (keys, keys_read) = oneshot::channel();
+            let (rows, rows_read) = oneshot::channel();
             let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                heavy
-                    .read_on_helper(helper, &id, &timeout, relations, keys)
-                    .await
+                heavy.read_on_helper(helper, &id, &timeout, rows).await
             }));
             Heavy::OnHelper(HelperRead {
                 task,
-                relations: relations_read,
-                keys: keys_read,
+                rows: rows_read,
             })
         }
         None => Heavy::Here(heavy),
@@ -159,50 +146,43 @@ pub async fn introspect(
     let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
     columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
     let column_types = column_types(&mut tx, &columns).await?;
-    let relations = heavy.relations(&mut tx).await?;
-    // Printing index definitions names each index's table.
-    let schema_names: HashMap<Oid, &str> =
-        schemas.iter().map(|s| (s.oid, s.name.as_str())).collect();
-    let table_names: HashMap<Oid, (String, String)> = relations
-        .iter()
-        .filter_map(|r| {
-            let schema = schema_names.get(&r.schema_oid)?;
-            Some((r.oid, (schema.to_string(), r.name.clone())))
-        })
-        .collect();
-    drop(schema_names);
+    let HeavyRows {
+        relations,
+        indexes,
+        mut constraints,
+    } = heavy.rows(&mut tx).await?;
+    let columns_of = columns_by_table(&columns);
+    let index_definitions = index_definitions(
+        &mut tx,
+        &printer,
+        &schemas,
+        &relations,
+        &columns_of,
+        &indexes,
+    )
+    .await?;
+    constraint_definitions(&mut tx, &printer, &columns_of, &indexes, &mut constraints).await?;
+    drop(columns_of);
+    let keys = Keys {
+        constraints,
+        indexes,
+        index_definitions,
+    };
+    let keys_done = started.elapsed();
 
-    // The snapshot is assembled on a blocking thread, and handed to `early`, as its parts come
-    // in: the relations and columns now, their keys once read and printed.
-    let (columns_back, columns_returned) = oneshot::channel();
-    let (keys_in, keys_received) = oneshot::channel::<Keys>();
+    // The relations, their columns and keys are assembled on a blocking thread (and handed to
+    // `early`) while the rest is read.
     let assembling = tokio::task::spawn_blocking(move || {
-        let (schemas, positions) = skeleton(schemas, relations, &mut columns, &column_types);
-        let _ = columns_back.send(columns);
-        let mut snapshot = Snapshot {
+        let (schemas, positions) = skeleton(schemas, relations, columns, &column_types, keys);
+        let snapshot = Snapshot {
             database: None,
             schemas,
         };
-        let mut early = early;
-        if let Some(early) = early.as_mut() {
-            early(Stage::Relations, &snapshot);
+        if let Some(early) = early {
+            early(&snapshot);
         }
-        // None when the read failed before its keys.
-        let keys = keys_received.blocking_recv().ok()?;
-        add_keys(&mut snapshot.schemas, &positions, keys);
-        if let Some(early) = early.as_mut() {
-            early(Stage::Keys, &snapshot);
-        }
-        Some((snapshot, positions))
+        (snapshot, positions)
     });
-    let assembled = async |assembling: tokio::task::JoinHandle<_>| match assembling.await {
-        Ok(assembled) => Ok(assembled),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(sqlx::Error::Protocol(
-            "assembling the snapshot was cancelled".into(),
-        )),
-    };
-
     let probe: String = sqlx::query_scalar(queries::PROBE)
         .fetch_one(&mut *tx)
         .await?;
@@ -212,29 +192,17 @@ pub async fn introspect(
     let triggers: Vec<queries::TriggerRow> = all!(tx, queries::TRIGGERS)?;
     let dependencies: Vec<queries::DependencyRow> = all!(tx, queries::DEPENDENCIES)?;
     let main_done = started.elapsed();
-
-    let (indexes, mut constraints) = heavy.keys(&mut tx).await?;
-    let Ok(columns) = columns_returned.await else {
-        // Only a panic while assembling drops them.
-        assembled(assembling).await?;
-        unreachable!("assembling returned without handing the columns back");
-    };
-    let columns_of = columns_by_table(&columns);
-    let index_definitions =
-        index_definitions(&mut tx, &printer, &table_names, &columns_of, &indexes).await?;
-    constraint_definitions(&mut tx, &printer, &columns_of, &indexes, &mut constraints).await?;
-    drop(columns_of);
-    drop(columns);
-    let _ = keys_in.send(Keys {
-        constraints,
-        indexes,
-        index_definitions,
-    });
     let (size_bytes, heavy_done) = heavy.size(&mut tx).await?;
     tx.commit().await?;
     let read = started.elapsed();
-    let Some((mut snapshot, positions)) = assembled(assembling).await? else {
-        unreachable!("the keys were sent");
+    let (mut snapshot, positions) = match assembling.await {
+        Ok(assembled) => assembled,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => {
+            return Err(sqlx::Error::Protocol(
+                "assembling the snapshot was cancelled".into(),
+            ));
+        }
     };
     assemble_rest(
         &mut snapshot,
@@ -251,6 +219,7 @@ pub async fn introspect(
     );
     tracing::debug!(
         prelude_ms = prelude.as_millis() as u64,
+        keys_ms = keys_done.as_millis() as u64,
         main_ms = main_done.as_millis() as u64,
         helper_ms = heavy_done.as_millis() as u64,
         read_ms = read.as_millis() as u64,
@@ -279,30 +248,29 @@ struct HeavyQueries {
     started: std::time::Instant,
 }
 
-/// A relation's indexes and constraints, with the indexes' definitions (in `indexes` order).
+/// The relations' indexes and constraints, with the indexes' definitions (in `indexes` order).
 struct Keys {
     constraints: Vec<queries::ConstraintRow>,
     indexes: Vec<queries::IndexRow>,
     index_definitions: Vec<String>,
 }
 
-type KeyRows = (Vec<queries::IndexRow>, Vec<queries::ConstraintRow>);
+/// What [`HeavyQueries`] read but the size.
+struct HeavyRows {
+    relations: Vec<queries::RelationRow>,
+    indexes: Vec<queries::IndexRow>,
+    constraints: Vec<queries::ConstraintRow>,
+}
 
 /// The database's size, and when the helper's queries were done (since the read started).
 type SizeRead = (Option<i64>, Duration);
 
 impl HeavyQueries {
-    async fn relations(
-        &self,
-        conn: &mut PgConnection,
-    ) -> Result<Vec<queries::RelationRow>, sqlx::Error> {
-        sqlx::query_as(queries::RELATIONS)
+    async fn rows(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
+        let relations = sqlx::query_as(queries::RELATIONS)
             .bind(&self.oids)
-            .fetch_all(conn)
-            .await
-    }
-
-    async fn keys(&self, conn: &mut PgConnection) -> Result<KeyRows, sqlx::Error> {
+            .fetch_all(&mut *conn)
+            .await?;
         let indexes = sqlx::query_as(self.indexes)
             .bind(&self.oids)
             .fetch_all(&mut *conn)
@@ -311,7 +279,11 @@ impl HeavyQueries {
             .bind(&self.oids)
             .fetch_all(&mut *conn)
             .await?;
-        Ok((indexes, constraints))
+        Ok(HeavyRows {
+            relations,
+            indexes,
+            constraints,
+        })
     }
 
     async fn size(&self, conn: &mut PgConnection) -> Result<SizeRead, sqlx::Error> {
@@ -321,15 +293,14 @@ impl HeavyQueries {
         Ok((size, self.started.elapsed()))
     }
 
-    /// The relations and the keys (each sent on as soon as read), then the size, on `helper`
-    /// in the snapshot `snapshot_id`; closes `helper` at the end.
+    /// [`Self::rows`] (sent on to `rows` as soon as read), then the size, on `helper` in the
+    /// snapshot `snapshot_id`; closes `helper` at the end.
     async fn read_on_helper(
         self,
         mut helper: PgConnection,
         snapshot_id: &str,
         timeout: &str,
-        relations: oneshot::Sender<Vec<queries::RelationRow>>,
-        keys: oneshot::Sender<KeyRows>,
+        rows: oneshot::Sender<HeavyRows>,
     ) -> Result<SizeRead, sqlx::Error> {
         let read = async {
             let mut side = helper.begin().await?;
@@ -346,8 +317,7 @@ impl HeavyQueries {
                 .execute(&mut *side)
                 .await?;
             // Nobody takes them any more when the main connection's read failed.
-            let _ = relations.send(self.relations(&mut side).await?);
-            let _ = keys.send(self.keys(&mut side).await?);
+            let _ = rows.send(self.rows(&mut side).await?);
             let size = self.size(&mut side).await?;
             side.commit().await?;
             Ok(size)
@@ -361,25 +331,14 @@ impl HeavyQueries {
 /// Where [`HeavyQueries`] run.
 enum Heavy {
     OnHelper(HelperRead),
-    /// On the main connection, after its own queries.
+    /// On the main connection.
     Here(HeavyQueries),
 }
 
-/// [`HeavyQueries`] running on the helper, which hands each part over as soon as it has it.
+/// [`HeavyQueries`] running on the helper, which hands its rows over as soon as it has them.
 struct HelperRead {
     task: AbortOnDropHandle<Result<SizeRead, sqlx::Error>>,
-    relations: oneshot::Receiver<Vec<queries::RelationRow>>,
-    keys: oneshot::Receiver<KeyRows>,
-}
-
-impl HelperRead {
-    /// Why the helper's read ended before handing a part over.
-    async fn failure(&mut self) -> sqlx::Error {
-        match ended((&mut self.task).await) {
-            Ok(_) => sqlx::Error::Protocol("the helper connection's read ended early".into()),
-            Err(e) => e,
-        }
-    }
+    rows: oneshot::Receiver<HeavyRows>,
 }
 
 /// How the helper's read ended: its result, or a panic (resumed here) or cancellation.
@@ -396,26 +355,19 @@ fn ended(
 }
 
 impl Heavy {
-    async fn relations(
-        &mut self,
-        tx: &mut PgConnection,
-    ) -> Result<Vec<queries::RelationRow>, sqlx::Error> {
+    async fn rows(&mut self, tx: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
         match self {
-            Heavy::OnHelper(h) => match (&mut h.relations).await {
-                Ok(relations) => Ok(relations),
-                Err(_) => Err(h.failure().await),
+            Heavy::OnHelper(h) => match (&mut h.rows).await {
+                Ok(rows) => Ok(rows),
+                // The helper failed before it read them: its end says why.
+                Err(_) => match ended((&mut h.task).await) {
+                    Ok(_) => Err(sqlx::Error::Protocol(
+                        "the helper connection's read ended early".into(),
+                    )),
+                    Err(e) => Err(e),
+                },
             },
-            Heavy::Here(queries) => queries.relations(tx).await,
-        }
-    }
-
-    async fn keys(&mut self, tx: &mut PgConnection) -> Result<KeyRows, sqlx::Error> {
-        match self {
-            Heavy::OnHelper(h) => match (&mut h.keys).await {
-                Ok(keys) => Ok(keys),
-                Err(_) => Err(h.failure().await),
-            },
-            Heavy::Here(queries) => queries.keys(tx).await,
+            Heavy::Here(queries) => queries.rows(tx).await,
         }
     }
 
@@ -479,14 +431,21 @@ fn columns_by_table(columns: &[queries::ColumnRow]) -> HashMap<Oid, &[queries::C
 async fn index_definitions(
     tx: &mut PgConnection,
     printer: &Printer,
-    table_names: &HashMap<Oid, (String, String)>,
+    schemas: &[queries::SchemaRow],
+    relations: &[queries::RelationRow],
     columns_of: &HashMap<Oid, &[queries::ColumnRow]>,
     indexes: &[queries::IndexRow],
 ) -> Result<Vec<String>, sqlx::Error> {
+    let schema_names: HashMap<Oid, &str> =
+        schemas.iter().map(|s| (s.oid, s.name.as_str())).collect();
+    let tables: HashMap<Oid, (&str, &str)> = relations
+        .iter()
+        .filter_map(|r| Some((r.oid, (*schema_names.get(&r.schema_oid)?, r.name.as_str()))))
+        .collect();
     let mut definitions: Vec<Option<String>> = indexes
         .iter()
         .map(|index| {
-            let (schema, table) = table_names.get(&index.table_oid)?;
+            let &(schema, table) = tables.get(&index.table_oid)?;
             let columns = columns_of
                 .get(&index.table_oid)
                 .copied()
@@ -600,13 +559,13 @@ struct Positions {
 }
 
 /// The first part of a snapshot: its schemas, with their relations and the relations'
-/// columns. The columns' optional texts are taken out of `columns`; their names are copied, as
-/// printing definitions needs them still.
+/// columns, constraints and indexes.
 fn skeleton(
     schemas: Vec<queries::SchemaRow>,
     relations: Vec<queries::RelationRow>,
-    columns: &mut [queries::ColumnRow],
+    columns: Vec<queries::ColumnRow>,
     column_types: &ColumnTypes,
+    keys: Keys,
 ) -> (Vec<Schema>, Positions) {
     let mut positions = Positions {
         schemas: HashMap::with_capacity(schemas.len()),
@@ -660,6 +619,16 @@ fn skeleton(
     }
 
     let ColumnTypes { types, collations } = column_types;
+    // Each table's columns come together (sorted by table): its list is allocated once.
+    let mut counts: HashMap<Oid, usize> = HashMap::with_capacity(positions.tables.len());
+    for group in columns.chunk_by(|a, b| a.table_oid == b.table_oid) {
+        counts.insert(group[0].table_oid, group.len());
+    }
+    for (oid, count) in counts {
+        if let Some(&(si, ti)) = positions.tables.get(&oid) {
+            schemas[si].tables[ti].columns.reserve_exact(count);
+        }
+    }
     for c in columns {
         let Some(&(si, ti)) = positions.tables.get(&c.table_oid) else {
             continue;
@@ -668,29 +637,30 @@ fn skeleton(
         // an unknown one.
         let ty = types.get(&(c.type_oid, c.type_modifier));
         schemas[si].tables[ti].columns.push(Column {
-            name: c.name.clone(),
+            name: c.name,
             data_type: ty.map_or_else(|| "???".to_owned(), |t| t.data_type.clone()),
             // A NOT NULL domain makes its columns NOT NULL.
             nullable: !(c.not_null || ty.is_some_and(|t| t.domain_not_null)),
             ordinal: Some(c.ordinal),
-            default: c.default_expr.take(),
-            comment: c.comment.take(),
+            default: c.default_expr,
+            comment: c.comment,
             type_schema: ty.map(|t| t.type_schema.clone()),
             type_name: ty.map(|t| t.type_name.clone()),
             is_array: ty.is_some_and(|t| t.is_array),
-            identity: c.identity.take(),
-            generated: c.generated.take(),
+            identity: c.identity,
+            generated: c.generated,
             // Shown where it differs from the type's own.
             collation: ty
                 .filter(|t| t.collation_oid != c.collation_oid)
                 .and_then(|_| collations.get(&c.collation_oid).cloned()),
         });
     }
+    add_keys(&mut schemas, &positions, keys);
     (schemas, positions)
 }
 
-/// Adds the rest of the catalog to a [`skeleton`] with its keys: triggers, lineage, types,
-/// sequences, functions and the database's facts.
+/// Adds the rest of the catalog to a [`skeleton`]: triggers, lineage, types, sequences,
+/// functions and the database's facts.
 /// Adds the relations' constraints and indexes to a [`skeleton`].
 fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
     let table = |oid: &Oid| positions.tables.get(oid).copied();

@@ -823,66 +823,42 @@ const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_n
      (FORMAT binary)";
 
 /// Starts writing a catalog's first snapshot while the source is still being read: `Early`
-/// (the hook [`crate::introspect::introspect`] calls as the snapshot's parts come in) builds
-/// the `COPY` text of the relations and their columns, then of their constraints and indexes,
-/// and a task of its own opens the snapshot's transaction, takes the catalog's lock and copies
-/// them in as they come. The store then writes while the source is read, where it waited for
-/// the whole read before; the rest of the snapshot (detail documents, types, triggers, ...)
-/// follows the read in the same transaction.
+/// (the hook [`crate::introspect::introspect`] calls with the relations, their columns and
+/// keys, as soon as it has them) builds their `COPY` data, and a task of its own opens the
+/// snapshot's transaction, takes the catalog's lock and copies them in. The store then writes
+/// while the source is read, where it waited for the whole read before; the rest of the
+/// snapshot (detail documents, types, triggers, ...) follows the read in the same transaction.
 ///
 /// Only a big snapshot (see [`is_big`]) of a catalog without one is written early; otherwise
 /// [`EarlyWrite::finish`] gives no transaction, and the write goes the usual way.
 pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early, EarlyWrite) {
-    use crate::introspect::Stage;
-    const TABLES: [(&str, CopyRows, Stage); 4] = [
-        (
-            COPY_RELATIONS,
-            CopyRows::Text(relation_row),
-            Stage::Relations,
-        ),
-        (
-            COPY_COLUMN_LISTS,
-            CopyRows::Binary(column_list_row),
-            Stage::Relations,
-        ),
-        (
-            COPY_CONSTRAINTS,
-            CopyRows::Text(constraint_rows),
-            Stage::Keys,
-        ),
-        (COPY_INDEXES, CopyRows::Text(index_rows), Stage::Keys),
+    const TABLES: [(&str, CopyRows, usize); 4] = [
+        (COPY_RELATIONS, CopyRows::Text(relation_row), 2),
+        (COPY_COLUMN_LISTS, CopyRows::Binary(column_list_row), 2),
+        // The keys' text (about 8 MB for 10,000 tables) is taken whole, so that the read, which
+        // waits for the hook, does not wait for the columns' `COPY` to end.
+        (COPY_CONSTRAINTS, CopyRows::Text(constraint_rows), 64),
+        (COPY_INDEXES, CopyRows::Text(index_rows), 64),
     ];
     let (decided, decision) = tokio::sync::oneshot::channel::<bool>();
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
-    for (.., stage) in TABLES {
-        // The keys' text (about 8 MB for 10,000 tables) is taken whole, so that the read, which
-        // waits for the hook, ends without waiting for their `COPY`.
-        let capacity = if stage == Stage::Keys { 64 } else { 2 };
+    for (.., capacity) in TABLES {
         let (sender, receiver) = mpsc::channel::<Vec<u8>>(capacity);
-        senders.push(Some(sender));
+        senders.push(sender);
         receivers.push(receiver);
     }
-    let mut decided = Some(decided);
-    let hook: crate::introspect::Early = Box::new(move |stage, snapshot: &Snapshot| {
-        if let Some(decided) = decided.take() {
-            let early = stage == Stage::Relations && is_big(snapshot);
-            if decided.send(early).is_err() || !early {
-                senders.clear();
-            }
+    let hook: crate::introspect::Early = Box::new(move |snapshot: &Snapshot| {
+        let early = is_big(snapshot);
+        if decided.send(early).is_err() || !early {
+            return;
         }
-        for ((_, rows, when), sender) in TABLES.iter().zip(senders.iter_mut()) {
-            if *when != stage {
-                continue;
-            }
+        for ((_, rows, _), sender) in TABLES.iter().zip(senders) {
             // Each table's channel closes when its sender is dropped: the end of its `COPY`.
-            let Some(sender) = sender.take() else {
-                continue;
-            };
-            if !copy_text(catalog_id, snapshot, *rows, &mut |part| {
+            let sent = copy_text(catalog_id, snapshot, *rows, &mut |part| {
                 sender.blocking_send(part).is_ok()
-            }) {
-                senders.clear(); // the write stopped taking them
-                return;
+            });
+            if !sent {
+                return; // the write stopped taking them
             }
         }
     });
@@ -908,7 +884,7 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
         }
         tracing::debug!(
             early_ms = started.elapsed().as_millis() as u64,
-            "relations, columns, constraints and indexes written early"
+            "relations, columns and keys written early"
         );
         Ok(Some(tx))
     });
