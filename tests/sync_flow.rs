@@ -627,6 +627,56 @@ async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
     assert_eq!(detail["column_count"], 1001);
 }
 
+/// A big catalog's first snapshot, written while it is read, is committed with a stand-in
+/// fingerprint, and its real one is stored right after: a re-sync that finds only new
+/// statistics then refreshes them without rewriting anything, as for any other snapshot.
+#[tokio::test]
+async fn a_first_snapshot_written_early_gets_its_fingerprint_after_its_commit() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let wide = |name: &str| {
+        let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
+        format!("CREATE TABLE public.{name} ({});", columns.join(", "))
+    };
+    let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
+    let source = TestDatabase::with_ddl("pgcs_fingerprint", &ddl).await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let catalog: uuid::Uuid = first["catalog_id"].as_str().unwrap().parse().unwrap();
+    let stored = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT fingerprint FROM catalogs WHERE id = $1")
+            .bind(catalog)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut fingerprint = stored().await;
+    while fingerprint.starts_with("pending:") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        fingerprint = stored().await;
+    }
+    assert_eq!(fingerprint.len(), 64, "{fingerprint}");
+    assert!(
+        fingerprint.chars().all(|c| c.is_ascii_hexdigit()),
+        "{fingerprint}"
+    );
+
+    // ANALYZE moves the probe (the tables' row estimates), not the structure.
+    source
+        .execute("INSERT INTO w0 (c1) VALUES (1), (2); ANALYZE;")
+        .await;
+    let analyzed = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(analyzed["status"], "succeeded", "{analyzed}");
+    assert_eq!(analyzed["stats"]["unchanged"], true, "{analyzed}");
+    assert_eq!(stored().await, fingerprint);
+    let (_, w0) = app
+        .get(&format!("/catalogs/{catalog}/tables/public/w0"))
+        .await;
+    assert_eq!(w0["row_estimate"], 2, "{w0}");
+}
+
 /// A big snapshot's detail documents are written on a second store connection while the rows
 /// are, and appear with the snapshot's commit: readers see the new documents with the new rows
 /// (and the new columns in column search and the change history), a write that fails keeps the

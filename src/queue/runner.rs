@@ -12,6 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 use super::SyncJob;
+use crate::catalog::Snapshot;
 use crate::crypto::CredentialsKey;
 use crate::source::{Fetched, MetadataSource, SourceError};
 use crate::store::{catalogs, snapshot, syncs};
@@ -273,26 +274,7 @@ impl SyncRunner {
         let write_started = std::time::Instant::now();
         // Shared with the threads that prepare the bulk parts of the write.
         let snap = std::sync::Arc::new(snap);
-        // The fingerprint serializes and hashes the whole snapshot: a big one's (a tenth of a
-        // second or more for 10,000 tables) on a thread of its own from the start; a small
-        // one's at once, as a thread hand-off would cost more than it saves.
         let big = snapshot::is_big(&snap);
-        let mut fingerprint = match big {
-            true => {
-                let (snap, span) = (snap.clone(), tracing::Span::current());
-                Fingerprint::Running(AbortOnDropHandle::new(tokio::task::spawn_blocking(
-                    move || {
-                        let _span = span.enter();
-                        let started = std::time::Instant::now();
-                        let fingerprint = snap.fingerprint();
-                        let fingerprint_ms = started.elapsed().as_millis() as u64;
-                        debug!(fingerprint_ms, "snapshot fingerprinted");
-                        fingerprint
-                    },
-                )))
-            }
-            false => Fingerprint::Done(snap.fingerprint()),
-        };
         // A snapshot written early is a first one, which cannot be unchanged: its documents are
         // built while its early write ends.
         let (early, documents) = match early {
@@ -304,6 +286,23 @@ impl SyncRunner {
                 }
             }
             None => (None, None),
+        };
+        // The fingerprint serializes and hashes the whole snapshot: a big one's (a tenth of a
+        // second or more for 10,000 tables) on a thread of its own from the start; a small
+        // one's at once, as a thread hand-off would cost more than it saves. Nothing is compared
+        // with a first snapshot written early: its fingerprint is computed once it is committed.
+        let mut fingerprint = match (early.is_some(), big) {
+            (true, _) => Fingerprint::AfterCommit(format!("pending:{}", job.sync_id)),
+            (false, true) => {
+                let (snap, span) = (snap.clone(), tracing::Span::current());
+                Fingerprint::Running(AbortOnDropHandle::new(tokio::task::spawn_blocking(
+                    move || {
+                        let _span = span.enter();
+                        fingerprint_of(&snap)
+                    },
+                )))
+            }
+            (false, false) => Fingerprint::Done(snap.fingerprint()),
         };
         let (mut tx, current, before) = match early {
             Some(tx) => (tx, None, snapshot::Before::EarlyRows),
@@ -369,6 +368,9 @@ impl SyncRunner {
             );
             let elapsed_ms = write_started.elapsed().as_millis() as u64;
             info!(stats = ?snap.stats(), unchanged, elapsed_ms, "sync succeeded");
+            if let Fingerprint::AfterCommit(pending) = fingerprint {
+                self.settle_fingerprint(job, snap.clone(), &pending).await;
+            }
             let outcome = if unchanged { "unchanged" } else { "succeeded" };
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => outcome).increment(1);
             if !unchanged {
@@ -390,6 +392,41 @@ impl SyncRunner {
     }
 }
 
+impl SyncRunner {
+    /// Stores the fingerprint of a committed first snapshot in place of the `pending` one it
+    /// was committed with, unless another write replaced it meanwhile. Until then (or for good,
+    /// should the worker stop first) the catalog's next read compares as changed and rewrites
+    /// the snapshot: slower, never wrong.
+    async fn settle_fingerprint(&self, job: &SyncJob, snap: Arc<Snapshot>, pending: &str) {
+        let span = tracing::Span::current();
+        let computed = tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
+            fingerprint_of(&snap)
+        })
+        .await;
+        let stored = match computed {
+            Ok(fingerprint) => {
+                snapshot::settle_fingerprint(&self.pool, job.catalog_id, pending, &fingerprint)
+                    .await
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return, // the runtime is shutting down
+        };
+        if let Err(e) = stored {
+            warn!(error = %e, "could not store the snapshot's fingerprint; its next read rewrites it");
+        }
+    }
+}
+
+/// `snap`'s fingerprint, timed in the logs.
+fn fingerprint_of(snap: &Snapshot) -> String {
+    let started = std::time::Instant::now();
+    let fingerprint = snap.fingerprint();
+    let fingerprint_ms = started.elapsed().as_millis() as u64;
+    debug!(fingerprint_ms, "snapshot fingerprinted");
+    fingerprint
+}
+
 /// What the source's probe said before a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Probed {
@@ -401,16 +438,19 @@ enum Probed {
     Read,
 }
 
-/// A snapshot's fingerprint, computed at once or on a thread of its own.
+/// A snapshot's fingerprint, computed at once, on a thread of its own, or after the commit (a
+/// `pending` one stands in until then).
 enum Fingerprint {
     Done(String),
     Running(AbortOnDropHandle<String>),
+    AfterCommit(String),
 }
 
 impl Fingerprint {
     async fn join(&mut self) -> sqlx::Result<String> {
         let task = match self {
             Fingerprint::Done(fingerprint) => return Ok(std::mem::take(fingerprint)),
+            Fingerprint::AfterCommit(pending) => return Ok(pending.clone()),
             Fingerprint::Running(task) => task,
         };
         match task.await {

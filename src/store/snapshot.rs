@@ -132,6 +132,25 @@ async fn mark_synced(
     Ok(())
 }
 
+/// Replaces the `pending` fingerprint a snapshot was committed with by its computed one, unless
+/// another write replaced the snapshot meanwhile (its own fingerprint then stays).
+pub async fn settle_fingerprint(
+    pool: &PgPool,
+    catalog_id: Uuid,
+    pending: &str,
+    fingerprint: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE catalogs SET fingerprint = $3 WHERE id = $1 AND fingerprint = $2",
+        catalog_id,
+        pending,
+        fingerprint
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// A snapshot as a sync writes it. Its fingerprint may still be computed on another thread
 /// while the rows are written: it is only stored at the end.
 pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
