@@ -146,11 +146,13 @@ pub async fn introspect(
     let mut columns: Vec<queries::ColumnRow> = all!(tx, queries::COLUMNS)?;
     columns.sort_unstable_by_key(|c| (c.table_oid.0, c.ordinal));
     let column_types = column_types(&mut tx, &columns).await?;
+    let columns_done = started.elapsed();
     let HeavyRows {
         relations,
         indexes,
         mut constraints,
     } = heavy.rows(&mut tx).await?;
+    let rows_done = started.elapsed();
     let columns_of = columns_by_table(&columns);
     let index_definitions = index_definitions(
         &mut tx,
@@ -219,6 +221,8 @@ pub async fn introspect(
     );
     tracing::debug!(
         prelude_ms = prelude.as_millis() as u64,
+        columns_ms = columns_done.as_millis() as u64,
+        relations_ms = rows_done.as_millis() as u64,
         keys_ms = keys_done.as_millis() as u64,
         main_ms = main_done.as_millis() as u64,
         helper_ms = heavy_done.as_millis() as u64,
