@@ -200,7 +200,7 @@ pub enum Before {
 /// Every table is written with `UNNEST` inserts over arrays that borrow the snapshot's strings
 /// (per-row lists, constraint and index columns, travel as array literals); a big snapshot's
 /// column lists, constraints and indexes go in with `COPY`. What takes the worker real CPU
-/// time to prepare (the `COPY` text, the detail documents) is built on blocking threads while
+/// time to prepare (the `COPY` data, the detail documents) is built on blocking threads while
 /// the store works (see [`in_parts`]), and a big snapshot's documents are staged on a second
 /// connection from `pool`.
 pub async fn replace(
@@ -734,11 +734,7 @@ async fn insert_columns(
     copy_in(
         tx,
         COPY_COLUMN_LISTS,
-        copy_parts(
-            catalog_id,
-            snapshot.clone(),
-            CopyRows::Binary(column_list_row),
-        ),
+        copy_parts(catalog_id, snapshot.clone(), column_list_row),
     )
     .await
 }
@@ -760,89 +756,76 @@ async fn copy_in(
 /// A `COPY` is sent in parts of about this many bytes.
 const COPY_PART_BYTES: usize = 1 << 20;
 
-/// The `COPY` text of a snapshot table, in parts: `rows` writes one relation's rows (given the
+/// The `COPY` data of a snapshot table, in parts: `rows` writes one relation's rows (given the
 /// catalog id, the schema's name and the relation).
 fn copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>, rows: CopyRows) -> Parts<Vec<u8>> {
     in_parts(true, 2, move |parts| {
-        copy_text(catalog_id, &snapshot, rows, parts);
+        copy_data(catalog_id, &snapshot, rows, parts);
     })
 }
 
-/// How a table's `COPY` writes each relation's rows (given the catalog id, the schema's name
-/// and the relation), in the text format or the binary one.
-#[derive(Clone, Copy)]
-enum CopyRows {
-    Text(fn(&mut CopyText, &str, &str, &Table)),
-    Binary(fn(&mut CopyText, &Uuid, &str, &Table)),
-}
+/// Writes a relation's rows of one snapshot table (given the catalog id and the schema's name)
+/// in `COPY`'s binary format.
+type CopyRows = fn(&mut CopyData, &Uuid, &str, &Table);
 
 /// Hands `parts` the `COPY` data of `rows` for each relation of `snapshot`, in parts of about
 /// [`COPY_PART_BYTES`]; false when `parts` stopped taking them.
-fn copy_text(
+fn copy_data(
     catalog_id: Uuid,
     snapshot: &Snapshot,
     rows: CopyRows,
     parts: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> bool {
-    let catalog = catalog_id.to_string();
-    let mut text = CopyText::default();
-    if let CopyRows::Binary(_) = rows {
-        text.0.extend_from_slice(CopyText::BINARY_HEADER);
-    }
+    let mut data = CopyData::default();
+    data.0.extend_from_slice(CopyData::HEADER);
     for s in &snapshot.schemas {
         for t in &s.tables {
-            match rows {
-                CopyRows::Text(rows) => rows(&mut text, &catalog, &s.name, t),
-                CopyRows::Binary(rows) => rows(&mut text, &catalog_id, &s.name, t),
-            }
-            if text.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut text).into_bytes()) {
+            rows(&mut data, &catalog_id, &s.name, t);
+            if data.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut data).0) {
                 return false;
             }
         }
     }
-    if let CopyRows::Binary(_) = rows {
-        text.0.extend_from_slice(&CopyText::BINARY_TRAILER);
-    }
-    text.0.is_empty() || parts(text.into_bytes())
+    data.0.extend_from_slice(&CopyData::TRAILER);
+    parts(data.0)
 }
 
 /// A relation's row of `catalog_relations` (as [`insert_relations`] writes it).
-fn relation_row(text: &mut CopyText, catalog: &str, schema: &str, t: &Table) {
-    let number = |n: Option<i64>| n.map(|n| n.to_string());
-    let (row_estimate, total_bytes) = (number(t.row_estimate), number(t.total_bytes));
-    let column_count = t.columns.len().to_string();
+fn relation_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
     let parent = t.partition_of.as_ref();
-    text.row(&[
-        Some(catalog),
-        Some(schema),
-        Some(&t.name),
-        Some(t.kind.as_str()),
-        t.owner.as_deref(),
-        t.comment.as_deref(),
-        row_estimate.as_deref(),
-        t.definition.as_deref(),
-        parent.map(|p| p.schema.as_str()),
-        parent.map(|p| p.name.as_str()),
-        t.partition_bound.as_deref(),
-        Some(&column_count),
-        total_bytes.as_deref(),
-        Some(CopyText::bool(t.unlogged)),
-        Some(CopyText::bool(t.rls_enabled)),
-        t.partition_key.as_deref(),
-    ]);
+    out.tuple(16);
+    out.uuid(catalog);
+    out.text(Some(schema));
+    out.text(Some(&t.name));
+    out.text(Some(t.kind.as_str()));
+    out.text(t.owner.as_deref());
+    out.text(t.comment.as_deref());
+    out.int8(t.row_estimate);
+    out.text(t.definition.as_deref());
+    out.text(parent.map(|p| p.schema.as_str()));
+    out.text(parent.map(|p| p.name.as_str()));
+    out.text(t.partition_bound.as_deref());
+    out.int4(t.columns.len() as i32);
+    out.int8(t.total_bytes);
+    out.boolean(t.unlogged);
+    out.boolean(t.rls_enabled);
+    out.text(t.partition_key.as_deref());
 }
 
 const COPY_RELATIONS: &str = "COPY catalog_relations (catalog_id, schema_name, name, kind, \
      owner, comment, row_estimate, definition, parent_schema, parent_name, partition_bound, \
-     column_count, total_bytes, unlogged, rls_enabled, partition_key) FROM STDIN";
+     column_count, total_bytes, unlogged, rls_enabled, partition_key) FROM STDIN \
+     (FORMAT binary)";
 
 const COPY_CONSTRAINTS: &str = "COPY catalog_constraints (catalog_id, schema_name, \
      relation_name, name, kind, columns, definition, ref_schema, ref_table, ref_columns, \
-     on_update, on_delete, is_deferrable, is_deferred) FROM STDIN";
+     on_update, on_delete, is_deferrable, is_deferred) FROM STDIN \
+     (FORMAT binary)";
 
 const COPY_INDEXES: &str = "COPY catalog_indexes (catalog_id, schema_name, relation_name, \
      name, columns, include_columns, is_unique, is_primary, method, predicate, definition) \
-     FROM STDIN";
+     FROM STDIN \
+     (FORMAT binary)";
 
 const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_name, \
      relation_name, ordinals, names, data_types, nullable, default_exprs, comments, \
@@ -860,12 +843,12 @@ const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_n
 /// [`EarlyWrite::finish`] gives no transaction, and the write goes the usual way.
 pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early, EarlyWrite) {
     const TABLES: [(&str, CopyRows, usize); 4] = [
-        (COPY_RELATIONS, CopyRows::Text(relation_row), 2),
-        (COPY_COLUMN_LISTS, CopyRows::Binary(column_list_row), 2),
+        (COPY_RELATIONS, relation_row, 2),
+        (COPY_COLUMN_LISTS, column_list_row, 2),
         // The keys' text (about 8 MB for 10,000 tables) is taken whole, so that the read, which
         // waits for the hook, does not wait for the columns' `COPY` to end.
-        (COPY_CONSTRAINTS, CopyRows::Text(constraint_rows), 64),
-        (COPY_INDEXES, CopyRows::Text(index_rows), 64),
+        (COPY_CONSTRAINTS, constraint_rows, 64),
+        (COPY_INDEXES, index_rows, 64),
     ];
     let (decided, decision) = tokio::sync::oneshot::channel::<bool>();
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
@@ -881,7 +864,7 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
         }
         for ((_, rows, _), sender) in TABLES.iter().zip(senders) {
             // Each table's channel closes when its sender is dropped: the end of its `COPY`.
-            let sent = copy_text(catalog_id, snapshot, *rows, &mut |part| {
+            let sent = copy_data(catalog_id, snapshot, *rows, &mut |part| {
                 sender.blocking_send(part).is_ok()
             });
             if !sent {
@@ -943,39 +926,39 @@ impl EarlyWrite {
 /// binary format: its arrays go as they are, where the text format had the store parse an
 /// array literal for each, quoted and escaped (COPY of 200,000 columns as 10,000 lists in
 /// psql: 126-129 ms binary, 161-178 ms text).
-fn column_list_row(out: &mut CopyText, catalog: &Uuid, schema: &str, t: &Table) {
+fn column_list_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
     let columns = &t.columns;
     if columns.is_empty() {
         return;
     }
     out.tuple(15);
-    out.field(Some(catalog.as_bytes()));
-    out.field(Some(schema.as_bytes()));
-    out.field(Some(t.name.as_bytes()));
+    out.uuid(catalog);
+    out.text(Some(schema));
+    out.text(Some(&t.name));
     let ordinals = columns
         .iter()
         .enumerate()
         .map(|(i, c)| Some(c.ordinal.unwrap_or(i as i32 + 1).to_be_bytes()));
-    out.array(CopyText::INT4, ordinals);
-    let texts = |out: &mut CopyText, f: fn(&Column) -> &str| {
+    out.array(CopyData::INT4, ordinals);
+    let texts = |out: &mut CopyData, f: fn(&Column) -> &str| {
         out.array(
-            CopyText::TEXT,
+            CopyData::TEXT,
             columns.iter().map(|c| Some(f(c).as_bytes())),
         );
     };
-    let optional = |out: &mut CopyText, f: fn(&Column) -> Option<&str>| match columns
+    let optional = |out: &mut CopyData, f: fn(&Column) -> Option<&str>| match columns
         .iter()
         .any(|c| f(c).is_some())
     {
         true => out.array(
-            CopyText::TEXT,
+            CopyData::TEXT,
             columns.iter().map(|c| f(c).map(str::as_bytes)),
         ),
         false => out.field(None),
     };
-    let flags = |out: &mut CopyText, f: fn(&Column) -> bool| {
+    let flags = |out: &mut CopyData, f: fn(&Column) -> bool| {
         out.array(
-            CopyText::BOOL,
+            CopyData::BOOL,
             columns.iter().map(|c| Some([u8::from(f(c))])),
         );
     };
@@ -1083,7 +1066,10 @@ impl ColumnList {
                 .then(|| literal(columns.iter().map(f), true))
         };
         let flags = |f: fn(&Column) -> bool| {
-            literal(columns.iter().map(|c| Some(CopyText::bool(f(c)))), false)
+            literal(
+                columns.iter().map(|c| Some(if f(c) { "t" } else { "f" })),
+                false,
+            )
         };
         let ordinals: Vec<String> = columns
             .iter()
@@ -1127,16 +1113,17 @@ struct ColumnListColumns<'a> {
     collation_names: Vec<Option<String>>,
 }
 
-/// Rows in `COPY ... FROM STDIN`'s text format: tab-separated, `\N` for NULL, and backslash,
-/// tab, newline and carriage return escaped.
+/// Rows in `COPY`'s binary format (`FORMAT binary`): a header, then per row its field count
+/// and each field as a length (-1 for NULL) and the value in the type's binary form, then a
+/// trailer. Values go as they are, with nothing to quote or escape, and arrays as arrays: the
+/// store parses nothing (the column lists' arrays in the text format cost it a fifth more,
+/// and the worker quoting and escaping them).
 #[derive(Default)]
-struct CopyText(Vec<u8>);
+struct CopyData(Vec<u8>);
 
-/// `COPY`'s binary format (`FORMAT binary`): a header, then per row its field count and each
-/// field as a length (-1 for NULL) and the value in the type's binary form, then a trailer.
-impl CopyText {
-    const BINARY_HEADER: &'static [u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-    const BINARY_TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+impl CopyData {
+    const HEADER: &'static [u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    const TRAILER: [u8; 2] = (-1i16).to_be_bytes();
     /// Element type oids of the arrays written.
     const BOOL: u32 = 16;
     const INT4: u32 = 23;
@@ -1154,6 +1141,33 @@ impl CopyText {
                 self.0.extend_from_slice(value);
             }
             None => self.0.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    fn uuid(&mut self, value: &Uuid) {
+        self.field(Some(value.as_bytes()));
+    }
+
+    fn text(&mut self, value: Option<&str>) {
+        self.field(value.map(str::as_bytes));
+    }
+
+    fn int4(&mut self, value: i32) {
+        self.field(Some(&value.to_be_bytes()));
+    }
+
+    fn int8(&mut self, value: Option<i64>) {
+        self.field(value.map(i64::to_be_bytes).as_ref().map(|b| &b[..]));
+    }
+
+    fn boolean(&mut self, value: bool) {
+        self.field(Some(&[u8::from(value)]));
+    }
+
+    fn text_array(&mut self, items: Option<&[String]>) {
+        match items {
+            Some(items) => self.array(Self::TEXT, items.iter().map(|i| Some(i.as_bytes()))),
+            None => self.field(None),
         }
     }
 
@@ -1183,40 +1197,7 @@ impl CopyText {
     }
 }
 
-impl CopyText {
-    fn bool(b: bool) -> &'static str {
-        if b { "t" } else { "f" }
-    }
-
-    fn row(&mut self, fields: &[Option<&str>]) {
-        for (i, field) in fields.iter().enumerate() {
-            if i > 0 {
-                self.0.push(b'\t');
-            }
-            match field {
-                None => self.0.extend_from_slice(b"\\N"),
-                Some(text) => {
-                    for &byte in text.as_bytes() {
-                        match byte {
-                            b'\\' => self.0.extend_from_slice(b"\\\\"),
-                            b'\t' => self.0.extend_from_slice(b"\\t"),
-                            b'\n' => self.0.extend_from_slice(b"\\n"),
-                            b'\r' => self.0.extend_from_slice(b"\\r"),
-                            other => self.0.push(other),
-                        }
-                    }
-                }
-            }
-        }
-        self.0.push(b'\n');
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-}
-
-/// A big snapshot's constraints (20,000 for 10,000 tables) go in with `COPY`, their text built
+/// A big snapshot's constraints (20,000 for 10,000 tables) go in with `COPY`, their data built
 /// on a blocking thread; a small snapshot's with one `UNNEST` insert.
 async fn insert_constraints(
     tx: &mut Tx<'_>,
@@ -1229,11 +1210,7 @@ async fn insert_constraints(
         return copy_in(
             tx,
             COPY_CONSTRAINTS,
-            copy_parts(
-                catalog_id,
-                snapshot.clone(),
-                CopyRows::Text(constraint_rows),
-            ),
+            copy_parts(catalog_id, snapshot.clone(), constraint_rows),
         )
         .await;
     }
@@ -1292,27 +1269,24 @@ async fn insert_constraints(
 }
 
 /// A relation's rows of `catalog_constraints`.
-fn constraint_rows(text: &mut CopyText, catalog: &str, schema: &str, t: &Table) {
+fn constraint_rows(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
     for k in &t.constraints {
         let target = k.references.as_ref();
-        let columns = array_literal(&k.columns);
-        let ref_columns = target.map(|r| array_literal(&r.columns));
-        text.row(&[
-            Some(catalog),
-            Some(schema),
-            Some(&t.name),
-            Some(&k.name),
-            Some(k.kind.as_str()),
-            Some(&columns),
-            k.definition.as_deref(),
-            target.map(|r| r.schema.as_str()),
-            target.map(|r| r.table.as_str()),
-            ref_columns.as_deref(),
-            target.and_then(|r| r.on_update.as_deref()),
-            target.and_then(|r| r.on_delete.as_deref()),
-            Some(CopyText::bool(k.deferrable)),
-            Some(CopyText::bool(k.initially_deferred)),
-        ]);
+        out.tuple(14);
+        out.uuid(catalog);
+        out.text(Some(schema));
+        out.text(Some(&t.name));
+        out.text(Some(&k.name));
+        out.text(Some(k.kind.as_str()));
+        out.text_array(Some(&k.columns));
+        out.text(k.definition.as_deref());
+        out.text(target.map(|r| r.schema.as_str()));
+        out.text(target.map(|r| r.table.as_str()));
+        out.text_array(target.map(|r| r.columns.as_slice()));
+        out.text(target.and_then(|r| r.on_update.as_deref()));
+        out.text(target.and_then(|r| r.on_delete.as_deref()));
+        out.boolean(k.deferrable);
+        out.boolean(k.initially_deferred);
     }
 }
 
@@ -1328,7 +1302,7 @@ async fn insert_indexes(
         return copy_in(
             tx,
             COPY_INDEXES,
-            copy_parts(catalog_id, snapshot.clone(), CopyRows::Text(index_rows)),
+            copy_parts(catalog_id, snapshot.clone(), index_rows),
         )
         .await;
     }
@@ -1376,22 +1350,20 @@ async fn insert_indexes(
 }
 
 /// A relation's rows of `catalog_indexes`.
-fn index_rows(text: &mut CopyText, catalog: &str, schema: &str, t: &Table) {
+fn index_rows(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
     for i in &t.indexes {
-        let (columns, include) = (array_literal(&i.columns), array_literal(&i.include));
-        text.row(&[
-            Some(catalog),
-            Some(schema),
-            Some(&t.name),
-            Some(&i.name),
-            Some(&columns),
-            Some(&include),
-            Some(CopyText::bool(i.unique)),
-            Some(CopyText::bool(i.primary)),
-            i.method.as_deref(),
-            i.predicate.as_deref(),
-            i.definition.as_deref(),
-        ]);
+        out.tuple(11);
+        out.uuid(catalog);
+        out.text(Some(schema));
+        out.text(Some(&t.name));
+        out.text(Some(&i.name));
+        out.text_array(Some(&i.columns));
+        out.text_array(Some(&i.include));
+        out.boolean(i.unique);
+        out.boolean(i.primary);
+        out.text(i.method.as_deref());
+        out.text(i.predicate.as_deref());
+        out.text(i.definition.as_deref());
     }
 }
 
@@ -1567,23 +1539,25 @@ struct RelationColumns<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{CopyText, array_literal, literal};
+    use super::{CopyData, array_literal, literal};
 
     #[test]
-    fn copy_text_escapes_what_the_format_reserves() {
-        let mut rows = CopyText::default();
-        rows.row(&[
-            Some("a\tb"),
-            None,
-            Some("line\nbreak\r"),
-            Some("back\\slash"),
-            Some(""),
-        ]);
-        rows.row(&[Some("\\N"), Some(CopyText::bool(true))]);
-        assert_eq!(
-            String::from_utf8(rows.into_bytes()).unwrap(),
-            "a\\tb\t\\N\tline\\nbreak\\r\tback\\\\slash\t\n\\\\N\tt\n"
-        );
+    fn copy_data_writes_lengths_nulls_and_arrays() {
+        let mut row = CopyData::default();
+        row.tuple(4);
+        row.text(Some("a\tb"));
+        row.text(None);
+        row.int8(Some(-2));
+        row.array(CopyData::TEXT, [Some("x"), None].into_iter());
+        let mut expected: Vec<u8> =
+            vec![0, 4, 0, 0, 0, 3, b'a', b'\t', b'b', 0xff, 0xff, 0xff, 0xff];
+        expected.extend_from_slice(&[0, 0, 0, 8]);
+        expected.extend_from_slice(&(-2i64).to_be_bytes());
+        // length, ndim 1, has nulls, text, 2 elements from 1, "x", NULL
+        expected.extend_from_slice(&[0, 0, 0, 29, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 25]);
+        expected.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, b'x']);
+        expected.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(row.0, expected);
     }
 
     #[test]
