@@ -559,11 +559,12 @@ async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
             .unwrap()
         }
     };
-    // Refuses inserts into `table` while `refusal` has a row.
-    let refuse = |table: &'static str, message: &'static str| {
-        let store = &app.store;
+    // A sync whose write the store refuses as it inserts into `table`: it fails with the
+    // refusal's message, and nothing of it stays. The refusal is lifted afterwards.
+    let refused_by = |table: &'static str, message: &'static str| {
+        let (app, source, stored) = (&app, &source, &stored);
         async move {
-            store
+            app.store
                 .execute(&format!(
                     "CREATE TABLE refuse_{table} ();
                      CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -578,42 +579,30 @@ async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
                      INSERT INTO refuse_{table} DEFAULT VALUES;"
                 ))
                 .await;
+            let refused = app.sync_and_wait(&sync_body(&source.name)).await;
+            assert_eq!(refused["status"], "failed", "{refused}");
+            let error = refused["last_error"].as_str().unwrap();
+            assert!(error.contains(message), "{refused}");
+            assert_eq!(
+                stored().await,
+                (0, 0, 0),
+                "nothing of the refused write stays"
+            );
+            app.store
+                .execute(&format!("DELETE FROM refuse_{table}"))
+                .await;
+            refused
         }
     };
 
     // Refused as the columns are copied in, while the source is read.
-    refuse("catalog_column_lists", "no columns today").await;
-    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
-    assert_eq!(refused["status"], "failed", "{refused}");
-    let error = refused["last_error"].as_str().unwrap();
-    assert!(error.contains("no columns today"), "{refused}");
-    assert_eq!(
-        stored().await,
-        (0, 0, 0),
-        "nothing of the refused write stays"
-    );
-    app.store
-        .execute("DELETE FROM refuse_catalog_column_lists")
-        .await;
-
+    refused_by("catalog_column_lists", "no columns today").await;
     // Refused at the end, after the relations and columns went in.
-    refuse("catalog_relation_details", "no documents today").await;
-    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
-    assert_eq!(refused["status"], "failed", "{refused}");
-    let error = refused["last_error"].as_str().unwrap();
-    assert!(error.contains("no documents today"), "{refused}");
-    assert_eq!(
-        stored().await,
-        (0, 0, 0),
-        "nothing of the refused write stays"
-    );
+    let refused = refused_by("catalog_relation_details", "no documents today").await;
     let catalog_id = refused["catalog_id"].as_str().unwrap().to_owned();
     let (status, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
     assert_eq!(status, StatusCode::OK, "{tables}");
     assert_eq!(tables, json!([]));
-    app.store
-        .execute("DELETE FROM refuse_catalog_relation_details")
-        .await;
 
     let written = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(written["status"], "succeeded", "{written}");
