@@ -120,7 +120,7 @@ impl SyncRunner {
                 return Ok(());
             }
             // A catalog never read from its database (no probe stored) has no snapshot yet: a
-            // big one's relations and columns go into the store while the rest is read.
+            // big one's relations, columns and keys go into the store while the rest is read.
             let (early, early_write) = match probed == Probed::NeverRead && self.source.can_probe()
             {
                 true => {
@@ -260,7 +260,7 @@ impl SyncRunner {
     }
 
     /// An unchanged snapshot (same fingerprint) only refreshes its statistics. With an `early`
-    /// write that wrote the relations and columns, the rest goes into its transaction.
+    /// write that wrote the relations, columns and keys, the rest goes into its transaction.
     async fn try_write(
         &self,
         job: &SyncJob,
@@ -390,9 +390,7 @@ impl SyncRunner {
         }
         Ok(())
     }
-}
 
-impl SyncRunner {
     /// Stores the fingerprint of a committed first snapshot in place of the `pending` one it
     /// was committed with, unless another write replaced it meanwhile. Until then (or for good,
     /// should the worker stop first) the catalog's next read compares as changed and rewrites
