@@ -529,6 +529,17 @@ async fn a_request_during_a_snapshot_write_is_answered_at_once() {
     writing.rollback().await.unwrap();
 }
 
+/// DDL of `tables` tables `public.w0`, `public.w1`, ... of 1,000 integer columns each
+/// (`c1`..`c1000`), after an `id` primary key when `keyed`. Six pass the 5,000 columns from
+/// which the worker writes in bulk, and writes a first snapshot while reading it.
+fn wide_tables(tables: usize, keyed: bool) -> String {
+    let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
+    let key = if keyed { "id int PRIMARY KEY, " } else { "" };
+    (0..tables)
+        .map(|t| format!("CREATE TABLE public.w{t} ({key}{});", columns.join(", ")))
+        .collect()
+}
+
 /// A big catalog's first snapshot starts going into the store while the source is still being
 /// read (its relations and columns first): a write refused at either end leaves no part of it
 /// behind, and the next sync writes all of it.
@@ -536,15 +547,7 @@ async fn a_request_during_a_snapshot_write_is_answered_at_once() {
 async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    // 6,000 columns: past the point where the worker writes in bulk, and so early.
-    let wide = |name: &str| {
-        let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
-        format!(
-            "CREATE TABLE public.{name} (id int PRIMARY KEY, {});",
-            columns.join(", ")
-        )
-    };
-    let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
+    let ddl = wide_tables(6, true);
     let source = TestDatabase::with_ddl("pgcs_early", &ddl).await;
     let stored = || {
         let pool = &app.pool;
@@ -623,11 +626,7 @@ async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
 async fn a_first_snapshot_written_early_gets_its_fingerprint_after_its_commit() {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    let wide = |name: &str| {
-        let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
-        format!("CREATE TABLE public.{name} ({});", columns.join(", "))
-    };
-    let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
+    let ddl = wide_tables(6, false);
     let source = TestDatabase::with_ddl("pgcs_fingerprint", &ddl).await;
     let first = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(first["status"], "succeeded", "{first}");
@@ -675,12 +674,7 @@ async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_k
 {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    // 6,000 columns: past the point where the worker writes in bulk.
-    let wide = |name: &str| {
-        let columns: Vec<String> = (1..=1000).map(|i| format!("c{i} int")).collect();
-        format!("CREATE TABLE public.{name} ({});", columns.join(", "))
-    };
-    let ddl: String = (0..6).map(|t| wide(&format!("w{t}"))).collect();
+    let ddl = wide_tables(6, false);
     let source = TestDatabase::with_ddl("pgcs_big", &ddl).await;
     let rows_in = |table: &'static str| {
         let pool = &app.pool;
