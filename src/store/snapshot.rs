@@ -360,7 +360,7 @@ async fn replace_rows(
     let started = std::time::Instant::now();
     let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
     if !relations_written {
-        insert_relations(tx, catalog_id, &tables).await?;
+        insert_relations(tx, catalog_id, big, snapshot, &tables).await?;
     }
     let relations_ms = ms(started);
     if !relations_written {
@@ -658,11 +658,23 @@ fn literal<'a>(items: impl Iterator<Item = Option<&'a str>>, quoted: bool) -> St
     out
 }
 
+/// A big snapshot's relations go in with `COPY`, as its other bulk tables do (and as
+/// [`write_early`] writes them); a small snapshot's with one `UNNEST` insert.
 async fn insert_relations(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
+    big: bool,
+    snapshot: &Arc<Snapshot>,
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
+    if big {
+        return copy_in(
+            tx,
+            COPY_RELATIONS,
+            copy_parts(catalog_id, snapshot.clone(), relation_row),
+        )
+        .await;
+    }
     let mut r = RelationColumns::default();
     for (schema, t) in tables {
         r.schema.push(schema);
@@ -790,7 +802,7 @@ fn copy_data(
     parts(data.0)
 }
 
-/// A relation's row of `catalog_relations` (as [`insert_relations`] writes it).
+/// A relation's row of `catalog_relations`.
 fn relation_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
     let parent = t.partition_of.as_ref();
     out.tuple(16);
@@ -814,18 +826,15 @@ fn relation_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
 
 const COPY_RELATIONS: &str = "COPY catalog_relations (catalog_id, schema_name, name, kind, \
      owner, comment, row_estimate, definition, parent_schema, parent_name, partition_bound, \
-     column_count, total_bytes, unlogged, rls_enabled, partition_key) FROM STDIN \
-     (FORMAT binary)";
+     column_count, total_bytes, unlogged, rls_enabled, partition_key) FROM STDIN (FORMAT binary)";
 
 const COPY_CONSTRAINTS: &str = "COPY catalog_constraints (catalog_id, schema_name, \
      relation_name, name, kind, columns, definition, ref_schema, ref_table, ref_columns, \
-     on_update, on_delete, is_deferrable, is_deferred) FROM STDIN \
-     (FORMAT binary)";
+     on_update, on_delete, is_deferrable, is_deferred) FROM STDIN (FORMAT binary)";
 
 const COPY_INDEXES: &str = "COPY catalog_indexes (catalog_id, schema_name, relation_name, \
      name, columns, include_columns, is_unique, is_primary, method, predicate, definition) \
-     FROM STDIN \
-     (FORMAT binary)";
+     FROM STDIN (FORMAT binary)";
 
 const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_name, \
      relation_name, ordinals, names, data_types, nullable, default_exprs, comments, \
@@ -845,7 +854,7 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
     const TABLES: [(&str, CopyRows, usize); 4] = [
         (COPY_RELATIONS, relation_row, 2),
         (COPY_COLUMN_LISTS, column_list_row, 2),
-        // The keys' text (about 8 MB for 10,000 tables) is taken whole, so that the read, which
+        // The keys' data (about 8 MB for 10,000 tables) is taken whole, so that the read, which
         // waits for the hook, does not wait for the columns' `COPY` to end.
         (COPY_CONSTRAINTS, constraint_rows, 64),
         (COPY_INDEXES, index_rows, 64),
