@@ -898,10 +898,15 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
                 return Ok(None);
             }
         }
+        let locked_ms = started.elapsed().as_millis() as u64;
+        let mut copied_ms = Vec::new();
         for ((statement, ..), parts) in TABLES.iter().zip(receivers) {
             copy_in(&mut tx, statement, Parts::Receiving(parts)).await?;
+            copied_ms.push(started.elapsed().as_millis() as u64);
         }
         tracing::debug!(
+            locked_ms,
+            ?copied_ms,
             early_ms = started.elapsed().as_millis() as u64,
             "relations, columns and keys written early"
         );
