@@ -606,6 +606,40 @@ async fn a_first_snapshot_written_while_it_is_read_is_all_or_nothing() {
     let (status, tables) = app.get(&format!("/catalogs/{catalog_id}/tables")).await;
     assert_eq!(status, StatusCode::OK, "{tables}");
     assert_eq!(tables, json!([]));
+    // Refused at the very end, as the sync is marked succeeded: by then the detail documents
+    // were committed beside the rows, in a transaction of their own. None is served, and the
+    // next write replaces them.
+    app.store
+        .execute(
+            "CREATE FUNCTION refuse_success() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 RAISE EXCEPTION 'no success today';
+             END $$;
+             CREATE TRIGGER refuse_success BEFORE UPDATE ON syncs FOR EACH ROW
+             WHEN (NEW.status = 'succeeded') EXECUTE FUNCTION refuse_success();",
+        )
+        .await;
+    let refused = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["last_error"].as_str().unwrap();
+    assert!(error.contains("no success today"), "{refused}");
+    assert_eq!(
+        stored().await,
+        (0, 0, 0),
+        "nothing of the refused write stays"
+    );
+    let documents: i64 = sqlx::query_scalar("SELECT count(*) FROM catalog_relation_details")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(documents, 6, "the documents went in beside the rows");
+    let (status, detail) = app
+        .get(&format!("/catalogs/{catalog_id}/tables/public/w5"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{detail}");
+    app.store
+        .execute("DROP TRIGGER refuse_success ON syncs")
+        .await;
 
     let written = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(written["status"], "succeeded", "{written}");

@@ -276,16 +276,29 @@ impl SyncRunner {
         let snap = std::sync::Arc::new(snap);
         let big = snapshot::is_big(&snap);
         // A snapshot written early is a first one, which cannot be unchanged: its documents are
-        // built while its early write ends.
+        // built and written beside it while its early write ends.
         let (early, documents) = match early {
-            Some(write) => {
+            Some(mut write) => {
                 let documents = snapshot::documents(big, snap.clone());
-                match write.finish().await? {
-                    Some(tx) => (Some(tx), Some(documents)),
-                    None => (None, None),
+                if write.locked().await {
+                    let beside =
+                        snapshot::write_documents_beside(&self.pool, job.catalog_id, documents);
+                    let (tx, left) = tokio::join!(write.finish(), beside.finish());
+                    match (tx?, left?) {
+                        (Some(tx), None) => (Some(tx), snapshot::DetailDocuments::WrittenBeside),
+                        (Some(tx), Some(left)) => {
+                            (Some(tx), snapshot::DetailDocuments::Building(left))
+                        }
+                        (None, _) => (None, snapshot::DetailDocuments::ToBuild),
+                    }
+                } else {
+                    match write.finish().await? {
+                        Some(tx) => (Some(tx), snapshot::DetailDocuments::Building(documents)),
+                        None => (None, snapshot::DetailDocuments::ToBuild),
+                    }
                 }
             }
-            None => (None, None),
+            None => (None, snapshot::DetailDocuments::ToBuild),
         };
         // The fingerprint serializes and hashes the whole snapshot: a big one's (a tenth of a
         // second or more for 10,000 tables) on a thread of its own from the start; a small
