@@ -721,8 +721,6 @@ fn column(
     }
 }
 
-/// Adds the rest of the catalog to a [`skeleton`]: triggers, lineage, types, sequences,
-/// functions and the database's facts.
 /// Adds the relations' constraints and indexes to a [`skeleton`].
 fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
     let table = |oid: &Oid| positions.tables.get(oid).copied();
@@ -793,6 +791,8 @@ fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
     }
 }
 
+/// Adds the rest of the catalog to a [`skeleton`]: triggers, lineage, types, sequences,
+/// functions and the database's facts.
 fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
     let schemas = &mut snapshot.schemas;
     let schema_pos = &positions.schemas;
