@@ -276,11 +276,12 @@ impl SyncRunner {
         let snap = std::sync::Arc::new(snap);
         let big = snapshot::is_big(&snap);
         // A snapshot written early is a first one, which cannot be unchanged: its documents are
-        // built and written beside it while its early write ends.
+        // built and written beside it while its early write ends. (By the end of the read, the
+        // early write has long decided whether it writes.)
         let (early, documents) = match early {
             Some(mut write) => {
-                let documents = snapshot::documents(big, snap.clone());
                 if write.locked().await {
+                    let documents = snapshot::documents(big, snap.clone());
                     let beside =
                         snapshot::write_documents_beside(&self.pool, job.catalog_id, documents);
                     let (tx, left) = tokio::join!(write.finish(), beside.finish());
@@ -292,10 +293,9 @@ impl SyncRunner {
                         (None, _) => (None, snapshot::DetailDocuments::ToBuild),
                     }
                 } else {
-                    match write.finish().await? {
-                        Some(tx) => (Some(tx), snapshot::DetailDocuments::Building(documents)),
-                        None => (None, snapshot::DetailDocuments::ToBuild),
-                    }
+                    // Nothing was written early (a small snapshot, or one written meanwhile by
+                    // another sync): the write builds the documents, once.
+                    (write.finish().await?, snapshot::DetailDocuments::ToBuild)
                 }
             }
             None => (None, snapshot::DetailDocuments::ToBuild),
