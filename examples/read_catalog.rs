@@ -50,19 +50,19 @@ async fn main() -> anyhow::Result<()> {
             sqlx::PgConnection::connect(&url),
             sqlx::PgConnection::connect(&url)
         )?;
-        let read = pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options, None)
-            .await?;
+        let snapshot =
+            pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options, None)
+                .await?;
         let wall = started.elapsed().as_secs_f64();
         let (own1, busy1) = cpu_seconds();
-        let columns: usize = read
-            .snapshot
+        let columns: usize = snapshot
             .schemas
             .iter()
             .flat_map(|s| &s.tables)
             .map(|t| t.columns.len())
             .sum();
         let started = Instant::now();
-        let fingerprint = read.snapshot.fingerprint();
+        let fingerprint = snapshot.fingerprint();
         let fingerprinted = started.elapsed().as_secs_f64();
         println!(
             "read {wall:.3} s wall, worker cpu {:.2} s, machine busy {:.2} s, {columns} columns; \
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             busy1 - busy0,
             &fingerprint[..12]
         );
-        drop(read);
+        drop(snapshot);
         let _ = conn.close().await;
     }
     Ok(())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 const DDL: &str = r#"
 CREATE SCHEMA sales;
@@ -343,6 +343,7 @@ async fn an_unchanged_source_is_not_read_again_but_any_change_is_seen() {
     let catalog = first["catalog_id"].as_str().unwrap().to_owned();
     let synced_at = |c: &Value| c["catalog"]["synced_at"].as_str().unwrap().to_owned();
     let before = synced_at(&app.get(&format!("/catalogs/{catalog}")).await.1);
+    app.settled_probe(&catalog).await;
 
     // Nothing changed: the sync succeeds, says so, keeps the stats, and stamps the catalog.
     let again = app.sync_and_wait(&sync_body(&source.name)).await;
@@ -379,12 +380,78 @@ async fn an_unchanged_source_is_not_read_again_but_any_change_is_seen() {
     );
 }
 
+/// A sync takes the source's probe after its snapshot is committed, in the transaction it read
+/// the catalog in: a table created on the source between the read and the probe is not in the
+/// snapshot, so it must move the probe, and the next sync must read it.
+#[tokio::test]
+async fn the_probe_taken_after_the_commit_is_of_the_state_the_sync_read() {
+    let app = spawn_app().await;
+    let source = TestDatabase::with_ddl("pgcs_late_probe", DDL).await;
+    let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let catalog = accepted["catalog_id"].as_str().unwrap().to_owned();
+    let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
+
+    // The catalog's row is held, so the worker's write waits once the read is done.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM catalogs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(catalog.parse::<uuid::Uuid>().unwrap())
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    source
+        .execute("SET lock_timeout = '10s'; CREATE TABLE sales.added (id int)")
+        .await;
+    holder.rollback().await.unwrap();
+
+    let first = app.wait_for_sync(&sync_id, Duration::from_secs(60)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let (status, _) = app
+        .get(&format!("/catalogs/{catalog}/tables/sales/added"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "created after the read");
+    let stored = app.settled_probe(&catalog).await;
+    let mut conn = sqlx::PgConnection::connect(&source.url).await.unwrap();
+    let current = pg_catalog_sync::introspect::probe(&mut conn).await.unwrap();
+    assert_ne!(
+        stored, current,
+        "the stored probe must predate the new table"
+    );
+
+    let again = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(again["status"], "succeeded", "{again}");
+    assert_eq!(again["stats"]["unchanged"], false, "{again}");
+    let (status, added) = app
+        .get(&format!("/catalogs/{catalog}/tables/sales/added"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(app.settled_probe(&catalog).await, current);
+}
+
 /// The probe now converts each distinct transaction id once instead of every row's, and must
 /// still give the digest earlier versions stored: a catalog they synced is then found unchanged
 /// after an upgrade, not read again.
 #[tokio::test]
 async fn the_probe_is_the_digest_earlier_versions_stored() {
-    use sqlx::Connection;
     let source = TestDatabase::with_ddl("pgcs_probe", DDL).await;
     // More transactions, so that the catalogs' rows come from several.
     source

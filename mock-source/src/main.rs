@@ -140,7 +140,10 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
         .fetch(&target, &req.password.into(), &Default::default(), None)
         .await
     {
-        Ok(read) => Json(read.snapshot).into_response(),
+        Ok((snapshot, probe)) => {
+            probe.close().await;
+            Json(snapshot).into_response()
+        }
         Err(e) => {
             let status = if e.is_transient() {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -10,11 +10,12 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
 use super::SyncJob;
 use crate::catalog::Snapshot;
 use crate::crypto::CredentialsKey;
-use crate::source::{Fetched, MetadataSource, SourceError};
+use crate::source::{Fetched, MetadataSource, PendingProbe, SourceError};
 use crate::store::{catalogs, snapshot, syncs};
 
 /// Backoff between attempts of a transiently failing sync: exponential with full jitter.
@@ -173,7 +174,13 @@ impl SyncRunner {
         let Some(stored) = catalogs::source_probe(&self.pool, job.catalog_id).await? else {
             return Ok(Probed::NeverRead);
         };
-        let current = match self.source.probe(&job.source, password, &job.schemas).await {
+        // The last sync may still be taking its probe (see `settle_probe`): that is waited
+        // for while the source is probed.
+        let (current, stored) = tokio::join!(
+            self.source.probe(&job.source, password, &job.schemas),
+            self.settled_probe(job.catalog_id, stored),
+        );
+        let current = match current {
             Ok(Some(current)) => current,
             Ok(None) => return Ok(Probed::Read),
             Err(e) => {
@@ -181,7 +188,7 @@ impl SyncRunner {
                 return Ok(Probed::Read);
             }
         };
-        if current != stored {
+        if current != stored? {
             return Ok(Probed::Read);
         }
         let mut tx = self.pool.begin().await?;
@@ -199,6 +206,23 @@ impl SyncRunner {
             info!("sync succeeded: the source's catalog is unchanged since the last read");
         }
         Ok(Probed::Unchanged)
+    }
+
+    /// The catalog's stored probe, once the sync that stored `stored`, a `pending:` mark, has
+    /// taken the probe it stands for (a tenth of a second or so after that sync succeeded). A
+    /// mark that stays longer than [`PROBE_SETTLE_WAIT`] (its worker stopped, or the probe
+    /// failed) is given back as it is, and compares as changed.
+    async fn settled_probe(&self, catalog_id: Uuid, stored: String) -> sqlx::Result<String> {
+        let deadline = tokio::time::Instant::now() + PROBE_SETTLE_WAIT;
+        let mut stored = stored;
+        while stored.starts_with("pending:") && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            match catalogs::source_probe(&self.pool, catalog_id).await? {
+                Some(probe) => stored = probe,
+                None => break, // the catalog is gone
+            }
+        }
+        Ok(stored)
     }
 
     /// Ends the open attempt with `error` and shows the sync `retrying`.
@@ -271,6 +295,10 @@ impl SyncRunner {
             snapshot: snap,
             probe,
         } = fetched;
+        // The source's probe is taken once the snapshot is committed (see
+        // `introspect::finish_read`); the snapshot is committed with this in its place.
+        let pending = format!("pending:{}", job.sync_id);
+        let probe_pending = probe.as_ref().map(|_| pending.as_str());
         let write_started = std::time::Instant::now();
         // Shared with the threads that prepare the bulk parts of the write.
         let snap = std::sync::Arc::new(snap);
@@ -305,7 +333,7 @@ impl SyncRunner {
         // one's at once, as a thread hand-off would cost more than it saves. Nothing is compared
         // with a first snapshot written early: its fingerprint is computed once it is committed.
         let mut fingerprint = match (early.is_some(), big) {
-            (true, _) => Fingerprint::AfterCommit(format!("pending:{}", job.sync_id)),
+            (true, _) => Fingerprint::AfterCommit(pending.clone()),
             (false, true) => {
                 let (snap, span) = (snap.clone(), tracing::Span::current());
                 Fingerprint::Running(AbortOnDropHandle::new(tokio::task::spawn_blocking(
@@ -343,7 +371,7 @@ impl SyncRunner {
         };
         let unchanged = current.is_some() && current == known;
         let changes = if unchanged {
-            snapshot::refresh_statistics(&mut tx, job.catalog_id, &snap, probe.as_deref()).await?;
+            snapshot::refresh_statistics(&mut tx, job.catalog_id, &snap, probe_pending).await?;
             Some(0)
         } else {
             let fingerprint = async {
@@ -356,7 +384,7 @@ impl SyncRunner {
                 snapshot: &snap,
                 fingerprint,
                 big,
-                probe: probe.as_deref(),
+                probe: probe_pending,
                 documents,
             };
             snapshot::replace(
@@ -381,9 +409,17 @@ impl SyncRunner {
             );
             let elapsed_ms = write_started.elapsed().as_millis() as u64;
             info!(stats = ?snap.stats(), unchanged, elapsed_ms, "sync succeeded");
-            if let Fingerprint::AfterCommit(pending) = fingerprint {
-                self.settle_fingerprint(job, snap.clone(), &pending).await;
-            }
+            let settled = async {
+                if let Fingerprint::AfterCommit(pending) = fingerprint {
+                    self.settle_fingerprint(job, snap.clone(), &pending).await;
+                }
+            };
+            let probed = async {
+                if let Some(probe) = probe {
+                    self.settle_probe(job, probe, &pending).await;
+                }
+            };
+            tokio::join!(settled, probed);
             let outcome = if unchanged { "unchanged" } else { "succeeded" };
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => outcome).increment(1);
             if !unchanged {
@@ -427,6 +463,26 @@ impl SyncRunner {
             warn!(error = %e, "could not store the snapshot's fingerprint; its next read rewrites it");
         }
     }
+
+    /// Stores the source's probe of a committed snapshot in place of the `pending` one it was
+    /// committed with, unless another write replaced the snapshot meanwhile. Until then (or for
+    /// good, should the probe fail or the worker stop first) the catalog's next sync reads the
+    /// source, where an equal probe would have let it skip the read: slower, never wrong.
+    async fn settle_probe(&self, job: &SyncJob, probe: PendingProbe, pending: &str) {
+        let started = std::time::Instant::now();
+        let probe = match probe.take().await {
+            Ok(probe) => probe,
+            Err(e) => {
+                warn!(error = %e.message, "could not probe the source after the read; its next sync reads it");
+                return;
+            }
+        };
+        let probe_ms = started.elapsed().as_millis() as u64;
+        debug!(probe_ms, "source probed");
+        if let Err(e) = snapshot::settle_probe(&self.pool, job.catalog_id, pending, &probe).await {
+            warn!(error = %e, "could not store the source's probe; its next sync reads it");
+        }
+    }
 }
 
 /// `snap`'s fingerprint, timed in the logs.
@@ -437,6 +493,10 @@ fn fingerprint_of(snap: &Snapshot) -> String {
     debug!(fingerprint_ms, "snapshot fingerprinted");
     fingerprint
 }
+
+/// How long a sync waits for the previous sync's probe, taken after its commit, before it reads
+/// the source in full: a 10,000-table source's probe takes 0.1-0.2 s.
+const PROBE_SETTLE_WAIT: Duration = Duration::from_secs(3);
 
 /// What the source's probe said before a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,13 +2,14 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::time::Duration;
 
 use super::{SourceError, SourceLimits, SourceTarget};
 use std::sync::Arc;
 
 use crate::access::SourcePolicy;
-use crate::catalog::SchemaFilter;
+use crate::catalog::{SchemaFilter, Snapshot};
 use crate::introspect;
 
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ impl DatabaseSource {
         password: &SecretString,
         schemas: &SchemaFilter,
         early: Option<introspect::Early>,
-    ) -> Result<introspect::Introspection, SourceError> {
+    ) -> Result<(Snapshot, ReadProbe), SourceError> {
         let options = self.connect_options(target, password).await?;
 
         // Two connections: the heavy catalog queries run on the second in the same snapshot.
@@ -50,7 +51,7 @@ impl DatabaseSource {
         let run = introspect::introspect(&mut conn, Some(helper), &options, early);
         // The statement timeout bounds each query; this bounds the whole read, network included.
         let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
-        let introspection = match result {
+        let snapshot = match result {
             Ok(r) => r.map_err(classify)?,
             Err(_) => {
                 return Err(SourceError::transient(format!(
@@ -59,8 +60,11 @@ impl DatabaseSource {
                 )));
             }
         };
-        let _ = conn.close().await;
-        Ok(introspection)
+        let probe = ReadProbe {
+            conn,
+            timeout: self.limits.timeout,
+        };
+        Ok((snapshot, probe))
     }
 
     /// The probe of the source's catalog state: one connection, one cheap query.
@@ -123,6 +127,31 @@ impl DatabaseSource {
             options = options.ssl_mode(mode);
         }
         Ok(options)
+    }
+}
+
+/// The probe of the catalog state a read saw, still to be taken: the read's transaction stays
+/// open on its connection until [`ReadProbe::take`] (see [`introspect::finish_read`]).
+/// Dropping it closes the connection, which ends the transaction.
+pub struct ReadProbe {
+    conn: PgConnection,
+    timeout: Duration,
+}
+
+impl ReadProbe {
+    /// The probe, then the connection closed.
+    pub async fn take(mut self) -> Result<String, SourceError> {
+        let probe = tokio::time::timeout(self.timeout, introspect::finish_read(&mut self.conn))
+            .await
+            .map_err(|_| SourceError::transient("probing the source timed out"))?
+            .map_err(classify)?;
+        let _ = self.conn.close().await;
+        Ok(probe)
+    }
+
+    /// Ends the read without its probe: the connection is closed, and the transaction with it.
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::SourcePolicy;
 use crate::catalog::{SchemaFilter, Snapshot};
 
-pub use database::DatabaseSource;
+pub use database::{DatabaseSource, ReadProbe};
 pub use http::HttpSource;
 
 /// Where a source database is and who to connect as (the password travels separately).
@@ -130,8 +130,12 @@ impl MetadataSource {
             // enough), and the queries applied the schema filter: on a 10,000-table catalog
             // checking it again took 49-60 ms.
             Self::Database(source) => {
-                let read = source.fetch(target, password, schemas, early).await?;
-                (read.snapshot, Some(probe_for(&read.probe, schemas)))
+                let (snapshot, probe) = source.fetch(target, password, schemas, early).await?;
+                let probe = PendingProbe {
+                    read: probe,
+                    schemas: schemas.clone(),
+                };
+                (snapshot, Some(probe))
             }
             Self::Http(source) => {
                 let mut snapshot = source.fetch(target, password).await?;
@@ -169,10 +173,26 @@ impl MetadataSource {
     }
 }
 
-/// What a fetch read: the snapshot, and the probe of the catalog state it was read from.
+/// What a fetch read: the snapshot, and (where the source has one) the probe of the catalog
+/// state it was read from, to be taken once the snapshot is stored.
 pub struct Fetched {
     pub snapshot: Snapshot,
-    pub probe: Option<String>,
+    pub probe: Option<PendingProbe>,
+}
+
+/// The probe of a database source's catalog state as a fetch read it, not yet taken: the read's
+/// transaction stays open on its connection until then. Dropping it closes the connection.
+pub struct PendingProbe {
+    read: database::ReadProbe,
+    schemas: SchemaFilter,
+}
+
+impl PendingProbe {
+    /// The probe, as [`MetadataSource::probe`] gives it for the same schema filter.
+    pub async fn take(self) -> Result<String, SourceError> {
+        let probe = self.read.take().await?;
+        Ok(probe_for(&probe, &self.schemas))
+    }
 }
 
 /// A probe covers one schema filter: the same catalog read with another filter is another read.

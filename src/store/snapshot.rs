@@ -151,6 +151,25 @@ pub async fn settle_fingerprint(
     Ok(())
 }
 
+/// Replaces the `pending` source probe a snapshot was committed with by the probe taken after
+/// the commit, unless another write replaced the snapshot meanwhile (its own probe then stays).
+pub async fn settle_probe(
+    pool: &PgPool,
+    catalog_id: Uuid,
+    pending: &str,
+    probe: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE catalogs SET source_probe = $3 WHERE id = $1 AND source_probe = $2",
+        catalog_id,
+        pending,
+        probe
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// A snapshot as a sync writes it. Its fingerprint may still be computed on another thread
 /// while the rows are written: it is only stored at the end.
 pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
@@ -158,7 +177,8 @@ pub struct Written<'a, F: Future<Output = sqlx::Result<String>>> {
     pub fingerprint: F,
     /// Whether it takes the bulk paths ([`is_big`]), decided once by the caller.
     pub big: bool,
-    /// The source probe it was read at, if the source has one.
+    /// The source probe it was read at, or the `pending:` mark of one taken after the commit
+    /// ([`settle_probe`]); none when the source has no probe.
     pub probe: Option<&'a str>,
     /// Its detail documents, and where they stand.
     pub documents: DetailDocuments,

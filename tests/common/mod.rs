@@ -376,6 +376,29 @@ impl TestApp {
         }
     }
 
+    /// The source probe stored with a catalog, once the worker has taken it: a sync commits
+    /// its snapshot with a `pending:` mark in its place and takes the probe right after.
+    pub async fn settled_probe(&self, catalog_id: &str) -> String {
+        let id: uuid::Uuid = catalog_id.parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let probe: Option<String> =
+                sqlx::query_scalar("SELECT source_probe FROM catalogs WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap();
+            match probe {
+                Some(p) if !p.starts_with("pending:") => return p,
+                other => assert!(
+                    Instant::now() < deadline,
+                    "catalog {catalog_id}'s probe is still {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Enqueues a sync and waits for it to end.
     pub async fn sync_and_wait(&self, body: &Value) -> Value {
         let (status, accepted) = self.post_sync(body).await;
