@@ -394,8 +394,9 @@ async fn the_column_lists_migration_keeps_every_column() {
     // What Pagila lacks: a column comment, an identity and a generated column.
     let other = TestDatabase::with_ddl(
         "pgcs_columns",
-        r#"CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, "odd ""name""" text COLLATE "C",
-                           twice int GENERATED ALWAYS AS (id * 2) STORED);
+        r#"CREATE DOMAIN "größe" AS numeric(6, 1);
+           CREATE TABLE t (id int GENERATED ALWAYS AS IDENTITY, "odd ""name""" text COLLATE "C",
+                           twice int GENERATED ALWAYS AS (id * 2) STORED, size "größe");
            COMMENT ON COLUMN t."odd ""name""" IS 'a {braced, "quoted"} comment';"#,
     )
     .await;
@@ -441,4 +442,41 @@ async fn the_column_lists_migration_keeps_every_column() {
         .await
         .unwrap();
     assert_eq!(columns().await, written);
+
+    // Then the migration that moved the lists' types into the `column_types` dictionary, from
+    // the lists as the one before left them.
+    sqlx::raw_sql(
+        "DROP TABLE column_types;
+         DROP FUNCTION column_type_key(text, text, text);",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let migration = include_str!("../migrations/20261204000001_column_types.sql");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(migration.to_owned()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(columns().await, written);
+    // Its keys are the ones the worker computes, non-ASCII names included.
+    let types: Vec<(uuid::Uuid, String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT key, data_type, type_schema, type_name FROM column_types")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        types.iter().any(|(_, d, ..)| d.contains("größe")),
+        "{types:?}"
+    );
+    for (key, data_type, schema, name) in &types {
+        assert_eq!(
+            *key,
+            pg_catalog_sync::store::column_types::key(
+                data_type,
+                schema.as_deref(),
+                name.as_deref()
+            ),
+            "{data_type} {schema:?} {name:?}"
+        );
+    }
 }

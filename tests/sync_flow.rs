@@ -822,6 +822,33 @@ async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_k
     assert_eq!(staged().await, 0, "nothing stays staged after a write");
     assert_eq!(found_columns(catalog_id.clone(), "c1000").await.len(), 6);
     assert_eq!(stored_columns().await, 6000);
+    // Types are stored once (`column_types`) and each list holds their keys.
+    let types_of = |table: &'static str| {
+        let app = &app;
+        let catalog_id = catalog_id.clone();
+        async move {
+            let (_, detail) = app
+                .get(&format!("/catalogs/{catalog_id}/tables/public/{table}"))
+                .await;
+            detail["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} {}.{}",
+                        c["name"].as_str().unwrap(),
+                        c["type"].as_str().unwrap(),
+                        c["type_schema"].as_str().unwrap_or("-"),
+                        c["type_name"].as_str().unwrap_or("-")
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let w5 = types_of("w5").await;
+    assert_eq!(w5[0], "c1 integer pg_catalog.int4");
+    assert!(w5.iter().all(|c| c.ends_with(" integer pg_catalog.int4")));
 
     // The snapshot's transaction refuses the documents as it moves them in.
     app.store
@@ -864,6 +891,11 @@ async fn a_big_snapshots_columns_and_details_appear_with_it_and_a_failed_write_k
     let columns = detail_columns(catalog_id.clone(), "w0").await;
     assert_eq!(columns.len(), 1001);
     assert_eq!(columns[1000], "added");
+    let w0 = types_of("w0").await;
+    assert_eq!(
+        (w0[0].as_str(), w0[1000].as_str()),
+        ("c1 integer pg_catalog.int4", "added text pg_catalog.text")
+    );
     assert_eq!(staged().await, 0, "the next write took the leftovers away");
     assert_eq!(
         found_columns(catalog_id.clone(), "added").await,

@@ -4,6 +4,7 @@
 
 pub mod catalogs;
 pub mod changes;
+pub mod column_types;
 pub mod details;
 pub mod jobs;
 pub mod reads;

@@ -234,7 +234,8 @@ pub async fn relation_details(
     let rows = sqlx::query!(
         r#"SELECT k.i AS "i!", d.detail AS "detail!", d.columns_inside AS "columns_inside!",
                   r.row_estimate, r.total_bytes,
-                  l.ordinals AS "ordinals?", l.names AS "names?", l.data_types AS "data_types?",
+                  l.ordinals AS "ordinals?", l.names AS "names?",
+                  l.data_types AS "data_types: Vec<Option<String>>",
                   l.nullable AS "nullable?",
                   l.default_exprs AS "default_exprs: Vec<Option<String>>",
                   l.comments AS "comments: Vec<Option<String>>",
@@ -259,7 +260,15 @@ pub async fn relation_details(
                LIMIT 1
            ) r
            LEFT JOIN LATERAL (
-               SELECT l.* FROM catalog_column_lists l
+               SELECT l.*, t.* FROM catalog_column_lists l
+               -- The columns' types, by their keys (a handful of distinct ones).
+               CROSS JOIN LATERAL (
+                   SELECT array_agg(t.data_type ORDER BY u.i) AS data_types,
+                          array_agg(t.type_schema ORDER BY u.i) AS type_schemas,
+                          array_agg(t.type_name ORDER BY u.i) AS type_names
+                   FROM unnest(l.type_keys) WITH ORDINALITY AS u(key, i)
+                   LEFT JOIN column_types t ON t.key = u.key
+               ) t
                WHERE NOT d.columns_inside AND l.catalog_id = k.catalog_id
                  AND l.schema_name = k.schema_name AND l.relation_name = k.name
                LIMIT 1
@@ -277,7 +286,12 @@ pub async fn relation_details(
             details::columns_member(&details::StoredColumns {
                 ordinals: row.ordinals.unwrap_or_default(),
                 names: row.names.unwrap_or_default(),
-                data_types: row.data_types.unwrap_or_default(),
+                data_types: row
+                    .data_types
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
                 nullable: row.nullable.unwrap_or_default(),
                 default_exprs: row.default_exprs,
                 comments: row.comments,

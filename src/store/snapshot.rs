@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
+use super::column_types::{self, ColumnTypes};
 use super::{Tx, changes, details};
 use crate::catalog::{Column, Snapshot, Table};
 
@@ -864,8 +865,9 @@ async fn insert_columns(
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
     if !big {
-        return insert_few_columns(tx, catalog_id, tables).await;
+        return insert_few_columns(tx, catalog_id, snapshot, tables).await;
     }
+    column_types::insert(tx, &ColumnTypes::of(snapshot).rows()).await?;
     copy_in(
         tx,
         COPY_COLUMN_LISTS,
@@ -895,19 +897,21 @@ const COPY_PART_BYTES: usize = 1 << 20;
 /// catalog id, the schema's name and the relation).
 fn copy_parts(catalog_id: Uuid, snapshot: Arc<Snapshot>, rows: CopyRows) -> Parts<Vec<u8>> {
     in_parts(true, 2, move |parts| {
-        copy_data(catalog_id, &snapshot, rows, parts);
+        let types = ColumnTypes::of(&snapshot);
+        copy_data(catalog_id, &snapshot, &types, rows, parts);
     })
 }
 
-/// Writes a relation's rows of one snapshot table (given the catalog id and the schema's name)
-/// in `COPY`'s binary format.
-type CopyRows = fn(&mut CopyData, &Uuid, &str, &Table);
+/// Writes a relation's rows of one snapshot table (given the catalog id, the snapshot's column
+/// types and the schema's name) in `COPY`'s binary format.
+type CopyRows = fn(&mut CopyData, &Uuid, &ColumnTypes, &str, &Table);
 
 /// Hands `parts` the `COPY` data of `rows` for each relation of `snapshot`, in parts of about
 /// [`COPY_PART_BYTES`]; false when `parts` stopped taking them.
 fn copy_data(
     catalog_id: Uuid,
     snapshot: &Snapshot,
+    types: &ColumnTypes,
     rows: CopyRows,
     parts: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> bool {
@@ -915,7 +919,7 @@ fn copy_data(
     data.0.extend_from_slice(CopyData::HEADER);
     for s in &snapshot.schemas {
         for t in &s.tables {
-            rows(&mut data, &catalog_id, &s.name, t);
+            rows(&mut data, &catalog_id, types, &s.name, t);
             if data.0.len() >= COPY_PART_BYTES && !parts(std::mem::take(&mut data).0) {
                 return false;
             }
@@ -926,7 +930,7 @@ fn copy_data(
 }
 
 /// A relation's row of `catalog_relations`.
-fn relation_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
+fn relation_row(out: &mut CopyData, catalog: &Uuid, _: &ColumnTypes, schema: &str, t: &Table) {
     let parent = t.partition_of.as_ref();
     out.tuple(16);
     out.uuid(catalog);
@@ -960,9 +964,8 @@ const COPY_INDEXES: &str = "COPY catalog_indexes (catalog_id, schema_name, relat
      FROM STDIN (FORMAT binary)";
 
 const COPY_COLUMN_LISTS: &str = "COPY catalog_column_lists (catalog_id, schema_name, \
-     relation_name, ordinals, names, data_types, nullable, default_exprs, comments, \
-     type_schemas, type_names, is_array, identities, generated, collation_names) FROM STDIN \
-     (FORMAT binary)";
+     relation_name, ordinals, names, type_keys, nullable, default_exprs, comments, is_array, \
+     identities, generated, collation_names) FROM STDIN (FORMAT binary)";
 
 /// Starts writing a catalog's first snapshot while the source is still being read: `Early`
 /// (the hook [`crate::introspect::introspect`] calls with the relations, their columns and
@@ -990,20 +993,24 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
         senders.push(sender);
         receivers.push(receiver);
     }
+    // The types the column lists use, found while their data is built.
+    let (types_found, types_received) = tokio::sync::oneshot::channel();
     let hook: crate::introspect::Early = Box::new(move |snapshot: &Snapshot| {
         let early = is_big(snapshot);
         if decided.send(early).is_err() || !early {
             return;
         }
+        let types = ColumnTypes::of(snapshot);
         for ((_, rows, _), sender) in TABLES.iter().zip(senders) {
             // Each table's channel closes when its sender is dropped: the end of its `COPY`.
-            let sent = copy_data(catalog_id, snapshot, *rows, &mut |part| {
+            let sent = copy_data(catalog_id, snapshot, &types, *rows, &mut |part| {
                 sender.blocking_send(part).is_ok()
             });
             if !sent {
                 return; // the write stopped taking them
             }
         }
+        let _ = types_found.send(types.rows());
     });
     let pool = pool.clone();
     let task = tokio::spawn(async move {
@@ -1029,6 +1036,11 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
             copy_in(&mut tx, statement, Parts::Receiving(parts)).await?;
             copied_ms.push(started.elapsed().as_millis() as u64);
         }
+        // The hook hands the types over after its last part: without them, it stopped early.
+        let types = types_received.await.map_err(|_| {
+            sqlx::Error::Protocol("the column types were not handed over".into())
+        })?;
+        column_types::insert(&mut tx, &types).await?;
         tracing::debug!(
             locked_ms,
             ?copied_ms,
@@ -1075,17 +1087,23 @@ impl EarlyWrite {
     }
 }
 
-/// A relation's row of `catalog_column_lists` (none for a relation without columns).
 /// A relation's row of `catalog_column_lists` (none for a relation without columns), in the
 /// binary format: its arrays go as they are, where the text format had the store parse an
 /// array literal for each, quoted and escaped (COPY of 200,000 columns as 10,000 lists in
-/// psql: 126-129 ms binary, 161-178 ms text).
-fn column_list_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
+/// psql: 126-129 ms binary, 161-178 ms text). Its columns' types go as their keys in
+/// `column_types`.
+fn column_list_row(
+    out: &mut CopyData,
+    catalog: &Uuid,
+    types: &ColumnTypes,
+    schema: &str,
+    t: &Table,
+) {
     let columns = &t.columns;
     if columns.is_empty() {
         return;
     }
-    out.tuple(15);
+    out.tuple(13);
     out.uuid(catalog);
     out.text(Some(schema));
     out.text(Some(&t.name));
@@ -1117,38 +1135,40 @@ fn column_list_row(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) 
         );
     };
     texts(out, |c| &c.name);
-    texts(out, |c| &c.data_type);
+    out.array(
+        CopyData::UUID,
+        columns.iter().map(|c| Some(types.key_of(c).into_bytes())),
+    );
     flags(out, |c| c.nullable);
     optional(out, |c| c.default.as_deref());
     optional(out, |c| c.comment.as_deref());
-    optional(out, |c| c.type_schema.as_deref());
-    optional(out, |c| c.type_name.as_deref());
     flags(out, |c| c.is_array);
     optional(out, |c| c.identity.as_deref());
     optional(out, |c| c.generated.as_deref());
     optional(out, |c| c.collation.as_deref());
 }
 
+/// The column lists and the types they use, in one statement.
 async fn insert_few_columns(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
+    snapshot: &Snapshot,
     tables: &[(&str, &Table)],
 ) -> sqlx::Result<()> {
+    let types = ColumnTypes::of(snapshot);
     let mut c = ColumnListColumns::default();
     for (schema, t) in tables {
-        let Some(list) = ColumnList::of(t) else {
+        let Some(list) = ColumnList::of(t, &types) else {
             continue;
         };
         c.schema.push(schema);
         c.relation.push(&t.name);
         c.ordinals.push(list.ordinals);
         c.names.push(list.names);
-        c.data_types.push(list.data_types);
+        c.type_keys.push(list.type_keys);
         c.nullable.push(list.nullable);
         c.default_exprs.push(list.default_exprs);
         c.comments.push(list.comments);
-        c.type_schemas.push(list.type_schemas);
-        c.type_names.push(list.type_names);
         c.is_array.push(list.is_array);
         c.identities.push(list.identities);
         c.generated.push(list.generated);
@@ -1157,31 +1177,40 @@ async fn insert_few_columns(
     if c.schema.is_empty() {
         return Ok(());
     }
+    // See `column_types::insert`.
+    let types = types.rows();
     sqlx::query!(
-        r#"INSERT INTO catalog_column_lists (catalog_id, schema_name, relation_name, ordinals,
-               names, data_types, nullable, default_exprs, comments, type_schemas, type_names,
-               is_array, identities, generated, collation_names)
-           SELECT $1, s, r, o::int4[], n::text[], d::text[], nl::bool[], de::text[], c::text[],
-                  ts::text[], tn::text[], ia::bool[], i::text[], g::text[], co::text[]
+        r#"WITH types AS (
+               INSERT INTO column_types (key, data_type, type_schema, type_name)
+               SELECT * FROM UNNEST($14::uuid[], $15::text[], $16::text[], $17::text[])
+               ON CONFLICT (key) DO NOTHING
+           )
+           INSERT INTO catalog_column_lists (catalog_id, schema_name, relation_name, ordinals,
+               names, type_keys, nullable, default_exprs, comments, is_array, identities,
+               generated, collation_names)
+           SELECT $1, s, r, o::int4[], n::text[], k::uuid[], nl::bool[], de::text[], c::text[],
+                  ia::bool[], i::text[], g::text[], co::text[]
            FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                       $14::text[], $15::text[])
-                AS x(s, r, o, n, d, nl, de, c, ts, tn, ia, i, g, co)"#,
+                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                       $13::text[])
+                AS x(s, r, o, n, k, nl, de, c, ia, i, g, co)"#,
         catalog_id,
         &c.schema as &[&str],
         &c.relation as &[&str],
         &c.ordinals as &[String],
         &c.names as &[String],
-        &c.data_types as &[String],
+        &c.type_keys as &[String],
         &c.nullable as &[String],
         &c.default_exprs as &[Option<String>],
         &c.comments as &[Option<String>],
-        &c.type_schemas as &[Option<String>],
-        &c.type_names as &[Option<String>],
         &c.is_array as &[String],
         &c.identities as &[Option<String>],
         &c.generated as &[Option<String>],
         &c.collation_names as &[Option<String>],
+        &types.keys,
+        &types.data_types,
+        &types.type_schemas as &[Option<String>],
+        &types.type_names as &[Option<String>],
     )
     .execute(&mut **tx)
     .await?;
@@ -1193,12 +1222,10 @@ async fn insert_few_columns(
 struct ColumnList {
     ordinals: String,
     names: String,
-    data_types: String,
+    type_keys: String,
     nullable: String,
     default_exprs: Option<String>,
     comments: Option<String>,
-    type_schemas: Option<String>,
-    type_names: Option<String>,
     is_array: String,
     identities: Option<String>,
     generated: Option<String>,
@@ -1207,7 +1234,7 @@ struct ColumnList {
 
 impl ColumnList {
     /// `None` for a relation without columns, which has no list.
-    fn of(table: &Table) -> Option<Self> {
+    fn of(table: &Table, types: &ColumnTypes) -> Option<Self> {
         let columns = &table.columns;
         if columns.is_empty() {
             return None;
@@ -1230,15 +1257,17 @@ impl ColumnList {
             .enumerate()
             .map(|(i, c)| c.ordinal.unwrap_or(i as i32 + 1).to_string())
             .collect();
+        let type_keys: Vec<String> = columns
+            .iter()
+            .map(|c| types.key_of(c).to_string())
+            .collect();
         Some(Self {
             ordinals: literal(ordinals.iter().map(|o| Some(o.as_str())), false),
             names: texts(|c| &c.name),
-            data_types: texts(|c| &c.data_type),
+            type_keys: literal(type_keys.iter().map(|k| Some(k.as_str())), false),
             nullable: flags(|c| c.nullable),
             default_exprs: optional(|c| c.default.as_deref()),
             comments: optional(|c| c.comment.as_deref()),
-            type_schemas: optional(|c| c.type_schema.as_deref()),
-            type_names: optional(|c| c.type_name.as_deref()),
             is_array: flags(|c| c.is_array),
             identities: optional(|c| c.identity.as_deref()),
             generated: optional(|c| c.generated.as_deref()),
@@ -1255,12 +1284,10 @@ struct ColumnListColumns<'a> {
     relation: Vec<&'a str>,
     ordinals: Vec<String>,
     names: Vec<String>,
-    data_types: Vec<String>,
+    type_keys: Vec<String>,
     nullable: Vec<String>,
     default_exprs: Vec<Option<String>>,
     comments: Vec<Option<String>>,
-    type_schemas: Vec<Option<String>>,
-    type_names: Vec<Option<String>>,
     is_array: Vec<String>,
     identities: Vec<Option<String>>,
     generated: Vec<Option<String>>,
@@ -1282,6 +1309,7 @@ impl CopyData {
     const BOOL: u32 = 16;
     const INT4: u32 = 23;
     const TEXT: u32 = 25;
+    const UUID: u32 = 2950;
 
     fn tuple(&mut self, fields: i16) {
         self.0.extend_from_slice(&fields.to_be_bytes());
@@ -1423,7 +1451,7 @@ async fn insert_constraints(
 }
 
 /// A relation's rows of `catalog_constraints`.
-fn constraint_rows(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
+fn constraint_rows(out: &mut CopyData, catalog: &Uuid, _: &ColumnTypes, schema: &str, t: &Table) {
     for k in &t.constraints {
         let target = k.references.as_ref();
         out.tuple(14);
@@ -1504,7 +1532,7 @@ async fn insert_indexes(
 }
 
 /// A relation's rows of `catalog_indexes`.
-fn index_rows(out: &mut CopyData, catalog: &Uuid, schema: &str, t: &Table) {
+fn index_rows(out: &mut CopyData, catalog: &Uuid, _: &ColumnTypes, schema: &str, t: &Table) {
     for i in &t.indexes {
         out.tuple(11);
         out.uuid(catalog);
