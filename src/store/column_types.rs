@@ -8,9 +8,10 @@
 //! (`column_type_key`); a test compares the two.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 
 use sha2::Digest;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Tx;
@@ -20,7 +21,10 @@ use crate::catalog::{Column, Snapshot};
 /// its length in characters, a colon and the value (a dash for none), separated by bars.
 pub fn key(data_type: &str, type_schema: Option<&str>, type_name: Option<&str>) -> Uuid {
     let mut hasher = sha2::Sha256::new();
-    for (i, value) in [Some(data_type), type_schema, type_name].into_iter().enumerate() {
+    for (i, value) in [Some(data_type), type_schema, type_name]
+        .into_iter()
+        .enumerate()
+    {
         if i > 0 {
             hasher.update("|");
         }
@@ -126,4 +130,70 @@ pub async fn insert(tx: &mut Tx<'_>, rows: &TypeRows) -> sqlx::Result<()> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A column type as the dictionary holds it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Named {
+    pub data_type: String,
+    pub type_schema: Option<String>,
+    pub type_name: Option<String>,
+}
+
+/// Every type this process has read, by key. Entries never change and a key is its type's own
+/// digest, the same in every store, so a type once read stays for good; there are few.
+static NAMED: LazyLock<RwLock<HashMap<Uuid, Arc<Named>>>> = LazyLock::new(Default::default);
+
+/// The types of `keys`, from this process's memory, where a type once read stays, and the ones
+/// it does not know yet in one query. (Looked up in SQL with each list, the types made a
+/// batch of 32 table details 2.4-2.8 ms against 0.5-0.7 ms.)
+pub async fn named(
+    conn: &mut PgConnection,
+    keys: impl Iterator<Item = Uuid>,
+) -> sqlx::Result<HashMap<Uuid, Arc<Named>>> {
+    let mut found = HashMap::new();
+    let mut missing = Vec::new();
+    {
+        let known = NAMED
+            .read()
+            .expect("the type names' lock is never poisoned");
+        for key in keys {
+            if found.contains_key(&key) || missing.contains(&key) {
+                continue;
+            }
+            match known.get(&key) {
+                Some(named) => {
+                    found.insert(key, named.clone());
+                }
+                None => missing.push(key),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    let rows = sqlx::query!(
+        r#"SELECT key, data_type, type_schema, type_name FROM column_types
+           WHERE key = ANY($1)"#,
+        &missing
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut known = NAMED
+        .write()
+        .expect("the type names' lock is never poisoned");
+    for row in rows {
+        let named = known
+            .entry(row.key)
+            .or_insert_with(|| {
+                Arc::new(Named {
+                    data_type: row.data_type,
+                    type_schema: row.type_schema,
+                    type_name: row.type_name,
+                })
+            })
+            .clone();
+        found.insert(row.key, named);
+    }
+    Ok(found)
 }

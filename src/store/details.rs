@@ -23,9 +23,11 @@
 //! collation.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::column_types;
 use crate::catalog::{ConstraintKind, QualifiedName, Snapshot, Table};
 
 #[derive(Serialize)]
@@ -278,12 +280,11 @@ fn document<'a>(
 pub struct StoredColumns {
     pub ordinals: Vec<i32>,
     pub names: Vec<String>,
-    pub data_types: Vec<String>,
+    /// Each column's type, `None` if the dictionary lacks it (it never should).
+    pub types: Vec<Option<Arc<column_types::Named>>>,
     pub nullable: Vec<bool>,
     pub default_exprs: Option<Vec<Option<String>>>,
     pub comments: Option<Vec<Option<String>>>,
-    pub type_schemas: Option<Vec<Option<String>>>,
-    pub type_names: Option<Vec<Option<String>>>,
     pub is_array: Vec<bool>,
     pub identities: Option<Vec<Option<String>>>,
     pub generated: Option<Vec<Option<String>>>,
@@ -296,19 +297,22 @@ pub fn columns_member(list: &StoredColumns) -> String {
         values.as_ref()?.get(i)?.as_deref()
     }
     let mut columns: Vec<Column> = (0..list.names.len())
-        .map(|i| Column {
-            name: &list.names[i],
-            ordinal: list.ordinals.get(i).copied().unwrap_or(i as i32 + 1),
-            data_type: list.data_types.get(i).map_or("", String::as_str),
-            nullable: list.nullable.get(i).copied().unwrap_or(true),
-            default: at(&list.default_exprs, i),
-            comment: at(&list.comments, i),
-            type_schema: at(&list.type_schemas, i),
-            type_name: at(&list.type_names, i),
-            is_array: list.is_array.get(i).copied().unwrap_or(false),
-            identity: at(&list.identities, i),
-            generated: at(&list.generated, i),
-            collation: at(&list.collation_names, i),
+        .map(|i| {
+            let ty = list.types.get(i).and_then(Option::as_deref);
+            Column {
+                name: &list.names[i],
+                ordinal: list.ordinals.get(i).copied().unwrap_or(i as i32 + 1),
+                data_type: ty.map_or("", |t| t.data_type.as_str()),
+                nullable: list.nullable.get(i).copied().unwrap_or(true),
+                default: at(&list.default_exprs, i),
+                comment: at(&list.comments, i),
+                type_schema: ty.and_then(|t| t.type_schema.as_deref()),
+                type_name: ty.and_then(|t| t.type_name.as_deref()),
+                is_array: list.is_array.get(i).copied().unwrap_or(false),
+                identity: at(&list.identities, i),
+                generated: at(&list.generated, i),
+                collation: at(&list.collation_names, i),
+            }
         })
         .collect();
     columns.sort_by_key(|c| c.ordinal);
@@ -370,7 +374,15 @@ mod tests {
         let list = StoredColumns {
             ordinals: vec![2, 1],
             names: vec!["b".into(), "a".into()],
-            data_types: vec!["text".into(), "integer".into()],
+            types: ["text", "integer"]
+                .map(|t| {
+                    Some(Arc::new(column_types::Named {
+                        data_type: t.into(),
+                        type_schema: None,
+                        type_name: None,
+                    }))
+                })
+                .into(),
             nullable: vec![true, false],
             default_exprs: Some(vec![None, Some("0".into())]),
             is_array: vec![false, false],

@@ -2,10 +2,10 @@
 //! in a stable order, and every read is served by an index.
 
 use serde::Serialize;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::details;
+use super::{column_types, details};
 
 /// Escapes LIKE wildcards so `q` matches literally, as a substring.
 pub fn like_pattern(q: &str) -> String {
@@ -218,14 +218,15 @@ impl StoredDetail {
 }
 
 /// The details of `keys`, in their order, with a primary-key lookup each of the document, the
-/// statistics and the column list, in one statement; `None` for an unknown relation.
+/// statistics and the column list, in one statement; `None` for an unknown relation. The
+/// columns' types are named from their keys ([`column_types::named`]).
 ///
 /// Each key's rows are looked up in a `LATERAL` subquery that the planner cannot flatten into a
 /// join (`LIMIT 1`; the key is the primary key): as a join, right after a big catalog's write
 /// and before the tables were analyzed, the planner chose to read all of `catalog_relations`
 /// for every batch (5.5 ms for 32 keys of a 10,000-table catalog, against 1.4 ms).
 pub async fn relation_details(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     keys: &[DetailKey],
 ) -> sqlx::Result<Vec<Option<StoredDetail>>> {
     let catalogs: Vec<Uuid> = keys.iter().map(|k| k.catalog_id).collect();
@@ -234,13 +235,10 @@ pub async fn relation_details(
     let rows = sqlx::query!(
         r#"SELECT k.i AS "i!", d.detail AS "detail!", d.columns_inside AS "columns_inside!",
                   r.row_estimate, r.total_bytes,
-                  l.ordinals AS "ordinals?", l.names AS "names?",
-                  l.data_types AS "data_types: Vec<Option<String>>",
+                  l.ordinals AS "ordinals?", l.names AS "names?", l.type_keys AS "type_keys?",
                   l.nullable AS "nullable?",
                   l.default_exprs AS "default_exprs: Vec<Option<String>>",
                   l.comments AS "comments: Vec<Option<String>>",
-                  l.type_schemas AS "type_schemas: Vec<Option<String>>",
-                  l.type_names AS "type_names: Vec<Option<String>>",
                   l.is_array AS "is_array?",
                   l.identities AS "identities: Vec<Option<String>>",
                   l.generated AS "generated: Vec<Option<String>>",
@@ -260,15 +258,7 @@ pub async fn relation_details(
                LIMIT 1
            ) r
            LEFT JOIN LATERAL (
-               SELECT l.*, t.* FROM catalog_column_lists l
-               -- The columns' types, by their keys (a handful of distinct ones).
-               CROSS JOIN LATERAL (
-                   SELECT array_agg(t.data_type ORDER BY u.i) AS data_types,
-                          array_agg(t.type_schema ORDER BY u.i) AS type_schemas,
-                          array_agg(t.type_name ORDER BY u.i) AS type_names
-                   FROM unnest(l.type_keys) WITH ORDINALITY AS u(key, i)
-                   LEFT JOIN column_types t ON t.key = u.key
-               ) t
+               SELECT l.* FROM catalog_column_lists l
                WHERE NOT d.columns_inside AND l.catalog_id = k.catalog_id
                  AND l.schema_name = k.schema_name AND l.relation_name = k.name
                LIMIT 1
@@ -277,7 +267,13 @@ pub async fn relation_details(
         &schemas as &[&str],
         &names as &[&str],
     )
-    .fetch_all(db)
+    .fetch_all(&mut *conn)
+    .await?;
+    let types = column_types::named(
+        conn,
+        rows.iter()
+            .flat_map(|r| r.type_keys.iter().flatten().copied()),
+    )
     .await?;
     let mut found = vec![None; keys.len()];
     for row in rows {
@@ -286,17 +282,15 @@ pub async fn relation_details(
             details::columns_member(&details::StoredColumns {
                 ordinals: row.ordinals.unwrap_or_default(),
                 names: row.names.unwrap_or_default(),
-                data_types: row
-                    .data_types
+                types: row
+                    .type_keys
                     .unwrap_or_default()
-                    .into_iter()
-                    .map(Option::unwrap_or_default)
+                    .iter()
+                    .map(|key| types.get(key).cloned())
                     .collect(),
                 nullable: row.nullable.unwrap_or_default(),
                 default_exprs: row.default_exprs,
                 comments: row.comments,
-                type_schemas: row.type_schemas,
-                type_names: row.type_names,
                 is_array: row.is_array.unwrap_or_default(),
                 identities: row.identities,
                 generated: row.generated,
@@ -315,7 +309,7 @@ pub async fn relation_details(
 
 /// One relation's detail (see [`relation_details`]), as served.
 pub async fn relation_detail(
-    db: impl PgExecutor<'_>,
+    pool: &PgPool,
     catalog_id: Uuid,
     schema: &str,
     name: &str,
@@ -327,7 +321,8 @@ pub async fn relation_detail(
         schema: schema.to_owned(),
         name: name.to_owned(),
     };
-    let found = relation_details(db, &[key]).await?.pop().flatten();
+    let mut conn = pool.acquire().await?;
+    let found = relation_details(&mut conn, &[key]).await?.pop().flatten();
     Ok(found.map(|d| d.finish(href, parts)))
 }
 

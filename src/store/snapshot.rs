@@ -677,9 +677,16 @@ pub fn write_documents_beside(
             // The early write holds the catalog, which cannot be deleted meanwhile.
             return Err(sqlx::Error::Protocol("the catalog was deleted".into()));
         }
+        let started = std::time::Instant::now();
         clear_leftover_documents(&mut tx, catalog_id).await?;
+        let cleared_ms = started.elapsed().as_millis() as u64;
         insert_details(&mut tx, catalog_id, documents.0).await?;
         tx.commit().await?;
+        tracing::debug!(
+            cleared_ms,
+            beside_ms = started.elapsed().as_millis() as u64,
+            "detail documents written beside"
+        );
         Ok(None)
     })))
 }
@@ -1037,9 +1044,9 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
             copied_ms.push(started.elapsed().as_millis() as u64);
         }
         // The hook hands the types over after its last part: without them, it stopped early.
-        let types = types_received.await.map_err(|_| {
-            sqlx::Error::Protocol("the column types were not handed over".into())
-        })?;
+        let types = types_received
+            .await
+            .map_err(|_| sqlx::Error::Protocol("the column types were not handed over".into()))?;
         column_types::insert(&mut tx, &types).await?;
         tracing::debug!(
             locked_ms,
