@@ -730,17 +730,39 @@ async fn clear_leftover_documents(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Re
 /// catalog's id): "pgcs" in ASCII, so as not to meet another application's locks.
 const DOCUMENTS_LOCK_CLASS: i32 = 0x7067_6373;
 
-/// Writes the detail documents with one `UNNEST` insert per part.
+/// Writes the detail documents: a big snapshot's (built in parts on another thread) with one
+/// `COPY`, a small one's with one `UNNEST` insert per part.
 ///
-/// Not `COPY`: an insert is one round trip, a `COPY` two (its start, then the data). And
-/// with sqlx-core 0.9.0 as released, which leaves Nagle's algorithm on, the end of a `COPY`
-/// (a small message written after the data) waited about 40 ms for the server's delayed ACK,
-/// which doubled the time of a small catalog's sync (the patch: `vendor/README.md`).
+/// A small snapshot's are not copied: an insert is one round trip, a `COPY` two (its start,
+/// then the data). And with sqlx-core 0.9.0 as released, which leaves Nagle's algorithm on, the
+/// end of a `COPY` (a small message written after the data) waited about 40 ms for the
+/// server's delayed ACK, which doubled the time of a small catalog's sync (the patch:
+/// `vendor/README.md`).
 async fn insert_details(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
     mut parts: Parts<DetailPart>,
 ) -> sqlx::Result<()> {
+    if !matches!(parts, Parts::Ready(_)) {
+        let mut copy = tx.copy_in_raw(COPY_DETAILS).await?;
+        copy.send(CopyData::HEADER).await?;
+        while let Some(part) = parts.next().await {
+            let mut data = CopyData::default();
+            let rows = part.schema.iter().zip(&part.name).zip(&part.detail);
+            for ((schema, name), detail) in rows {
+                data.tuple(5);
+                data.uuid(&catalog_id);
+                data.text(Some(schema));
+                data.text(Some(name));
+                data.text(Some(detail));
+                data.boolean(false);
+            }
+            copy.send(data.0).await?;
+        }
+        copy.send(&CopyData::TRAILER[..]).await?;
+        copy.finish().await?;
+        return Ok(());
+    }
     while let Some(part) = parts.next().await {
         sqlx::query!(
             r#"INSERT INTO catalog_relation_details
@@ -957,6 +979,9 @@ fn relation_row(out: &mut CopyData, catalog: &Uuid, _: &ColumnTypes, schema: &st
     out.boolean(t.rls_enabled);
     out.text(t.partition_key.as_deref());
 }
+
+const COPY_DETAILS: &str = "COPY catalog_relation_details (catalog_id, schema_name, name, \
+     detail, columns_inside) FROM STDIN (FORMAT binary)";
 
 const COPY_RELATIONS: &str = "COPY catalog_relations (catalog_id, schema_name, name, kind, \
      owner, comment, row_estimate, definition, parent_schema, parent_name, partition_bound, \
