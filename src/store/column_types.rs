@@ -88,16 +88,23 @@ impl<'a> ColumnTypes<'a> {
             .unwrap_or_else(|| key(&column.data_type, schema, name))
     }
 
-    /// The dictionary's rows for these types, to insert.
+    /// The dictionary's rows for these types, to insert, in key order: two writes that insert
+    /// the same new types then take their keys' locks in the same order, and cannot deadlock.
     pub fn rows(&self) -> TypeRows {
+        let mut types: Vec<_> = self
+            .keys()
+            .iter()
+            .flat_map(|(data_type, same)| {
+                same.iter().map(move |(s, n, k)| (*k, *data_type, *s, *n))
+            })
+            .collect();
+        types.sort_unstable_by_key(|&(key, ..)| key);
         let mut rows = TypeRows::default();
-        for (data_type, same) in self.keys() {
-            for (schema, name, key) in same {
-                rows.keys.push(*key);
-                rows.data_types.push((*data_type).to_owned());
-                rows.type_schemas.push(schema.map(str::to_owned));
-                rows.type_names.push(name.map(str::to_owned));
-            }
+        for (key, data_type, schema, name) in types {
+            rows.keys.push(key);
+            rows.data_types.push(data_type.to_owned());
+            rows.type_schemas.push(schema.map(str::to_owned));
+            rows.type_names.push(name.map(str::to_owned));
         }
         rows
     }

@@ -896,13 +896,20 @@ async fn insert_columns(
     if !big {
         return insert_few_columns(tx, catalog_id, snapshot, tables).await;
     }
-    column_types::insert(tx, &ColumnTypes::of(snapshot).rows()).await?;
-    copy_in(
-        tx,
-        COPY_COLUMN_LISTS,
-        copy_parts(catalog_id, snapshot.clone(), column_list_row),
-    )
-    .await
+    // The thread that builds the lists' data finds their types, and hands them over last.
+    let (types_found, types_received) = tokio::sync::oneshot::channel();
+    let snapshot = snapshot.clone();
+    let parts = in_parts(true, 2, move |parts| {
+        let types = ColumnTypes::of(&snapshot);
+        if copy_data(catalog_id, &snapshot, &types, column_list_row, parts) {
+            let _ = types_found.send(types.rows());
+        }
+    });
+    copy_in(tx, COPY_COLUMN_LISTS, parts).await?;
+    let types = types_received
+        .await
+        .map_err(|_| sqlx::Error::Protocol("the column types were not handed over".into()))?;
+    column_types::insert(tx, &types).await
 }
 
 /// Runs `statement`, a `COPY ... FROM STDIN`, with `parts` as its data.
