@@ -906,7 +906,16 @@ async fn insert_columns(
         }
     });
     copy_in(tx, COPY_COLUMN_LISTS, parts).await?;
-    let types = types_received
+    insert_handed_over_types(tx, types_received).await
+}
+
+/// Inserts the column types that the builder of the column lists' `COPY` data hands over after
+/// its last part. None arrive when it stopped early, which fails the write.
+async fn insert_handed_over_types(
+    tx: &mut Tx<'_>,
+    types: tokio::sync::oneshot::Receiver<column_types::TypeRows>,
+) -> sqlx::Result<()> {
+    let types = types
         .await
         .map_err(|_| sqlx::Error::Protocol("the column types were not handed over".into()))?;
     column_types::insert(tx, &types).await
@@ -1075,11 +1084,8 @@ pub fn write_early(pool: &PgPool, catalog_id: Uuid) -> (crate::introspect::Early
             copy_in(&mut tx, statement, Parts::Receiving(parts)).await?;
             copied_ms.push(started.elapsed().as_millis() as u64);
         }
-        // The hook hands the types over after its last part: without them, it stopped early.
-        let types = types_received
-            .await
-            .map_err(|_| sqlx::Error::Protocol("the column types were not handed over".into()))?;
-        column_types::insert(&mut tx, &types).await?;
+        // The hook hands the types over after its last part.
+        insert_handed_over_types(&mut tx, types_received).await?;
         tracing::debug!(
             locked_ms,
             ?copied_ms,
