@@ -374,8 +374,7 @@ async fn read_alone(url: &str) -> Result<f64> {
         statement_timeout: Duration::from_secs(300),
         ..Default::default()
     };
-    let read =
-        pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options, None).await?;
+    let read = pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options).await?;
     let elapsed = started.elapsed().as_secs_f64();
     drop(read);
     let _ = conn.close().await;

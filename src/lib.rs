@@ -16,6 +16,7 @@ pub mod db;
 pub mod duration;
 pub mod error;
 pub mod introspect;
+pub mod join;
 pub mod monitoring;
 pub mod period;
 pub mod queue;

@@ -100,7 +100,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "API listening");
-    api::serve(listener, api::router(state), shutdown).await?;
+    shutdown::serve(listener, api::router(state), shutdown).await?;
     tracing::info!("API stopped");
     Ok(())
 }

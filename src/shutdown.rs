@@ -1,4 +1,5 @@
-//! Turning SIGINT and SIGTERM into a cancellation every part of a process can watch.
+//! Turning SIGINT and SIGTERM into a cancellation every part of a process can watch, and
+//! serving HTTP until it comes (the API, and a worker's metrics port).
 
 use tokio_util::sync::CancellationToken;
 
@@ -29,4 +30,15 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }

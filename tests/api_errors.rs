@@ -198,7 +198,7 @@ async fn a_store_that_is_down_gets_503_json_errors() {
     .with_source_policy(pg_catalog_sync::access::SourcePolicy::parse(LOOPBACK).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(pg_catalog_sync::api::serve(
+    tokio::spawn(pg_catalog_sync::shutdown::serve(
         listener,
         pg_catalog_sync::api::router(state),
         tokio_util::sync::CancellationToken::new(),

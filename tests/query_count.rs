@@ -108,9 +108,6 @@ async fn introspection_runs_the_same_number_of_queries_for_5_and_200_tables() {
         let sync = app.sync_and_wait(&body).await;
         assert_eq!(sync["status"], "succeeded", "{sync}");
         assert_eq!(sync["stats"]["tables"], 2 * tables + 1);
-        // The probe is taken after the snapshot's commit: its statements count too.
-        app.settled_probe(sync["catalog_id"].as_str().unwrap())
-            .await;
         counts.push(proxy.count() - before);
     }
     assert_eq!(
@@ -127,12 +124,12 @@ async fn introspection_runs_the_same_number_of_queries_for_5_and_200_tables() {
     );
 }
 
-/// A sync takes its probe after its snapshot's commit, and stores a `pending:` mark until then.
-/// The next sync waits for that probe (the source is probed meanwhile): if it matches, the
-/// catalog is not read again. A mark that never settles (its worker stopped) means a full read
-/// after a few seconds, which stores a probe again.
+/// A sync stores the probe of the state it read with its snapshot; the next sync probes the
+/// source and, if the probe matches, does not read the catalog again. A stored probe that no
+/// longer matches (the source changed, or its statistics moved) means a full read, which
+/// stores a probe again.
 #[tokio::test]
-async fn a_resync_waits_for_the_last_probe_and_then_only_probes_the_source() {
+async fn a_resync_of_an_unchanged_source_only_probes_it() {
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
     let proxy = CountingProxy::start().await;
@@ -144,42 +141,28 @@ async fn a_resync_waits_for_the_last_probe_and_then_only_probes_the_source() {
     let first = app.sync_and_wait(&body).await;
     assert_eq!(first["status"], "succeeded", "{first}");
     let catalog = first["catalog_id"].as_str().unwrap().to_owned();
-    let probe = app.settled_probe(&catalog).await;
-    let set_probe = |value: String| {
-        let (pool, catalog) = (app.pool.clone(), catalog.clone());
-        async move {
-            sqlx::query("UPDATE catalogs SET source_probe = $2 WHERE id = $1")
-                .bind(catalog.parse::<uuid::Uuid>().unwrap())
-                .bind(value)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-    };
+    let probe = app.stored_probe(&catalog).await.expect("a probe is stored");
 
-    // As if the first sync were still taking its probe: it settles 300 ms into the re-sync.
-    set_probe("pending:still-probing".into()).await;
     let before = proxy.count();
-    let (status, accepted) = app.post_sync(&body).await;
-    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{accepted}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    set_probe(probe.clone()).await;
-    let sync_id = accepted["sync_id"].as_str().unwrap();
-    let again = app
-        .wait_for_sync(sync_id, std::time::Duration::from_secs(30))
-        .await;
+    let again = app.sync_and_wait(&body).await;
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!(again["stats"]["unchanged"], true, "{again}");
     let statements = proxy.count() - before;
     assert_eq!(statements, 1, "only the probe: {again}");
 
-    // A mark that never settles: the re-sync reads the catalog, and stores its own probe.
-    set_probe("pending:worker-stopped".into()).await;
+    // A stored probe that does not match: the re-sync reads the catalog, finds it unchanged,
+    // and stores the probe of what it read.
+    sqlx::query("UPDATE catalogs SET source_probe = 'stale' WHERE id = $1")
+        .bind(catalog.parse::<uuid::Uuid>().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let before = proxy.count();
     let third = app.sync_and_wait(&body).await;
     assert_eq!(third["status"], "succeeded", "{third}");
     assert_eq!(third["stats"]["unchanged"], true, "{third}");
-    assert_eq!(app.settled_probe(&catalog).await, probe);
+    assert_eq!(third["stats"]["relations_written"], 0, "{third}");
+    assert_eq!(app.stored_probe(&catalog).await, Some(probe));
     assert!(
         proxy.count() - before > 10,
         "a full read: {} statements",

@@ -231,6 +231,7 @@ mod tests {
             finished_at,
             stats: None,
             schema_filter: None,
+            progress: None,
         }
     }
 

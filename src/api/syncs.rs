@@ -21,7 +21,7 @@ use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::source::SourceTarget;
-use crate::store::syncs::{self, AttemptRow, SyncRow};
+use crate::store::syncs::{self, AttemptRow, ProgressReport, SyncRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -286,6 +286,9 @@ pub struct SyncView {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub stats: Option<Value>,
+    /// How far a running sync is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressReport>,
     /// The schema include/exclude list, when the request gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schemas: Option<Value>,
@@ -295,6 +298,7 @@ pub struct SyncView {
 
 impl From<SyncRow> for SyncView {
     fn from(s: SyncRow) -> Self {
+        let running = s.status == "running";
         Self {
             sync_id: s.id,
             catalog_id: s.catalog_id,
@@ -307,6 +311,10 @@ impl From<SyncRow> for SyncView {
             started_at: s.started_at,
             finished_at: s.finished_at,
             stats: s.stats,
+            progress: s
+                .progress
+                .filter(|_| running)
+                .and_then(|p| serde_json::from_value(p).ok()),
             schemas: s.schema_filter,
             attempt_log: None,
         }
@@ -413,7 +421,7 @@ async fn cancel_sync(
         syncs::Cancelled::Done(sync) => {
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => "cancelled").increment(1);
             tracing::info!(sync_id = %id, "sync cancelled");
-            Ok(Json(SyncView::from(sync)))
+            Ok(Json(SyncView::from(*sync)))
         }
         syncs::Cancelled::AlreadyEnded(status) => Err(ApiError::Conflict(format!(
             "the sync already ended: {status}"

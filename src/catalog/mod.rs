@@ -24,7 +24,7 @@ pub struct DatabaseInfo {
     pub server_version: Option<String>,
     #[serde(default)]
     pub encoding: Option<String>,
-    #[serde(default, serialize_with = "serialize_volatile")]
+    #[serde(default)]
     pub size_bytes: Option<i64>,
 }
 
@@ -92,10 +92,10 @@ pub struct Table {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// The planner's row estimate (`reltuples`); `None` when never analyzed.
-    #[serde(default, skip_serializing_if = "skip_volatile")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_estimate: Option<i64>,
     /// Size on disk with indexes and TOAST, in bytes.
-    #[serde(default, skip_serializing_if = "skip_volatile")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_bytes: Option<i64>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub unlogged: bool,
@@ -373,54 +373,7 @@ pub struct SnapshotStats {
 /// leaves room while keeping the store's composite keys within btree limits.
 pub const MAX_NAME_BYTES: usize = 255;
 
-thread_local! {
-    /// Set while [`Snapshot::fingerprint`] serializes a snapshot on this thread: the statistics
-    /// that move with the data then serialize as absent, without a copy of the snapshot and
-    /// without changing it (other threads may be writing it to the store meanwhile).
-    static FINGERPRINTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// A statistic is left out when it is unknown, or from a fingerprint.
-fn skip_volatile(value: &Option<i64>) -> bool {
-    value.is_none() || FINGERPRINTING.get()
-}
-
-/// A statistic that is always present in the JSON: `null` in a fingerprint.
-fn serialize_volatile<S: serde::Serializer>(
-    value: &Option<i64>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match FINGERPRINTING.get() {
-        true => serializer.serialize_none(),
-        false => value.serialize(serializer),
-    }
-}
-
 impl Snapshot {
-    /// A digest of the snapshot's structure: everything but the statistics that move with the
-    /// data (row estimates, sizes). Equal fingerprints mean nothing a client reads changed
-    /// except those statistics.
-    pub fn fingerprint(&self) -> String {
-        use sha2::Digest;
-        struct Reset;
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                FINGERPRINTING.set(false);
-            }
-        }
-        FINGERPRINTING.set(true);
-        let reset = Reset;
-        let mut hasher = HashWriter(sha2::Sha256::new());
-        serde_json::to_writer(&mut hasher, self).expect("a snapshot serializes");
-        drop(reset);
-        hasher
-            .0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
     pub fn stats(&self) -> SnapshotStats {
         let tables = || self.schemas.iter().flat_map(|s| &s.tables);
         SnapshotStats {
@@ -560,27 +513,6 @@ mod tests {
     }
 
     #[test]
-    fn the_fingerprint_ignores_statistics_but_not_structure() {
-        let body = r#"{"schemas":[{"name":"public","tables":[{"name":"users","row_estimate":10,"columns":[
-            {"name":"id","type":"integer","nullable":false}]}]}]}"#;
-        let mut a: Snapshot = serde_json::from_str(body).unwrap();
-        a.database = Some(DatabaseInfo::default());
-        let mut b = a.clone();
-        b.schemas[0].tables[0].row_estimate = Some(99);
-        b.schemas[0].tables[0].total_bytes = Some(8192);
-        b.database.as_mut().unwrap().size_bytes = Some(1 << 20);
-        assert_eq!(a.fingerprint(), b.fingerprint());
-        let json = serde_json::to_value(&b).unwrap();
-        assert_eq!(
-            json["schemas"][0]["tables"][0]["row_estimate"], 99,
-            "statistics are still serialized outside a fingerprint"
-        );
-        assert_eq!(json["database"]["size_bytes"], 1 << 20);
-        b.schemas[0].tables[0].columns[0].nullable = true;
-        assert_ne!(a.fingerprint(), b.fingerprint());
-    }
-
-    #[test]
     fn duplicate_and_nul_names_are_refused() {
         let mut snapshot = Snapshot {
             database: None,
@@ -598,19 +530,6 @@ mod tests {
         snapshot.schemas.pop();
         snapshot.schemas[0].tables[0].name = "a\0b".into();
         assert!(snapshot.validate().unwrap_err().contains("NUL"));
-    }
-}
-
-/// Feeds serialized bytes straight into a digest.
-struct HashWriter(sha2::Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        sha2::Digest::update(&mut self.0, buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

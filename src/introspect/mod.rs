@@ -17,6 +17,8 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::join::{Cancelled, join_blocking};
+
 use printing::Printer;
 
 use crate::catalog::{
@@ -45,30 +47,39 @@ struct Rest {
     dependencies: Vec<queries::DependencyRow>,
 }
 
-/// Called on a blocking thread with the snapshot's schemas, relations, columns, constraints
-/// and indexes as soon as they are read and assembled, while the rest of the catalog (types,
-/// functions, triggers, lineage, ...) is still being read: a sync starts writing what is
-/// there. The read's end waits for it to return.
-pub type Early = Box<dyn FnOnce(&Snapshot) + Send>;
+/// Why a read of the catalog failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Query(#[from] sqlx::Error),
+    #[error("the source exported an unexpected snapshot id {0:?}")]
+    SnapshotId(String),
+    #[error("the helper connection's read ended without its rows")]
+    HelperEnded,
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
+}
+
+/// A catalog as one read saw it.
+#[derive(Debug)]
+pub struct Read {
+    pub snapshot: Snapshot,
+    /// The [`probe`] of the catalog state the snapshot was read from, taken in the same
+    /// transaction: a change committed on the source after the read moves the probe a later
+    /// sync compares with this one.
+    pub probe: String,
+}
 
 /// Reads the whole catalog of the database `conn` is connected to. With a `helper`
 /// connection to the same database, the heaviest queries run on it at the same time, in the
 /// same snapshot (exported from `conn`'s transaction, as `pg_dump -j` does), in a task of its
-/// own: in one task with the main connection's queries, decoding the 200,000 rows of a big
-/// catalog's columns kept the helper's next query from being sent for about 0.1 s. The helper
-/// is closed at the end.
-///
-/// The read's transaction stays open on `conn`: [`finish_read`] gives the probe of the catalog
-/// state it saw, then ends it. A sync takes that probe once the snapshot is stored, where the
-/// probe's 0.1-0.15 s of the source's CPU (on a 10,000-table source) no longer competes with
-/// the read and the write for the machine's cores. A caller with no use for the probe closes
-/// the connection or calls [`finish_read`] before reusing it.
+/// own, so that decoding the main connection's rows never holds up the helper's next query.
+/// The helper is closed at the end.
 pub async fn introspect(
     conn: &mut PgConnection,
     helper: Option<PgConnection>,
     options: &Options,
-    early: Option<Early>,
-) -> Result<Snapshot, sqlx::Error> {
+) -> Result<Read, ReadError> {
     let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
     // Begun by hand rather than as a `Transaction`, which would end with this function.
     sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -113,9 +124,7 @@ pub async fn introspect(
                 .await?;
             // The id comes from the server itself (hex digits and dashes) and cannot be bound.
             if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                return Err(sqlx::Error::Protocol(format!(
-                    "unexpected snapshot id {id:?}"
-                )));
+                return Err(ReadError::SnapshotId(id));
             }
             let timeout = timeout.clone();
             let (rows, rows_read) = oneshot::channel();
@@ -173,25 +182,14 @@ pub async fn introspect(
     };
     let keys_done = started.elapsed();
 
-    // The relations, their columns and keys are assembled on a blocking thread (and handed to
-    // `early`) while the rest is read.
+    // The relations, their columns and keys are assembled on a blocking thread while the
+    // rest is read.
     let assembling = tokio::task::spawn_blocking(move || {
-        let skeleton_started = started.elapsed();
         let (schemas, positions) = skeleton(schemas, relations, columns, &column_types, keys);
-        let skeleton_done = started.elapsed();
         let snapshot = Snapshot {
             database: None,
             schemas,
         };
-        if let Some(early) = early {
-            early(&snapshot);
-        }
-        tracing::debug!(
-            started_ms = skeleton_started.as_millis() as u64,
-            skeleton_ms = skeleton_done.as_millis() as u64,
-            handed_over_ms = started.elapsed().as_millis() as u64,
-            "relations assembled"
-        );
         (snapshot, positions)
     });
     let types: Vec<queries::TypeRow> = all!(tx, queries::TYPES)?;
@@ -200,23 +198,16 @@ pub async fn introspect(
     let triggers: Vec<queries::TriggerRow> = all!(tx, queries::TRIGGERS)?;
     let dependencies: Vec<queries::DependencyRow> = all!(tx, queries::DEPENDENCIES)?;
     let main_done = started.elapsed();
-    let (size_bytes, heavy_done) = heavy.size(tx).await?;
+    let tail = heavy.tail(tx).await?;
+    sqlx::raw_sql("COMMIT").execute(&mut *tx).await?;
     let read = started.elapsed();
-    let (mut snapshot, positions) = match assembling.await {
-        Ok(assembled) => assembled,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => {
-            return Err(sqlx::Error::Protocol(
-                "assembling the snapshot was cancelled".into(),
-            ));
-        }
-    };
+    let (mut snapshot, positions) = join_blocking(assembling).await?;
     assemble_rest(
         &mut snapshot,
         &positions,
         Rest {
             database,
-            size_bytes,
+            size_bytes: tail.size,
             types,
             sequences,
             functions,
@@ -230,12 +221,15 @@ pub async fn introspect(
         relations_ms = rows_done.as_millis() as u64,
         keys_ms = keys_done.as_millis() as u64,
         main_ms = main_done.as_millis() as u64,
-        helper_ms = heavy_done.as_millis() as u64,
+        helper_ms = tail.done.as_millis() as u64,
         read_ms = read.as_millis() as u64,
         assembled_ms = started.elapsed().as_millis() as u64,
         "catalog read"
     );
-    Ok(snapshot)
+    Ok(Read {
+        snapshot,
+        probe: tail.probe,
+    })
 }
 
 /// Session settings of an introspection transaction: its statement timeout (`$1`), no
@@ -271,8 +265,13 @@ struct HeavyRows {
     constraints: Vec<queries::ConstraintRow>,
 }
 
-/// The database's size, and when the helper's queries were done (since the read started).
-type SizeRead = (Option<i64>, Duration);
+/// What the heavy queries read last: the database's size and the catalog's probe, and when
+/// they were done (since the read started).
+struct Tail {
+    size: Option<i64>,
+    probe: String,
+    done: Duration,
+}
 
 impl HeavyQueries {
     async fn rows(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
@@ -295,22 +294,27 @@ impl HeavyQueries {
         })
     }
 
-    async fn size(&self, conn: &mut PgConnection) -> Result<SizeRead, sqlx::Error> {
+    async fn tail(&self, conn: &mut PgConnection) -> Result<Tail, sqlx::Error> {
         let size = sqlx::query_scalar(queries::DATABASE_SIZE)
-            .fetch_one(conn)
+            .fetch_one(&mut *conn)
             .await?;
-        Ok((size, self.started.elapsed()))
+        let probe = probe(conn).await?;
+        Ok(Tail {
+            size,
+            probe,
+            done: self.started.elapsed(),
+        })
     }
 
-    /// [`Self::rows`] (sent on to `rows` as soon as read), then the size, on `helper` in the
-    /// snapshot `snapshot_id`; closes `helper` at the end.
+    /// [`Self::rows`] (sent on to `rows` as soon as read), then the [`Tail`], on `helper` in
+    /// the snapshot `snapshot_id`; closes `helper` at the end.
     async fn read_on_helper(
         self,
         mut helper: PgConnection,
         snapshot_id: &str,
         timeout: &str,
         rows: oneshot::Sender<HeavyRows>,
-    ) -> Result<SizeRead, sqlx::Error> {
+    ) -> Result<Tail, sqlx::Error> {
         let read = async {
             let mut side = helper.begin().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -327,9 +331,9 @@ impl HeavyQueries {
                 .await?;
             // Nobody takes them any more when the main connection's read failed.
             let _ = rows.send(self.rows(&mut side).await?);
-            let size = self.size(&mut side).await?;
+            let tail = self.tail(&mut side).await?;
             side.commit().await?;
-            Ok(size)
+            Ok(tail)
         };
         let read = read.await;
         let _ = helper.close().await;
@@ -346,44 +350,40 @@ enum Heavy {
 
 /// [`HeavyQueries`] running on the helper, which hands its rows over as soon as it has them.
 struct HelperRead {
-    task: AbortOnDropHandle<Result<SizeRead, sqlx::Error>>,
+    task: AbortOnDropHandle<Result<Tail, sqlx::Error>>,
     rows: oneshot::Receiver<HeavyRows>,
 }
 
 /// How the helper's read ended: its result, or a panic (resumed here) or cancellation.
 fn ended(
-    joined: Result<Result<SizeRead, sqlx::Error>, tokio::task::JoinError>,
-) -> Result<SizeRead, sqlx::Error> {
+    joined: Result<Result<Tail, sqlx::Error>, tokio::task::JoinError>,
+) -> Result<Tail, ReadError> {
     match joined {
-        Ok(read) => read,
+        Ok(read) => Ok(read?),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(sqlx::Error::Protocol(
-            "the helper connection's read was cancelled".into(),
-        )),
+        Err(_) => Err(ReadError::Cancelled(Cancelled)),
     }
 }
 
 impl Heavy {
-    async fn rows(&mut self, tx: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
+    async fn rows(&mut self, tx: &mut PgConnection) -> Result<HeavyRows, ReadError> {
         match self {
             Heavy::OnHelper(h) => match (&mut h.rows).await {
                 Ok(rows) => Ok(rows),
                 // The helper failed before it read them: its end says why.
-                Err(_) => match ended((&mut h.task).await) {
-                    Ok(_) => Err(sqlx::Error::Protocol(
-                        "the helper connection's read ended early".into(),
-                    )),
-                    Err(e) => Err(e),
-                },
+                Err(_) => Err(match ended((&mut h.task).await) {
+                    Ok(_) => ReadError::HelperEnded,
+                    Err(e) => e,
+                }),
             },
-            Heavy::Here(queries) => queries.rows(tx).await,
+            Heavy::Here(queries) => Ok(queries.rows(tx).await?),
         }
     }
 
-    async fn size(self, tx: &mut PgConnection) -> Result<SizeRead, sqlx::Error> {
+    async fn tail(self, tx: &mut PgConnection) -> Result<Tail, ReadError> {
         match self {
             Heavy::OnHelper(h) => ended(h.task.await),
-            Heavy::Here(queries) => queries.size(tx).await,
+            Heavy::Here(queries) => Ok(queries.tail(tx).await?),
         }
     }
 }
@@ -551,19 +551,6 @@ async fn printed_by_server(
 /// The probe of the source's current catalog state (see `queries::PROBE`).
 pub async fn probe(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
     sqlx::query_scalar(queries::PROBE).fetch_one(conn).await
-}
-
-/// The probe of the catalog state that [`introspect`] read on `conn`, in its transaction
-/// (the same MVCC snapshot: a change committed on the source since the read moves the probe
-/// the next sync compares with this one), then the end of that transaction.
-///
-/// The only part of the probe a later moment can move is what VACUUM and ANALYZE update in
-/// place (the tables' page and row counts), as they could between the read's own queries:
-/// then the next sync finds the catalog unchanged and keeps the statistics it read.
-pub async fn finish_read(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-    let probe = probe(&mut *conn).await?;
-    sqlx::raw_sql("COMMIT").execute(conn).await?;
-    Ok(probe)
 }
 
 fn foreign_key_action(code: Option<String>) -> Option<String> {

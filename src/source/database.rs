@@ -2,14 +2,13 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
-use sqlx::{ConnectOptions, Connection, PgConnection};
-use std::time::Duration;
+use sqlx::{ConnectOptions, Connection};
 
 use super::{SourceError, SourceLimits, SourceTarget};
 use std::sync::Arc;
 
 use crate::access::SourcePolicy;
-use crate::catalog::{SchemaFilter, Snapshot};
+use crate::catalog::SchemaFilter;
 use crate::introspect;
 
 #[derive(Debug, Clone)]
@@ -28,8 +27,7 @@ impl DatabaseSource {
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
-        early: Option<introspect::Early>,
-    ) -> Result<(Snapshot, ReadProbe), SourceError> {
+    ) -> Result<introspect::Read, SourceError> {
         let options = self.connect_options(target, password).await?;
 
         // Two connections: the heavy catalog queries run on the second in the same snapshot.
@@ -48,11 +46,11 @@ impl DatabaseSource {
             statement_timeout: self.limits.timeout,
             schemas: schemas.clone(),
         };
-        let run = introspect::introspect(&mut conn, Some(helper), &options, early);
+        let run = introspect::introspect(&mut conn, Some(helper), &options);
         // The statement timeout bounds each query; this bounds the whole read, network included.
         let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
-        let snapshot = match result {
-            Ok(r) => r.map_err(classify)?,
+        let read = match result {
+            Ok(r) => r.map_err(classify_read)?,
             Err(_) => {
                 return Err(SourceError::transient(format!(
                     "reading the source catalog timed out after {:?}",
@@ -60,11 +58,8 @@ impl DatabaseSource {
                 )));
             }
         };
-        let probe = ReadProbe {
-            conn,
-            timeout: self.limits.timeout,
-        };
-        Ok((snapshot, probe))
+        let _ = conn.close().await;
+        Ok(read)
     }
 
     /// The probe of the source's catalog state: one connection, one cheap query.
@@ -130,28 +125,12 @@ impl DatabaseSource {
     }
 }
 
-/// The probe of the catalog state a read saw, still to be taken: the read's transaction stays
-/// open on its connection until [`ReadProbe::take`] (see [`introspect::finish_read`]).
-/// Dropping it closes the connection, which ends the transaction.
-pub struct ReadProbe {
-    conn: PgConnection,
-    timeout: Duration,
-}
-
-impl ReadProbe {
-    /// The probe, then the connection closed.
-    pub async fn take(mut self) -> Result<String, SourceError> {
-        let probe = tokio::time::timeout(self.timeout, introspect::finish_read(&mut self.conn))
-            .await
-            .map_err(|_| SourceError::transient("probing the source timed out"))?
-            .map_err(classify)?;
-        let _ = self.conn.close().await;
-        Ok(probe)
-    }
-
-    /// Ends the read without its probe: the connection is closed, and the transaction with it.
-    pub async fn close(self) {
-        let _ = self.conn.close().await;
+/// Sorts a failed read: a query's error by [`classify`], the rest (the read's own machinery
+/// failing) as worth another try.
+fn classify_read(err: introspect::ReadError) -> SourceError {
+    match err {
+        introspect::ReadError::Query(e) => classify(e),
+        other => SourceError::transient(format!("reading the source catalog failed: {other}")),
     }
 }
 

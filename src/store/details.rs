@@ -1,23 +1,17 @@
 //! Each relation's detail document (`GET /catalogs/{id}/tables/{schema}/{table}`), written with
 //! its snapshot.
 //!
-//! Building the document at read time costs the store seven index lookups and the JSON
-//! assembly of every column, constraint and index (about 0.3 ms of CPU for a 20-column table):
-//! under 64 concurrent clients that put the first read of each table at tens of milliseconds.
-//! Built here from the snapshot in memory, the documents of a 10,000-table catalog cost about
-//! 0.1 s of the worker's time and 0.1-0.2 s more write (staged on a second store connection
-//! while the rows are written: `store::snapshot`), and a read becomes one primary-key
-//! lookup.
+//! A read of a table's detail is one primary-key lookup: the document is built by the worker
+//! from the snapshot in memory when the relation is written, instead of being assembled by the
+//! store from seven tables on every read.
 //!
 //! What moves without a rewrite is not in the document: the statistics (`row_estimate`,
-//! `total_bytes`, refreshed in place by unchanged re-syncs) are read from `catalog_relations`,
-//! and the `href` is the reader's; [`with_live_fields`] puts them in front.
+//! `total_bytes`, refreshed in place) are read from `catalog_relations`, and the `href` is the
+//! reader's; [`with_live_fields`] puts them in front.
 //!
-//! Nor are the columns: the reader takes them from the relation's column list
-//! (`catalog_column_lists`, one primary-key lookup more in the same statement), which the
-//! snapshot writes anyway, and [`columns_member`] renders them. They were four fifths of the
-//! documents' bytes: with them, a 10,000-table catalog's documents were 55 MB, compressed
-//! and moved twice on every full write; without them, 12 MB.
+//! Nor are the columns, most of a document's bytes: the reader takes them from the relation's
+//! column list (`catalog_column_lists`, one primary-key lookup more in the same statement),
+//! and [`columns_member`] renders them.
 //!
 //! Lists are in byte order of their names (columns in ordinal order), whatever the store's
 //! collation.
@@ -49,9 +43,9 @@ struct Detail<'a> {
     constraints: Vec<Constraint<'a>>,
     indexes: Vec<Index<'a>>,
     triggers: Vec<Trigger<'a>>,
-    partitions: Vec<Partition<'a>>,
+    partitions: &'a [Partition<'a>],
     depends_on: Vec<Name<'a>>,
-    dependent_views: Vec<Name<'a>>,
+    dependent_views: &'a [Name<'a>],
 }
 
 #[derive(Serialize)]
@@ -122,59 +116,87 @@ struct Name<'a> {
     name: &'a str,
 }
 
-/// One relation's document: (schema, name, JSON object text).
-pub struct RelationDetail<'a> {
-    pub schema: &'a str,
-    pub name: &'a str,
-    pub detail: String,
+/// What a relation's document shows of the other relations: its partitions and the views
+/// that read it. Found once per snapshot; both lists are sorted and free of duplicates.
+#[derive(Default)]
+pub struct Links<'a> {
+    partitions: HashMap<Name<'a>, Vec<Partition<'a>>>,
+    dependents: HashMap<Name<'a>, Vec<Name<'a>>>,
 }
 
-/// The documents of every relation of `snapshot`, built one at a time as they are taken.
-pub fn build(snapshot: &Snapshot) -> impl Iterator<Item = RelationDetail<'_>> {
-    let tables: Vec<(&str, &Table)> = snapshot
-        .schemas
-        .iter()
-        .flat_map(|s| s.tables.iter().map(move |t| (s.name.as_str(), t)))
-        .collect();
-    // The relations that point at each relation: its partitions and the views reading it.
-    let mut partitions: HashMap<Name, Vec<Partition>> = HashMap::new();
-    let mut dependents: HashMap<Name, Vec<Name>> = HashMap::new();
-    for &(schema, t) in &tables {
-        let this = Name {
-            schema,
-            name: &t.name,
-        };
-        if let Some(parent) = &t.partition_of {
-            partitions
-                .entry(name_of(parent))
-                .or_default()
-                .push(Partition {
-                    schema,
+impl<'a> Links<'a> {
+    pub fn of(snapshot: &'a Snapshot) -> Self {
+        let mut links = Links::default();
+        for s in &snapshot.schemas {
+            for t in &s.tables {
+                let this = Name {
+                    schema: &s.name,
                     name: &t.name,
-                    partition_bound: t.partition_bound.as_deref(),
-                });
+                };
+                if let Some(parent) = &t.partition_of {
+                    links
+                        .partitions
+                        .entry(name_of(parent))
+                        .or_default()
+                        .push(Partition {
+                            schema: &s.name,
+                            name: &t.name,
+                            partition_bound: t.partition_bound.as_deref(),
+                        });
+                }
+                for target in &t.depends_on {
+                    links
+                        .dependents
+                        .entry(name_of(target))
+                        .or_default()
+                        .push(this);
+                }
+            }
         }
-        for target in &t.depends_on {
-            dependents.entry(name_of(target)).or_default().push(this);
+        for partitions in links.partitions.values_mut() {
+            partitions.sort_by(|a, b| (a.schema, a.name).cmp(&(b.schema, b.name)));
+        }
+        for dependents in links.dependents.values_mut() {
+            dependents.sort();
+            dependents.dedup();
+        }
+        links
+    }
+
+    fn partitions(&self, schema: &'a str, name: &'a str) -> &[Partition<'a>] {
+        self.partitions
+            .get(&Name { schema, name })
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn dependents(&self, schema: &'a str, name: &'a str) -> &[Name<'a>] {
+        self.dependents
+            .get(&Name { schema, name })
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Feeds `out` what the document of `schema.name` shows of other relations, so that a
+    /// relation whose partitions or dependent views change is written again.
+    pub fn digest_into(&self, schema: &'a str, name: &'a str, out: &mut Vec<u8>) {
+        let mut part = |value: Option<&str>| match value {
+            Some(v) => {
+                out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                out.extend_from_slice(v.as_bytes());
+            }
+            None => out.extend_from_slice(&u32::MAX.to_be_bytes()),
+        };
+        for p in self.partitions(schema, name) {
+            [Some(p.schema), Some(p.name), p.partition_bound]
+                .into_iter()
+                .for_each(&mut part);
+        }
+        part(None);
+        for d in self.dependents(schema, name) {
+            [Some(d.schema), Some(d.name)]
+                .into_iter()
+                .for_each(&mut part);
         }
     }
-    tables.into_iter().map(move |(schema, t)| {
-        let this = Name {
-            schema,
-            name: &t.name,
-        };
-        let mut partitions = partitions.remove(&this).unwrap_or_default();
-        partitions.sort_by(|a, b| (a.schema, a.name).cmp(&(b.schema, b.name)));
-        let mut dependent_views = dependents.remove(&this).unwrap_or_default();
-        dependent_views.sort();
-        dependent_views.dedup();
-        let detail = document(schema, t, partitions, dependent_views);
-        RelationDetail {
-            schema,
-            name: &t.name,
-            detail,
-        }
-    })
 }
 
 fn name_of(q: &QualifiedName) -> Name<'_> {
@@ -184,12 +206,8 @@ fn name_of(q: &QualifiedName) -> Name<'_> {
     }
 }
 
-fn document<'a>(
-    schema: &'a str,
-    t: &'a Table,
-    partitions: Vec<Partition<'a>>,
-    dependent_views: Vec<Name<'a>>,
-) -> String {
+/// The detail document of the relation `t` of `schema`, as JSON text.
+pub fn document<'a>(schema: &'a str, t: &'a Table, links: &'a Links<'a>) -> String {
     let mut constraints: Vec<Constraint> = t
         .constraints
         .iter()
@@ -266,9 +284,9 @@ fn document<'a>(
         constraints,
         indexes,
         triggers,
-        partitions,
+        partitions: links.partitions(schema, &t.name),
         depends_on,
-        dependent_views,
+        dependent_views: links.dependents(schema, &t.name),
     };
     serde_json::to_string(&detail).expect("a detail document serializes")
 }

@@ -1,11 +1,15 @@
 //! Syncs and their attempts: the status clients poll.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Acquire, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::Tx;
+use crate::catalog::SnapshotStats;
 
 /// Whether a sync in `status` has ended. A sync moves
 /// `queued -> running -> (retrying -> running)* -> succeeded | failed`, and any active sync can
@@ -28,6 +32,8 @@ pub struct SyncRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub stats: Option<serde_json::Value>,
     pub schema_filter: Option<serde_json::Value>,
+    /// A running sync's last [`ProgressReport`].
+    pub progress: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -43,7 +49,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncR
     sqlx::query_as!(
         SyncRow,
         r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
-                  enqueued_at, started_at, finished_at, stats, schema_filter
+                  enqueued_at, started_at, finished_at, stats, schema_filter, progress
            FROM syncs WHERE id = $1"#,
         id
     )
@@ -151,7 +157,7 @@ pub async fn list_for_catalog(
     sqlx::query_as!(
         SyncRow,
         r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
-                  enqueued_at, started_at, finished_at, stats, schema_filter
+                  enqueued_at, started_at, finished_at, stats, schema_filter, progress
            FROM syncs
            WHERE catalog_id = $1
              AND ($2::timestamptz IS NULL OR (enqueued_at, id) < ($2, $3::uuid))
@@ -264,7 +270,7 @@ pub async fn begin_attempt(
 pub async fn retry_later(db: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<()> {
     finish_attempt(db, sync_id, Some(error)).await?;
     sqlx::query!(
-        r#"UPDATE syncs SET status = 'retrying', last_error = $2
+        r#"UPDATE syncs SET status = 'retrying', last_error = $2, progress = NULL
            WHERE id = $1 AND status IN ('running', 'retrying')"#,
         sync_id,
         error
@@ -278,7 +284,7 @@ pub async fn retry_later(db: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::R
 pub async fn fail(tx: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<()> {
     finish_attempt(tx, sync_id, Some(error)).await?;
     sqlx::query!(
-        r#"UPDATE syncs SET status = 'failed', last_error = $2, finished_at = now()
+        r#"UPDATE syncs SET status = 'failed', last_error = $2, finished_at = now(), progress = NULL
            WHERE id = $1 AND status IN ('queued', 'running', 'retrying')"#,
         sync_id,
         error
@@ -288,20 +294,33 @@ pub async fn fail(tx: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<(
     Ok(())
 }
 
+/// What a succeeded sync found and did, as `GET /syncs/{id}` shows it (`stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    /// What the snapshot holds.
+    #[serde(flatten)]
+    pub counts: SnapshotStats,
+    /// Whether the snapshot was the stored one but for its statistics.
+    pub unchanged: bool,
+    /// Changes recorded in the history; none for a catalog's first snapshot.
+    pub changes: Option<u64>,
+    /// Relations written (added or changed).
+    #[serde(default)]
+    pub relations_written: u64,
+}
+
 /// Ends a sync as succeeded, in the transaction that wrote its snapshot: its attempt ends
 /// with it. False when the sync was no longer active.
-pub async fn succeed(
-    tx: &mut Tx<'_>,
-    sync_id: Uuid,
-    stats: serde_json::Value,
-) -> sqlx::Result<bool> {
+pub async fn succeed(tx: &mut Tx<'_>, sync_id: Uuid, stats: &SyncStats) -> sqlx::Result<bool> {
+    let stats = serde_json::to_value(stats).expect("sync stats serialize");
     let done = sqlx::query_scalar!(
         r#"WITH attempt AS (
                UPDATE sync_attempts SET finished_at = now(), error = NULL
                WHERE sync_id = $1 AND finished_at IS NULL
            ), done AS (
                UPDATE syncs
-               SET status = 'succeeded', stats = $2, finished_at = now(), credentials = NULL
+               SET status = 'succeeded', stats = $2, finished_at = now(), credentials = NULL,
+                   progress = NULL
                WHERE id = $1 AND status IN ('running', 'retrying')
                RETURNING id
            )
@@ -326,11 +345,11 @@ async fn finish_attempt(tx: &mut Tx<'_>, sync_id: Uuid, error: Option<&str>) -> 
     Ok(())
 }
 
-/// The stats of the catalog's latest successful sync.
+/// The stats of the catalog's latest successful sync (none where they cannot be read).
 pub async fn latest_stats(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
-) -> sqlx::Result<Option<serde_json::Value>> {
+) -> sqlx::Result<Option<SyncStats>> {
     let row = sqlx::query_scalar!(
         r#"SELECT stats FROM syncs WHERE catalog_id = $1 AND status = 'succeeded'
            ORDER BY finished_at DESC LIMIT 1"#,
@@ -338,14 +357,14 @@ pub async fn latest_stats(
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.flatten())
+    Ok(row.flatten().and_then(|s| serde_json::from_value(s).ok()))
 }
 
 /// What [`cancel`] did.
 #[derive(Debug, Clone)]
 pub enum Cancelled {
     /// The sync is now `cancelled`; a worker running it stops at its next step.
-    Done(SyncRow),
+    Done(Box<SyncRow>),
     /// The sync had already ended, in this state.
     AlreadyEnded(String),
     Missing,
@@ -367,7 +386,8 @@ pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
         return Ok(Cancelled::AlreadyEnded(status));
     }
     sqlx::query!(
-        r#"UPDATE syncs SET status = 'cancelled', finished_at = now(), last_error = 'cancelled by request'
+        r#"UPDATE syncs SET status = 'cancelled', finished_at = now(), progress = NULL,
+               last_error = 'cancelled by request'
            WHERE id = $1"#,
         sync_id
     )
@@ -375,7 +395,90 @@ pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
     .await?;
     finish_attempt(tx, sync_id, Some("cancelled by request")).await?;
     Ok(match get(&mut **tx, sync_id).await? {
-        Some(row) => Cancelled::Done(row),
+        Some(row) => Cancelled::Done(Box::new(row)),
         None => Cancelled::Missing,
     })
+}
+
+/// The phase a running sync is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the source's catalog.
+    Reading,
+    /// Comparing what was read with the stored snapshot.
+    Comparing,
+    /// Writing the changed relations.
+    Writing,
+}
+
+impl Phase {
+    const ALL: [Phase; 3] = [Phase::Reading, Phase::Comparing, Phase::Writing];
+}
+
+/// How far a running sync is, as `GET /syncs/{id}` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProgressReport {
+    pub phase: Phase,
+    pub relations_done: u64,
+    /// Unknown while the source is read.
+    pub relations_total: Option<u64>,
+}
+
+/// A sync's progress, shared by the tasks and threads doing its work (which update it without
+/// waiting) and the task that stores it now and then ([`record_progress`]).
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<ProgressState>);
+
+#[derive(Debug, Default)]
+struct ProgressState {
+    phase: AtomicU8,
+    done: AtomicU64,
+    /// `u64::MAX` while unknown.
+    total: AtomicU64,
+}
+
+impl Progress {
+    /// Enters `phase`, with nothing done of `total` relations.
+    pub fn start(&self, phase: Phase, total: Option<u64>) {
+        let state = &self.0;
+        state.done.store(0, Ordering::Relaxed);
+        state
+            .total
+            .store(total.unwrap_or(u64::MAX), Ordering::Relaxed);
+        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        state.phase.store(index as u8, Ordering::Relaxed);
+    }
+
+    /// `relations` more are done.
+    pub fn advance(&self, relations: u64) {
+        self.0.done.fetch_add(relations, Ordering::Relaxed);
+    }
+
+    pub fn report(&self) -> ProgressReport {
+        let state = &self.0;
+        let total = state.total.load(Ordering::Relaxed);
+        ProgressReport {
+            phase: Phase::ALL[usize::from(state.phase.load(Ordering::Relaxed)).min(2)],
+            relations_done: state.done.load(Ordering::Relaxed),
+            relations_total: (total != u64::MAX).then_some(total),
+        }
+    }
+}
+
+/// Stores a running sync's progress; a sync that is no longer running keeps none.
+pub async fn record_progress(
+    db: impl PgExecutor<'_>,
+    sync_id: Uuid,
+    report: &ProgressReport,
+) -> sqlx::Result<()> {
+    let report = serde_json::to_value(report).expect("a progress report serializes");
+    sqlx::query!(
+        r#"UPDATE syncs SET progress = $2 WHERE id = $1 AND status = 'running'"#,
+        sync_id,
+        report
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(%addr, "worker metrics listening");
         let app = monitoring::router(None, &config.store.queue_name);
-        tokio::spawn(pg_catalog_sync::api::serve(listener, app, signal.clone()));
+        tokio::spawn(shutdown::serve(listener, app, signal.clone()));
     }
     let worker = Worker::new(config, pool)?.start();
     signal.cancelled().await;

@@ -1,0 +1,409 @@
+//! The store tables a snapshot is written to, and how one unit's rows are encoded for each.
+//!
+//! A snapshot is stored in two kinds of unit: a schema (its row, types, sequences and
+//! functions) and a relation (its row, column list, constraints, indexes, triggers, view
+//! dependencies and detail document). A unit is written and deleted as a whole, in every
+//! table of its kind, and its content hash is the digest of exactly the rows it is stored as.
+
+use sha2::Digest;
+use uuid::Uuid;
+
+use super::copy::CopyData;
+use crate::catalog::{Column, Schema, Table};
+use crate::store::column_types::ColumnTypes;
+use crate::store::details::{self, Links};
+
+/// A unit's content hash: the first 16 bytes of a SHA-256.
+pub type ContentHash = [u8; 16];
+
+/// One store table of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Schemas,
+    Types,
+    Sequences,
+    Functions,
+    Relations,
+    ColumnLists,
+    Constraints,
+    Indexes,
+    Triggers,
+    Dependencies,
+    Details,
+}
+
+impl Family {
+    /// Every table, in the order a write copies them.
+    pub const ALL: [Family; 11] = [
+        Family::Schemas,
+        Family::Types,
+        Family::Sequences,
+        Family::Functions,
+        Family::Relations,
+        Family::ColumnLists,
+        Family::Constraints,
+        Family::Indexes,
+        Family::Triggers,
+        Family::Dependencies,
+        Family::Details,
+    ];
+
+    /// Whether the table holds rows of relations (else of schemas).
+    pub fn of_relations(self) -> bool {
+        !matches!(
+            self,
+            Family::Schemas | Family::Types | Family::Sequences | Family::Functions
+        )
+    }
+
+    pub fn table(self) -> &'static str {
+        match self {
+            Family::Schemas => "catalog_schemas",
+            Family::Types => "catalog_types",
+            Family::Sequences => "catalog_sequences",
+            Family::Functions => "catalog_functions",
+            Family::Relations => "catalog_relations",
+            Family::ColumnLists => "catalog_column_lists",
+            Family::Constraints => "catalog_constraints",
+            Family::Indexes => "catalog_indexes",
+            Family::Triggers => "catalog_triggers",
+            Family::Dependencies => "catalog_dependencies",
+            Family::Details => "catalog_relation_details",
+        }
+    }
+
+    /// The columns that name a row's unit: its schema, and for a relation's row its relation.
+    pub fn unit_columns(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Family::Schemas => ("name", None),
+            Family::Types | Family::Sequences | Family::Functions => ("schema_name", None),
+            Family::Relations | Family::Details => ("schema_name", Some("name")),
+            _ => ("schema_name", Some("relation_name")),
+        }
+    }
+
+    /// The `COPY` statement, in the column order of [`encode`].
+    pub fn copy_statement(self) -> &'static str {
+        match self {
+            Family::Schemas => {
+                "COPY catalog_schemas (catalog_id, name, owner, comment, content_hash) \
+                 FROM STDIN (FORMAT binary)"
+            }
+            Family::Types => {
+                "COPY catalog_types (catalog_id, schema_name, name, kind, owner, comment, labels, \
+                 base_type, not_null, default_expr, checks, attributes) FROM STDIN (FORMAT binary)"
+            }
+            Family::Sequences => {
+                "COPY catalog_sequences (catalog_id, schema_name, name, data_type, start_value, \
+                 increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column) \
+                 FROM STDIN (FORMAT binary)"
+            }
+            Family::Functions => {
+                "COPY catalog_functions (catalog_id, schema_name, name, arguments, result, \
+                 language, kind, comment) FROM STDIN (FORMAT binary)"
+            }
+            Family::Relations => {
+                "COPY catalog_relations (catalog_id, schema_name, name, kind, owner, comment, \
+                 definition, parent_schema, parent_name, partition_bound, column_count, unlogged, \
+                 rls_enabled, partition_key, content_hash, row_estimate, total_bytes) \
+                 FROM STDIN (FORMAT binary)"
+            }
+            Family::ColumnLists => {
+                "COPY catalog_column_lists (catalog_id, schema_name, relation_name, ordinals, \
+                 names, type_keys, nullable, default_exprs, comments, is_array, identities, \
+                 generated, collation_names) FROM STDIN (FORMAT binary)"
+            }
+            Family::Constraints => {
+                "COPY catalog_constraints (catalog_id, schema_name, relation_name, name, kind, \
+                 columns, definition, ref_schema, ref_table, ref_columns, on_update, on_delete, \
+                 is_deferrable, is_deferred) FROM STDIN (FORMAT binary)"
+            }
+            Family::Indexes => {
+                "COPY catalog_indexes (catalog_id, schema_name, relation_name, name, columns, \
+                 include_columns, is_unique, is_primary, method, predicate, definition) \
+                 FROM STDIN (FORMAT binary)"
+            }
+            Family::Triggers => {
+                "COPY catalog_triggers (catalog_id, schema_name, relation_name, name, timing, \
+                 events, for_each, function, enabled, definition) FROM STDIN (FORMAT binary)"
+            }
+            Family::Dependencies => {
+                "COPY catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, \
+                 ref_name) FROM STDIN (FORMAT binary)"
+            }
+            Family::Details => {
+                "COPY catalog_relation_details (catalog_id, schema_name, name, detail, \
+                 columns_inside) FROM STDIN (FORMAT binary)"
+            }
+        }
+    }
+}
+
+/// What every encoder needs besides the unit itself.
+pub struct Context<'a> {
+    pub catalog: Uuid,
+    pub types: ColumnTypes<'a>,
+    pub links: Links<'a>,
+}
+
+/// One unit of a snapshot, with the hash it is stored with (none while it is hashed).
+#[derive(Clone, Copy)]
+pub enum Unit<'a> {
+    Schema(&'a Schema),
+    Relation { schema: &'a str, table: &'a Table },
+}
+
+/// Encodes `unit`'s rows of `family` (none when the family is of the other kind of unit).
+pub fn encode(
+    family: Family,
+    out: &mut CopyData,
+    cx: &Context<'_>,
+    unit: Unit<'_>,
+    hash: Option<&ContentHash>,
+) {
+    match (unit, family.of_relations()) {
+        (Unit::Schema(schema), false) => schema_rows(family, out, &cx.catalog, schema, hash),
+        (Unit::Relation { schema, table }, true) => {
+            relation_rows(family, out, cx, schema, table, hash)
+        }
+        _ => {}
+    }
+}
+
+/// The content hash of `unit`: the digest of its rows in every table of its kind but the
+/// detail documents (which only repeat the rows, and the links that are digested instead),
+/// leaving out the hash itself and the statistics that move with the data.
+pub fn content_hash(cx: &Context<'_>, unit: Unit<'_>, scratch: &mut CopyData) -> ContentHash {
+    scratch.0.clear();
+    for family in Family::ALL {
+        if family != Family::Details {
+            encode(family, scratch, cx, unit, None);
+        }
+    }
+    if let Unit::Relation { schema, table } = unit {
+        cx.links.digest_into(schema, &table.name, &mut scratch.0);
+    }
+    let digest = sha2::Sha256::digest(&scratch.0);
+    digest[..16].try_into().expect("a SHA-256 has 32 bytes")
+}
+
+fn hash_field(out: &mut CopyData, hash: Option<&ContentHash>) {
+    out.field(hash.map(|h| &h[..]));
+}
+
+fn schema_rows(
+    family: Family,
+    out: &mut CopyData,
+    catalog: &Uuid,
+    s: &Schema,
+    hash: Option<&ContentHash>,
+) {
+    match family {
+        Family::Schemas => {
+            out.tuple(5);
+            out.uuid(catalog);
+            out.text(Some(&s.name));
+            out.text(s.owner.as_deref());
+            out.text(s.comment.as_deref());
+            hash_field(out, hash);
+        }
+        Family::Types => {
+            for t in &s.types {
+                out.tuple(12);
+                out.uuid(catalog);
+                out.text(Some(&s.name));
+                out.text(Some(&t.name));
+                out.text(Some(t.kind.as_str()));
+                out.text(t.owner.as_deref());
+                out.text(t.comment.as_deref());
+                out.text_array(Some(&t.labels));
+                out.text(t.base_type.as_deref());
+                out.boolean(t.not_null);
+                out.text(t.default.as_deref());
+                out.text_array(Some(&t.checks));
+                let attributes =
+                    serde_json::to_string(&t.attributes).expect("type attributes serialize");
+                out.jsonb(&attributes);
+            }
+        }
+        Family::Sequences => {
+            for q in &s.sequences {
+                out.tuple(12);
+                out.uuid(catalog);
+                out.text(Some(&s.name));
+                out.text(Some(&q.name));
+                out.text(Some(&q.data_type));
+                for value in [q.start, q.increment, q.min, q.max, q.cache] {
+                    out.int8(Some(value));
+                }
+                out.boolean(q.cycle);
+                let owner = q.owned_by.as_ref();
+                let table = owner.map(|o| format!("{}.{}", o.schema, o.table));
+                out.text(table.as_deref());
+                out.text(owner.map(|o| o.column.as_str()));
+            }
+        }
+        Family::Functions => {
+            for f in &s.functions {
+                out.tuple(8);
+                out.uuid(catalog);
+                out.text(Some(&s.name));
+                out.text(Some(&f.name));
+                out.text(Some(&f.arguments));
+                out.text(f.result.as_deref());
+                out.text(Some(&f.language));
+                out.text(Some(&f.kind));
+                out.text(f.comment.as_deref());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn relation_rows(
+    family: Family,
+    out: &mut CopyData,
+    cx: &Context<'_>,
+    schema: &str,
+    t: &Table,
+    hash: Option<&ContentHash>,
+) {
+    let catalog = &cx.catalog;
+    let head = |out: &mut CopyData, fields: i16| {
+        out.tuple(fields);
+        out.uuid(catalog);
+        out.text(Some(schema));
+        out.text(Some(&t.name));
+    };
+    match family {
+        Family::Relations => {
+            let parent = t.partition_of.as_ref();
+            head(out, 17);
+            out.text(Some(t.kind.as_str()));
+            out.text(t.owner.as_deref());
+            out.text(t.comment.as_deref());
+            out.text(t.definition.as_deref());
+            out.text(parent.map(|p| p.schema.as_str()));
+            out.text(parent.map(|p| p.name.as_str()));
+            out.text(t.partition_bound.as_deref());
+            out.int4(t.columns.len() as i32);
+            out.boolean(t.unlogged);
+            out.boolean(t.rls_enabled);
+            out.text(t.partition_key.as_deref());
+            // The hash and the statistics come last: a hashed row leaves all three out.
+            if hash.is_some() {
+                hash_field(out, hash);
+                out.int8(t.row_estimate);
+                out.int8(t.total_bytes);
+            }
+        }
+        Family::ColumnLists if !t.columns.is_empty() => {
+            head(out, 13);
+            column_list(out, &cx.types, &t.columns);
+        }
+        Family::Constraints => {
+            for k in &t.constraints {
+                let target = k.references.as_ref();
+                head(out, 14);
+                out.text(Some(&k.name));
+                out.text(Some(k.kind.as_str()));
+                out.text_array(Some(&k.columns));
+                out.text(k.definition.as_deref());
+                out.text(target.map(|r| r.schema.as_str()));
+                out.text(target.map(|r| r.table.as_str()));
+                out.text_array(target.map(|r| r.columns.as_slice()));
+                out.text(target.and_then(|r| r.on_update.as_deref()));
+                out.text(target.and_then(|r| r.on_delete.as_deref()));
+                out.boolean(k.deferrable);
+                out.boolean(k.initially_deferred);
+            }
+        }
+        Family::Indexes => {
+            for i in &t.indexes {
+                head(out, 11);
+                out.text(Some(&i.name));
+                out.text_array(Some(&i.columns));
+                out.text_array(Some(&i.include));
+                out.boolean(i.unique);
+                out.boolean(i.primary);
+                out.text(i.method.as_deref());
+                out.text(i.predicate.as_deref());
+                out.text(i.definition.as_deref());
+            }
+        }
+        Family::Triggers => {
+            for g in &t.triggers {
+                head(out, 10);
+                out.text(Some(&g.name));
+                out.text(Some(&g.timing));
+                out.text_array(Some(&g.events));
+                out.text(Some(&g.for_each));
+                out.text(Some(&g.function));
+                out.boolean(g.enabled);
+                out.text(Some(&g.definition));
+            }
+        }
+        Family::Dependencies => {
+            // A view may name a relation more than once; the table holds each pair once.
+            let mut targets: Vec<(&str, &str)> = t
+                .depends_on
+                .iter()
+                .map(|d| (d.schema.as_str(), d.name.as_str()))
+                .collect();
+            targets.sort_unstable();
+            targets.dedup();
+            for (ref_schema, ref_name) in targets {
+                head(out, 5);
+                out.text(Some(ref_schema));
+                out.text(Some(ref_name));
+            }
+        }
+        Family::Details => {
+            head(out, 5);
+            out.text(Some(&details::document(schema, t, &cx.links)));
+            out.boolean(false);
+        }
+        _ => {}
+    }
+}
+
+/// A relation's column list: one array per attribute, element i of each for column i; an
+/// optional attribute that no column has is NULL. Types go as their keys in `column_types`.
+fn column_list(out: &mut CopyData, types: &ColumnTypes<'_>, columns: &[Column]) {
+    let ordinals = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Some(c.ordinal.unwrap_or(i as i32 + 1).to_be_bytes()));
+    out.array(CopyData::INT4, ordinals);
+    out.array(
+        CopyData::TEXT,
+        columns.iter().map(|c| Some(c.name.as_bytes())),
+    );
+    out.array(
+        CopyData::UUID,
+        columns.iter().map(|c| Some(types.key_of(c).into_bytes())),
+    );
+    let flags = |out: &mut CopyData, f: fn(&Column) -> bool| {
+        out.array(
+            CopyData::BOOL,
+            columns.iter().map(|c| Some([u8::from(f(c))])),
+        );
+    };
+    let optional = |out: &mut CopyData, f: fn(&Column) -> Option<&str>| match columns
+        .iter()
+        .any(|c| f(c).is_some())
+    {
+        true => out.array(
+            CopyData::TEXT,
+            columns.iter().map(|c| f(c).map(str::as_bytes)),
+        ),
+        false => out.field(None),
+    };
+    flags(out, |c| c.nullable);
+    optional(out, |c| c.default.as_deref());
+    optional(out, |c| c.comment.as_deref());
+    flags(out, |c| c.is_array);
+    optional(out, |c| c.identity.as_deref());
+    optional(out, |c| c.generated.as_deref());
+    optional(out, |c| c.collation.as_deref());
+}
