@@ -367,12 +367,12 @@ async fn every_list_pages_through_the_same_rows_as_one_big_page() {
     }
 }
 
-/// Past 5,000 columns the worker writes them with `COPY` (binary format), below with one insert
-/// of array literals: names with tabs, newlines, backslashes, `\N`, quotes, braces, commas,
-/// spaces and `NULL` come back exactly, and so do a default and a comment that only some
-/// columns have.
+/// Columns go into the store with a binary `COPY`, in parts of about a megabyte: in a small
+/// catalog and in one whose column lists span several parts, names with tabs, newlines,
+/// backslashes, `\N`, quotes, braces, commas, spaces and `NULL` come back exactly, and so do a
+/// default and a comment that only some columns have.
 #[tokio::test]
-async fn column_names_survive_both_ways_of_writing_columns() {
+async fn column_names_survive_the_write_in_small_and_big_catalogs() {
     let odd = [
         "tab\there",
         "new\nline",
@@ -445,17 +445,16 @@ async fn column_names_survive_both_ways_of_writing_columns() {
     }
 }
 
-/// Constraints and indexes go in with `COPY` in a big snapshot and with one insert in a small
-/// one; the change history reads them back from the store. Keys, foreign keys and covering,
-/// partial indexes over awkwardly named columns are recorded exactly either way when a re-sync
-/// finds them removed.
+/// Constraints and indexes go in with a binary `COPY`; the change history reads them back from
+/// the store. Keys, foreign keys and covering, partial indexes over awkwardly named columns are
+/// recorded exactly, in a big catalog and a small one, when a re-sync finds them removed.
 #[tokio::test]
-async fn constraint_and_index_rows_survive_both_ways_of_writing_them() {
+async fn constraint_and_index_rows_survive_the_write_in_small_and_big_catalogs() {
     let odd = ["tab\there", "back\\slash", "quo\"te", "{br,ace}", "NULL"];
     let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    // 5 x 1,100 columns is past the point where the worker writes in bulk; 1 x 10 is not.
+    // 5 x 1,100 columns span several parts of a `COPY`; 1 x 10 fit in one.
     for (tables, width) in [(5, 1100), (1, 10)] {
         let plain: Vec<String> = (1..=width).map(|i| format!("c{i} int")).collect();
         let odd_columns: Vec<String> = odd.iter().map(|n| format!("{} int", quoted(n))).collect();

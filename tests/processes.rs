@@ -1,6 +1,7 @@
 //! The real binaries as separate processes: a worker killed with SIGKILL while 100 syncs are
-//! in flight loses none of them, and the source password appears in no log line a process
-//! wrote, in no API response, and nowhere in a `pg_dump` of the store.
+//! in flight loses none of them, one killed in the middle of a snapshot's write leaves the
+//! previous snapshot intact, and the source password appears in no log line a process wrote,
+//! in no API response, and nowhere in a `pg_dump` of the store.
 
 mod common;
 
@@ -221,6 +222,123 @@ async fn a_sigkilled_worker_loses_none_of_100_syncs() {
             "succeeded exactly once: {sync}"
         );
     }
+}
+
+/// A worker killed with SIGKILL in the middle of a snapshot's write (held there by a trigger of
+/// the store that sleeps) leaves the previous snapshot served as it was, and the sync's next
+/// attempt, on another worker, writes the new one.
+#[tokio::test]
+async fn a_worker_killed_mid_write_leaves_the_previous_snapshot_and_the_next_attempt_writes() {
+    let service = Service::start(&[]).await;
+    let pool = sqlx::PgPool::connect(&service.store.url).await.unwrap();
+    // The dead worker's backend notices its client is gone while it sleeps, and rolls back.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{}\" SET client_connection_check_interval = '100ms';
+         CREATE TABLE hold_writes ();
+         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF EXISTS (SELECT FROM hold_writes) THEN PERFORM pg_sleep(60); END IF;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
+         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();",
+        service.store.name
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let source = TestDatabase::with_ddl(
+        "pgcs_proc_src",
+        "CREATE TABLE public.a (id int PRIMARY KEY, x int); CREATE TABLE public.b (id int);",
+    )
+    .await;
+    let body = sync_body(&source.name);
+    let mut doomed = service.worker("doomed", &[]);
+    let first = service.post(&body).await;
+    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let sync_status = |id: String| {
+        let service = &service;
+        async move {
+            let sync: Value =
+                serde_json::from_str(&service.get_text(&format!("/syncs/{id}")).await).unwrap();
+            sync
+        }
+    };
+    let wait_until_ended = |id: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let sync = sync_status(id.clone()).await;
+            if ["succeeded", "failed"].contains(&sync["status"].as_str().unwrap()) {
+                return sync;
+            }
+            assert!(Instant::now() < deadline, "the sync never ended: {sync}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let first = wait_until_ended(first["sync_id"].as_str().unwrap().to_owned()).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let (a_path, tables_path) = (
+        format!("/catalogs/{catalog}/tables/public/a"),
+        format!("/catalogs/{catalog}/tables"),
+    );
+    let table_a = || service.get_text(&a_path);
+    let tables = || service.get_text(&tables_path);
+    let (before_a, before_tables) = (table_a().await, tables().await);
+
+    source
+        .execute("ALTER TABLE public.a ADD COLUMN y text; CREATE TABLE public.c (id int);")
+        .await;
+    sqlx::query("INSERT INTO hold_writes DEFAULT VALUES")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let second = service.post(&body).await;
+    let second_id = second["sync_id"].as_str().unwrap().to_owned();
+    let sleeping = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event = 'PgSleep'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sleeping().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the write never reached the trigger"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Mid-write: the changed relation's rows are rewritten in the open transaction, unseen.
+    assert_eq!(table_a().await, before_a);
+    doomed.child.kill().unwrap(); // SIGKILL
+    doomed.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sleeping().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead worker's write never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(table_a().await, before_a, "the previous snapshot is intact");
+    assert_eq!(tables().await, before_tables);
+
+    sqlx::query("DELETE FROM hold_writes")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let _survivor = service.worker("survivor", &[]);
+    let second = wait_until_ended(second_id).await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(second["attempts"], 2, "{second}");
+    assert_eq!(second["stats"]["relations_written"], 2, "{second}");
+    let after_a: Value = serde_json::from_str(&table_a().await).unwrap();
+    assert_eq!(names(&after_a["columns"], "name"), ["id", "x", "y"]);
+    let after: Value = serde_json::from_str(&tables().await).unwrap();
+    assert_eq!(names(&after, "name"), ["a", "b", "c"]);
 }
 
 #[tokio::test]

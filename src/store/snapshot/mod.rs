@@ -120,7 +120,8 @@ pub async fn write(
     progress: &Progress,
 ) -> Result<Written, WriteError> {
     let stored = Stored::load(tx, catalog_id).await?;
-    progress.start(Phase::Comparing, Some(stored.relation_count() as u64));
+    let relations = snapshot.schemas.iter().map(|s| s.tables.len() as u64).sum();
+    progress.start(Phase::Comparing, Some(relations));
     let (plan_sent, plan_received) = oneshot::channel();
     let (parts, mut received) = mpsc::channel(2);
     let encoder = {
@@ -181,7 +182,7 @@ fn encode(
         types: ColumnTypes::of(snapshot),
         links: Links::of(snapshot),
     };
-    let plan = Plan::new(snapshot, &cx, stored);
+    let plan = Plan::new(snapshot, &cx, stored, progress);
     let hashes: Vec<_> = plan
         .schemas
         .iter()

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::copy::CopyData;
 use super::rows::{self, ContentHash, Context, Unit};
 use crate::catalog::Snapshot;
+use crate::store::syncs::Progress;
 
 /// The content hashes a catalog's stored snapshot holds, by unit.
 #[derive(Debug, Default)]
@@ -44,10 +45,6 @@ impl Stored {
                 })
                 .collect(),
         })
-    }
-
-    pub fn relation_count(&self) -> usize {
-        self.relations.len()
     }
 }
 
@@ -95,8 +92,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Compares every unit of `snapshot` with `stored`.
-    pub fn new(snapshot: &Snapshot, cx: &Context<'_>, mut stored: Stored) -> Self {
+    /// Compares every unit of `snapshot` with `stored`, counting the relations compared.
+    pub fn new(
+        snapshot: &Snapshot,
+        cx: &Context<'_>,
+        mut stored: Stored,
+        progress: &Progress,
+    ) -> Self {
         let mut plan = Plan::default();
         let mut scratch = CopyData::default();
         for schema in &snapshot.schemas {
@@ -129,6 +131,7 @@ impl Plan {
                     plan.written_relations.push(&schema.name, &table.name);
                 }
                 plan.relations.push(written);
+                progress.advance(1);
             }
         }
         plan.deleted_schemas.extend(stored.schemas.into_keys());
