@@ -17,14 +17,15 @@ mod plan;
 mod rows;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 pub use plan::Names;
-use plan::{Plan, Stored};
-use rows::{Context, Family, Unit};
+use plan::{Action, Plan, Stored};
+use rows::{Context, Family, Unit, UnitHasher};
 
 use super::syncs::{Phase, Progress};
 use super::{Tx, changes, column_types::ColumnTypes, details::Links};
@@ -119,7 +120,10 @@ pub async fn write(
     probe: Option<&str>,
     progress: &Progress,
 ) -> Result<Written, WriteError> {
+    let started = Instant::now();
+    let ms = |t: Instant| t.elapsed().as_millis() as u64;
     let stored = Stored::load(tx, catalog_id).await?;
+    let loaded_ms = ms(started);
     let relations = snapshot.schemas.iter().map(|s| s.tables.len() as u64).sum();
     progress.start(Phase::Comparing, Some(relations));
     let (plan_sent, plan_received) = oneshot::channel();
@@ -136,12 +140,14 @@ pub async fn write(
         join_blocking(encoder).await?;
         unreachable!("the encoder ended without a plan");
     };
+    let planned_ms = ms(started);
     let touched = plan.touched_relations();
     let recording = state.has_snapshot && !touched.is_empty();
     if recording {
         changes::set_aside(tx, catalog_id, &plan.deleted_relations).await?;
     }
     delete_units(tx, catalog_id, &plan, recording).await?;
+    let deleted_ms = ms(started);
     progress.start(Phase::Writing, Some(plan.written_relations.len() as u64));
     for family in Family::ALL {
         if !copy::copy_table(tx, family.copy_statement(), &mut received).await? {
@@ -153,13 +159,25 @@ pub async fn write(
     if !plan.written_relations.is_empty() {
         super::column_types::insert(tx, &types).await?;
     }
+    let copied_ms = ms(started);
     let changes = match recording {
         true => Some(changes::record(tx, catalog_id, sync_id, &touched).await?),
         false if state.has_snapshot => Some(0),
         false => None,
     };
+    let recorded_ms = ms(started);
     refresh_statistics(tx, catalog_id, &snapshot, &plan).await?;
     mark_synced(tx, catalog_id, &snapshot, probe).await?;
+    tracing::debug!(
+        loaded_ms,
+        planned_ms,
+        deleted_ms,
+        copied_ms,
+        recorded_ms,
+        written_ms = ms(started),
+        relations_written = plan.written_relations.len(),
+        "snapshot written"
+    );
     Ok(Written {
         unchanged: plan.is_empty(),
         written: written_counts(&snapshot, &plan),
@@ -168,7 +186,8 @@ pub async fn write(
 }
 
 /// The encoding thread: compares the snapshot with `stored`, hands the plan over, then sends
-/// the rows of the written units, table after table. Returns the column types to insert.
+/// the rows of the written units, table after table, computing each unit's hash from its rows
+/// as they are encoded. Returns the column types to insert.
 fn encode(
     catalog: Uuid,
     snapshot: &Snapshot,
@@ -183,33 +202,37 @@ fn encode(
         links: Links::of(snapshot),
     };
     let plan = Plan::new(snapshot, &cx, stored, progress);
-    let hashes: Vec<_> = plan
-        .schemas
-        .iter()
-        .chain(&plan.relations)
-        .copied()
+    let schemas = snapshot.schemas.iter().map(Unit::Schema);
+    let relations = snapshot.schemas.iter().flat_map(|s| {
+        s.tables.iter().map(|table| Unit::Relation {
+            schema: &s.name,
+            table,
+        })
+    });
+    let written: Vec<Unit> = schemas
+        .zip(plan.schemas.iter().copied())
+        .chain(relations.zip(plan.relations.iter().map(|a| *a == Action::Write)))
+        .filter_map(|(unit, written)| written.then_some(unit))
         .collect();
     if plan_sent.send(plan).is_err() {
         return Default::default();
     }
-    let units = snapshot
-        .schemas
-        .iter()
-        .map(Unit::Schema)
-        .chain(snapshot.schemas.iter().flat_map(|s| {
-            s.tables.iter().map(|table| Unit::Relation {
-                schema: &s.name,
-                table,
-            })
-        }));
-    let written: Vec<_> = units
-        .zip(hashes)
-        .filter_map(|(unit, hash)| Some((unit, hash?)))
-        .collect();
+    let mut hashers = vec![UnitHasher::default(); written.len()];
+    let mut hashes = vec![None; written.len()];
+    let mut scratch = copy::CopyData::default();
     let mut parts = copy::Parts::new(parts);
     for family in Family::ALL {
-        for (unit, hash) in &written {
-            rows::encode(family, parts.rows(), &cx, *unit, Some(hash));
+        for (i, unit) in written.iter().enumerate() {
+            if family.holds_units() && family.of_relations() == unit.is_relation() {
+                let hasher = std::mem::take(&mut hashers[i]);
+                hashes[i] = Some(hasher.finish(&cx, *unit, &mut scratch));
+            }
+            let out = parts.rows();
+            let start = out.len();
+            rows::encode(family, out, &cx, *unit, hashes[i].as_ref());
+            if family != Family::Details && !family.holds_units() {
+                hashers[i].add(&out.0[start..]);
+            }
             if family == Family::Details {
                 progress.advance(1);
             }
@@ -276,7 +299,7 @@ fn written_counts(snapshot: &Snapshot, plan: &Plan) -> SnapshotStats {
         .schemas
         .iter()
         .zip(&plan.schemas)
-        .filter(|(_, w)| w.is_some())
+        .filter(|(_, w)| **w)
     {
         counts.schemas += 1;
         counts.types += s.types.len() as u64;
@@ -284,7 +307,10 @@ fn written_counts(snapshot: &Snapshot, plan: &Plan) -> SnapshotStats {
         counts.functions += s.functions.len() as u64;
     }
     let relations = snapshot.schemas.iter().flat_map(|s| &s.tables);
-    for (t, _) in relations.zip(&plan.relations).filter(|(_, w)| w.is_some()) {
+    for (t, _) in relations
+        .zip(&plan.relations)
+        .filter(|(_, a)| **a == Action::Write)
+    {
         counts.tables += 1;
         counts.columns += t.columns.len() as u64;
         counts.constraints += t.constraints.len() as u64;
@@ -295,7 +321,7 @@ fn written_counts(snapshot: &Snapshot, plan: &Plan) -> SnapshotStats {
 }
 
 /// Refreshes the statistics that move with the data (row estimates, sizes) of the relations
-/// the write kept, touching only those whose figures changed.
+/// the write kept whose figures changed.
 async fn refresh_statistics(
     tx: &mut Tx<'_>,
     catalog_id: Uuid,
@@ -307,8 +333,8 @@ async fn refresh_statistics(
         .schemas
         .iter()
         .flat_map(|s| s.tables.iter().map(move |t| (s.name.as_str(), t)));
-    for ((s, t), written) in relations.zip(&plan.relations) {
-        if written.is_none() {
+    for ((s, t), action) in relations.zip(&plan.relations) {
+        if *action == Action::Refresh {
             schema.push(s);
             name.push(t.name.as_str());
             rows.push(t.row_estimate);
@@ -321,8 +347,7 @@ async fn refresh_statistics(
     sqlx::query!(
         r#"UPDATE catalog_relations r SET row_estimate = u.rows, total_bytes = u.bytes
            FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::int8[]) AS u(schema_name, name, rows, bytes)
-           WHERE r.catalog_id = $1 AND r.schema_name = u.schema_name AND r.name = u.name
-             AND (r.row_estimate IS DISTINCT FROM u.rows OR r.total_bytes IS DISTINCT FROM u.bytes)"#,
+           WHERE r.catalog_id = $1 AND r.schema_name = u.schema_name AND r.name = u.name"#,
         catalog_id,
         &schema as &[&str],
         &name as &[&str],

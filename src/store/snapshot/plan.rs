@@ -11,12 +11,22 @@ use super::rows::{self, ContentHash, Context, Unit};
 use crate::catalog::Snapshot;
 use crate::store::syncs::Progress;
 
-/// The content hashes a catalog's stored snapshot holds, by unit.
+/// The content hashes a catalog's stored snapshot holds, by unit, with each relation's
+/// statistics.
 #[derive(Debug, Default)]
 pub struct Stored {
     schemas: HashMap<String, Option<ContentHash>>,
-    relations: HashMap<(String, String), Option<ContentHash>>,
+    relations: HashMap<(String, String), StoredRelation>,
 }
+
+#[derive(Debug)]
+struct StoredRelation {
+    hash: Option<ContentHash>,
+    statistics: Statistics,
+}
+
+/// The statistics of a relation that move with its data, refreshed in place.
+type Statistics = (Option<i64>, Option<i64>);
 
 impl Stored {
     pub async fn load(conn: &mut PgConnection, catalog_id: Uuid) -> sqlx::Result<Self> {
@@ -27,7 +37,8 @@ impl Stored {
         .fetch_all(&mut *conn)
         .await?;
         let relations = sqlx::query!(
-            "SELECT schema_name, name, content_hash FROM catalog_relations WHERE catalog_id = $1",
+            r#"SELECT schema_name, name, content_hash, row_estimate, total_bytes
+               FROM catalog_relations WHERE catalog_id = $1"#,
             catalog_id
         )
         .fetch_all(&mut *conn)
@@ -40,8 +51,11 @@ impl Stored {
             relations: relations
                 .into_iter()
                 .map(|r| {
-                    let hash = r.content_hash.as_deref().and_then(hash_of);
-                    ((r.schema_name, r.name), hash)
+                    let relation = StoredRelation {
+                        hash: r.content_hash.as_deref().and_then(hash_of),
+                        statistics: (r.row_estimate, r.total_bytes),
+                    };
+                    ((r.schema_name, r.name), relation)
                 })
                 .collect(),
         })
@@ -75,14 +89,25 @@ impl Names {
     }
 }
 
-/// What a write does with each unit.
+/// What a write does with a relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stored as it is.
+    Keep,
+    /// Stored as it is but for its statistics, which are refreshed in place.
+    Refresh,
+    /// Written: added or changed.
+    Write,
+}
+
+/// What a write does with each unit. Only stored units are hashed to be compared: a unit that
+/// is not stored is written, and its hash computed as its rows are encoded.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// For each schema of the snapshot, in order: its hash when it is written.
-    pub schemas: Vec<Option<ContentHash>>,
-    /// For each relation of the snapshot, in schema then relation order: its hash when it is
-    /// written.
-    pub relations: Vec<Option<ContentHash>>,
+    /// For each schema of the snapshot, in order: whether it is written.
+    pub schemas: Vec<bool>,
+    /// For each relation of the snapshot, in schema then relation order.
+    pub relations: Vec<Action>,
     /// Stored schemas to delete: changed or gone.
     pub deleted_schemas: Vec<String>,
     /// Stored relations to delete: changed or gone.
@@ -101,15 +126,15 @@ impl Plan {
     ) -> Self {
         let mut plan = Plan::default();
         let mut scratch = CopyData::default();
+        let mut hash = |unit| rows::content_hash(cx, unit, &mut scratch);
         for schema in &snapshot.schemas {
-            let hash = rows::content_hash(cx, Unit::Schema(schema), &mut scratch);
             let written = match stored.schemas.remove(&schema.name) {
-                Some(old) if old == Some(hash) => None,
+                Some(old) if old == Some(hash(Unit::Schema(schema))) => false,
                 Some(_) => {
                     plan.deleted_schemas.push(schema.name.clone());
-                    Some(hash)
+                    true
                 }
-                None => Some(hash),
+                None => true,
             };
             plan.schemas.push(written);
             for table in &schema.tables {
@@ -117,20 +142,24 @@ impl Plan {
                     schema: &schema.name,
                     table,
                 };
-                let hash = rows::content_hash(cx, unit, &mut scratch);
                 let key = (schema.name.clone(), table.name.clone());
-                let written = match stored.relations.remove(&key) {
-                    Some(old) if old == Some(hash) => None,
+                let action = match stored.relations.remove(&key) {
+                    Some(old) if old.hash == Some(hash(unit)) => {
+                        match old.statistics == (table.row_estimate, table.total_bytes) {
+                            true => Action::Keep,
+                            false => Action::Refresh,
+                        }
+                    }
                     Some(_) => {
                         plan.deleted_relations.push(&schema.name, &table.name);
-                        Some(hash)
+                        Action::Write
                     }
-                    None => Some(hash),
+                    None => Action::Write,
                 };
-                if written.is_some() {
+                if action == Action::Write {
                     plan.written_relations.push(&schema.name, &table.name);
                 }
-                plan.relations.push(written);
+                plan.relations.push(action);
                 progress.advance(1);
             }
         }
@@ -145,7 +174,7 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.deleted_schemas.is_empty()
             && self.deleted_relations.is_empty()
-            && self.schemas.iter().all(Option::is_none)
+            && !self.schemas.contains(&true)
             && self.written_relations.is_empty()
     }
 

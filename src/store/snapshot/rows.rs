@@ -33,20 +33,26 @@ pub enum Family {
 }
 
 impl Family {
-    /// Every table, in the order a write copies them.
+    /// Every table, in the order a write copies them and a unit's hash digests them: a unit's
+    /// own row (which carries the hash) comes after the unit's other rows.
     pub const ALL: [Family; 11] = [
-        Family::Schemas,
         Family::Types,
         Family::Sequences,
         Family::Functions,
-        Family::Relations,
+        Family::Schemas,
         Family::ColumnLists,
         Family::Constraints,
         Family::Indexes,
         Family::Triggers,
         Family::Dependencies,
+        Family::Relations,
         Family::Details,
     ];
+
+    /// Whether the table holds the units' own rows, which carry their hashes.
+    pub fn holds_units(self) -> bool {
+        matches!(self, Family::Schemas | Family::Relations)
+    }
 
     /// Whether the table holds rows of relations (else of schemas).
     pub fn of_relations(self) -> bool {
@@ -153,6 +159,12 @@ pub enum Unit<'a> {
     Relation { schema: &'a str, table: &'a Table },
 }
 
+impl Unit<'_> {
+    pub fn is_relation(self) -> bool {
+        matches!(self, Unit::Relation { .. })
+    }
+}
+
 /// Encodes `unit`'s rows of `family` (none when the family is of the other kind of unit).
 pub fn encode(
     family: Family,
@@ -170,21 +182,51 @@ pub fn encode(
     }
 }
 
-/// The content hash of `unit`: the digest of its rows in every table of its kind but the
-/// detail documents (which only repeat the rows, and the links that are digested instead),
-/// leaving out the hash itself and the statistics that move with the data.
-pub fn content_hash(cx: &Context<'_>, unit: Unit<'_>, scratch: &mut CopyData) -> ContentHash {
-    scratch.0.clear();
-    for family in Family::ALL {
-        if family != Family::Details {
+/// A unit's content hash: the digest of its rows in every table of its kind but the detail
+/// documents (which only repeat the rows, and the links that are digested instead), in
+/// [`Family::ALL`] order, leaving out the hash itself and the statistics that move with the
+/// data. It is fed the unit's rows as they are encoded (see [`content_hash`]), and finished
+/// with the unit's own row.
+#[derive(Clone, Default)]
+pub struct UnitHasher(sha2::Sha256);
+
+impl UnitHasher {
+    /// Digests the unit's encoded rows of a table that does not hold the units' own rows.
+    pub fn add(&mut self, encoded: &[u8]) {
+        self.0.update(encoded);
+    }
+
+    /// Digests the unit's own row (without hash and statistics) and its links: the hash.
+    pub fn finish(
+        mut self,
+        cx: &Context<'_>,
+        unit: Unit<'_>,
+        scratch: &mut CopyData,
+    ) -> ContentHash {
+        scratch.0.clear();
+        for family in [Family::Schemas, Family::Relations] {
             encode(family, scratch, cx, unit, None);
         }
+        if let Unit::Relation { schema, table } = unit {
+            cx.links.digest_into(schema, &table.name, &mut scratch.0);
+        }
+        self.0.update(&scratch.0);
+        let digest = self.0.finalize();
+        digest[..16].try_into().expect("a SHA-256 has 32 bytes")
     }
-    if let Unit::Relation { schema, table } = unit {
-        cx.links.digest_into(schema, &table.name, &mut scratch.0);
+}
+
+/// The content hash of `unit` (see [`UnitHasher`]), from its rows encoded for this alone.
+pub fn content_hash(cx: &Context<'_>, unit: Unit<'_>, scratch: &mut CopyData) -> ContentHash {
+    let mut hasher = UnitHasher::default();
+    for family in Family::ALL {
+        if family != Family::Details && !family.holds_units() {
+            scratch.0.clear();
+            encode(family, scratch, cx, unit, None);
+            hasher.add(&scratch.0);
+        }
     }
-    let digest = sha2::Sha256::digest(&scratch.0);
-    digest[..16].try_into().expect("a SHA-256 has 32 bytes")
+    hasher.finish(cx, unit, scratch)
 }
 
 fn hash_field(out: &mut CopyData, hash: Option<&ContentHash>) {
