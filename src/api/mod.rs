@@ -39,8 +39,7 @@ use watch::SyncWatcher;
 
 /// What every handler can reach: one shared [`Shared`], so that the copies axum makes for
 /// every request (each middleware with state, each `State` extractor) cost one reference
-/// count, not one per field (cloning and dropping the whole state was 5-7% of the API's CPU
-/// time under the enqueue benchmark, by `perf`).
+/// count, not one per field.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

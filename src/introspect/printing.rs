@@ -1,13 +1,13 @@
 //! Index and constraint definitions printed here the way the source's `pg_get_indexdef` and
 //! `pg_get_constraintdef` print them.
 //!
-//! On a big catalog `pg_get_indexdef` costs more than every other catalog query together (about
-//! 0.6 s of a 10,000-table source's 1.2 s): each call looks the index, its table, its access
-//! method and every key column up in the server's caches. A plain index's definition follows
+//! On a big catalog `pg_get_indexdef` costs more than every other catalog query together: each
+//! call looks the index, its table, its access method and every key column up in the server's
+//! caches. A plain index's definition follows
 //! from the rows already read, so only the others (expressions, predicates, storage options,
 //! non-default operator classes, collations or orderings) ask the server. The same goes for
-//! `pg_get_constraintdef` and key, unique and foreign-key constraints: about three quarters of
-//! the constraints query's time on the source, for text that follows from the rows.
+//! `pg_get_constraintdef` and key, unique and foreign-key constraints, whose text follows from
+//! the rows.
 
 use std::collections::{HashMap, HashSet};
 

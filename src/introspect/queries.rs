@@ -44,8 +44,8 @@ pub struct DatabaseRow {
     pub version_num: i32,
 }
 
-/// The database's size on disk. It stat()s every file of every relation (75 ms for 10,000
-/// tables), so it runs beside the bulk queries rather than before them.
+/// The database's size on disk. It stat()s every file of every relation, so it runs beside
+/// the bulk queries rather than before them.
 pub const DATABASE_SIZE: &str = "SELECT pg_database_size(current_database())";
 
 /// User schemas: system, TOAST and temporary schemas are left out; `$1` (include, or NULL for
@@ -624,8 +624,7 @@ pub struct DependencyRow {
 /// One catalog's part of [`PROBE`]: its row count, and the sum and maximum of its rows'
 /// transaction ids. The rows are grouped by transaction id first, so that each distinct id is
 /// converted once (there is no cast from `xid` to a number but through text): a catalog's rows
-/// come from few transactions, and on the 10,000-table source the probe took 151-161 ms
-/// instead of 209-216 ms, with the same result.
+/// come from few transactions.
 macro_rules! xmin_digest {
     ($catalog:literal) => {
         concat!(

@@ -5,10 +5,9 @@ use pg_catalog_sync::config::WorkerConfig;
 use pg_catalog_sync::queue::Worker;
 use pg_catalog_sync::{db, monitoring, shutdown, telemetry};
 
-/// jemalloc instead of glibc's malloc. A big sync allocates about 200 MB for a few seconds,
-/// much of it on short-lived blocking threads. glibc's malloc kept all of it after the sync (a
-/// thread's arena is not trimmed) and the next big sync took more beside it: 190 MiB after one
-/// sync, 320-350 MiB after two or three.
+/// jemalloc instead of glibc's malloc. A big sync allocates a lot for a few seconds, much of it
+/// on short-lived blocking threads; glibc's malloc keeps it after the sync (a thread's arena is
+/// not trimmed), and the next big sync takes more beside it.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
