@@ -42,6 +42,7 @@ th{background:#eef0f4;font-weight:600}code{font:12px ui-monospace,monospace}
 .queued{background:#dde9ff}.cancelled{background:#e8e8e8}.error{color:#a11}.muted{color:#6b7280}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;padding:10px 16px;border:1px solid #e3e6eb;border-radius:6px}
 .card b{display:block;font-size:20px}nav.crumbs{margin-bottom:8px}
+.progress{white-space:nowrap;font-size:12px}.progress progress{width:120px;vertical-align:middle;margin:0 6px}
 "#;
 
 fn page(title: &str, body: Markup) -> Markup {
@@ -65,6 +66,42 @@ fn page(title: &str, body: Markup) -> Markup {
 fn status_badge(status: Option<&str>) -> Markup {
     let status = status.unwrap_or("never synced");
     html! { span class={ "status " (status) } { (status) } }
+}
+
+/// A running sync's last progress report, as `GET /syncs/{id}` shows it.
+fn running_progress(sync: &syncs::SyncRow) -> Option<syncs::ProgressReport> {
+    let progress = sync
+        .progress
+        .as_ref()
+        .filter(|_| sync.status == "running")?;
+    serde_json::from_value(progress.clone()).ok()
+}
+
+/// A progress bar with the phase and the relations done of the total (while the source is read,
+/// the total is unknown: a bar without a value, which a browser shows as busy).
+fn progress_bar(report: &syncs::ProgressReport) -> Markup {
+    let phase = match report.phase {
+        syncs::Phase::Reading => "reading",
+        syncs::Phase::Comparing => "comparing",
+        syncs::Phase::Writing => "writing",
+    };
+    let done = report.relations_done;
+    html! {
+        span.progress {
+            @match report.relations_total {
+                Some(total) => {
+                    // Nothing to do is done (and a progress element's max must be positive).
+                    @let (value, max) = if total == 0 { (1, 1) } else { (done.min(total), total) };
+                    progress value=(value) max=(max) { (done) "/" (total) }
+                    span.phase { (phase) " " (done) "/" (total) }
+                }
+                None => {
+                    progress { (phase) }
+                    span.phase { (phase) }
+                }
+            }
+        }
+    }
 }
 
 fn time(t: Option<DateTime<Utc>>) -> Markup {
@@ -163,6 +200,9 @@ async fn catalog_page(
         h1 { (source) }
         p {
             "Latest sync " (status_badge(catalog.status.as_deref()))
+            @if let Some(report) = history.first().filter(|s| catalog.status.as_deref() == Some(&s.status)).and_then(running_progress) {
+                " " (progress_bar(&report))
+            }
             " · synced at " (time(catalog.synced_at))
             @if let Some(s) = &schedule {
                 @match (s.every_seconds, &s.cron) {
@@ -222,7 +262,10 @@ async fn catalog_page(
                 @for s in &history {
                     tr {
                         td { code { (s.id) } }
-                        td { (status_badge(Some(&s.status))) }
+                        td {
+                            (status_badge(Some(&s.status)))
+                            @if let Some(report) = running_progress(s) { " " (progress_bar(&report)) }
+                        }
                         td { (s.attempts) " / " (s.max_attempts) }
                         td { (time(Some(s.enqueued_at))) }
                         td { (time(s.finished_at)) }
@@ -365,4 +408,41 @@ pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == TOKEN_COOKIE)
         .map(|(_, value)| value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncs::{Phase, ProgressReport};
+
+    fn shown(phase: Phase, done: u64, total: Option<u64>) -> String {
+        progress_bar(&ProgressReport {
+            phase,
+            relations_done: done,
+            relations_total: total,
+        })
+        .into_string()
+    }
+
+    #[test]
+    fn a_progress_bar_shows_the_phase_and_the_relations_done_of_the_total() {
+        assert_eq!(
+            shown(Phase::Writing, 4200, Some(10002)),
+            r#"<span class="progress"><progress value="4200" max="10002">4200/10002</progress><span class="phase">writing 4200/10002</span></span>"#
+        );
+        assert_eq!(
+            shown(Phase::Comparing, 0, Some(3)),
+            r#"<span class="progress"><progress value="0" max="3">0/3</progress><span class="phase">comparing 0/3</span></span>"#
+        );
+        // While the source is read the total is unknown: a bar without a value (busy).
+        assert_eq!(
+            shown(Phase::Reading, 0, None),
+            r#"<span class="progress"><progress>reading</progress><span class="phase">reading</span></span>"#
+        );
+        // Nothing to write is all written: a full bar.
+        assert_eq!(
+            shown(Phase::Writing, 0, Some(0)),
+            r#"<span class="progress"><progress value="1" max="1">0/0</progress><span class="phase">writing 0/0</span></span>"#
+        );
+    }
 }

@@ -2,9 +2,11 @@
 
 mod common;
 
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 async fn run(app: &TestApp, args: &[&str], password: Option<&str>) -> Output {
     let mut command = tokio::process::Command::new(binary("pg-catalog-sync"));
@@ -150,4 +152,106 @@ async fn the_client_exits_non_zero_with_the_reason() {
     let out = run(&app, &["sync", "--user", "postgres"], None).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--host"));
+}
+
+/// Holds every snapshot write of the store in its `writing` phase, just before the relations'
+/// details are inserted, until [`release_writes`]: a trigger that sleeps while `hold_writes`
+/// has a row.
+async fn hold_writes(app: &TestApp) {
+    sqlx::raw_sql(
+        "CREATE TABLE hold_writes ();
+         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
+         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();
+         INSERT INTO hold_writes DEFAULT VALUES;",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+async fn release_writes(app: &TestApp) {
+    sqlx::raw_sql("DELETE FROM hold_writes")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+/// `sync --wait` off a terminal shows a running sync's phase and progress bar, one line for as
+/// long as they stay the same, and still exits 0 when the sync succeeds.
+#[tokio::test]
+async fn sync_wait_shows_the_progress_of_a_running_sync() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl(
+        "pgcs_src",
+        "CREATE TABLE a (id int); CREATE TABLE b (id int); CREATE TABLE c (id int);",
+    )
+    .await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    // Two of the three tables change: the next sync writes 2 relations, held before the last
+    // insert once both are encoded.
+    source
+        .execute("ALTER TABLE a ADD COLUMN x int; ALTER TABLE c ADD COLUMN x int")
+        .await;
+    hold_writes(&app).await;
+
+    let (host, port) = server_host_port();
+    let port = port.to_string();
+    let mut child = tokio::process::Command::new(binary("pg-catalog-sync"))
+        .args([
+            "sync", "--host", &host, "--port", &port, "--user", "postgres",
+        ])
+        .args(["--dbname", &source.name, "--wait"])
+        .env("PGCS_API_URL", &app.base)
+        .env_remove("PGPASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("running pg-catalog-sync");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut shown = Vec::new();
+    let writing = "running: writing [####################] 2/2 relations";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shown.iter().any(|l| l == writing) {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no progress shown: {shown:?}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the client ended first: {shown:?}"));
+        shown.push(line);
+    }
+    // Held for a few more of the client's polls (one a second), which print nothing new.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    release_writes(&app).await;
+    while let Some(line) = tokio::time::timeout_at(deadline.into(), lines.next_line())
+        .await
+        .expect("the client never ended")
+        .unwrap()
+    {
+        shown.push(line);
+    }
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{shown:?}");
+    assert!(stdout.contains("status  succeeded"), "{stdout}");
+    assert_eq!(
+        shown.iter().filter(|l| *l == writing).count(),
+        1,
+        "{shown:?}"
+    );
+    assert_eq!(
+        shown.last().map(String::as_str),
+        Some("succeeded (attempt 1)")
+    );
+    assert!(
+        shown.windows(2).all(|pair| pair[0] != pair[1]),
+        "a line per change: {shown:?}"
+    );
 }

@@ -267,3 +267,113 @@ async fn with_api_tokens_the_dashboard_signs_in_with_a_cookie() {
         .unwrap();
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Holds every snapshot write of the store in its `writing` phase, just before the relations'
+/// details are inserted, until [`release_writes`]: a trigger that sleeps while `hold_writes`
+/// has a row.
+async fn hold_writes(app: &TestApp) {
+    sqlx::raw_sql(
+        "CREATE TABLE hold_writes ();
+         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
+         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();
+         INSERT INTO hold_writes DEFAULT VALUES;",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+async fn release_writes(app: &TestApp) {
+    sqlx::raw_sql("DELETE FROM hold_writes")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+/// While a sync writes its snapshot, the catalog page shows how far it is, next to the latest
+/// sync's status and in the sync's row: a progress bar with the phase and the relations written
+/// of those to write. It is gone once the sync has ended.
+#[tokio::test]
+async fn the_catalog_page_shows_a_running_syncs_progress() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", DDL).await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let page_path = format!("/ui/catalogs/{catalog}");
+    let page = || async {
+        let response = app.client.get(app.url(&page_path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    };
+    assert!(!page().await.contains("<progress"), "no sync is running");
+
+    // Both tables change: the next sync writes 2 relations (and holds before the last insert).
+    source
+        .execute("ALTER TABLE shop.orders ADD COLUMN note text; ALTER TABLE shop.customers ADD COLUMN name text")
+        .await;
+    hold_writes(&app).await;
+    let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
+    // Held there once both relations' rows are encoded, the last step before the insert.
+    let held = json!({"phase": "writing", "relations_done": 2, "relations_total": 2});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
+        if sync["progress"] == held {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never held mid-write: {sync}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let html = page().await;
+    let shown =
+        r#"<progress value="2" max="2">2/2</progress><span class="phase">writing 2/2</span>"#;
+    let latest = html
+        .split("Latest sync ")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .expect("the latest sync's status");
+    assert!(
+        latest.contains(r#"<span class="status running">running</span>"#) && latest.contains(shown),
+        "{latest}"
+    );
+    let row = sync_row(&html, &sync_id);
+    assert!(
+        row.contains(r#"<span class="status running">running</span>"#) && row.contains(shown),
+        "{row}"
+    );
+    let first_row = sync_row(&html, first["sync_id"].as_str().unwrap());
+    assert!(!first_row.contains("<progress"), "{first_row}");
+
+    release_writes(&app).await;
+    let second = app.wait_for_sync(&sync_id, Duration::from_secs(30)).await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(second["stats"]["relations_written"], 2, "{second}");
+    let html = page().await;
+    assert!(!html.contains("<progress"), "{html}");
+    assert!(
+        sync_row(&html, &sync_id).contains(r#"<span class="status succeeded">succeeded</span>"#)
+    );
+}
+
+/// The row of the catalog page's syncs table that shows `sync_id`.
+fn sync_row<'a>(html: &'a str, sync_id: &str) -> &'a str {
+    let table = html
+        .split(r#"<table id="syncs">"#)
+        .nth(1)
+        .expect("the syncs table");
+    table
+        .split("<tr>")
+        .find(|row| row.contains(&format!("<code>{sync_id}</code>")))
+        .and_then(|row| row.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row for sync {sync_id}: {table}"))
+}
