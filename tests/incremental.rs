@@ -335,3 +335,60 @@ async fn a_reader_during_a_rewrite_sees_the_old_catalog_or_the_new_never_a_mix()
     );
     assert!(seen.contains(&400), "the reader saw the old catalog first");
 }
+
+/// A first sync's progress while it writes counts relations only, of the relations it writes
+/// (schemas are written too, but are not what the count is of).
+#[tokio::test]
+async fn a_first_syncs_progress_counts_the_relations_it_writes() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl(
+        "pgcs_incremental_progress",
+        "CREATE SCHEMA a; CREATE SCHEMA b;
+         CREATE TABLE a.one (id int); CREATE TABLE a.two (id int); CREATE TABLE b.three (id int);",
+    )
+    .await;
+    // The write holds before its detail documents (the last table) go in.
+    sqlx::raw_sql(
+        "CREATE TABLE hold_writes (); INSERT INTO hold_writes DEFAULT VALUES;
+         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
+         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{accepted}");
+    let sync_path = format!("/syncs/{}", accepted["sync_id"].as_str().unwrap());
+    let held = serde_json::json!({"phase": "writing", "relations_done": 3, "relations_total": 3});
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, sync) = app.get(&sync_path).await;
+        if sync["progress"] == held {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never held mid-write: {sync}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sqlx::raw_sql("DELETE FROM hold_writes")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let sync = app
+        .wait_for_sync(
+            accepted["sync_id"].as_str().unwrap(),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    assert_eq!(sync["progress"], Value::Null, "{sync}");
+    assert_eq!(sync["stats"]["relations_written"], 3, "{sync}");
+}

@@ -233,7 +233,7 @@ fn encode(
             if family != Family::Details && !family.holds_units() {
                 hashers[i].add(&out.0[start..]);
             }
-            if family == Family::Details {
+            if family == Family::Details && unit.is_relation() {
                 progress.advance(1);
             }
             if !parts.flush() {
