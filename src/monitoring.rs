@@ -52,7 +52,7 @@ async fn refresh_store_gauges(pool: &PgPool, queue: &str) {
         for status in ["queued", "running", "retrying", "succeeded", "failed"] {
             let n = rows
                 .iter()
-                .find(|(s, _)| s == status)
+                .find(|(s, _)| s.as_str() == status)
                 .map_or(0, |(_, n)| *n);
             metrics::gauge!("pgcs_syncs", "status" => status).set(n as f64);
         }

@@ -17,6 +17,7 @@ use crate::api::extract::{PathParams, QueryParams, parse_id};
 use crate::error::ApiError;
 use crate::source::format_source;
 use crate::store::reads::{self, DetailParts, RelationFilter};
+use crate::store::syncs::SyncStatus;
 use crate::store::{catalogs, changes, jobs, schedules, syncs};
 
 /// The cookie a browser keeps the API token in when `API_TOKENS` is set (see `/ui/login`).
@@ -63,8 +64,8 @@ fn page(title: &str, body: Markup) -> Markup {
     }
 }
 
-fn status_badge(status: Option<&str>) -> Markup {
-    let status = status.unwrap_or("never synced");
+fn status_badge(status: Option<SyncStatus>) -> Markup {
+    let status = status.map_or("never synced", SyncStatus::as_str);
     html! { span class={ "status " (status) } { (status) } }
 }
 
@@ -73,7 +74,7 @@ fn running_progress(sync: &syncs::SyncRow) -> Option<syncs::ProgressReport> {
     let progress = sync
         .progress
         .as_ref()
-        .filter(|_| sync.status == "running")?;
+        .filter(|_| sync.status == SyncStatus::Running)?;
     serde_json::from_value(progress.clone()).ok()
 }
 
@@ -127,7 +128,7 @@ async fn overview(State(state): State<AppState>) -> Result<Markup, ApiError> {
     let count = |s: &str| {
         by_status
             .iter()
-            .find(|(k, _)| k == s)
+            .find(|(k, _)| k.as_str() == s)
             .map_or(0, |(_, n)| *n)
     };
     let body = html! {
@@ -151,7 +152,7 @@ async fn overview(State(state): State<AppState>) -> Result<Markup, ApiError> {
                     @for c in &catalog_rows {
                         tr {
                             td { a href={ "/ui/catalogs/" (c.id) } { (format_source(&c.host, c.port, &c.dbname)) } }
-                            td { (status_badge(c.status.as_deref())) }
+                            td { (status_badge(c.status)) }
                             td { (time(c.synced_at)) }
                             td { (time(Some(c.created_at))) }
                         }
@@ -167,7 +168,7 @@ async fn overview(State(state): State<AppState>) -> Result<Markup, ApiError> {
                     tr {
                         td { code { (s.id) } }
                         td { a href={ "/ui/catalogs/" (s.catalog_id) } { (format_source(&s.host, s.port, &s.dbname)) } }
-                        td { (status_badge(Some(&s.status))) }
+                        td { (status_badge(Some(s.status))) }
                         td { (s.attempts) " / " (s.max_attempts) }
                         td { (time(Some(s.enqueued_at))) }
                         td.error { (s.last_error.as_deref().unwrap_or("")) }
@@ -199,8 +200,8 @@ async fn catalog_page(
         nav.crumbs { a href="/ui" { "Overview" } " / " (source) }
         h1 { (source) }
         p {
-            "Latest sync " (status_badge(catalog.status.as_deref()))
-            @if let Some(report) = history.first().filter(|s| catalog.status.as_deref() == Some(&s.status)).and_then(running_progress) {
+            "Latest sync " (status_badge(catalog.status))
+            @if let Some(report) = history.first().filter(|s| catalog.status == Some(s.status)).and_then(running_progress) {
                 " " (progress_bar(&report))
             }
             " · synced at " (time(catalog.synced_at))
@@ -263,7 +264,7 @@ async fn catalog_page(
                     tr {
                         td { code { (s.id) } }
                         td {
-                            (status_badge(Some(&s.status)))
+                            (status_badge(Some(s.status)))
                             @if let Some(report) = running_progress(s) { " " (progress_bar(&report)) }
                         }
                         td { (s.attempts) " / " (s.max_attempts) }

@@ -211,17 +211,17 @@ fn respond(cached: &Cached, outcome: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::syncs::SyncStatus;
 
     fn sync(catalog_id: Uuid, finished_at: Option<DateTime<Utc>>) -> SyncRow {
         SyncRow {
             id: Uuid::now_v7(),
             catalog_id,
             status: if finished_at.is_some() {
-                "succeeded"
+                SyncStatus::Succeeded
             } else {
-                "running"
-            }
-            .into(),
+                SyncStatus::Running
+            },
             attempts: 1,
             max_attempts: 5,
             last_error: None,

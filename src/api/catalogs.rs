@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::source::format_source;
 use crate::store::catalogs::{self, CatalogRow};
 use crate::store::reads::{self, SchemaRow};
-use crate::store::syncs;
+use crate::store::syncs::{self, SyncStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +38,7 @@ struct CatalogSummary {
     synced_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     /// Status of the latest sync.
-    status: Option<String>,
+    status: Option<SyncStatus>,
 }
 
 impl From<&CatalogRow> for CatalogSummary {
@@ -48,7 +48,7 @@ impl From<&CatalogRow> for CatalogSummary {
             source: format_source(&c.host, c.port, &c.dbname),
             synced_at: c.synced_at,
             created_at: c.created_at,
-            status: c.status.clone(),
+            status: c.status,
         }
     }
 }

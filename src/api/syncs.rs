@@ -21,7 +21,7 @@ use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::source::SourceTarget;
-use crate::store::syncs::{self, AttemptRow, ProgressReport, SyncRow};
+use crate::store::syncs::{self, AttemptRow, ProgressReport, SyncRow, SyncStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,7 +56,7 @@ pub(super) struct SyncRequest {
 pub(super) struct SyncAccepted {
     catalog_id: Uuid,
     sync_id: Uuid,
-    status: String,
+    status: SyncStatus,
 }
 
 /// Validates the source's connection details and enqueues a sync; never touches the source.
@@ -277,7 +277,7 @@ fn required_text(body: &Map<String, Value>, field: &str, max: usize) -> Result<S
 pub struct SyncView {
     pub sync_id: Uuid,
     pub catalog_id: Uuid,
-    pub status: String,
+    pub status: SyncStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
@@ -298,7 +298,7 @@ pub struct SyncView {
 
 impl From<SyncRow> for SyncView {
     fn from(s: SyncRow) -> Self {
-        let running = s.status == "running";
+        let running = s.status == SyncStatus::Running;
         Self {
             sync_id: s.id,
             catalog_id: s.catalog_id,
@@ -334,13 +334,13 @@ async fn waited_response(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {sync_id}")))?;
     state.cache.saw_sync(&sync);
-    let (status, error) = match sync.status.as_str() {
-        "succeeded" => (StatusCode::OK, None),
-        "cancelled" => (
+    let (status, error) = match sync.status {
+        SyncStatus::Succeeded => (StatusCode::OK, None),
+        SyncStatus::Cancelled => (
             StatusCode::CONFLICT,
             Some(("cancelled", "the sync was cancelled".to_owned())),
         ),
-        "failed" => (
+        SyncStatus::Failed => (
             StatusCode::BAD_GATEWAY,
             Some((
                 "source_failed",
@@ -454,7 +454,7 @@ async fn retry_sync(
     let old = syncs::retry_source(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
-    if !matches!(old.status.as_str(), "failed" | "cancelled") {
+    if !matches!(old.status, SyncStatus::Failed | SyncStatus::Cancelled) {
         return Err(ApiError::Conflict(format!(
             "only a failed or cancelled sync can be retried; this one is {}",
             old.status

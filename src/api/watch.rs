@@ -62,7 +62,7 @@ impl SyncWatcher {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let sync = syncs::get(pool, sync_id).await?;
-            let ended = sync.as_ref().is_none_or(|s| syncs::is_terminal(&s.status));
+            let ended = sync.as_ref().is_none_or(|s| s.status.is_terminal());
             let now = tokio::time::Instant::now();
             if ended || now >= deadline {
                 return Ok(sync);

@@ -23,6 +23,7 @@ use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
 use crate::db::HeldConnections;
 use crate::source::SourceTarget;
+use crate::store::syncs::SyncStatus;
 use crate::store::{catalogs, jobs};
 
 pub struct EnqueueRequest {
@@ -37,7 +38,7 @@ pub struct EnqueueRequest {
 pub struct Enqueued {
     pub catalog_id: Uuid,
     pub sync_id: Uuid,
-    pub status: String,
+    pub status: SyncStatus,
     /// False when an active sync of the same catalog answered the request.
     pub created: bool,
 }
@@ -165,7 +166,7 @@ pub async fn enqueue_all_in(
     let mut pending: Vec<(Uuid, usize)> = first_request.into_iter().collect();
     pending.sort();
 
-    let mut answer: HashMap<Uuid, (Uuid, String, bool)> = HashMap::new();
+    let mut answer: HashMap<Uuid, (Uuid, SyncStatus, bool)> = HashMap::new();
     while !pending.is_empty() {
         let candidates: Vec<&EnqueueRequest> = pending.iter().map(|&(_, i)| &requests[i]).collect();
         let catalog_ids: Vec<Uuid> = pending.iter().map(|&(id, _)| id).collect();
@@ -227,7 +228,7 @@ pub async fn enqueue_all_in(
     Ok(catalog_of
         .into_iter()
         .map(|catalog_id| {
-            let (sync_id, status, created) = answer[&catalog_id].clone();
+            let (sync_id, status, created) = answer[&catalog_id];
             Enqueued {
                 catalog_id,
                 sync_id,

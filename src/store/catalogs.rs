@@ -22,14 +22,14 @@ pub struct CatalogRow {
     pub synced_at: Option<DateTime<Utc>>,
     pub database: Option<serde_json::Value>,
     /// Status of the latest sync, if any.
-    pub status: Option<String>,
+    pub status: Option<super::syncs::SyncStatus>,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<CatalogRow>> {
     sqlx::query_as!(
         CatalogRow,
         r#"SELECT c.id, c.host, c.port, c.dbname, c.created_at, c.synced_at, c.database,
-                  latest.status AS "status?"
+                  latest.status AS "status?: _"
            FROM catalogs c
            LEFT JOIN LATERAL (
                SELECT s.status FROM syncs s WHERE s.catalog_id = c.id
@@ -52,7 +52,7 @@ pub async fn list(
     sqlx::query_as!(
         CatalogRow,
         r#"SELECT c.id, c.host, c.port, c.dbname, c.created_at, c.synced_at, c.database,
-                  latest.status AS "status?"
+                  latest.status AS "status?: _"
            FROM catalogs c
            LEFT JOIN LATERAL (
                SELECT s.status FROM syncs s WHERE s.catalog_id = c.id

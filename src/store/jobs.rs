@@ -50,7 +50,7 @@ pub struct EnqueueRows<'a> {
 pub struct EnqueuedRow {
     pub catalog_id: Uuid,
     pub sync_id: Uuid,
-    pub status: String,
+    pub status: super::syncs::SyncStatus,
     pub created: bool,
 }
 
@@ -86,7 +86,7 @@ pub async fn enqueue(
                FROM UNNEST($5::uuid[], $11::text[], $12::bytea[]) AS j(sync_id, job_id, job)
                JOIN new_syncs n ON n.id = j.sync_id
            )
-           SELECT catalog_id AS "catalog_id!", id AS "sync_id!", 'queued' AS "status!",
+           SELECT catalog_id AS "catalog_id!", id AS "sync_id!", 'queued' AS "status!: _",
                   true AS "created!"
            FROM new_syncs
            UNION ALL

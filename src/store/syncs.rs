@@ -11,18 +11,87 @@ use uuid::Uuid;
 use super::Tx;
 use crate::catalog::SnapshotStats;
 
-/// Whether a sync in `status` has ended. A sync moves
-/// `queued -> running -> (retrying -> running)* -> succeeded | failed`, and any active sync can
-/// be `cancelled`.
-pub fn is_terminal(status: &str) -> bool {
-    matches!(status, "succeeded" | "failed" | "cancelled")
+/// Where a sync is. A sync moves `queued -> running -> (retrying -> running)* -> succeeded |
+/// failed`, and any active sync can be `cancelled`. Stored as its name (`syncs.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Queued,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl SyncStatus {
+    pub const ALL: [SyncStatus; 6] = [
+        SyncStatus::Queued,
+        SyncStatus::Running,
+        SyncStatus::Retrying,
+        SyncStatus::Succeeded,
+        SyncStatus::Failed,
+        SyncStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Queued => "queued",
+            SyncStatus::Running => "running",
+            SyncStatus::Retrying => "retrying",
+            SyncStatus::Succeeded => "succeeded",
+            SyncStatus::Failed => "failed",
+            SyncStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether a sync in this status has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SyncStatus::Succeeded | SyncStatus::Failed | SyncStatus::Cancelled
+        )
+    }
+}
+
+impl std::fmt::Display for SyncStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SyncStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown sync status {s:?}"))
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for SyncStatus {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::Decode<'_, sqlx::Postgres> for SyncStatus {
+    fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(<&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?.parse()?)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncRow {
     pub id: Uuid,
     pub catalog_id: Uuid,
-    pub status: String,
+    pub status: SyncStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
@@ -48,7 +117,8 @@ pub struct AttemptRow {
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncRow>> {
     sqlx::query_as!(
         SyncRow,
-        r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
+        r#"SELECT id, catalog_id, status AS "status: _", attempts, max_attempts, last_error,
+                  source_kind,
                   enqueued_at, started_at, finished_at, stats, schema_filter, progress
            FROM syncs WHERE id = $1"#,
         id
@@ -61,7 +131,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncR
 /// ran with (the credentials are gone once it succeeded or retention removed them).
 pub struct RetrySource {
     pub catalog_id: Uuid,
-    pub status: String,
+    pub status: SyncStatus,
     pub credentials: Option<serde_json::Value>,
     pub schema_filter: Option<serde_json::Value>,
 }
@@ -69,7 +139,8 @@ pub struct RetrySource {
 pub async fn retry_source(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<RetrySource>> {
     sqlx::query_as!(
         RetrySource,
-        r#"SELECT catalog_id, status, credentials, schema_filter FROM syncs WHERE id = $1"#,
+        r#"SELECT catalog_id, status AS "status: _", credentials, schema_filter
+           FROM syncs WHERE id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -102,10 +173,12 @@ pub async fn apply_retention(db: &sqlx::PgPool, age: std::time::Duration) -> sql
 }
 
 /// How many syncs are in each status.
-pub async fn status_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query!(r#"SELECT status, count(*) AS "n!" FROM syncs GROUP BY status"#)
-        .fetch_all(db)
-        .await?;
+pub async fn status_counts(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(SyncStatus, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT status AS "status: SyncStatus", count(*) AS "n!" FROM syncs GROUP BY status"#
+    )
+    .fetch_all(db)
+    .await?;
     Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
 }
 
@@ -116,7 +189,7 @@ pub struct RecentSync {
     pub host: String,
     pub port: i32,
     pub dbname: String,
-    pub status: String,
+    pub status: SyncStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub last_error: Option<String>,
@@ -127,7 +200,7 @@ pub struct RecentSync {
 pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<RecentSync>> {
     sqlx::query_as!(
         RecentSync,
-        r#"SELECT s.id, s.catalog_id, c.host, c.port, c.dbname, s.status, s.attempts,
+        r#"SELECT s.id, s.catalog_id, c.host, c.port, c.dbname, s.status AS "status: _", s.attempts,
                   s.max_attempts, s.last_error, s.enqueued_at
            FROM syncs s JOIN catalogs c ON c.id = s.catalog_id
            ORDER BY s.enqueued_at DESC, s.id DESC
@@ -156,7 +229,8 @@ pub async fn list_for_catalog(
     let (after_ts, after_id) = after.unzip();
     sqlx::query_as!(
         SyncRow,
-        r#"SELECT id, catalog_id, status, attempts, max_attempts, last_error, source_kind,
+        r#"SELECT id, catalog_id, status AS "status: _", attempts, max_attempts, last_error,
+                  source_kind,
                   enqueued_at, started_at, finished_at, stats, schema_filter, progress
            FROM syncs
            WHERE catalog_id = $1
@@ -230,7 +304,8 @@ pub async fn begin_attempt(
                INSERT INTO sync_attempts (sync_id, attempt, worker)
                SELECT $1, attempts, $2 FROM started
            )
-           SELECT c.status, c.attempts, c.max_attempts, c.last_error, c.enqueued_at,
+           SELECT c.status AS "status: SyncStatus", c.attempts, c.max_attempts, c.last_error,
+                  c.enqueued_at,
                   (SELECT attempts FROM started) AS started
            FROM current c"#,
         sync_id,
@@ -242,7 +317,7 @@ pub async fn begin_attempt(
     else {
         return Ok(AttemptStart::Missing);
     };
-    if is_terminal(&row.status) {
+    if row.status.is_terminal() {
         return Ok(AttemptStart::AlreadyFinished);
     }
     let Some(attempt) = row.started else {
@@ -366,7 +441,7 @@ pub enum Cancelled {
     /// The sync is now `cancelled`; a worker running it stops at its next step.
     Done(Box<SyncRow>),
     /// The sync had already ended, in this state.
-    AlreadyEnded(String),
+    AlreadyEnded(SyncStatus),
     Missing,
 }
 
@@ -374,7 +449,7 @@ pub enum Cancelled {
 /// one stops before it writes or retries, because those steps only touch active syncs.
 pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
     let Some(status) = sqlx::query_scalar!(
-        r#"SELECT status FROM syncs WHERE id = $1 FOR UPDATE"#,
+        r#"SELECT status AS "status: SyncStatus" FROM syncs WHERE id = $1 FOR UPDATE"#,
         sync_id
     )
     .fetch_optional(&mut **tx)
@@ -382,7 +457,7 @@ pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
     else {
         return Ok(Cancelled::Missing);
     };
-    if is_terminal(&status) {
+    if status.is_terminal() {
         return Ok(Cancelled::AlreadyEnded(status));
     }
     sqlx::query!(
