@@ -207,12 +207,15 @@ impl SyncRunner {
         Ok(true)
     }
 
-    /// Stores the sync's progress a few times a second, while it changes, until dropped.
+    /// Stores the sync's progress a few times a second, while it changes, until dropped. The
+    /// first report waits one interval: a sync that ends sooner (most do) costs the store no
+    /// write for it.
     fn report_progress(&self, sync_id: Uuid, progress: Progress) -> AbortOnDropHandle<()> {
         let pool = self.pool.clone();
         AbortOnDropHandle::new(tokio::spawn(async move {
             let mut last = None;
             loop {
+                tokio::time::sleep(PROGRESS_INTERVAL).await;
                 let report = progress.report();
                 if last != Some(report) {
                     if let Err(e) = syncs::record_progress(&pool, sync_id, &report).await {
@@ -220,7 +223,6 @@ impl SyncRunner {
                     }
                     last = Some(report);
                 }
-                tokio::time::sleep(PROGRESS_INTERVAL).await;
             }
         }))
     }

@@ -56,12 +56,10 @@ pub struct CatalogState {
 /// compares rows in temporary tables, which have no statistics, and the planner's guesses would
 /// otherwise compile queries that run in milliseconds.
 pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Locked> {
-    sqlx::query("SET LOCAL jit = off")
-        .execute(&mut **tx)
-        .await?;
     let found = sqlx::query_scalar!(
-        r#"SELECT synced_at IS NOT NULL AS "has_snapshot!" FROM catalogs
-           WHERE id = $1 FOR NO KEY UPDATE"#,
+        r#"SELECT synced_at IS NOT NULL AS "has_snapshot!" FROM catalogs,
+                  set_config('jit', 'off', true)
+           WHERE id = $1 FOR NO KEY UPDATE OF catalogs"#,
         catalog_id
     )
     .fetch_optional(&mut **tx)
@@ -122,7 +120,11 @@ pub async fn write(
 ) -> Result<Written, WriteError> {
     let started = Instant::now();
     let ms = |t: Instant| t.elapsed().as_millis() as u64;
-    let stored = Stored::load(tx, catalog_id).await?;
+    // Rows are only ever committed with a sync's success, which stamps `synced_at`.
+    let stored = match state.has_snapshot {
+        true => Stored::load(tx, catalog_id).await?,
+        false => Stored::default(),
+    };
     let loaded_ms = ms(started);
     let relations = snapshot.schemas.iter().map(|s| s.tables.len() as u64).sum();
     progress.start(Phase::Comparing, Some(relations));
