@@ -190,9 +190,9 @@ async fn catalog_page(
     let (catalog, relations, history, schedule, recorded) = tokio::try_join!(
         catalogs::get(&state.pool, id),
         reads::relations(&state.pool, id, &all, None, reads::MAX_UI_RELATIONS),
-        syncs::list_for_catalog(&state.pool, id, None, 10),
+        syncs::list_for_catalog(&state.pool, id.into(), None, 10),
         schedules::get(&state.pool, id),
-        changes::list_for_catalog(&state.pool, id, None, None, 100),
+        changes::list_for_catalog(&state.pool, id.into(), None, None, 100),
     )?;
     let catalog = catalog.ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))?;
     let source = format_source(&catalog.host, catalog.port, &catalog.dbname);

@@ -120,7 +120,7 @@ async fn get_catalog(
 ) -> Result<Json<CatalogResponse>, ApiError> {
     let c = find_catalog(&state, &id).await?;
     let schemas = reads::schemas(&state.pool, c.id, None, i64::MAX).await?;
-    let sync = syncs::latest_for_catalog(&state.pool, c.id)
+    let sync = syncs::latest_for_catalog(&state.pool, c.id.into())
         .await?
         .map(SyncView::from);
     Ok(Json(CatalogResponse {
@@ -154,7 +154,8 @@ async fn list_syncs(
     let id = parse_id("catalog_id", &id)?;
     ensure_catalog(&state, id).await?;
     let page = PageRequest::<(DateTime<Utc>, Uuid)>::from_query(&query)?;
-    let rows = syncs::list_for_catalog(&state.pool, id, page.after, page.fetch_limit()).await?;
+    let rows =
+        syncs::list_for_catalog(&state.pool, id.into(), page.after, page.fetch_limit()).await?;
     let rows: Vec<SyncView> = rows.into_iter().map(SyncView::from).collect();
     let path = format!("/catalogs/{}/syncs", id);
     Ok(page_response(rows, &page, &path, &[], |s| {
@@ -174,7 +175,7 @@ async fn delete_catalog(
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("catalog_id", &id)?;
     let mut tx = state.pool.begin().await?;
-    if !crate::store::snapshot::delete_catalog(&mut tx, id).await? {
+    if !crate::store::snapshot::delete_catalog(&mut tx, id.into()).await? {
         return Err(ApiError::NotFound(format!("no catalog {id}")));
     }
     tx.commit().await?;

@@ -45,8 +45,14 @@ async fn catalog_changes(
     let id = parse_id("catalog_id", &id)?;
     let since = query.get("since").map(parse_since).transpose()?;
     let page = PageRequest::<i64>::from_query(&query)?;
-    let rows =
-        changes::list_for_catalog(&state.pool, id, since, page.after, page.fetch_limit()).await?;
+    let rows = changes::list_for_catalog(
+        &state.pool,
+        id.into(),
+        since,
+        page.after,
+        page.fetch_limit(),
+    )
+    .await?;
     // Rows prove the catalog exists; only an empty page has to tell an unknown one apart.
     if rows.is_empty() {
         ensure_catalog(&state, id).await?;
@@ -76,10 +82,11 @@ async fn sync_changes(
     query.only(&["limit", "cursor"])?;
     let id = parse_id("sync_id", &id)?;
     let page = PageRequest::<i64>::from_query(&query)?;
-    let rows = changes::list_for_sync(&state.pool, id, page.after, page.fetch_limit()).await?;
+    let rows =
+        changes::list_for_sync(&state.pool, id.into(), page.after, page.fetch_limit()).await?;
     // An empty list is ambiguous: tell an unknown sync apart (a sync deleted by retention
     // still has its changes, so only look when there are none).
-    if rows.is_empty() && syncs::get(&state.pool, id).await?.is_none() {
+    if rows.is_empty() && syncs::get(&state.pool, id.into()).await?.is_none() {
         return Err(ApiError::NotFound(format!("no sync {id}")));
     }
     Ok(page_response(

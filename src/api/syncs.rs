@@ -389,12 +389,12 @@ async fn get_sync(
     let id = parse_id("sync_id", &id)?;
     let sync = match wait {
         Some(wait) => state.watcher.wait(&state.pool, id, wait).await?,
-        None => syncs::get(&state.pool, id).await?,
+        None => syncs::get(&state.pool, id.into()).await?,
     }
     .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
     state.cache.saw_sync(&sync);
     let mut view = SyncView::from(sync);
-    view.attempt_log = Some(syncs::attempts(&state.pool, id).await?);
+    view.attempt_log = Some(syncs::attempts(&state.pool, id.into()).await?);
     Ok(Json(view))
 }
 
@@ -415,7 +415,7 @@ async fn cancel_sync(
 ) -> Result<Json<SyncView>, ApiError> {
     let id = parse_id("sync_id", &id)?;
     let mut tx = state.pool.begin().await?;
-    let outcome = syncs::cancel(&mut tx, id).await?;
+    let outcome = syncs::cancel(&mut tx, id.into()).await?;
     tx.commit().await?;
     match outcome {
         syncs::Cancelled::Done(sync) => {

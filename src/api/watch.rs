@@ -61,7 +61,7 @@ impl SyncWatcher {
         let mut events = self.sender.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let sync = syncs::get(pool, sync_id).await?;
+            let sync = syncs::get(pool, sync_id.into()).await?;
             let ended = sync.as_ref().is_none_or(|s| s.status.is_terminal());
             let now = tokio::time::Instant::now();
             if ended || now >= deadline {

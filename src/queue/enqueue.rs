@@ -181,8 +181,8 @@ pub async fn enqueue_all_in(
                 sealed_password: sealed_password.clone(),
             })?);
             jobs.push(serde_json::to_vec(&SyncJob {
-                sync_id,
-                catalog_id,
+                sync_id: sync_id.into(),
+                catalog_id: catalog_id.into(),
                 source: r.target.clone(),
                 sealed_password,
                 schemas: r.schemas.clone(),

@@ -10,9 +10,9 @@ mod runner;
 mod worker;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::catalog::SchemaFilter;
+use crate::ids::{CatalogId, SyncId};
 use crate::source::SourceTarget;
 
 pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue_all, enqueue_all_in};
@@ -35,8 +35,8 @@ pub struct SealedCredentials {
 /// The payload of a sync job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncJob {
-    pub sync_id: Uuid,
-    pub catalog_id: Uuid,
+    pub sync_id: SyncId,
+    pub catalog_id: CatalogId,
     pub source: SourceTarget,
     /// The source password, sealed with the sync id as associated data.
     pub sealed_password: String,

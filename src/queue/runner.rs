@@ -10,10 +10,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
-use uuid::Uuid;
 
 use super::SyncJob;
 use crate::crypto::CredentialsKey;
+use crate::ids::SyncId;
 use crate::source::{Fetched, MetadataSource, SourceError};
 use crate::store::catalogs;
 use crate::store::snapshot::{self, WriteError};
@@ -210,7 +210,7 @@ impl SyncRunner {
     /// Stores the sync's progress a few times a second, while it changes, until dropped. The
     /// first report waits one interval: a sync that ends sooner (most do) costs the store no
     /// write for it.
-    fn report_progress(&self, sync_id: Uuid, progress: Progress) -> AbortOnDropHandle<()> {
+    fn report_progress(&self, sync_id: SyncId, progress: Progress) -> AbortOnDropHandle<()> {
         let pool = self.pool.clone();
         AbortOnDropHandle::new(tokio::spawn(async move {
             let mut last = None;

@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::ids::CatalogId;
+
 /// The stable id of the catalog of a source: the same source always gets the same id.
 pub fn catalog_id_for(host: &str, port: u16, dbname: &str) -> Uuid {
     // Length-prefixed parts, so no two (host, port, dbname) triples share a name.
@@ -70,10 +72,13 @@ pub async fn list(
 }
 
 /// The source probe the catalog's snapshot was read at, if any.
-pub async fn source_probe(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
-    let row = sqlx::query_scalar!(r#"SELECT source_probe FROM catalogs WHERE id = $1"#, id)
-        .fetch_optional(db)
-        .await?;
+pub async fn source_probe(db: impl PgExecutor<'_>, id: CatalogId) -> sqlx::Result<Option<String>> {
+    let row = sqlx::query_scalar!(
+        r#"SELECT source_probe FROM catalogs WHERE id = $1"#,
+        id.uuid()
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(row.flatten())
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::Tx;
 use super::snapshot::Names;
+use crate::ids::{CatalogId, SyncId};
 
 /// One kind of compared object: its snapshot table and how its rows are named.
 struct Compared {
@@ -68,7 +69,11 @@ const COMPARED: [Compared; 4] = [
 
 /// Moves the stored rows of the compared tables of the relations `deleted` aside, into
 /// temporary tables that live until the transaction ends.
-pub async fn set_aside(tx: &mut Tx<'_>, catalog_id: Uuid, deleted: &Names) -> sqlx::Result<()> {
+pub async fn set_aside(
+    tx: &mut Tx<'_>,
+    catalog_id: CatalogId,
+    deleted: &Names,
+) -> sqlx::Result<()> {
     for c in &COMPARED {
         let (table, relation) = (c.table, c.relation);
         // Every name in these statements is one of the constants above.
@@ -141,8 +146,8 @@ fn compared_rows(c: &Compared, previous: bool) -> String {
 /// [`set_aside`] kept, as changes of `sync_id`. Returns how many.
 pub async fn record(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
-    sync_id: Uuid,
+    catalog_id: CatalogId,
+    sync_id: SyncId,
     touched: &Names,
 ) -> sqlx::Result<u64> {
     let mut recorded = 0;
@@ -232,7 +237,7 @@ pub struct ChangeRow {
 /// `before_id`.
 pub async fn list_for_catalog(
     db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
     since: Option<DateTime<Utc>>,
     before_id: Option<i64>,
     limit: i64,
@@ -247,7 +252,7 @@ pub async fn list_for_catalog(
              AND ($3::int8 IS NULL OR id < $3)
            ORDER BY id DESC
            LIMIT $4"#,
-        catalog_id,
+        catalog_id.uuid(),
         since,
         before_id,
         limit
@@ -259,7 +264,7 @@ pub async fn list_for_catalog(
 /// The changes one sync recorded, in the order it recorded them, after the cursor `after_id`.
 pub async fn list_for_sync(
     db: impl PgExecutor<'_>,
-    sync_id: Uuid,
+    sync_id: SyncId,
     after_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<ChangeRow>> {
@@ -271,7 +276,7 @@ pub async fn list_for_sync(
            WHERE sync_id = $1 AND ($2::int8 IS NULL OR id > $2)
            ORDER BY id
            LIMIT $3"#,
-        sync_id,
+        sync_id.uuid(),
         after_id,
         limit
     )

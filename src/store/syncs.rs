@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::Tx;
 use crate::catalog::SnapshotStats;
+use crate::ids::{CatalogId, SyncId};
 
 /// Where a sync is. A sync moves `queued -> running -> (retrying -> running)* -> succeeded |
 /// failed`, and any active sync can be `cancelled`. Stored as its name (`syncs.status`).
@@ -114,14 +115,14 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
-pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SyncRow>> {
+pub async fn get(db: impl PgExecutor<'_>, id: SyncId) -> sqlx::Result<Option<SyncRow>> {
     sqlx::query_as!(
         SyncRow,
         r#"SELECT id, catalog_id, status AS "status: _", attempts, max_attempts, last_error,
                   source_kind,
                   enqueued_at, started_at, finished_at, stats, schema_filter, progress
            FROM syncs WHERE id = $1"#,
-        id
+        id.uuid()
     )
     .fetch_optional(db)
     .await
@@ -214,7 +215,7 @@ pub async fn recent(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Rec
 /// The latest sync of a catalog, whatever its state.
 pub async fn latest_for_catalog(
     db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
 ) -> sqlx::Result<Option<SyncRow>> {
     Ok(list_for_catalog(db, catalog_id, None, 1).await?.pop())
 }
@@ -222,7 +223,7 @@ pub async fn latest_for_catalog(
 /// A catalog's syncs, newest first, after the `(enqueued_at, id)` cursor when given.
 pub async fn list_for_catalog(
     db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<SyncRow>> {
@@ -237,7 +238,7 @@ pub async fn list_for_catalog(
              AND ($2::timestamptz IS NULL OR (enqueued_at, id) < ($2, $3::uuid))
            ORDER BY enqueued_at DESC, id DESC
            LIMIT $4"#,
-        catalog_id,
+        catalog_id.uuid(),
         after_ts,
         after_id,
         limit
@@ -246,12 +247,12 @@ pub async fn list_for_catalog(
     .await
 }
 
-pub async fn attempts(db: impl PgExecutor<'_>, sync_id: Uuid) -> sqlx::Result<Vec<AttemptRow>> {
+pub async fn attempts(db: impl PgExecutor<'_>, sync_id: SyncId) -> sqlx::Result<Vec<AttemptRow>> {
     sqlx::query_as!(
         AttemptRow,
         r#"SELECT attempt, worker, started_at, finished_at, error
            FROM sync_attempts WHERE sync_id = $1 ORDER BY attempt"#,
-        sync_id
+        sync_id.uuid()
     )
     .fetch_all(db)
     .await
@@ -279,7 +280,7 @@ pub enum AttemptStart {
 /// died) is closed first. A sync whose attempts are all used fails here.
 pub async fn begin_attempt(
     conn: &mut PgConnection,
-    sync_id: Uuid,
+    sync_id: SyncId,
     worker: &str,
     source_kind: &str,
 ) -> sqlx::Result<AttemptStart> {
@@ -308,7 +309,7 @@ pub async fn begin_attempt(
                   c.enqueued_at,
                   (SELECT attempts FROM started) AS started
            FROM current c"#,
-        sync_id,
+        sync_id.uuid(),
         worker,
         source_kind
     )
@@ -342,12 +343,12 @@ pub async fn begin_attempt(
 }
 
 /// Records a transient failure of the current attempt; the sync waits to be retried.
-pub async fn retry_later(db: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<()> {
+pub async fn retry_later(db: &mut Tx<'_>, sync_id: SyncId, error: &str) -> sqlx::Result<()> {
     finish_attempt(db, sync_id, Some(error)).await?;
     sqlx::query!(
         r#"UPDATE syncs SET status = 'retrying', last_error = $2, progress = NULL
            WHERE id = $1 AND status IN ('running', 'retrying')"#,
-        sync_id,
+        sync_id.uuid(),
         error
     )
     .execute(&mut **db)
@@ -356,12 +357,12 @@ pub async fn retry_later(db: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::R
 }
 
 /// Ends a sync as failed.
-pub async fn fail(tx: &mut Tx<'_>, sync_id: Uuid, error: &str) -> sqlx::Result<()> {
+pub async fn fail(tx: &mut Tx<'_>, sync_id: SyncId, error: &str) -> sqlx::Result<()> {
     finish_attempt(tx, sync_id, Some(error)).await?;
     sqlx::query!(
         r#"UPDATE syncs SET status = 'failed', last_error = $2, finished_at = now(), progress = NULL
            WHERE id = $1 AND status IN ('queued', 'running', 'retrying')"#,
-        sync_id,
+        sync_id.uuid(),
         error
     )
     .execute(&mut **tx)
@@ -386,7 +387,7 @@ pub struct SyncStats {
 
 /// Ends a sync as succeeded, in the transaction that wrote its snapshot: its attempt ends
 /// with it. False when the sync was no longer active.
-pub async fn succeed(tx: &mut Tx<'_>, sync_id: Uuid, stats: &SyncStats) -> sqlx::Result<bool> {
+pub async fn succeed(tx: &mut Tx<'_>, sync_id: SyncId, stats: &SyncStats) -> sqlx::Result<bool> {
     let stats = serde_json::to_value(stats).expect("sync stats serialize");
     let done = sqlx::query_scalar!(
         r#"WITH attempt AS (
@@ -400,7 +401,7 @@ pub async fn succeed(tx: &mut Tx<'_>, sync_id: Uuid, stats: &SyncStats) -> sqlx:
                RETURNING id
            )
            SELECT count(*) AS "n!" FROM done"#,
-        sync_id,
+        sync_id.uuid(),
         stats
     )
     .fetch_one(&mut **tx)
@@ -408,11 +409,11 @@ pub async fn succeed(tx: &mut Tx<'_>, sync_id: Uuid, stats: &SyncStats) -> sqlx:
     Ok(done == 1)
 }
 
-async fn finish_attempt(tx: &mut Tx<'_>, sync_id: Uuid, error: Option<&str>) -> sqlx::Result<()> {
+async fn finish_attempt(tx: &mut Tx<'_>, sync_id: SyncId, error: Option<&str>) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE sync_attempts SET finished_at = now(), error = $2
            WHERE sync_id = $1 AND finished_at IS NULL"#,
-        sync_id,
+        sync_id.uuid(),
         error
     )
     .execute(&mut **tx)
@@ -423,12 +424,12 @@ async fn finish_attempt(tx: &mut Tx<'_>, sync_id: Uuid, error: Option<&str>) -> 
 /// The stats of the catalog's latest successful sync (none where they cannot be read).
 pub async fn latest_stats(
     db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
 ) -> sqlx::Result<Option<SyncStats>> {
     let row = sqlx::query_scalar!(
         r#"SELECT stats FROM syncs WHERE catalog_id = $1 AND status = 'succeeded'
            ORDER BY finished_at DESC LIMIT 1"#,
-        catalog_id
+        catalog_id.uuid()
     )
     .fetch_optional(db)
     .await?;
@@ -447,10 +448,10 @@ pub enum Cancelled {
 
 /// Cancels an active sync. A queued one is never run (its job finds it cancelled); a running
 /// one stops before it writes or retries, because those steps only touch active syncs.
-pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
+pub async fn cancel(tx: &mut Tx<'_>, sync_id: SyncId) -> sqlx::Result<Cancelled> {
     let Some(status) = sqlx::query_scalar!(
         r#"SELECT status AS "status: SyncStatus" FROM syncs WHERE id = $1 FOR UPDATE"#,
-        sync_id
+        sync_id.uuid()
     )
     .fetch_optional(&mut **tx)
     .await?
@@ -464,7 +465,7 @@ pub async fn cancel(tx: &mut Tx<'_>, sync_id: Uuid) -> sqlx::Result<Cancelled> {
         r#"UPDATE syncs SET status = 'cancelled', finished_at = now(), progress = NULL,
                last_error = 'cancelled by request'
            WHERE id = $1"#,
-        sync_id
+        sync_id.uuid()
     )
     .execute(&mut **tx)
     .await?;
@@ -544,13 +545,13 @@ impl Progress {
 /// Stores a running sync's progress; a sync that is no longer running keeps none.
 pub async fn record_progress(
     db: impl PgExecutor<'_>,
-    sync_id: Uuid,
+    sync_id: SyncId,
     report: &ProgressReport,
 ) -> sqlx::Result<()> {
     let report = serde_json::to_value(report).expect("a progress report serializes");
     sqlx::query!(
         r#"UPDATE syncs SET progress = $2 WHERE id = $1 AND status = 'running'"#,
-        sync_id,
+        sync_id.uuid(),
         report
     )
     .execute(db)

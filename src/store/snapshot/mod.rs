@@ -21,7 +21,6 @@ use std::time::Instant;
 
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 pub use plan::Names;
 use plan::{Action, Plan, Stored};
@@ -30,6 +29,7 @@ use rows::{Context, Family, Unit, UnitHasher};
 use super::syncs::{Phase, Progress};
 use super::{Tx, changes, column_types::ColumnTypes, details::Links};
 use crate::catalog::{Snapshot, SnapshotStats};
+use crate::ids::{CatalogId, SyncId};
 use crate::join::{Cancelled, join_blocking};
 
 /// What [`lock_catalog`] found.
@@ -55,12 +55,12 @@ pub struct CatalogState {
 /// It also turns JIT compilation off for the rest of the transaction: the change history
 /// compares rows in temporary tables, which have no statistics, and the planner's guesses would
 /// otherwise compile queries that run in milliseconds.
-pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Locked> {
+pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: CatalogId) -> sqlx::Result<Locked> {
     let found = sqlx::query_scalar!(
         r#"SELECT synced_at IS NOT NULL AS "has_snapshot!" FROM catalogs,
                   set_config('jit', 'off', true)
            WHERE id = $1 FOR NO KEY UPDATE OF catalogs"#,
-        catalog_id
+        catalog_id.uuid()
     )
     .fetch_optional(&mut **tx)
     .await?;
@@ -74,12 +74,12 @@ pub async fn lock_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<Loc
 /// now. Returns false (and changes nothing) when the stored probe is no longer `probe`.
 pub async fn confirm_unchanged(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
     probe: &str,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query!(
         r#"UPDATE catalogs SET synced_at = now() WHERE id = $1 AND source_probe = $2"#,
-        catalog_id,
+        catalog_id.uuid(),
         probe
     )
     .execute(&mut **tx)
@@ -111,8 +111,8 @@ pub enum WriteError {
 /// `probe`. The caller holds [`lock_catalog`], which gave `state`, and commits.
 pub async fn write(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
-    sync_id: Uuid,
+    catalog_id: CatalogId,
+    sync_id: SyncId,
     state: &CatalogState,
     snapshot: Arc<Snapshot>,
     probe: Option<&str>,
@@ -191,7 +191,7 @@ pub async fn write(
 /// the rows of the written units, table after table, computing each unit's hash from its rows
 /// as they are encoded. Returns the column types to insert.
 fn encode(
-    catalog: Uuid,
+    catalog: CatalogId,
     snapshot: &Snapshot,
     stored: Stored,
     plan_sent: oneshot::Sender<Plan>,
@@ -199,7 +199,7 @@ fn encode(
     progress: &Progress,
 ) -> super::column_types::TypeRows {
     let cx = Context {
-        catalog,
+        catalog: catalog.uuid(),
         types: ColumnTypes::of(snapshot),
         links: Links::of(snapshot),
     };
@@ -253,7 +253,7 @@ fn encode(
 /// the compared tables' rows of the relations were set aside already when `set_aside`.
 async fn delete_units(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
     plan: &Plan,
     set_aside: bool,
 ) -> sqlx::Result<()> {
@@ -326,7 +326,7 @@ fn written_counts(snapshot: &Snapshot, plan: &Plan) -> SnapshotStats {
 /// the write kept whose figures changed.
 async fn refresh_statistics(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
     snapshot: &Snapshot,
     plan: &Plan,
 ) -> sqlx::Result<()> {
@@ -350,7 +350,7 @@ async fn refresh_statistics(
         r#"UPDATE catalog_relations r SET row_estimate = u.rows, total_bytes = u.bytes
            FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::int8[]) AS u(schema_name, name, rows, bytes)
            WHERE r.catalog_id = $1 AND r.schema_name = u.schema_name AND r.name = u.name"#,
-        catalog_id,
+        catalog_id.uuid(),
         &schema as &[&str],
         &name as &[&str],
         &rows as &[Option<i64>],
@@ -364,7 +364,7 @@ async fn refresh_statistics(
 /// Stamps the catalog with the snapshot's time, database facts and source probe.
 async fn mark_synced(
     tx: &mut Tx<'_>,
-    catalog_id: Uuid,
+    catalog_id: CatalogId,
     snapshot: &Snapshot,
     probe: Option<&str>,
 ) -> sqlx::Result<()> {
@@ -372,7 +372,7 @@ async fn mark_synced(
     sqlx::query!(
         r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3
            WHERE id = $1"#,
-        catalog_id,
+        catalog_id.uuid(),
         database,
         probe
     )
@@ -384,11 +384,11 @@ async fn mark_synced(
 /// Deletes a catalog with everything it owns: its snapshot, its syncs and their attempts.
 /// Waits for a snapshot write in progress (the catalog's row lock); a job still queued for one
 /// of its syncs finds the sync gone and ends. False when there was no such catalog.
-pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: CatalogId) -> sqlx::Result<bool> {
     // The strongest row lock: it waits for a snapshot write, and new syncs wait for it.
     let found = sqlx::query_scalar!(
         r#"SELECT 1 AS "one!" FROM catalogs WHERE id = $1 FOR UPDATE"#,
-        catalog_id
+        catalog_id.uuid()
     )
     .fetch_optional(&mut **tx)
     .await?;
@@ -405,7 +405,7 @@ pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: Uuid) -> sqlx::Result<b
         .execute(&mut **tx)
         .await?;
     }
-    sqlx::query!(r#"DELETE FROM catalogs WHERE id = $1"#, catalog_id)
+    sqlx::query!(r#"DELETE FROM catalogs WHERE id = $1"#, catalog_id.uuid())
         .execute(&mut **tx)
         .await?;
     Ok(true)

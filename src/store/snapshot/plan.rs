@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use super::copy::CopyData;
 use super::rows::{self, ContentHash, Context, Unit};
 use crate::catalog::Snapshot;
+use crate::ids::CatalogId;
 use crate::store::syncs::Progress;
 
 /// The content hashes a catalog's stored snapshot holds, by unit, with each relation's
@@ -29,17 +29,17 @@ struct StoredRelation {
 type Statistics = (Option<i64>, Option<i64>);
 
 impl Stored {
-    pub async fn load(conn: &mut PgConnection, catalog_id: Uuid) -> sqlx::Result<Self> {
+    pub async fn load(conn: &mut PgConnection, catalog_id: CatalogId) -> sqlx::Result<Self> {
         let schemas = sqlx::query!(
             "SELECT name, content_hash FROM catalog_schemas WHERE catalog_id = $1",
-            catalog_id
+            catalog_id.uuid()
         )
         .fetch_all(&mut *conn)
         .await?;
         let relations = sqlx::query!(
             r#"SELECT schema_name, name, content_hash, row_estimate, total_bytes
                FROM catalog_relations WHERE catalog_id = $1"#,
-            catalog_id
+            catalog_id.uuid()
         )
         .fetch_all(&mut *conn)
         .await?;
