@@ -154,33 +154,6 @@ async fn the_client_exits_non_zero_with_the_reason() {
     assert!(text(&out.stderr).contains("--host"));
 }
 
-/// Holds every snapshot write of the store in its `writing` phase, just before the relations'
-/// details are inserted, until [`release_writes`]: a trigger that sleeps while `hold_writes`
-/// has a row.
-async fn hold_writes(app: &TestApp) {
-    sqlx::raw_sql(
-        "CREATE TABLE hold_writes ();
-         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
-             RETURN NULL;
-         END $$;
-         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
-         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();
-         INSERT INTO hold_writes DEFAULT VALUES;",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-}
-
-async fn release_writes(app: &TestApp) {
-    sqlx::raw_sql("DELETE FROM hold_writes")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-}
-
 /// `sync --wait` off a terminal shows a running sync's phase and progress bar, one line for as
 /// long as they stay the same, and still exits 0 when the sync succeeds.
 #[tokio::test]
@@ -199,7 +172,7 @@ async fn sync_wait_shows_the_progress_of_a_running_sync() {
     source
         .execute("ALTER TABLE a ADD COLUMN x int; ALTER TABLE c ADD COLUMN x int")
         .await;
-    hold_writes(&app).await;
+    app.hold_writes().await;
 
     let (host, port) = server_host_port();
     let port = port.to_string();
@@ -229,7 +202,7 @@ async fn sync_wait_shows_the_progress_of_a_running_sync() {
     }
     // Held for a few more of the client's polls (one a second), which print nothing new.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    release_writes(&app).await;
+    app.release_writes().await;
     while let Some(line) = tokio::time::timeout_at(deadline.into(), lines.next_line())
         .await
         .expect("the client never ended")

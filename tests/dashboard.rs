@@ -268,33 +268,6 @@ async fn with_api_tokens_the_dashboard_signs_in_with_a_cookie() {
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
 }
 
-/// Holds every snapshot write of the store in its `writing` phase, just before the relations'
-/// details are inserted, until [`release_writes`]: a trigger that sleeps while `hold_writes`
-/// has a row.
-async fn hold_writes(app: &TestApp) {
-    sqlx::raw_sql(
-        "CREATE TABLE hold_writes ();
-         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
-             RETURN NULL;
-         END $$;
-         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
-         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();
-         INSERT INTO hold_writes DEFAULT VALUES;",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-}
-
-async fn release_writes(app: &TestApp) {
-    sqlx::raw_sql("DELETE FROM hold_writes")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-}
-
 /// While a sync writes its snapshot, the catalog page shows how far it is, next to the latest
 /// sync's status and in the sync's row: a progress bar with the phase and the relations written
 /// of those to write. It is gone once the sync has ended.
@@ -318,7 +291,7 @@ async fn the_catalog_page_shows_a_running_syncs_progress() {
     source
         .execute("ALTER TABLE shop.orders ADD COLUMN note text; ALTER TABLE shop.customers ADD COLUMN name text")
         .await;
-    hold_writes(&app).await;
+    app.hold_writes().await;
     let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
@@ -354,7 +327,7 @@ async fn the_catalog_page_shows_a_running_syncs_progress() {
     let first_row = sync_row(&html, first["sync_id"].as_str().unwrap());
     assert!(!first_row.contains("<progress"), "{first_row}");
 
-    release_writes(&app).await;
+    app.release_writes().await;
     let second = app.wait_for_sync(&sync_id, Duration::from_secs(30)).await;
     assert_eq!(second["status"], "succeeded", "{second}");
     assert_eq!(second["stats"]["relations_written"], 2, "{second}");

@@ -349,19 +349,7 @@ async fn a_first_syncs_progress_counts_the_relations_it_writes() {
     )
     .await;
     // The write holds before its detail documents (the last table) go in.
-    sqlx::raw_sql(
-        "CREATE TABLE hold_writes (); INSERT INTO hold_writes DEFAULT VALUES;
-         CREATE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
-             RETURN NULL;
-         END $$;
-         CREATE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
-         FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    app.hold_writes().await;
     let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{accepted}");
     let sync_path = format!("/syncs/{}", accepted["sync_id"].as_str().unwrap());
@@ -378,10 +366,7 @@ async fn a_first_syncs_progress_counts_the_relations_it_writes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    sqlx::raw_sql("DELETE FROM hold_writes")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.release_writes().await;
     let sync = app
         .wait_for_sync(
             accepted["sync_id"].as_str().unwrap(),

@@ -390,6 +390,33 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Holds every snapshot write of the store in its `writing` phase, just before the
+    /// relations' details are inserted, until [`Self::release_writes`]: a trigger that sleeps
+    /// while `hold_writes` has a row.
+    pub async fn hold_writes(&self) {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS hold_writes ();
+             CREATE OR REPLACE FUNCTION hold_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 WHILE EXISTS (SELECT FROM hold_writes) LOOP PERFORM pg_sleep(0.05); END LOOP;
+                 RETURN NULL;
+             END $$;
+             CREATE OR REPLACE TRIGGER hold_writes BEFORE INSERT ON catalog_relation_details
+             FOR EACH STATEMENT EXECUTE FUNCTION hold_writes();
+             INSERT INTO hold_writes DEFAULT VALUES;",
+        )
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
+    pub async fn release_writes(&self) {
+        sqlx::raw_sql("DELETE FROM hold_writes")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
     /// Enqueues a sync and waits for it to end.
     pub async fn sync_and_wait(&self, body: &Value) -> Value {
         let (status, accepted) = self.post_sync(body).await;
