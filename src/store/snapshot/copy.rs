@@ -117,27 +117,29 @@ pub enum Part {
 }
 
 /// The encoding side of a [`Part`] channel: it fills one table's data and sends it on in parts.
+/// A table's data starts with the header, and a table nothing was encoded for sends no data.
 pub struct Parts {
     sender: mpsc::Sender<Part>,
     data: CopyData,
-    rows: bool,
+    /// Whether a part of the current table was sent already.
+    sent: bool,
 }
 
 impl Parts {
     pub fn new(sender: mpsc::Sender<Part>) -> Self {
         Self {
             sender,
-            data: CopyData::default(),
-            rows: false,
+            data: Self::fresh(),
+            sent: false,
         }
+    }
+
+    fn fresh() -> CopyData {
+        CopyData(CopyData::HEADER.to_vec())
     }
 
     /// The buffer a row is encoded into; call [`Self::flush`] after each relation.
     pub fn rows(&mut self) -> &mut CopyData {
-        if !self.rows {
-            self.rows = true;
-            self.data.0.extend_from_slice(CopyData::HEADER);
-        }
         &mut self.data
     }
 
@@ -146,18 +148,22 @@ impl Parts {
         if self.data.len() < PART_BYTES {
             return true;
         }
+        self.sent = true;
         let part = std::mem::take(&mut self.data).0;
         self.sender.blocking_send(Part::Rows(part)).is_ok()
     }
 
     /// Ends the current table. False when the writer stopped taking parts.
     pub fn end(&mut self) -> bool {
-        let last = match std::mem::take(&mut self.rows) {
-            true => {
-                self.data.0.extend_from_slice(&CopyData::TRAILER);
-                Some(std::mem::take(&mut self.data).0)
+        let empty = !self.sent && self.data.len() == CopyData::HEADER.len();
+        let mut data = std::mem::replace(&mut self.data, Self::fresh());
+        self.sent = false;
+        let last = match empty {
+            true => None,
+            false => {
+                data.0.extend_from_slice(&CopyData::TRAILER);
+                Some(data.0)
             }
-            false => None,
         };
         self.sender.blocking_send(Part::End(last)).is_ok()
     }
@@ -199,7 +205,24 @@ pub async fn copy_table(
 
 #[cfg(test)]
 mod tests {
-    use super::CopyData;
+    use super::{CopyData, Part, Parts};
+
+    #[test]
+    fn a_table_without_rows_sends_no_data_and_one_with_rows_is_framed() {
+        let (sender, mut received) = tokio::sync::mpsc::channel(4);
+        let mut parts = Parts::new(sender);
+        assert!(parts.end(), "a table nothing was encoded for");
+        parts.rows().int4(7);
+        assert!(parts.flush() && parts.end());
+        assert!(matches!(received.try_recv(), Ok(Part::End(None))));
+        let Ok(Part::End(Some(data))) = received.try_recv() else {
+            panic!("the second table's data");
+        };
+        let mut expected = CopyData::HEADER.to_vec();
+        expected.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 7]);
+        expected.extend_from_slice(&CopyData::TRAILER);
+        assert_eq!(data, expected);
+    }
 
     #[test]
     fn copy_data_writes_lengths_nulls_and_arrays() {
