@@ -17,7 +17,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// A PostgreSQL cluster under `target/test-clusters/`, removed when dropped.
+/// A PostgreSQL cluster under `target/test-clusters/` (as root, under the temporary directory:
+/// the `postgres` user the server runs as may not be able to enter the checkout), removed
+/// when dropped.
 struct Cluster {
     dir: PathBuf,
     bindir: PathBuf,
@@ -27,9 +29,11 @@ struct Cluster {
 impl Cluster {
     fn start() -> Self {
         let bindir = server_bindir();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/test-clusters")
-            .join(uuid::Uuid::new_v4().simple().to_string());
+        let base = match is_root() {
+            true => std::env::temp_dir().join("pgcs-test-clusters"),
+            false => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-clusters"),
+        };
+        let dir = base.join(uuid::Uuid::new_v4().simple().to_string());
         std::fs::create_dir_all(&dir).unwrap();
         let cluster = Self {
             dir,

@@ -25,7 +25,8 @@ pg_answers() {
 }
 
 # start_throwaway_cluster [name] [port] [extra server options]: creates (once) and starts a
-# cluster under target/<name>, prints its admin URL.
+# cluster under target/<name> (or, as root in a checkout the postgres user cannot enter, under
+# the temporary directory), prints its admin URL.
 start_throwaway_cluster() {
   local root dir port bindir as extra
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -38,7 +39,16 @@ start_throwaway_cluster() {
     return 1
   fi
   as=()
-  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi   # initdb refuses to run as root
+  if [ "$(id -u)" = 0 ]; then
+    as=(runuser -u postgres --)   # initdb refuses to run as root
+    # The server runs as `postgres`, which may not be able to enter the checkout (under
+    # root's home, say): the cluster then lives under the temporary directory instead.
+    mkdir -p "$root/target"
+    if ! runuser -u postgres -- test -x "$root/target"; then
+      dir="${TMPDIR:-/tmp}/pg-catalog-sync-$(printf '%s' "$root" | cksum | cut -d' ' -f1)/${1:-pg-cluster}"
+      mkdir -p "$(dirname "$dir")"
+    fi
+  fi
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
