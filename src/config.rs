@@ -70,7 +70,7 @@ pub struct ApiConfig {
     pub api_tokens: Option<SecretString>,
 
     /// Hosts and networks syncs may connect to, e.g. `10.0.0.0/8,db.internal`; without it every
-    /// host but loopback, link-local and unspecified addresses.
+    /// host but loopback, link-local, unspecified, 0.0.0.0/8 and IPv6 unique-local addresses.
     #[arg(long, env = "SOURCE_ALLOWLIST")]
     pub source_allowlist: Option<String>,
 }

@@ -79,6 +79,14 @@ async fn by_default_internal_hosts_are_refused_at_enqueue() {
         "169.254.169.254",
         "::1",
         "0.0.0.0",
+        // A cloud's IPv6 metadata service, cloud metadata through NAT64, "this network", and
+        // loopback written as the C resolver also reads it.
+        "fd00:ec2::254",
+        "64:ff9b::a9fe:a9fe",
+        "0.1.2.3",
+        "2130706433",
+        "0x7f.1",
+        "017700000001",
     ] {
         let mut body = sync_body("postgres");
         body["host"] = json!(host);
