@@ -196,9 +196,8 @@ impl Service {
     }
 
     /// Waits for the sync to end the way a client should: with the API's long poll, which
-    /// answers as soon as the sync has ended (a notification from the store wakes it). Polling
-    /// every 5 ms instead made hundreds of status reads during a big sync, on the same two
-    /// cores as the sync itself.
+    /// answers as soon as the sync has ended (a notification from the store wakes it), and
+    /// takes no CPU from the sync it waits for.
     async fn wait_sync(&self, client: &reqwest::Client, sync_id: &str) -> Result<Value> {
         loop {
             let body: Value = client

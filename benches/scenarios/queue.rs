@@ -326,8 +326,7 @@ impl Bench {
                 "drain stalled at {done}"
             );
             // The rate comes from the store's timestamps, so this poll only needs to notice
-            // the end; polling often would take the store's CPU from the drain (a count over
-            // the syncs, 0.27 ms each, 100 times a second).
+            // the end; polling often would take the store's CPU from the drain.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let seconds: f64 = sqlx::query_scalar(

@@ -1,0 +1,236 @@
+//! The queries of the rest of a catalog: types, sequences, functions, triggers, view lineage,
+//! and the probe of the source's catalog state.
+
+use sqlx::FromRow;
+use sqlx::postgres::types::Oid;
+
+/// Enums, domains and stand-alone composite types (not the row types of tables).
+pub const TYPES: &str = concat!(
+    r#"
+SELECT t.typnamespace                    AS schema_oid,
+       t.typname::text                   AS name,
+       t.typtype::text                   AS typtype,
+       pg_get_userbyid(t.typowner)::text AS owner,
+       d.description                     AS comment,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
+       t.typnotnull                      AS not_null,
+       t.typdefault                      AS default_expr,
+       ARRAY(SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+             WHERE k.contypid = t.oid AND k.contype = 'c' ORDER BY k.conname) AS checks,
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+             WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum)          AS attribute_names,
+       ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum)          AS attribute_types
+FROM pg_type t
+LEFT JOIN pg_class c ON c.oid = t.typrelid
+LEFT JOIN pg_description d
+       ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
+WHERE t.typnamespace = ANY($1)
+  AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND c.relkind = 'c'))
+  AND "#,
+    not_extension_member!("pg_type", "t.oid"),
+    r#"
+ORDER BY t.typnamespace, t.typname
+"#
+);
+
+#[derive(FromRow)]
+pub struct TypeRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub typtype: String,
+    pub owner: Option<String>,
+    pub comment: Option<String>,
+    pub labels: Vec<String>,
+    pub base_type: Option<String>,
+    pub not_null: bool,
+    pub default_expr: Option<String>,
+    pub checks: Vec<String>,
+    pub attribute_names: Vec<String>,
+    pub attribute_types: Vec<String>,
+}
+
+/// Sequences with their parameters and the column that owns them, if any.
+pub const SEQUENCES: &str = r#"
+SELECT c.relnamespace                     AS schema_oid,
+       c.relname::text                    AS name,
+       format_type(s.seqtypid, NULL)      AS data_type,
+       s.seqstart                         AS start_value,
+       s.seqincrement                     AS increment,
+       s.seqmin                           AS min_value,
+       s.seqmax                           AS max_value,
+       s.seqcache                         AS cache,
+       s.seqcycle                         AS cycle,
+       on_.nspname::text                  AS owned_by_schema,
+       oc.relname::text                   AS owned_by_table,
+       oa.attname::text                   AS owned_by_column
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+LEFT JOIN pg_depend dep
+       ON dep.classid = 'pg_class'::regclass AND dep.objid = c.oid
+      AND dep.refclassid = 'pg_class'::regclass AND dep.refobjsubid > 0 AND dep.deptype IN ('a', 'i')
+LEFT JOIN pg_class oc      ON oc.oid = dep.refobjid
+LEFT JOIN pg_namespace on_ ON on_.oid = oc.relnamespace
+LEFT JOIN pg_attribute oa  ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid
+WHERE c.relnamespace = ANY($1)
+ORDER BY c.relnamespace, c.relname
+"#;
+
+#[derive(FromRow)]
+pub struct SequenceRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub data_type: String,
+    pub start_value: i64,
+    pub increment: i64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    pub owned_by_schema: Option<String>,
+    pub owned_by_table: Option<String>,
+    pub owned_by_column: Option<String>,
+}
+
+/// Functions, procedures, aggregates and window functions.
+pub const FUNCTIONS: &str = concat!(
+    r#"
+SELECT p.pronamespace                              AS schema_oid,
+       p.proname::text                             AS name,
+       pg_get_function_identity_arguments(p.oid)   AS arguments,
+       pg_get_function_result(p.oid)               AS result,
+       l.lanname::text                             AS language,
+       CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
+                      WHEN 'w' THEN 'window' ELSE 'function' END AS kind,
+       d.description                               AS comment
+FROM pg_proc p
+JOIN pg_language l ON l.oid = p.prolang
+LEFT JOIN pg_description d
+       ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
+WHERE p.pronamespace = ANY($1)
+  AND "#,
+    not_extension_member!("pg_proc", "p.oid"),
+    r#"
+ORDER BY p.pronamespace, p.proname, 3
+"#
+);
+
+#[derive(FromRow)]
+pub struct FunctionRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub arguments: String,
+    pub result: Option<String>,
+    pub language: String,
+    pub kind: String,
+    pub comment: Option<String>,
+}
+
+/// User triggers (not the internal ones behind foreign keys), decoded from `tgtype`'s bits:
+/// ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32, INSTEAD 64.
+pub const TRIGGERS: &str = concat!(
+    r#"
+SELECT t.tgrelid AS table_oid,
+       t.tgname::text AS name,
+       CASE WHEN t.tgtype & 2 <> 0 THEN 'BEFORE' WHEN t.tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'AFTER' END AS timing,
+       array_remove(ARRAY[
+           CASE WHEN t.tgtype & 4 <> 0 THEN 'INSERT' END,
+           CASE WHEN t.tgtype & 16 <> 0 THEN 'UPDATE' END,
+           CASE WHEN t.tgtype & 8 <> 0 THEN 'DELETE' END,
+           CASE WHEN t.tgtype & 32 <> 0 THEN 'TRUNCATE' END], NULL) AS events,
+       CASE WHEN t.tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS for_each,
+       format('%I.%I', pn.nspname, p.proname) AS function,
+       t.tgenabled <> 'D' AS enabled,
+       pg_get_triggerdef(t.oid, true) AS definition
+FROM pg_trigger t
+JOIN pg_class c      ON c.oid = t.tgrelid
+JOIN pg_proc p       ON p.oid = t.tgfoid
+JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE c.relnamespace = ANY($1)
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
+  AND NOT t.tgisinternal
+ORDER BY t.tgrelid, t.tgname
+"#
+);
+
+#[derive(FromRow)]
+pub struct TriggerRow {
+    pub table_oid: Oid,
+    pub name: String,
+    pub timing: String,
+    pub events: Vec<String>,
+    pub for_each: String,
+    pub function: String,
+    pub enabled: bool,
+    pub definition: String,
+}
+
+/// What each view and materialized view reads, from its rewrite rule's dependencies.
+pub const DEPENDENCIES: &str = r#"
+SELECT DISTINCT r.ev_class        AS view_oid,
+       rn.nspname::text           AS ref_schema,
+       rc.relname::text           AS ref_name
+FROM pg_rewrite r
+JOIN pg_class v       ON v.oid = r.ev_class
+JOIN pg_depend dep    ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
+                     AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'n'
+JOIN pg_class rc      ON rc.oid = dep.refobjid
+JOIN pg_namespace rn  ON rn.oid = rc.relnamespace
+WHERE v.relnamespace = ANY($1)
+  AND v.relkind IN ('v', 'm')
+  AND dep.refobjid <> r.ev_class
+ORDER BY 1, 2, 3
+"#;
+
+#[derive(FromRow)]
+pub struct DependencyRow {
+    pub view_oid: Oid,
+    pub ref_schema: String,
+    pub ref_name: String,
+}
+
+/// One catalog's part of [`PROBE`]: its row count, and the sum and maximum of its rows'
+/// transaction ids. The rows are grouped by transaction id first, so that each distinct id is
+/// converted once (there is no cast from `xid` to a number but through text): a catalog's rows
+/// come from few transactions.
+macro_rules! xmin_digest {
+    ($catalog:literal) => {
+        concat!(
+            "(SELECT sum(n) || ':' || sum(n * x::text::int8) || ':' || max(x::text::int8) ",
+            "FROM (SELECT xmin AS x, count(*) AS n FROM ",
+            $catalog,
+            " GROUP BY xmin) g),\n"
+        )
+    };
+}
+
+/// A digest of the source's catalog state, one cheap query: row counts and transaction ids of
+/// every catalog a snapshot is built from (any DDL writes new row versions there), plus the
+/// statistics that VACUUM and ANALYZE update in place, and the role names owners are shown by.
+/// Equal probes mean an unchanged catalog; a different probe only means "read it all again".
+pub const PROBE: &str = concat!(
+    "SELECT md5(concat_ws('|',\n",
+    xmin_digest!("pg_class"),
+    xmin_digest!("pg_attribute"),
+    xmin_digest!("pg_attrdef"),
+    xmin_digest!("pg_constraint"),
+    xmin_digest!("pg_index"),
+    xmin_digest!("pg_description"),
+    xmin_digest!("pg_namespace"),
+    xmin_digest!("pg_type"),
+    xmin_digest!("pg_enum"),
+    xmin_digest!("pg_proc"),
+    xmin_digest!("pg_trigger"),
+    xmin_digest!("pg_sequence"),
+    xmin_digest!("pg_inherits"),
+    xmin_digest!("pg_rewrite"),
+    xmin_digest!("pg_depend"),
+    "(SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
+    (SELECT string_agg(oid::text || '=' || rolname, ',' ORDER BY oid) FROM pg_roles),
+    current_setting('server_version_num')))"
+);
