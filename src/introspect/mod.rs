@@ -18,7 +18,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::join::{Cancelled, join_blocking};
+use crate::join::{Cancelled, join_task};
 
 use assemble::{ColumnTypes, Keys, Rest, assemble_rest, skeleton};
 use printing::Printer;
@@ -188,7 +188,7 @@ pub async fn introspect(
     let tail = heavy.tail(tx).await?;
     sqlx::raw_sql("COMMIT").execute(&mut *tx).await?;
     let read = started.elapsed();
-    let (mut snapshot, positions) = join_blocking(assembling).await?;
+    let (mut snapshot, positions) = join_task(assembling).await?;
     assemble_rest(
         &mut snapshot,
         &positions,
@@ -333,26 +333,15 @@ struct HelperRead {
     rows: oneshot::Receiver<HeavyRows>,
 }
 
-/// How the helper's read ended: its result, or a panic (resumed here) or cancellation.
-fn ended(
-    joined: Result<Result<Tail, sqlx::Error>, tokio::task::JoinError>,
-) -> Result<Tail, ReadError> {
-    match joined {
-        Ok(read) => Ok(read?),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(ReadError::Cancelled(Cancelled)),
-    }
-}
-
 impl Heavy {
     async fn rows(&mut self, tx: &mut PgConnection) -> Result<HeavyRows, ReadError> {
         match self {
             Heavy::OnHelper(h) => match (&mut h.rows).await {
                 Ok(rows) => Ok(rows),
                 // The helper failed before it read them: its end says why.
-                Err(_) => Err(match ended((&mut h.task).await) {
+                Err(_) => Err(match join_task(&mut h.task).await? {
                     Ok(_) => ReadError::HelperEnded,
-                    Err(e) => e,
+                    Err(e) => e.into(),
                 }),
             },
             Heavy::Here(queries) => Ok(queries.rows(tx).await?),
@@ -361,7 +350,7 @@ impl Heavy {
 
     async fn tail(self, tx: &mut PgConnection) -> Result<Tail, ReadError> {
         match self {
-            Heavy::OnHelper(h) => ended(h.task.await),
+            Heavy::OnHelper(h) => Ok(join_task(h.task).await??),
             Heavy::Here(queries) => Ok(queries.tail(tx).await?),
         }
     }

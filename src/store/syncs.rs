@@ -479,6 +479,7 @@ pub async fn cancel(tx: &mut Tx<'_>, sync_id: SyncId) -> sqlx::Result<Cancelled>
 /// The phase a running sync is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum Phase {
     /// Reading the source's catalog.
     Reading,
@@ -489,6 +490,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// In discriminant order: `Progress` stores a phase as its discriminant.
     const ALL: [Phase; 3] = [Phase::Reading, Phase::Comparing, Phase::Writing];
 }
 
@@ -522,8 +524,7 @@ impl Progress {
         state
             .total
             .store(total.unwrap_or(u64::MAX), Ordering::Relaxed);
-        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
-        state.phase.store(index as u8, Ordering::Relaxed);
+        state.phase.store(phase as u8, Ordering::Relaxed);
     }
 
     /// `relations` more are done.
@@ -535,7 +536,7 @@ impl Progress {
         let state = &self.0;
         let total = state.total.load(Ordering::Relaxed);
         ProgressReport {
-            phase: Phase::ALL[usize::from(state.phase.load(Ordering::Relaxed)).min(2)],
+            phase: Phase::ALL[usize::from(state.phase.load(Ordering::Relaxed))],
             relations_done: state.done.load(Ordering::Relaxed),
             relations_total: (total != u64::MAX).then_some(total),
         }

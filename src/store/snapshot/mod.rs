@@ -30,7 +30,7 @@ use super::syncs::{Phase, Progress};
 use super::{Tx, changes, column_types::ColumnTypes, details::Links};
 use crate::catalog::{Snapshot, SnapshotStats};
 use crate::ids::{CatalogId, SyncId};
-use crate::join::{Cancelled, join_blocking};
+use crate::join::{Cancelled, join_task};
 
 /// What [`lock_catalog`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,7 @@ pub async fn write(
     };
     // The encoder hands the plan over before the rows; it only drops it by panicking.
     let Ok(plan) = plan_received.await else {
-        join_blocking(encoder).await?;
+        join_task(encoder).await?;
         unreachable!("the encoder ended without a plan");
     };
     let planned_ms = ms(started);
@@ -157,7 +157,7 @@ pub async fn write(
         }
     }
     drop(received);
-    let types = join_blocking(encoder).await?;
+    let types = join_task(encoder).await?;
     if !plan.written_relations.is_empty() {
         super::column_types::insert(tx, &types).await?;
     }
