@@ -46,27 +46,32 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..runs {
         let (own0, busy0) = cpu_seconds();
         let started = Instant::now();
-        let (mut conn, helper) = tokio::try_join!(
+        let (mut conn, mut helper) = tokio::try_join!(
             sqlx::PgConnection::connect(&url),
             sqlx::PgConnection::connect(&url)
         )?;
-        let snapshot = pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options)
-            .await?
-            .snapshot;
+        // The pieces are counted and dropped as they come, as a writer takes them.
+        let (sender, mut pieces) = tokio::sync::mpsc::channel(1);
+        let count = tokio::spawn(async move {
+            let mut columns = 0;
+            while let Some(piece) = pieces.recv().await {
+                if let pg_catalog_sync::catalog::Piece::Relations(batch) = piece {
+                    columns += batch.iter().map(|r| r.table.columns.len()).sum::<usize>();
+                }
+            }
+            columns
+        });
+        pg_catalog_sync::introspect::introspect(&mut conn, &mut helper, &options, &sender).await?;
+        drop(sender);
+        let columns = count.await?;
         let wall = started.elapsed().as_secs_f64();
         let (own1, busy1) = cpu_seconds();
-        let columns: usize = snapshot
-            .schemas
-            .iter()
-            .flat_map(|s| &s.tables)
-            .map(|t| t.columns.len())
-            .sum();
         println!(
             "read {wall:.3} s wall, worker cpu {:.2} s, machine busy {:.2} s, {columns} columns",
             own1 - own0,
             busy1 - busy0,
         );
-        drop(snapshot);
+        let _ = helper.close().await;
         let _ = conn.close().await;
     }
     Ok(())

@@ -167,8 +167,8 @@ async fn sync_wait_shows_the_progress_of_a_running_sync() {
     .await;
     let first = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(first["status"], "succeeded", "{first}");
-    // Two of the three tables change: the next sync writes 2 relations, held before the last
-    // insert once both are encoded.
+    // Two of the three tables change: the next sync compares the 3 relations and writes 2,
+    // held as it inserts their details, before any relation counts as done.
     source
         .execute("ALTER TABLE a ADD COLUMN x int; ALTER TABLE c ADD COLUMN x int")
         .await;
@@ -190,7 +190,7 @@ async fn sync_wait_shows_the_progress_of_a_running_sync() {
         .expect("running pg-catalog-sync");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut shown = Vec::new();
-    let writing = "running: writing [####################] 2/2 relations";
+    let writing = "running: comparing [--------------------] 0/3 relations";
     let deadline = Instant::now() + Duration::from_secs(30);
     while !shown.iter().any(|l| l == writing) {
         let line = tokio::time::timeout_at(deadline.into(), lines.next_line())

@@ -287,7 +287,8 @@ async fn the_catalog_page_shows_a_running_syncs_progress() {
     };
     assert!(!page().await.contains("<progress"), "no sync is running");
 
-    // Both tables change: the next sync writes 2 relations (and holds before the last insert).
+    // Both tables change: the next sync compares and writes 2 relations, held as it inserts
+    // their details, before any relation counts as done.
     source
         .execute("ALTER TABLE shop.orders ADD COLUMN note text; ALTER TABLE shop.customers ADD COLUMN name text")
         .await;
@@ -295,8 +296,7 @@ async fn the_catalog_page_shows_a_running_syncs_progress() {
     let (status, accepted) = app.post_sync(&sync_body(&source.name)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     let sync_id = accepted["sync_id"].as_str().unwrap().to_owned();
-    // Held there once both relations' rows are encoded, the last step before the insert.
-    let held = json!({"phase": "writing", "relations_done": 2, "relations_total": 2});
+    let held = json!({"phase": "comparing", "relations_done": 0, "relations_total": 2});
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, sync) = app.get(&format!("/syncs/{sync_id}")).await;
@@ -309,7 +309,7 @@ async fn the_catalog_page_shows_a_running_syncs_progress() {
 
     let html = page().await;
     let shown =
-        r#"<progress value="2" max="2">2/2</progress><span class="phase">writing 2/2</span>"#;
+        r#"<progress value="0" max="2">0/2</progress><span class="phase">comparing 0/2</span>"#;
     let latest = html
         .split("Latest sync ")
         .nth(1)

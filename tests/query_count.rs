@@ -1,6 +1,6 @@
-//! The number of queries one introspection runs does not grow with the number of tables:
-//! measured on the wire, by a proxy between the worker and the source that counts the
-//! statements the worker sends.
+//! The number of queries one introspection runs does not grow with the number of tables within
+//! a batch of relations (1,000): measured on the wire, by a proxy between the worker and the
+//! source that counts the statements the worker sends.
 
 mod common;
 
@@ -114,11 +114,11 @@ async fn introspection_runs_the_same_number_of_queries_for_5_and_200_tables() {
         counts[0], counts[1],
         "statements for 5 and for 200 tables: {counts:?}"
     );
-    // 15 catalog queries (the probe, what index definitions are printed with, and the names
-    // of the columns' types and collations included) and transaction control on two
-    // connections.
+    // 20 catalog queries (what index definitions are printed with, the names of the columns'
+    // types and collations, the snapshot's export and the probe included; the relations' parts
+    // once per batch of 1,000 relations) and transaction control on two connections.
     assert!(
-        counts[0] <= 26,
+        counts[0] <= 25,
         "one introspection ran {} statements",
         counts[0]
     );

@@ -128,11 +128,12 @@ fn pg_dump_seconds(url: &str) -> Result<f64> {
 }
 
 /// The worker's read of the catalog at `url`, timed on its own: two connections and the bulk
-/// queries, assembled into a snapshot, without the queue or the store. No sync can be faster.
+/// queries, assembled into pieces and dropped as they come, without the queue or the store. No
+/// sync can be faster.
 async fn read_alone(url: &str) -> Result<f64> {
     use sqlx::Connection;
     let started = Instant::now();
-    let (mut conn, helper) = tokio::try_join!(
+    let (mut conn, mut helper) = tokio::try_join!(
         sqlx::PgConnection::connect(url),
         sqlx::PgConnection::connect(url)
     )?;
@@ -140,10 +141,13 @@ async fn read_alone(url: &str) -> Result<f64> {
         statement_timeout: Duration::from_secs(600),
         ..Default::default()
     };
-    let read = pg_catalog_sync::introspect::introspect(&mut conn, Some(helper), &options).await?;
+    let (sender, mut pieces) = tokio::sync::mpsc::channel(1);
+    let drain = tokio::spawn(async move { while pieces.recv().await.is_some() {} });
+    pg_catalog_sync::introspect::introspect(&mut conn, &mut helper, &options, &sender).await?;
+    drop(sender);
+    drain.await?;
     let elapsed = started.elapsed().as_secs_f64();
-    drop(read);
-    let _ = conn.close().await;
+    let _ = tokio::join!(conn.close(), helper.close());
     Ok(elapsed)
 }
 

@@ -137,10 +137,10 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
     };
     match state
         .database
-        .fetch(&target, &req.password.into(), &Default::default())
+        .snapshot(&target, &req.password.into(), &Default::default())
         .await
     {
-        Ok(read) => Json(read.snapshot).into_response(),
+        Ok(snapshot) => Json(snapshot).into_response(),
         Err(e) => {
             let status = if e.is_transient() {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -6,7 +6,13 @@
 //! extended with optional fields. Every field beyond that original shape has a default, so a
 //! service that only speaks the original contract is still understood.
 
+mod links;
+mod stream;
+
 use serde::{Deserialize, Serialize};
+
+pub use links::{Dependent, Links, Partition};
+pub use stream::{BATCH_RELATIONS, End, Head, Piece, Relation};
 
 /// Everything a sync reads from one source database.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -373,20 +379,33 @@ pub struct SnapshotStats {
 /// leaves room while keeping the store's composite keys within btree limits.
 pub const MAX_NAME_BYTES: usize = 255;
 
+impl SnapshotStats {
+    /// Counts `schema`'s own objects (its relations are counted one by one).
+    pub fn add_schema(&mut self, schema: &Schema) {
+        self.schemas += 1;
+        self.types += schema.types.len() as u64;
+        self.sequences += schema.sequences.len() as u64;
+        self.functions += schema.functions.len() as u64;
+    }
+
+    /// Counts a relation and its objects.
+    pub fn add_relation(&mut self, table: &Table) {
+        self.tables += 1;
+        self.columns += table.columns.len() as u64;
+        self.constraints += table.constraints.len() as u64;
+        self.indexes += table.indexes.len() as u64;
+        self.triggers += table.triggers.len() as u64;
+    }
+}
+
 impl Snapshot {
     pub fn stats(&self) -> SnapshotStats {
-        let tables = || self.schemas.iter().flat_map(|s| &s.tables);
-        SnapshotStats {
-            schemas: self.schemas.len() as u64,
-            tables: tables().count() as u64,
-            columns: tables().map(|t| t.columns.len() as u64).sum(),
-            constraints: tables().map(|t| t.constraints.len() as u64).sum(),
-            indexes: tables().map(|t| t.indexes.len() as u64).sum(),
-            types: self.schemas.iter().map(|s| s.types.len() as u64).sum(),
-            sequences: self.schemas.iter().map(|s| s.sequences.len() as u64).sum(),
-            functions: self.schemas.iter().map(|s| s.functions.len() as u64).sum(),
-            triggers: tables().map(|t| t.triggers.len() as u64).sum(),
+        let mut stats = SnapshotStats::default();
+        for s in &self.schemas {
+            stats.add_schema(s);
+            s.tables.iter().for_each(|t| stats.add_relation(t));
         }
+        stats
     }
 
     /// Checks what PostgreSQL itself guarantees of a catalog, so that a broken external

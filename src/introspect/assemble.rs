@@ -1,6 +1,6 @@
-//! Assembling a snapshot from the rows the catalog queries read: schemas, relations and their
-//! columns and keys first ([`skeleton`], while the rest is still read), then triggers, lineage,
-//! types, sequences, functions and the database's facts ([`assemble_rest`]).
+//! Assembling the pieces of a catalog from the rows the catalog queries read: the schemas with
+//! their types, sequences and functions ([`schemas`]), the links between relations ([`links`]),
+//! and each batch of relations with their columns, keys and triggers ([`relations`]).
 
 use std::collections::HashMap;
 
@@ -8,21 +8,10 @@ use sqlx::postgres::types::Oid;
 
 use super::queries;
 use crate::catalog::{
-    Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, ForeignKeyTarget, Function, Index,
-    QualifiedName, RelationKind, Schema, Sequence, Snapshot, Table, Trigger, TypeAttribute,
-    TypeDef, TypeKind,
+    Column, ColumnRef, Constraint, ConstraintKind, Dependent, ForeignKeyTarget, Function, Index,
+    Links, Partition, QualifiedName, Relation, RelationKind, Schema, Sequence, Table, Trigger,
+    TypeAttribute, TypeDef, TypeKind,
 };
-
-/// Everything but the relations, their columns and keys (see [`skeleton`]), before assembly.
-pub struct Rest {
-    pub database: queries::DatabaseRow,
-    pub size_bytes: Option<i64>,
-    pub types: Vec<queries::TypeRow>,
-    pub sequences: Vec<queries::SequenceRow>,
-    pub functions: Vec<queries::FunctionRow>,
-    pub triggers: Vec<queries::TriggerRow>,
-    pub dependencies: Vec<queries::DependencyRow>,
-}
 
 /// The relations' indexes and constraints, with the indexes' definitions (in `indexes` order).
 pub struct Keys {
@@ -32,6 +21,7 @@ pub struct Keys {
 }
 
 /// The types and collations of the columns, each read once.
+#[derive(Default)]
 pub struct ColumnTypes {
     pub types: HashMap<(Oid, i32), queries::ColumnTypeRow>,
     pub collations: HashMap<Oid, String>,
@@ -49,10 +39,10 @@ fn foreign_key_action(code: Option<String>) -> Option<String> {
     Some(action.into())
 }
 
-/// Names of the columns `attnums` of the table at `pos` (its columns are in attnum order);
-/// unknown numbers (0 for expressions) give empty names.
-fn column_names(schemas: &[Schema], (si, ti): (usize, usize), attnums: &[i16]) -> Vec<String> {
-    let columns = &schemas[si].tables[ti].columns;
+/// Names of the columns `attnums` of `table` (its columns are in attnum order); unknown
+/// numbers (0 for expressions) give empty names.
+fn column_names(table: &Table, attnums: &[i16]) -> Vec<String> {
+    let columns = &table.columns;
     attnums
         .iter()
         .map(|&n| {
@@ -64,42 +54,86 @@ fn column_names(schemas: &[Schema], (si, ti): (usize, usize), attnums: &[i16]) -
         .collect()
 }
 
-/// Where each schema and relation of a snapshot being assembled is, by oid.
-pub struct Positions {
-    schemas: HashMap<Oid, usize>,
-    /// (schema index, table index).
-    tables: HashMap<Oid, (usize, usize)>,
+/// The rows of one batch of relations.
+pub struct BatchRows {
+    pub relations: Vec<queries::RelationRow>,
+    /// Grouped by relation, in attnum order.
+    pub columns: Vec<queries::ColumnRow>,
+    pub keys: Keys,
+    pub triggers: Vec<queries::TriggerRow>,
 }
 
-/// The first part of a snapshot: its schemas, with their relations and the relations'
-/// columns, constraints and indexes.
-pub fn skeleton(
-    schemas: Vec<queries::SchemaRow>,
-    relations: Vec<queries::RelationRow>,
-    columns: Vec<queries::ColumnRow>,
-    column_types: &ColumnTypes,
-    keys: Keys,
-) -> (Vec<Schema>, Positions) {
-    let mut positions = Positions {
-        schemas: HashMap::with_capacity(schemas.len()),
-        tables: HashMap::with_capacity(relations.len()),
-    };
-    let mut schemas: Vec<Schema> = schemas
+/// The schemas of a catalog, with their types, sequences and functions, and their names by
+/// oid; their relations come in batches ([`relations`]).
+pub fn schemas(
+    rows: Vec<queries::SchemaRow>,
+    types: Vec<queries::TypeRow>,
+    sequences: Vec<queries::SequenceRow>,
+    functions: Vec<queries::FunctionRow>,
+) -> (Vec<Schema>, HashMap<Oid, String>) {
+    let positions: HashMap<Oid, usize> = rows.iter().enumerate().map(|(i, s)| (s.oid, i)).collect();
+    let names = rows.iter().map(|s| (s.oid, s.name.clone())).collect();
+    let mut schemas: Vec<Schema> = rows
         .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            positions.schemas.insert(s.oid, i);
-            Schema {
-                name: s.name,
-                owner: s.owner,
-                comment: s.comment,
-                ..Schema::default()
-            }
+        .map(|s| Schema {
+            name: s.name,
+            owner: s.owner,
+            comment: s.comment,
+            ..Schema::default()
         })
         .collect();
+    add_schema_objects(&mut schemas, &positions, types, sequences, functions);
+    (schemas, names)
+}
 
-    for r in relations {
-        let Some(&si) = positions.schemas.get(&r.schema_oid) else {
+/// The links between the relations of a catalog: its partitions and what its views read.
+pub fn links(
+    partitions: Vec<queries::PartitionRow>,
+    dependencies: &[queries::DependencyRow],
+) -> Links {
+    let mut links = Links::default();
+    for p in partitions {
+        let parent = QualifiedName {
+            schema: p.parent_schema,
+            name: p.parent_name,
+        };
+        links.add_partition(
+            &parent,
+            Partition {
+                schema: p.schema,
+                name: p.name,
+                partition_bound: p.partition_bound,
+            },
+        );
+    }
+    for d in dependencies {
+        let target = QualifiedName {
+            schema: d.ref_schema.clone(),
+            name: d.ref_name.clone(),
+        };
+        links.add_dependent(
+            &target,
+            Dependent {
+                schema: d.view_schema.clone(),
+                name: d.view_name.clone(),
+            },
+        );
+    }
+    links.finish()
+}
+
+/// One batch of relations, with their columns, keys, triggers and what they read
+/// (`depends_on`, by view oid).
+pub fn relations(
+    schema_names: &HashMap<Oid, String>,
+    rows: BatchRows,
+    column_types: &ColumnTypes,
+    depends_on: &HashMap<Oid, Vec<QualifiedName>>,
+) -> Vec<Relation> {
+    let mut positions = HashMap::with_capacity(rows.relations.len());
+    let mut relations = Vec::with_capacity(rows.relations.len());
+    for r in rows.relations {
+        let Some(schema) = schema_names.get(&r.schema_oid) else {
             continue;
         };
         let kind = match r.relkind.as_str() {
@@ -109,62 +143,68 @@ pub fn skeleton(
             "f" => RelationKind::ForeignTable,
             _ => RelationKind::Table,
         };
-        let tables = &mut schemas[si].tables;
-        positions.tables.insert(r.oid, (si, tables.len()));
-        tables.push(Table {
-            name: r.name,
-            kind,
-            owner: r.owner,
-            comment: r.comment,
-            row_estimate: r.row_estimate,
-            total_bytes: r.total_bytes,
-            unlogged: r.unlogged,
-            rls_enabled: r.rls_enabled,
-            partition_key: r.partition_key,
-            definition: r.definition,
-            partition_of: r
-                .parent_schema
-                .zip(r.parent_name)
-                .map(|(schema, name)| QualifiedName { schema, name }),
-            partition_bound: r.partition_bound,
-            ..Table::default()
+        positions.insert(r.oid, relations.len());
+        relations.push(Relation {
+            schema: schema.clone(),
+            table: Table {
+                name: r.name,
+                kind,
+                owner: r.owner,
+                comment: r.comment,
+                row_estimate: r.row_estimate,
+                total_bytes: r.total_bytes,
+                unlogged: r.unlogged,
+                rls_enabled: r.rls_enabled,
+                partition_key: r.partition_key,
+                definition: r.definition,
+                partition_of: r
+                    .parent_schema
+                    .zip(r.parent_name)
+                    .map(|(schema, name)| QualifiedName { schema, name }),
+                partition_bound: r.partition_bound,
+                depends_on: depends_on.get(&r.oid).cloned().unwrap_or_default(),
+                ..Table::default()
+            },
         });
     }
 
     let ColumnTypes { types, collations } = column_types;
-    // A big catalog has a handful of distinct column types: found by a binary search in a
-    // sorted list, where hashing each of 200,000 columns' (oid, modifier) cost more.
-    let mut types: Vec<(Oid, i32, &queries::ColumnTypeRow)> =
-        types.iter().map(|(&(oid, m), t)| (oid, m, t)).collect();
-    types.sort_unstable_by_key(|&(oid, m, _)| (oid.0, m));
-    let type_of = |oid: Oid, modifier: i32| {
-        types
-            .binary_search_by_key(&(oid.0, modifier), |&(o, m, _)| (o.0, m))
-            .ok()
-            .map(|i| types[i].2)
-    };
-    // Each table's columns come together (sorted by table): its table is looked up, and its
-    // list allocated, once.
-    let groups: Vec<(Oid, usize)> = columns
+    // Each table's columns come together: its table is looked up, and its list allocated, once.
+    let groups: Vec<(Oid, usize)> = rows
+        .columns
         .chunk_by(|a, b| a.table_oid == b.table_oid)
         .map(|group| (group[0].table_oid, group.len()))
         .collect();
-    let mut columns = columns.into_iter();
+    let mut columns = rows.columns.into_iter();
     for (oid, count) in groups {
         let group = columns.by_ref().take(count);
-        let Some(&(si, ti)) = positions.tables.get(&oid) else {
+        let Some(&i) = positions.get(&oid) else {
             group.for_each(drop);
             continue;
         };
-        let list = &mut schemas[si].tables[ti].columns;
+        let list = &mut relations[i].table.columns;
         list.reserve_exact(count);
         list.extend(group.map(|c| {
-            let ty = type_of(c.type_oid, c.type_modifier);
+            let ty = types.get(&(c.type_oid, c.type_modifier));
             column(c, ty, collations)
         }));
     }
-    add_keys(&mut schemas, &positions, keys);
-    (schemas, positions)
+    add_keys(&mut relations, &positions, rows.keys);
+    for t in rows.triggers {
+        let Some(&i) = positions.get(&t.table_oid) else {
+            continue;
+        };
+        relations[i].table.triggers.push(Trigger {
+            name: t.name,
+            timing: t.timing,
+            events: t.events,
+            for_each: t.for_each,
+            function: t.function,
+            enabled: t.enabled,
+            definition: t.definition,
+        });
+    }
+    relations
 }
 
 /// A column of the snapshot from its row and its type's (`None` when the type is unknown).
@@ -195,11 +235,11 @@ fn column(
     }
 }
 
-/// Adds the relations' constraints and indexes to a [`skeleton`].
-fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
-    let table = |oid: &Oid| positions.tables.get(oid).copied();
+/// Adds the batch's constraints and indexes to its relations.
+fn add_keys(relations: &mut [Relation], positions: &HashMap<Oid, usize>, keys: Keys) {
+    let table = |oid: &Oid| positions.get(oid).copied();
     for c in keys.constraints {
-        let Some((si, ti)) = table(&c.table_oid) else {
+        let Some(i) = table(&c.table_oid) else {
             continue;
         };
         let kind = match c.contype.as_str() {
@@ -209,10 +249,10 @@ fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
             "x" => ConstraintKind::Exclusion,
             _ => ConstraintKind::Check,
         };
-        let columns = column_names(schemas, (si, ti), &c.keys);
-        let ref_columns = c
-            .ref_columns
-            .or_else(|| table(&c.ref_oid).map(|target| column_names(schemas, target, &c.ref_keys)));
+        let columns = column_names(&relations[i].table, &c.keys);
+        let ref_columns = c.ref_columns.or_else(|| {
+            table(&c.ref_oid).map(|target| column_names(&relations[target].table, &c.ref_keys))
+        });
         let references = match (c.ref_schema, c.ref_table, ref_columns) {
             (Some(schema), Some(table), Some(columns)) if kind == ConstraintKind::ForeignKey => {
                 Some(ForeignKeyTarget {
@@ -225,7 +265,7 @@ fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
             }
             _ => None,
         };
-        schemas[si].tables[ti].constraints.push(Constraint {
+        relations[i].table.constraints.push(Constraint {
             name: c.name,
             kind,
             columns,
@@ -235,14 +275,15 @@ fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
             initially_deferred: c.initially_deferred,
         });
     }
-    for (i, definition) in keys.indexes.into_iter().zip(keys.index_definitions) {
-        let Some((si, ti)) = table(&i.table_oid) else {
+    for (index, definition) in keys.indexes.into_iter().zip(keys.index_definitions) {
+        let Some(i) = table(&index.table_oid) else {
             continue;
         };
-        let key_count = (i.key_count.max(0) as usize).min(i.keys.len());
-        let (key_attnums, include_attnums) = i.keys.split_at(key_count);
-        let mut columns = column_names(schemas, (si, ti), key_attnums);
-        if let Some(expressions) = i.expressions {
+        let key_count = (index.key_count.max(0) as usize).min(index.keys.len());
+        let (key_attnums, include_attnums) = index.keys.split_at(key_count);
+        let table = &relations[i].table;
+        let mut columns = column_names(table, key_attnums);
+        if let Some(expressions) = index.expressions {
             // Expression keys (attnum 0) take pg_get_indexdef's text, in key order.
             for ((name, attnum), expression) in columns.iter_mut().zip(key_attnums).zip(expressions)
             {
@@ -251,51 +292,30 @@ fn add_keys(schemas: &mut [Schema], positions: &Positions, keys: Keys) {
                 }
             }
         }
-        let include = column_names(schemas, (si, ti), include_attnums);
-        schemas[si].tables[ti].indexes.push(Index {
-            name: i.name,
+        let include = column_names(table, include_attnums);
+        relations[i].table.indexes.push(Index {
+            name: index.name,
             columns,
             include,
-            unique: i.is_unique,
-            primary: i.is_primary,
-            method: Some(i.method),
-            predicate: i.predicate,
+            unique: index.is_unique,
+            primary: index.is_primary,
+            method: Some(index.method),
+            predicate: index.predicate,
             definition: Some(definition),
         });
     }
 }
 
-/// Adds the rest of the catalog to a [`skeleton`]: triggers, lineage, types, sequences,
-/// functions and the database's facts.
-pub fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest) {
-    let schemas = &mut snapshot.schemas;
-    let schema_pos = &positions.schemas;
-    let table = |oid: &Oid| positions.tables.get(oid).copied();
-    for t in rows.triggers {
-        let Some((si, ti)) = table(&t.table_oid) else {
-            continue;
-        };
-        schemas[si].tables[ti].triggers.push(Trigger {
-            name: t.name,
-            timing: t.timing,
-            events: t.events,
-            for_each: t.for_each,
-            function: t.function,
-            enabled: t.enabled,
-            definition: t.definition,
-        });
-    }
-    for d in rows.dependencies {
-        let Some((si, ti)) = table(&d.view_oid) else {
-            continue;
-        };
-        schemas[si].tables[ti].depends_on.push(QualifiedName {
-            schema: d.ref_schema,
-            name: d.ref_name,
-        });
-    }
-    for t in rows.types {
-        let Some(&si) = schema_pos.get(&t.schema_oid) else {
+/// Adds their types, sequences and functions to `schemas`, whose positions are by oid.
+fn add_schema_objects(
+    schemas: &mut [Schema],
+    positions: &HashMap<Oid, usize>,
+    types: Vec<queries::TypeRow>,
+    sequences: Vec<queries::SequenceRow>,
+    functions: Vec<queries::FunctionRow>,
+) {
+    for t in types {
+        let Some(&si) = positions.get(&t.schema_oid) else {
             continue;
         };
         let kind = match t.typtype.as_str() {
@@ -321,8 +341,8 @@ pub fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest)
                 .collect(),
         });
     }
-    for q in rows.sequences {
-        let Some(&si) = schema_pos.get(&q.schema_oid) else {
+    for q in sequences {
+        let Some(&si) = positions.get(&q.schema_oid) else {
             continue;
         };
         let owned_by = match (q.owned_by_schema, q.owned_by_table, q.owned_by_column) {
@@ -345,8 +365,8 @@ pub fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest)
             owned_by,
         });
     }
-    for f in rows.functions {
-        let Some(&si) = schema_pos.get(&f.schema_oid) else {
+    for f in functions {
+        let Some(&si) = positions.get(&f.schema_oid) else {
             continue;
         };
         schemas[si].functions.push(Function {
@@ -358,12 +378,4 @@ pub fn assemble_rest(snapshot: &mut Snapshot, positions: &Positions, rows: Rest)
             comment: f.comment,
         });
     }
-
-    let database = rows.database;
-    snapshot.database = Some(DatabaseInfo {
-        name: database.name,
-        server_version: database.server_version,
-        encoding: database.encoding,
-        size_bytes: rows.size_bytes,
-    });
 }

@@ -1,9 +1,11 @@
 //! Reading a source database's catalog straight from `pg_catalog`.
 //!
-//! Like `pg_dump` (since PostgreSQL 15), introspection runs a fixed handful of bulk queries, one
-//! per object kind, each covering every relation of the included schemas at once (the schema
-//! oids travel as one array), inside one read-only REPEATABLE READ transaction so all of them
-//! see the same snapshot. The number of queries does not grow with the number of tables.
+//! Like `pg_dump` (since PostgreSQL 15), introspection runs bulk queries, one per object kind,
+//! inside one read-only REPEATABLE READ transaction so all of them see the same snapshot.
+//! What comes before the relations (schemas, types, functions, the relations' list and links)
+//! is read in one query per kind; the relations' parts (relations, columns, keys, triggers)
+//! in one query per kind and batch of relations (the oids travel as one array), handed to the
+//! writer batch by batch.
 
 mod assemble;
 mod printing;
@@ -12,18 +14,16 @@ mod queries;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use sqlx::PgConnection;
 use sqlx::postgres::types::Oid;
-use sqlx::{Connection, PgConnection};
-use tokio::sync::oneshot;
-use tokio_util::task::AbortOnDropHandle;
+use tokio::sync::mpsc;
 
-use crate::join::{Cancelled, join_task};
-
-use assemble::{ColumnTypes, Keys, Rest, assemble_rest, skeleton};
+use assemble::{ColumnTypes, Keys};
 use printing::Printer;
 
-use crate::catalog::{SchemaFilter, Snapshot};
+use crate::catalog::{
+    BATCH_RELATIONS, DatabaseInfo, Head, Piece, QualifiedName, Relation, SchemaFilter,
+};
 
 /// Options for one introspection run.
 #[derive(Debug, Clone, Default)]
@@ -41,338 +41,319 @@ pub enum ReadError {
     Query(#[from] sqlx::Error),
     #[error("the source exported an unexpected snapshot id {0:?}")]
     SnapshotId(String),
-    #[error("the helper connection's read ended without its rows")]
-    HelperEnded,
-    #[error(transparent)]
-    Cancelled(#[from] Cancelled),
+    #[error("reading {what} took longer than {after:?}")]
+    TimedOut { what: &'static str, after: Duration },
+    /// The writer stopped taking pieces: it failed, and says why.
+    #[error("the writer stopped taking the catalog")]
+    WriterGone,
 }
 
-/// A catalog as one read saw it.
+/// What a read learns last.
 #[derive(Debug)]
 pub struct Read {
-    pub snapshot: Snapshot,
-    /// The [`probe`] of the catalog state the snapshot was read from, taken in the same
-    /// transaction: a change committed on the source after the read moves the probe a later
-    /// sync compares with this one.
+    pub database: DatabaseInfo,
+    /// The [`probe`] of the catalog state the read saw, taken in the same transaction: a
+    /// change committed on the source after the read moves the probe a later sync compares
+    /// with this one.
     pub probe: String,
 }
 
-/// Reads the whole catalog of the database `conn` is connected to. With a `helper`
-/// connection to the same database, the heaviest queries run on it at the same time, in the
-/// same snapshot (exported from `conn`'s transaction, as `pg_dump -j` does), in a task of its
-/// own, so that decoding the main connection's rows never holds up the helper's next query.
-/// The helper is closed at the end.
+/// Reads the whole catalog of the database `conn` is connected to into `out`, as a head, the
+/// relations in batches of [`BATCH_RELATIONS`], and returns what comes last (the end piece is
+/// the caller's to send). `helper`, a second connection to the same database, runs half of the
+/// queries at the same time in the same snapshot (exported from `conn`'s transaction, as
+/// `pg_dump -j` does). Sending waits while the writer is busy: the read goes at the writer's
+/// pace and holds one batch at a time.
+///
+/// The number of statements grows by one batch's worth per [`BATCH_RELATIONS`] relations, not
+/// per object.
 pub async fn introspect(
     conn: &mut PgConnection,
-    helper: Option<PgConnection>,
+    helper: &mut PgConnection,
     options: &Options,
+    out: &mpsc::Sender<Piece>,
 ) -> Result<Read, ReadError> {
     let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
-    // Begun by hand rather than as a `Transaction`, which would end with this function.
-    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *conn)
-        .await?;
-    let tx = conn;
-    // SET LOCAL takes no bind parameters; set_config(.., true) is its bindable form.
-    // Parallel workers start with empty catalog caches, which the per-row catalog functions
-    // (pg_get_constraintdef, pg_get_expr) then fill again: serial plans run these queries in
-    // about half the time, and two connections already share the source's CPUs.
-    sqlx::query(READ_SETTINGS)
-        .bind(&timeout)
-        .execute(&mut *tx)
-        .await?;
-
+    let step = |what| Step {
+        what,
+        limit: options.statement_timeout * 2,
+    };
     let started = std::time::Instant::now();
-    let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
-        .fetch_one(&mut *tx)
-        .await?;
-    let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
-        .bind(options.schemas.include.as_deref())
-        .bind(&options.schemas.exclude)
-        .fetch_all(&mut *tx)
-        .await?;
-    let oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
-    let heavy = HeavyQueries {
-        oids: oids.clone(),
-        indexes: match database.version_num >= 150_000 {
-            true => queries::INDEXES,
-            false => queries::INDEXES_BEFORE_15,
-        },
-        constraints: match database.version_num >= 170_000 {
-            true => queries::CONSTRAINTS_SERVER_PRINTED,
-            false => queries::CONSTRAINTS,
-        },
-        started,
-    };
-    let mut heavy = match helper {
-        Some(helper) => {
-            let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-                .fetch_one(&mut *tx)
+    let (database, printer, oids, names) = step("its schemas")
+        .bounded(async {
+            begin(conn, helper, &timeout).await?;
+            let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
+                .fetch_one(&mut *conn)
                 .await?;
-            // The id comes from the server itself (hex digits and dashes) and cannot be bound.
-            if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                return Err(ReadError::SnapshotId(id));
+            let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
+                .bind(options.schemas.include.as_deref())
+                .bind(&options.schemas.exclude)
+                .fetch_all(&mut *conn)
+                .await?;
+            let schema_oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
+            let schema_oids = &schema_oids;
+            // Each query of what comes before the relations takes the schemas' oids.
+            macro_rules! all {
+                ($conn:expr, $sql:expr) => {
+                    sqlx::query_as($sql)
+                        .bind(schema_oids)
+                        .fetch_all(&mut *$conn)
+                };
             }
-            let timeout = timeout.clone();
-            let (rows, rows_read) = oneshot::channel();
-            let task = AbortOnDropHandle::new(tokio::spawn(async move {
-                heavy.read_on_helper(helper, &id, &timeout, rows).await
-            }));
-            Heavy::OnHelper(HelperRead {
-                task,
-                rows: rows_read,
-            })
-        }
-        None => Heavy::Here(heavy),
-    };
-    let oids = &oids;
-
-    macro_rules! all {
-        ($conn:expr, $sql:expr) => {
-            sqlx::query_as($sql).bind(oids).fetch_all(&mut *$conn).await
-        };
-    }
-    // The columns cost about as much as the relations, the indexes, the constraints and the
-    // database's size together: those run on the helper when there is one.
-    let prelude = started.elapsed();
-    let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
-        .bind(oids)
-        .fetch_one(&mut *tx)
+            let main = async {
+                let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let oids: Vec<Oid> = sqlx::query_scalar(queries::RELATION_OIDS)
+                    .bind(schema_oids)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let partitions: Vec<queries::PartitionRow> =
+                    all!(conn, queries::PARTITIONS).await?;
+                let dependencies: Vec<queries::DependencyRow> =
+                    all!(conn, queries::DEPENDENCIES).await?;
+                Ok::<_, sqlx::Error>((printing, oids, partitions, dependencies))
+            };
+            let side = async {
+                let types: Vec<queries::TypeRow> = all!(helper, queries::TYPES).await?;
+                let sequences: Vec<queries::SequenceRow> = all!(helper, queries::SEQUENCES).await?;
+                let functions: Vec<queries::FunctionRow> = all!(helper, queries::FUNCTIONS).await?;
+                Ok::<_, sqlx::Error>((types, sequences, functions))
+            };
+            let ((printing, oids, partitions, dependencies), (types, sequences, functions)) =
+                tokio::try_join!(main, side)?;
+            let links = assemble::links(partitions, &dependencies);
+            let (schemas, names) = assemble::schemas(schemas, types, sequences, functions);
+            let head = Head {
+                schemas,
+                relations: oids.len() as u64,
+                links,
+            };
+            let printer = Printer {
+                keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
+                quote_all: printing.quote_all,
+                default_opclasses: printing
+                    .opclasses
+                    .into_iter()
+                    .zip(printing.opclass_types)
+                    .collect(),
+            };
+            let mut depends_on: HashMap<Oid, Vec<QualifiedName>> = HashMap::new();
+            for d in dependencies {
+                depends_on
+                    .entry(d.view_oid)
+                    .or_default()
+                    .push(QualifiedName {
+                        schema: d.ref_schema,
+                        name: d.ref_name,
+                    });
+            }
+            Ok::<_, ReadError>((database, printer, oids, (names, depends_on, head)))
+        })
         .await?;
-    let printer = Printer {
-        keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
-        quote_all: printing.quote_all,
-        default_opclasses: printing
-            .opclasses
-            .into_iter()
-            .zip(printing.opclass_types)
-            .collect(),
-    };
-    let columns = read_columns(tx, oids, printing.column_slots).await?;
-    let column_types = column_types(tx, &columns).await?;
-    let columns_done = started.elapsed();
-    let HeavyRows {
-        relations,
-        indexes,
-        mut constraints,
-    } = heavy.rows(tx).await?;
-    let rows_done = started.elapsed();
-    let columns_of = columns_by_table(&columns);
-    let index_definitions =
-        index_definitions(tx, &printer, &schemas, &relations, &columns_of, &indexes).await?;
-    constraint_definitions(tx, &printer, &columns_of, &indexes, &mut constraints).await?;
-    drop(columns_of);
-    let keys = Keys {
-        constraints,
-        indexes,
-        index_definitions,
-    };
-    let keys_done = started.elapsed();
+    let (names, depends_on, head) = names;
+    send(out, Piece::Head(head)).await?;
+    let head_ms = started.elapsed().as_millis() as u64;
 
-    // The relations, their columns and keys are assembled on a blocking thread while the
-    // rest is read.
-    let assembling = tokio::task::spawn_blocking(move || {
-        let (schemas, positions) = skeleton(schemas, relations, columns, &column_types, keys);
-        let snapshot = Snapshot {
-            database: None,
-            schemas,
-        };
-        (snapshot, positions)
-    });
-    let types: Vec<queries::TypeRow> = all!(tx, queries::TYPES)?;
-    let sequences: Vec<queries::SequenceRow> = all!(tx, queries::SEQUENCES)?;
-    let functions: Vec<queries::FunctionRow> = all!(tx, queries::FUNCTIONS)?;
-    let triggers: Vec<queries::TriggerRow> = all!(tx, queries::TRIGGERS)?;
-    let dependencies: Vec<queries::DependencyRow> = all!(tx, queries::DEPENDENCIES)?;
-    let main_done = started.elapsed();
-    let tail = heavy.tail(tx).await?;
-    sqlx::raw_sql("COMMIT").execute(&mut *tx).await?;
-    let read = started.elapsed();
-    let (mut snapshot, positions) = join_task(assembling).await?;
-    assemble_rest(
-        &mut snapshot,
-        &positions,
-        Rest {
-            database,
-            size_bytes: tail.size,
-            types,
-            sequences,
-            functions,
-            triggers,
-            dependencies,
-        },
-    );
+    let mut batch = Batch {
+        printer: &printer,
+        names: &names,
+        depends_on: &depends_on,
+        types: ColumnTypes::default(),
+        version_num: database.version_num,
+    };
+    for oids in oids.chunks(BATCH_RELATIONS) {
+        let relations = step("its relations")
+            .bounded(batch.read(conn, helper, oids))
+            .await?;
+        send(out, Piece::Relations(relations)).await?;
+    }
+    let relations_ms = started.elapsed().as_millis() as u64;
+
+    let (size, probe) = step("its size")
+        .bounded(async {
+            let size: Option<i64> = sqlx::query_scalar(queries::DATABASE_SIZE)
+                .fetch_one(&mut *helper)
+                .await?;
+            let probe = probe(conn).await?;
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+            sqlx::raw_sql("COMMIT").execute(&mut *helper).await?;
+            Ok::<_, ReadError>((size, probe))
+        })
+        .await?;
     tracing::debug!(
-        prelude_ms = prelude.as_millis() as u64,
-        columns_ms = columns_done.as_millis() as u64,
-        relations_ms = rows_done.as_millis() as u64,
-        keys_ms = keys_done.as_millis() as u64,
-        main_ms = main_done.as_millis() as u64,
-        helper_ms = tail.done.as_millis() as u64,
-        read_ms = read.as_millis() as u64,
-        assembled_ms = started.elapsed().as_millis() as u64,
+        head_ms,
+        relations_ms,
+        read_ms = started.elapsed().as_millis() as u64,
+        relations = oids.len(),
         "catalog read"
     );
     Ok(Read {
-        snapshot,
-        probe: tail.probe,
+        database: DatabaseInfo {
+            name: database.name,
+            server_version: database.server_version,
+            encoding: database.encoding,
+            size_bytes: size,
+        },
+        probe,
     })
+}
+
+/// Begins the read's transaction on `conn`, and on `helper` in the same snapshot.
+async fn begin(
+    conn: &mut PgConnection,
+    helper: &mut PgConnection,
+    timeout: &str,
+) -> Result<(), ReadError> {
+    sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *conn)
+        .await?;
+    // SET LOCAL takes no bind parameters; set_config(.., true) is its bindable form.
+    sqlx::query(READ_SETTINGS)
+        .bind(timeout)
+        .execute(&mut *conn)
+        .await?;
+    let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *conn)
+        .await?;
+    // The id comes from the server itself (hex digits and dashes) and cannot be bound.
+    if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(ReadError::SnapshotId(id));
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{id}'"
+    )))
+    .execute(&mut *helper)
+    .await?;
+    sqlx::query(READ_SETTINGS)
+        .bind(timeout)
+        .execute(&mut *helper)
+        .await?;
+    Ok(())
+}
+
+async fn send(out: &mpsc::Sender<Piece>, piece: Piece) -> Result<(), ReadError> {
+    out.send(piece).await.map_err(|_| ReadError::WriterGone)
+}
+
+/// A step of the read, bounded in time as a whole, network included (the statement timeout
+/// bounds each query on the server); the waits for the writer are not part of any step.
+struct Step {
+    what: &'static str,
+    limit: Duration,
+}
+
+impl Step {
+    async fn bounded<T>(
+        self,
+        step: impl Future<Output = Result<T, ReadError>>,
+    ) -> Result<T, ReadError> {
+        tokio::time::timeout(self.limit, step)
+            .await
+            .map_err(|_| ReadError::TimedOut {
+                what: self.what,
+                after: self.limit,
+            })?
+    }
+}
+
+/// What reading each batch of relations needs.
+struct Batch<'a> {
+    printer: &'a Printer,
+    names: &'a HashMap<Oid, String>,
+    depends_on: &'a HashMap<Oid, Vec<QualifiedName>>,
+    /// The column types read so far: each is asked for once.
+    types: ColumnTypes,
+    version_num: i32,
+}
+
+impl Batch<'_> {
+    /// The relations `oids` with their columns, keys and triggers: the columns on `conn`, the
+    /// rest on `helper` at the same time.
+    async fn read(
+        &mut self,
+        conn: &mut PgConnection,
+        helper: &mut PgConnection,
+        oids: &[Oid],
+    ) -> Result<Vec<Relation>, ReadError> {
+        let indexes = match self.version_num >= 150_000 {
+            true => queries::INDEXES,
+            false => queries::INDEXES_BEFORE_15,
+        };
+        let constraints = match self.version_num >= 170_000 {
+            true => queries::CONSTRAINTS_SERVER_PRINTED,
+            false => queries::CONSTRAINTS,
+        };
+        let main = async {
+            let columns = read_columns(&mut *conn, oids).await?;
+            add_column_types(&mut *conn, &mut self.types, &columns).await?;
+            Ok::<_, sqlx::Error>(columns)
+        };
+        let side = async {
+            // Each query of a batch takes its relations' oids.
+            macro_rules! of {
+                ($sql:expr) => {
+                    sqlx::query_as($sql).bind(oids).fetch_all(&mut *helper)
+                };
+            }
+            let relations: Vec<queries::RelationRow> = of!(queries::RELATIONS).await?;
+            let indexes: Vec<queries::IndexRow> = of!(indexes).await?;
+            let constraints: Vec<queries::ConstraintRow> = of!(constraints).await?;
+            let triggers: Vec<queries::TriggerRow> = of!(queries::TRIGGERS).await?;
+            Ok::<_, sqlx::Error>((relations, indexes, constraints, triggers))
+        };
+        let (columns, (relations, indexes, mut constraints, triggers)) =
+            tokio::try_join!(main, side)?;
+        let columns_of = columns_by_table(&columns);
+        let index_definitions = index_definitions(
+            conn,
+            self.printer,
+            self.names,
+            &relations,
+            &columns_of,
+            &indexes,
+        )
+        .await?;
+        constraint_definitions(conn, self.printer, &columns_of, &indexes, &mut constraints).await?;
+        drop(columns_of);
+        let rows = assemble::BatchRows {
+            relations,
+            columns,
+            keys: Keys {
+                constraints,
+                indexes,
+                index_definitions,
+            },
+            triggers,
+        };
+        Ok(assemble::relations(
+            self.names,
+            rows,
+            &self.types,
+            self.depends_on,
+        ))
+    }
 }
 
 /// Session settings of an introspection transaction: its statement timeout (`$1`), no
 /// parallel workers (whose empty catalog caches the per-row printing functions would fill
-/// again), memory enough to sort a big catalog's columns without spilling to disk, and no JIT
-/// compilation: the planner's estimates for a big catalog pass `jit_above_cost`, and compiling
-/// these queries costs more than running them.
+/// again), memory enough to sort a batch without spilling to disk, and no JIT compilation
+/// (compiling these queries costs more than running them).
 const READ_SETTINGS: &str = "SELECT set_config('statement_timeout', $1, true), \
                                   set_config('max_parallel_workers_per_gather', '0', true), \
                                   set_config('work_mem', '64MB', true), \
                                   set_config('jit', 'off', true)";
 
-/// The queries that run on the helper connection when there is one.
-struct HeavyQueries {
-    oids: Vec<Oid>,
-    indexes: &'static str,
-    constraints: &'static str,
-    started: std::time::Instant,
-}
-
-/// What [`HeavyQueries`] read but the size.
-struct HeavyRows {
-    relations: Vec<queries::RelationRow>,
-    indexes: Vec<queries::IndexRow>,
-    constraints: Vec<queries::ConstraintRow>,
-}
-
-/// What the heavy queries read last: the database's size and the catalog's probe, and when
-/// they were done (since the read started).
-struct Tail {
-    size: Option<i64>,
-    probe: String,
-    done: Duration,
-}
-
-impl HeavyQueries {
-    async fn rows(&self, conn: &mut PgConnection) -> Result<HeavyRows, sqlx::Error> {
-        let relations = sqlx::query_as(queries::RELATIONS)
-            .bind(&self.oids)
-            .fetch_all(&mut *conn)
-            .await?;
-        let indexes = sqlx::query_as(self.indexes)
-            .bind(&self.oids)
-            .fetch_all(&mut *conn)
-            .await?;
-        let constraints = sqlx::query_as(self.constraints)
-            .bind(&self.oids)
-            .fetch_all(&mut *conn)
-            .await?;
-        Ok(HeavyRows {
-            relations,
-            indexes,
-            constraints,
-        })
-    }
-
-    async fn tail(&self, conn: &mut PgConnection) -> Result<Tail, sqlx::Error> {
-        let size = sqlx::query_scalar(queries::DATABASE_SIZE)
-            .fetch_one(&mut *conn)
-            .await?;
-        let probe = probe(conn).await?;
-        Ok(Tail {
-            size,
-            probe,
-            done: self.started.elapsed(),
-        })
-    }
-
-    /// [`Self::rows`] (sent on to `rows` as soon as read), then the [`Tail`], on `helper` in
-    /// the snapshot `snapshot_id`; closes `helper` at the end.
-    async fn read_on_helper(
-        self,
-        mut helper: PgConnection,
-        snapshot_id: &str,
-        timeout: &str,
-        rows: oneshot::Sender<HeavyRows>,
-    ) -> Result<Tail, sqlx::Error> {
-        let read = async {
-            let mut side = helper.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *side)
-                .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SET TRANSACTION SNAPSHOT '{snapshot_id}'"
-            )))
-            .execute(&mut *side)
-            .await?;
-            sqlx::query(READ_SETTINGS)
-                .bind(timeout)
-                .execute(&mut *side)
-                .await?;
-            // Nobody takes them any more when the main connection's read failed.
-            let _ = rows.send(self.rows(&mut side).await?);
-            let tail = self.tail(&mut side).await?;
-            side.commit().await?;
-            Ok(tail)
-        };
-        let read = read.await;
-        let _ = helper.close().await;
-        read
-    }
-}
-
-/// Where [`HeavyQueries`] run.
-enum Heavy {
-    OnHelper(HelperRead),
-    /// On the main connection.
-    Here(HeavyQueries),
-}
-
-/// [`HeavyQueries`] running on the helper, which hands its rows over as soon as it has them.
-struct HelperRead {
-    task: AbortOnDropHandle<Result<Tail, sqlx::Error>>,
-    rows: oneshot::Receiver<HeavyRows>,
-}
-
-impl Heavy {
-    async fn rows(&mut self, tx: &mut PgConnection) -> Result<HeavyRows, ReadError> {
-        match self {
-            Heavy::OnHelper(h) => match (&mut h.rows).await {
-                Ok(rows) => Ok(rows),
-                // The helper failed before it read them: its end says why.
-                Err(_) => Err(match join_task(&mut h.task).await? {
-                    Ok(_) => ReadError::HelperEnded,
-                    Err(e) => e.into(),
-                }),
-            },
-            Heavy::Here(queries) => Ok(queries.rows(tx).await?),
-        }
-    }
-
-    async fn tail(self, tx: &mut PgConnection) -> Result<Tail, ReadError> {
-        match self {
-            Heavy::OnHelper(h) => Ok(join_task(h.task).await??),
-            Heavy::Here(queries) => Ok(queries.tail(tx).await?),
-        }
-    }
-}
-
-/// The columns of the relations of the schemas `oids`, grouped by relation in attnum order,
-/// collected into one vector of `slots` rows (more when the count was short).
-///
-/// The server sends them in the physical order of `pg_attribute`, which is mostly that order
-/// already (a table's attributes are written together when it is created). So a sorted list
-/// is left as it is and any other is sorted stably, which takes such runs as they come.
+/// The columns of the relations `oids`, grouped by relation in attnum order: as the server
+/// sends them when it reads them by index (a sorted list is left as it is), sorted otherwise.
 async fn read_columns(
-    tx: &mut PgConnection,
+    conn: &mut PgConnection,
     oids: &[Oid],
-    slots: i64,
 ) -> Result<Vec<queries::ColumnRow>, sqlx::Error> {
-    let mut columns = Vec::with_capacity(usize::try_from(slots).unwrap_or(0));
-    let mut rows = sqlx::query_as(queries::COLUMNS).bind(oids).fetch(&mut *tx);
-    while let Some(row) = rows.try_next().await? {
-        columns.push(row);
-    }
-    drop(rows);
+    let mut columns: Vec<queries::ColumnRow> = sqlx::query_as(queries::COLUMNS)
+        .bind(oids)
+        .fetch_all(&mut *conn)
+        .await?;
     let key = |c: &queries::ColumnRow| (c.table_oid.0, c.ordinal);
     if !columns.is_sorted_by_key(key) {
         columns.sort_by_key(key);
@@ -380,37 +361,43 @@ async fn read_columns(
     Ok(columns)
 }
 
-async fn column_types(
-    tx: &mut PgConnection,
+/// Adds the types and collations of `columns` that `known` does not hold yet, read in one
+/// query each (none when all are known).
+async fn add_column_types(
+    conn: &mut PgConnection,
+    known: &mut ColumnTypes,
     columns: &[queries::ColumnRow],
-) -> Result<ColumnTypes, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let pairs: HashSet<(Oid, i32)> = columns
         .iter()
         .map(|c| (c.type_oid, c.type_modifier))
+        .filter(|pair| !known.types.contains_key(pair))
         .collect();
-    let (oids, modifiers): (Vec<Oid>, Vec<i32>) = pairs.into_iter().unzip();
-    let types: Vec<queries::ColumnTypeRow> = sqlx::query_as(queries::COLUMN_TYPES)
-        .bind(&oids)
-        .bind(&modifiers)
-        .fetch_all(&mut *tx)
-        .await?;
+    if !pairs.is_empty() {
+        let (oids, modifiers): (Vec<Oid>, Vec<i32>) = pairs.into_iter().unzip();
+        let types: Vec<queries::ColumnTypeRow> = sqlx::query_as(queries::COLUMN_TYPES)
+            .bind(&oids)
+            .bind(&modifiers)
+            .fetch_all(&mut *conn)
+            .await?;
+        known
+            .types
+            .extend(types.into_iter().map(|t| ((t.oid, t.modifier), t)));
+    }
     let collations: HashSet<Oid> = columns
         .iter()
         .map(|c| c.collation_oid)
-        .filter(|&oid| oid != Oid(0))
+        .filter(|oid| *oid != Oid(0) && !known.collations.contains_key(oid))
         .collect();
-    let collations: Vec<Oid> = collations.into_iter().collect();
-    let collations: Vec<(Oid, String)> = sqlx::query_as(queries::COLLATIONS)
-        .bind(&collations)
-        .fetch_all(&mut *tx)
-        .await?;
-    Ok(ColumnTypes {
-        types: types
-            .into_iter()
-            .map(|t| ((t.oid, t.modifier), t))
-            .collect(),
-        collations: collations.into_iter().collect(),
-    })
+    if !collations.is_empty() {
+        let collations: Vec<Oid> = collations.into_iter().collect();
+        let named: Vec<(Oid, String)> = sqlx::query_as(queries::COLLATIONS)
+            .bind(&collations)
+            .fetch_all(&mut *conn)
+            .await?;
+        known.collations.extend(named);
+    }
+    Ok(())
 }
 
 /// Each table's columns, by table oid (`columns` come grouped by table, in attnum order).
@@ -422,20 +409,23 @@ fn columns_by_table(columns: &[queries::ColumnRow]) -> HashMap<Oid, &[queries::C
 }
 
 /// Every index's definition, in `indexes` order: printed here for plain indexes, asked of the
-/// server (in the introspection's snapshot) for the others.
+/// server (in the read's snapshot) for the others.
 async fn index_definitions(
     tx: &mut PgConnection,
     printer: &Printer,
-    schemas: &[queries::SchemaRow],
+    schema_names: &HashMap<Oid, String>,
     relations: &[queries::RelationRow],
     columns_of: &HashMap<Oid, &[queries::ColumnRow]>,
     indexes: &[queries::IndexRow],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let schema_names: HashMap<Oid, &str> =
-        schemas.iter().map(|s| (s.oid, s.name.as_str())).collect();
     let tables: HashMap<Oid, (&str, &str)> = relations
         .iter()
-        .filter_map(|r| Some((r.oid, (*schema_names.get(&r.schema_oid)?, r.name.as_str()))))
+        .filter_map(|r| {
+            Some((
+                r.oid,
+                (schema_names.get(&r.schema_oid)?.as_str(), r.name.as_str()),
+            ))
+        })
         .collect();
     let mut definitions: Vec<Option<String>> = indexes
         .iter()

@@ -1,5 +1,5 @@
-//! Running one sync: take an attempt, read the source (with retries and backoff), write the
-//! snapshot and mark the sync succeeded in one transaction.
+//! Running one sync: take an attempt, read the source and write what it reads as it comes,
+//! marking the sync succeeded in the same transaction; a failed read is retried with backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,14 +7,16 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use secrecy::SecretString;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 use super::SyncJob;
+use crate::catalog::Piece;
 use crate::crypto::CredentialsKey;
 use crate::ids::SyncId;
-use crate::source::{Fetched, MetadataSource, SourceError};
+use crate::source::{MetadataSource, Reading, SourceError};
 use crate::store::catalogs;
 use crate::store::snapshot::{self, WriteError};
 use crate::store::syncs::{self, Phase, Progress, SyncStats};
@@ -103,21 +105,16 @@ impl SyncRunner {
             progress.start(Phase::Reading, None);
             let _reporting = self.report_progress(job.sync_id, progress.clone());
             let started = std::time::Instant::now();
-            let error = match self
-                .source
-                .fetch(&job.source, &password, &job.schemas)
-                .await
-            {
-                Ok(fetched) => {
-                    info!(
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "metadata fetched"
-                    );
-                    let written = self.write(job, fetched, &progress).await;
-                    metrics::histogram!("pgcs_sync_duration_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                    return written;
-                }
+            let read = self.source.read(&job.source, &password, &job.schemas).await;
+            let error = match read {
+                Ok(reading) => match self.write(job, reading, &progress).await {
+                    Outcome::Settled(settled) => {
+                        metrics::histogram!("pgcs_sync_duration_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        return settled;
+                    }
+                    Outcome::ReadFailed(e) => e,
+                },
                 Err(e) => e,
             };
             if !error.is_transient() {
@@ -258,20 +255,18 @@ impl SyncRunner {
         Ok(())
     }
 
-    /// Writes the snapshot and marks the sync succeeded, in one transaction. A write that may
+    /// Writes the catalog as it is read and marks the sync succeeded, in one transaction. A
+    /// read that fails rolls the write back and is the attempt's failure. A write that may
     /// succeed on another try releases the job; one the store refuses for good (data too long,
     /// a constraint or trigger, a bug) fails the sync with the store's reason.
-    async fn write(
-        &self,
-        job: &SyncJob,
-        fetched: Fetched,
-        progress: &Progress,
-    ) -> Result<(), Release> {
-        let e = match self.try_write(job, fetched, progress).await {
-            Ok(()) => return Ok(()),
-            Err(WriteError::Cancelled(_)) => return Err(Release::Shutdown),
+    async fn write(&self, job: &SyncJob, reading: Reading, progress: &Progress) -> Outcome {
+        let Reading { pieces, task } = reading;
+        let e = match self.try_write(job, pieces, progress).await {
+            Ok(()) => return Outcome::Settled(Ok(())),
+            Err(WriteError::ReadEnded) => return Outcome::ReadFailed(task.failure().await),
+            Err(WriteError::Cancelled(_)) => return Outcome::Settled(Err(Release::Shutdown)),
             Err(WriteError::Store(e)) if crate::db::is_transient(&e) => {
-                return Err(Release::Store(e));
+                return Outcome::Settled(Err(Release::Store(e)));
             }
             Err(WriteError::Store(e)) => e,
         };
@@ -284,18 +279,16 @@ impl SyncRunner {
             ),
             other => format!("the store refused the snapshot: {other}"),
         };
-        self.fail(job, &message).await
+        Outcome::Settled(self.fail(job, &message).await)
     }
 
     async fn try_write(
         &self,
         job: &SyncJob,
-        fetched: Fetched,
+        pieces: mpsc::Receiver<Piece>,
         progress: &Progress,
     ) -> Result<(), WriteError> {
         let started = std::time::Instant::now();
-        let Fetched { snapshot, probe } = fetched;
-        let snapshot = Arc::new(snapshot);
         let mut tx = self.pool.begin().await?;
         let snapshot::Locked::Catalog(state) =
             snapshot::lock_catalog(&mut tx, job.catalog_id).await?
@@ -307,13 +300,12 @@ impl SyncRunner {
             job.catalog_id,
             job.sync_id,
             &state,
-            snapshot.clone(),
-            probe.as_deref(),
+            pieces,
             progress,
         )
         .await?;
         let stats = SyncStats {
-            counts: snapshot.stats(),
+            counts: written.counts,
             unchanged: written.unchanged,
             changes: written.changes,
             relations_written: written.written.tables,
@@ -343,6 +335,14 @@ impl SyncRunner {
         }
         Ok(())
     }
+}
+
+/// How reading and writing a catalog ended.
+enum Outcome {
+    /// The sync succeeded, failed for good, or goes back to the queue.
+    Settled(Result<(), Release>),
+    /// The read failed: retried or failed as the error says.
+    ReadFailed(SourceError),
 }
 
 /// How often a running sync's progress is stored, at most.

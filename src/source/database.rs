@@ -4,11 +4,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
-use super::{SourceError, SourceLimits, SourceTarget};
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
+use super::{SourceError, SourceLimits, SourceTarget};
 use crate::access::SourcePolicy;
-use crate::catalog::SchemaFilter;
+use crate::catalog::{End, Piece, SchemaFilter, Snapshot};
 use crate::introspect;
 
 #[derive(Debug, Clone)]
@@ -22,17 +24,21 @@ impl DatabaseSource {
         Self { limits, policy }
     }
 
-    pub async fn fetch(
+    /// Connects to the source, and answers the read of its catalog into `out`, which returns
+    /// what the read learnt last. Connecting fails here; the read fails when run.
+    pub async fn read(
         &self,
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
-    ) -> Result<introspect::Read, SourceError> {
+        out: mpsc::Sender<Piece>,
+    ) -> Result<impl Future<Output = Result<introspect::Read, SourceError>> + use<>, SourceError>
+    {
         let options = self.connect_options(target, password).await?;
 
-        // Two connections: the heavy catalog queries run on the second in the same snapshot.
+        // Two connections: half of the catalog queries run on the second, in the same snapshot.
         let connect = async { tokio::try_join!(options.connect(), options.connect()) };
-        let (mut conn, helper) = tokio::time::timeout(self.limits.connect_timeout, connect)
+        let (mut conn, mut helper) = tokio::time::timeout(self.limits.connect_timeout, connect)
             .await
             .map_err(|_| {
                 SourceError::transient(format!(
@@ -46,20 +52,36 @@ impl DatabaseSource {
             statement_timeout: self.limits.timeout,
             schemas: schemas.clone(),
         };
-        let run = introspect::introspect(&mut conn, Some(helper), &options);
-        // The statement timeout bounds each query; this bounds the whole read, network included.
-        let result = tokio::time::timeout(self.limits.timeout * 2, run).await;
-        let read = match result {
-            Ok(r) => r.map_err(classify_read)?,
-            Err(_) => {
-                return Err(SourceError::transient(format!(
-                    "reading the source catalog timed out after {:?}",
-                    self.limits.timeout * 2
-                )));
+        Ok(async move {
+            let read = introspect::introspect(&mut conn, &mut helper, &options, &out).await;
+            let _ = tokio::join!(conn.close(), helper.close());
+            read.map_err(classify_read)
+        })
+    }
+
+    /// The whole catalog of `target` as one snapshot, for what must answer a whole document.
+    pub async fn snapshot(
+        &self,
+        target: &SourceTarget,
+        password: &SecretString,
+        schemas: &SchemaFilter,
+    ) -> Result<Snapshot, SourceError> {
+        let (sender, mut received) = mpsc::channel(1);
+        let read = self.read(target, password, schemas, sender).await?;
+        let gather = async {
+            let mut pieces = Vec::new();
+            while let Some(piece) = received.recv().await {
+                pieces.push(piece);
             }
+            pieces
         };
-        let _ = conn.close().await;
-        Ok(read)
+        let (read, mut pieces) = tokio::join!(read, gather);
+        let read = read?;
+        pieces.push(Piece::End(End {
+            database: Some(read.database),
+            probe: None,
+        }));
+        Ok(Snapshot::from_pieces(pieces))
     }
 
     /// The probe of the source's catalog state: one connection, one cheap query.

@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::access::SourcePolicy;
-use crate::catalog::{SchemaFilter, Snapshot};
+use crate::catalog::{End, Piece, SchemaFilter};
+use crate::join::join_task;
 
 pub use database::DatabaseSource;
 pub use http::HttpSource;
@@ -115,20 +118,35 @@ impl MetadataSource {
         }
     }
 
-    /// Reads the catalog of `target`, with the probe of the state it was read from where the
-    /// source has one.
-    pub async fn fetch(
+    /// Starts reading the catalog of `target`: its pieces come through the [`Reading`], the
+    /// last one with the probe of the state it was read from where the source has one.
+    /// Failing to reach the source fails here; a read that fails later ends its pieces early,
+    /// and [`Reading::failure`] says why.
+    pub async fn read(
         &self,
         target: &SourceTarget,
         password: &SecretString,
         schemas: &SchemaFilter,
-    ) -> Result<Fetched, SourceError> {
-        let (snapshot, probe) = match self {
+    ) -> Result<Reading, SourceError> {
+        let (sender, pieces) = mpsc::channel(1);
+        let task = match self {
             // PostgreSQL itself guarantees what `validate` checks (names present, unique, short
             // enough), and the queries applied the schema filter.
             Self::Database(source) => {
-                let read = source.fetch(target, password, schemas).await?;
-                (read.snapshot, Some(probe_for(&read.probe, schemas)))
+                let reading = source
+                    .read(target, password, schemas, sender.clone())
+                    .await?;
+                let schemas = schemas.clone();
+                tokio::spawn(async move {
+                    let read = reading.await?;
+                    let end = End {
+                        probe: Some(probe_for(&read.probe, &schemas)),
+                        database: Some(read.database),
+                    };
+                    // Nobody takes it when the writer failed, which it reports itself.
+                    let _ = sender.send(Piece::End(end)).await;
+                    Ok(())
+                })
             }
             Self::Http(source) => {
                 let mut snapshot = source.fetch(target, password).await?;
@@ -137,10 +155,20 @@ impl MetadataSource {
                 snapshot
                     .validate()
                     .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
-                (snapshot, None)
+                tokio::spawn(async move {
+                    for piece in snapshot.into_pieces(None) {
+                        if sender.send(piece).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })
             }
         };
-        Ok(Fetched { snapshot, probe })
+        Ok(Reading {
+            pieces,
+            task: ReadTask(AbortOnDropHandle::new(task)),
+        })
     }
 
     /// Whether [`probe`](Self::probe) can tell an unchanged catalog.
@@ -166,11 +194,25 @@ impl MetadataSource {
     }
 }
 
-/// What a fetch read: the snapshot, and (where the source has one) the probe of the catalog
-/// state it was read from.
-pub struct Fetched {
-    pub snapshot: Snapshot,
-    pub probe: Option<String>,
+/// A read of a catalog in progress: its pieces, sent by a task that stops (and the read with
+/// it) when the reading is dropped.
+pub struct Reading {
+    pub pieces: mpsc::Receiver<Piece>,
+    pub task: ReadTask,
+}
+
+/// The task that sends a [`Reading`]'s pieces; dropping it stops the read.
+pub struct ReadTask(AbortOnDropHandle<Result<(), SourceError>>);
+
+impl ReadTask {
+    /// Why the read ended before its last piece.
+    pub async fn failure(self) -> SourceError {
+        match join_task(self.0).await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => SourceError::transient("the read of the catalog ended early"),
+            Err(e) => SourceError::transient(format!("the read of the catalog stopped: {e}")),
+        }
+    }
 }
 
 /// A probe covers one schema filter: the same catalog read with another filter is another read.

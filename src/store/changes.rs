@@ -1,7 +1,7 @@
 //! Change history: what a sync changed against the catalog's previous snapshot.
 //!
-//! A write first moves the stored rows of the relations it deletes (changed or gone) into
-//! temporary tables (dropped at commit), writes the new rows, then compares the two for the
+//! A write moves the stored rows of the relations it deletes (changed or gone) into temporary
+//! tables (dropped at commit) as it writes the new rows, then compares the two for the
 //! relations it touched, in the store, with one statement per object kind: the cost follows
 //! the size of the change, not of the catalog, and nothing travels to the worker and back.
 
@@ -67,8 +67,22 @@ const COMPARED: [Compared; 4] = [
     },
 ];
 
-/// Moves the stored rows of the compared tables of the relations `deleted` aside, into
-/// temporary tables that live until the transaction ends.
+/// Creates the temporary tables [`set_aside`] moves rows into; they are dropped at commit.
+pub async fn prepare(tx: &mut Tx<'_>) -> sqlx::Result<()> {
+    for c in &COMPARED {
+        let table = c.table;
+        // Every name in these statements is one of the constants above.
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TEMP TABLE previous_{table} (LIKE {table}) ON COMMIT DROP"
+        )))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves the stored rows of the compared tables of the relations `deleted` aside, into the
+/// temporary tables [`prepare`] made.
 pub async fn set_aside(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
@@ -76,15 +90,6 @@ pub async fn set_aside(
 ) -> sqlx::Result<()> {
     for c in &COMPARED {
         let (table, relation) = (c.table, c.relation);
-        // Every name in these statements is one of the constants above.
-        sqlx::query(AssertSqlSafe(format!(
-            "CREATE TEMP TABLE previous_{table} (LIKE {table}) ON COMMIT DROP"
-        )))
-        .execute(&mut **tx)
-        .await?;
-        if deleted.is_empty() {
-            continue;
-        }
         sqlx::query(AssertSqlSafe(format!(
             "WITH gone AS (
                  DELETE FROM {table} t USING UNNEST($2::text[], $3::text[]) AS d(s, n)

@@ -8,14 +8,14 @@
 //! (`column_type_key`); a test compares the two.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use sha2::Digest;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Tx;
-use crate::catalog::{Column, Snapshot};
+use crate::catalog::Column;
 
 /// The key of a column type: the first 16 bytes of the SHA-256 of its three parts, each as
 /// its length in characters, a colon and the value (a dash for none), separated by bars.
@@ -41,70 +41,65 @@ pub fn key(data_type: &str, type_schema: Option<&str>, type_name: Option<&str>) 
     Uuid::from_bytes(digest[..16].try_into().expect("a SHA-256 has 32 bytes"))
 }
 
-/// Per type name: each (schema, name) it goes with, and its key. Names are looked up without
-/// building a key to look them up with; a catalog has few types, so the list is short.
-type Keys<'a> = HashMap<&'a str, Vec<(Option<&'a str>, Option<&'a str>, Uuid)>>;
-
-/// The column types of a snapshot and their keys, found on first use (one pass over every
-/// column).
-pub struct ColumnTypes<'a> {
-    snapshot: &'a Snapshot,
-    keys: OnceLock<Keys<'a>>,
+/// The column types a write meets and their keys, gathered as relations come ([`Self::learn`]).
+/// Per type name: each (schema, name) it goes with, and its key; names are looked up without
+/// building a key to look them up with, and a catalog has few types, so the lists are short.
+#[derive(Debug, Default)]
+pub struct ColumnTypes {
+    keys: HashMap<String, Vec<SchemaNameKey>>,
 }
 
-impl<'a> ColumnTypes<'a> {
-    pub fn of(snapshot: &'a Snapshot) -> Self {
-        Self {
-            snapshot,
-            keys: OnceLock::new(),
+/// A type's schema and name, and its key.
+type SchemaNameKey = (Option<String>, Option<String>, Uuid);
+
+impl ColumnTypes {
+    /// Learns the types of `columns`.
+    pub fn learn<'a>(&mut self, columns: impl IntoIterator<Item = &'a Column>) {
+        for c in columns {
+            let (schema, name) = (c.type_schema.as_deref(), c.type_name.as_deref());
+            let same = match self.keys.get_mut(c.data_type.as_str()) {
+                Some(same) => same,
+                None => self.keys.entry(c.data_type.clone()).or_default(),
+            };
+            if !same
+                .iter()
+                .any(|(s, n, _)| s.as_deref() == schema && n.as_deref() == name)
+            {
+                let key = key(&c.data_type, schema, name);
+                same.push((schema.map(str::to_owned), name.map(str::to_owned), key));
+            }
         }
     }
 
-    fn keys(&self) -> &Keys<'a> {
-        self.keys.get_or_init(|| {
-            let mut keys = Keys::new();
-            for s in &self.snapshot.schemas {
-                for t in &s.tables {
-                    for c in &t.columns {
-                        let (schema, name) = (c.type_schema.as_deref(), c.type_name.as_deref());
-                        let same = keys.entry(c.data_type.as_str()).or_default();
-                        if !same.iter().any(|(s, n, _)| *s == schema && *n == name) {
-                            same.push((schema, name, key(&c.data_type, schema, name)));
-                        }
-                    }
-                }
-            }
-            keys
-        })
-    }
-
-    /// The key of `column`'s type; the column must be one of the snapshot's.
+    /// The key of `column`'s type (computed here when its type was not learnt).
     pub fn key_of(&self, column: &Column) -> Uuid {
         let (schema, name) = (column.type_schema.as_deref(), column.type_name.as_deref());
-        self.keys()
+        self.keys
             .get(column.data_type.as_str())
-            .and_then(|same| same.iter().find(|(s, n, _)| *s == schema && *n == name))
+            .and_then(|same| {
+                same.iter()
+                    .find(|(s, n, _)| s.as_deref() == schema && n.as_deref() == name)
+            })
             .map(|(.., key)| *key)
             .unwrap_or_else(|| key(&column.data_type, schema, name))
     }
 
-    /// The dictionary's rows for these types, to insert, in key order: two writes that insert
-    /// the same new types then take their keys' locks in the same order, and cannot deadlock.
+    /// The dictionary's rows for the types learnt, to insert, in key order: two writes that
+    /// insert the same new types then take their keys' locks in the same order, and cannot
+    /// deadlock.
     pub fn rows(&self) -> TypeRows {
         let mut types: Vec<_> = self
-            .keys()
+            .keys
             .iter()
-            .flat_map(|(data_type, same)| {
-                same.iter().map(move |(s, n, k)| (*k, *data_type, *s, *n))
-            })
+            .flat_map(|(data_type, same)| same.iter().map(move |(s, n, k)| (*k, data_type, s, n)))
             .collect();
         types.sort_unstable_by_key(|&(key, ..)| key);
         let mut rows = TypeRows::default();
         for (key, data_type, schema, name) in types {
             rows.keys.push(key);
-            rows.data_types.push(data_type.to_owned());
-            rows.type_schemas.push(schema.map(str::to_owned));
-            rows.type_names.push(name.map(str::to_owned));
+            rows.data_types.push(data_type.clone());
+            rows.type_schemas.push(schema.clone());
+            rows.type_names.push(name.clone());
         }
         rows
     }

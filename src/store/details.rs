@@ -16,13 +16,12 @@
 //! Lists are in byte order of their names (columns in ordinal order), whatever the store's
 //! collation.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::column_types;
-use crate::catalog::{ConstraintKind, QualifiedName, Snapshot, Table};
+use crate::catalog::{ConstraintKind, Dependent, Links, Partition, QualifiedName, Table};
 
 #[derive(Serialize)]
 struct Detail<'a> {
@@ -43,9 +42,9 @@ struct Detail<'a> {
     constraints: Vec<Constraint<'a>>,
     indexes: Vec<Index<'a>>,
     triggers: Vec<Trigger<'a>>,
-    partitions: &'a [Partition<'a>],
+    partitions: &'a [Partition],
     depends_on: Vec<Name<'a>>,
-    dependent_views: &'a [Name<'a>],
+    dependent_views: &'a [Dependent],
 }
 
 #[derive(Serialize)]
@@ -103,100 +102,10 @@ struct Trigger<'a> {
     definition: &'a str,
 }
 
-#[derive(Serialize)]
-struct Partition<'a> {
-    schema: &'a str,
-    name: &'a str,
-    partition_bound: Option<&'a str>,
-}
-
-#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord, Hash, Clone, Copy)]
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 struct Name<'a> {
     schema: &'a str,
     name: &'a str,
-}
-
-/// What a relation's document shows of the other relations: its partitions and the views
-/// that read it. Found once per snapshot; both lists are sorted and free of duplicates.
-#[derive(Default)]
-pub struct Links<'a> {
-    partitions: HashMap<Name<'a>, Vec<Partition<'a>>>,
-    dependents: HashMap<Name<'a>, Vec<Name<'a>>>,
-}
-
-impl<'a> Links<'a> {
-    pub fn of(snapshot: &'a Snapshot) -> Self {
-        let mut links = Links::default();
-        for s in &snapshot.schemas {
-            for t in &s.tables {
-                let this = Name {
-                    schema: &s.name,
-                    name: &t.name,
-                };
-                if let Some(parent) = &t.partition_of {
-                    links
-                        .partitions
-                        .entry(name_of(parent))
-                        .or_default()
-                        .push(Partition {
-                            schema: &s.name,
-                            name: &t.name,
-                            partition_bound: t.partition_bound.as_deref(),
-                        });
-                }
-                for target in &t.depends_on {
-                    links
-                        .dependents
-                        .entry(name_of(target))
-                        .or_default()
-                        .push(this);
-                }
-            }
-        }
-        for partitions in links.partitions.values_mut() {
-            partitions.sort_by(|a, b| (a.schema, a.name).cmp(&(b.schema, b.name)));
-        }
-        for dependents in links.dependents.values_mut() {
-            dependents.sort();
-            dependents.dedup();
-        }
-        links
-    }
-
-    fn partitions(&self, schema: &'a str, name: &'a str) -> &[Partition<'a>] {
-        self.partitions
-            .get(&Name { schema, name })
-            .map_or(&[], Vec::as_slice)
-    }
-
-    fn dependents(&self, schema: &'a str, name: &'a str) -> &[Name<'a>] {
-        self.dependents
-            .get(&Name { schema, name })
-            .map_or(&[], Vec::as_slice)
-    }
-
-    /// Feeds `out` what the document of `schema.name` shows of other relations, so that a
-    /// relation whose partitions or dependent views change is written again.
-    pub fn digest_into(&self, schema: &'a str, name: &'a str, out: &mut Vec<u8>) {
-        let mut part = |value: Option<&str>| match value {
-            Some(v) => {
-                out.extend_from_slice(&(v.len() as u32).to_be_bytes());
-                out.extend_from_slice(v.as_bytes());
-            }
-            None => out.extend_from_slice(&u32::MAX.to_be_bytes()),
-        };
-        for p in self.partitions(schema, name) {
-            [Some(p.schema), Some(p.name), p.partition_bound]
-                .into_iter()
-                .for_each(&mut part);
-        }
-        part(None);
-        for d in self.dependents(schema, name) {
-            [Some(d.schema), Some(d.name)]
-                .into_iter()
-                .for_each(&mut part);
-        }
-    }
 }
 
 fn name_of(q: &QualifiedName) -> Name<'_> {
@@ -207,7 +116,7 @@ fn name_of(q: &QualifiedName) -> Name<'_> {
 }
 
 /// The detail document of the relation `t` of `schema`, as JSON text.
-pub fn document<'a>(schema: &'a str, t: &'a Table, links: &'a Links<'a>) -> String {
+pub fn document(schema: &str, t: &Table, links: &Links) -> String {
     let mut constraints: Vec<Constraint> = t
         .constraints
         .iter()

@@ -481,11 +481,12 @@ pub async fn cancel(tx: &mut Tx<'_>, sync_id: SyncId) -> sqlx::Result<Cancelled>
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Phase {
-    /// Reading the source's catalog.
+    /// Reading what comes before the relations (the total is not known yet).
     Reading,
-    /// Comparing what was read with the stored snapshot.
+    /// A re-sync: reading the relations, comparing them with the stored snapshot and writing
+    /// the changed ones, batch by batch.
     Comparing,
-    /// Writing the changed relations.
+    /// A first sync: reading the relations and writing them, batch by batch.
     Writing,
 }
 

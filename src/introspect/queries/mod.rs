@@ -1,5 +1,6 @@
-//! The bulk catalog queries and their rows. `$1` is always the array of included schema oids,
-//! so every query covers every relation at once, whatever their number.
+//! The bulk catalog queries and their rows. The queries of what comes before the relations take
+//! the array of included schema oids as `$1`; the queries of the relations' parts take a
+//! batch's relation oids: each covers a whole batch at once, whatever its size.
 
 use sqlx::postgres::PgRow;
 use sqlx::postgres::types::Oid;
@@ -74,8 +75,50 @@ pub struct SchemaRow {
     pub comment: Option<String>,
 }
 
-pub const RELATIONS: &str = concat!(
+/// The relations of the included schemas, in schema and name order: the batches.
+pub const RELATION_OIDS: &str = concat!(
     r#"
+SELECT c.oid FROM pg_class c
+WHERE c.relnamespace = ANY($1)
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
+ORDER BY c.relnamespace, c.relname
+"#
+);
+
+/// The partitions of the included schemas with their parents: what a parent's detail shows.
+pub const PARTITIONS: &str = concat!(
+    r#"
+SELECT n.nspname::text  AS schema,
+       c.relname::text  AS name,
+       pn.nspname::text AS parent_schema,
+       pc.relname::text AS parent_name,
+       pg_get_expr(c.relpartbound, c.oid) AS partition_bound
+FROM pg_class c
+JOIN pg_namespace n  ON n.oid = c.relnamespace
+JOIN pg_inherits i   ON i.inhrelid = c.oid
+JOIN pg_class pc     ON pc.oid = i.inhparent
+JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+WHERE c.relispartition
+  AND c.relnamespace = ANY($1)
+  AND c.relkind IN "#,
+    relkinds!(),
+    r#"
+"#
+);
+
+#[derive(FromRow)]
+pub struct PartitionRow {
+    pub schema: String,
+    pub name: String,
+    pub parent_schema: String,
+    pub parent_name: String,
+    pub partition_bound: Option<String>,
+}
+
+/// The relations `$1`.
+pub const RELATIONS: &str = r#"
 SELECT c.oid,
        c.relnamespace                      AS schema_oid,
        c.relname::text                     AS name,
@@ -101,20 +144,16 @@ FROM pg_class c
 LEFT JOIN pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 LEFT JOIN pg_class toast  ON toast.oid = c.reltoastrelid
--- One pass over the indexes (a subquery per relation cost twice the rest of the query).
+-- One pass over the batch's indexes (a subquery per relation costs twice the rest).
 LEFT JOIN (SELECT ix.indrelid, sum(ic.relpages)::int8 AS pages
            FROM pg_index ix JOIN pg_class ic ON ic.oid = ix.indexrelid
+           WHERE ix.indrelid = ANY($1)
            GROUP BY ix.indrelid) ip ON ip.indrelid = c.oid
 LEFT JOIN pg_inherits i   ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_class pc     ON pc.oid = i.inhparent
 LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
-WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN "#,
-    relkinds!(),
-    r#"
-ORDER BY c.relnamespace, c.relname
-"#
-);
+WHERE c.oid = ANY($1)
+"#;
 
 #[derive(FromRow)]
 pub struct RelationRow {
@@ -135,14 +174,12 @@ pub struct RelationRow {
     pub partition_bound: Option<String>,
 }
 
-/// Columns, dropped ones skipped, in no particular order (the worker sorts them: a sort of
-/// 200,000 rows costs the source more than the rest of the query). The column's type is only
-/// its oid and modifier here: a big catalog has 200,000 columns but a handful of distinct
-/// types, so [`COLUMN_TYPES`] names each type once instead of `format_type` and four joins
-/// running for every column (together about half of this query's time on the source).
-/// A generated column's expression is not a default.
-pub const COLUMNS: &str = concat!(
-    r#"
+/// The columns of the relations `$1`, dropped ones skipped, in no promised order (the worker
+/// sorts them when they come otherwise than by relation and number). The column's type is
+/// only its oid and modifier here: a big catalog has millions of columns but a handful of
+/// distinct types, so [`COLUMN_TYPES`] names each type once instead of `format_type` and four
+/// joins running for every column. A generated column's expression is not a default.
+pub const COLUMNS: &str = r#"
 SELECT a.attrelid                                   AS table_oid,
        a.attnum::int4                               AS ordinal,
        a.attname::text                              AS name,
@@ -155,19 +192,14 @@ SELECT a.attrelid                                   AS table_oid,
        d.description                                AS comment,
        a.attcollation                               AS collation_oid
 FROM pg_attribute a
-JOIN pg_class c       ON c.oid = a.attrelid
 LEFT JOIN pg_attrdef ad
        ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d
        ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
-WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN "#,
-    relkinds!(),
-    r#"
+WHERE a.attrelid = ANY($1)
   AND a.attnum > 0
   AND NOT a.attisdropped
-"#
-);
+"#;
 
 /// Decoded by position ([`FromRow`] below): by name, finding each field's column was a tenth
 /// of the worker's time reading a big catalog.
@@ -239,10 +271,10 @@ pub struct ColumnTypeRow {
 pub const COLLATIONS: &str =
     "SELECT oid, collname::text FROM pg_collation WHERE oid = ANY($1::oid[])";
 
-/// Key, unique, foreign-key, check and exclusion constraints. Column lists come as attribute
-/// numbers, resolved to names from the columns already read (a per-row subquery would cost
-/// more than the rest of the query); only a foreign key to a table outside the included
-/// schemas has its referenced names looked up here.
+/// Key, unique, foreign-key, check and exclusion constraints of the relations `$1`. Column
+/// lists come as attribute numbers, resolved to names from the batch's columns (a per-row
+/// subquery would cost more than the rest of the query); only a foreign key to a table outside
+/// the batch has its referenced names looked up here.
 ///
 /// `pg_get_constraintdef` costs about three quarters of this query on a big catalog. Key,
 /// unique and foreign-key constraints (`printed` here: but for a foreign key whose ON DELETE
@@ -267,7 +299,7 @@ SELECT con.oid,
        fn.nspname::text     AS ref_schema,
        fc.relname::text     AS ref_table,
        coalesce(con.confkey, '{}')::int2[] AS ref_keys,
-       CASE WHEN con.contype = 'f' AND NOT (fc.relnamespace = ANY($1)) THEN
+       CASE WHEN con.contype = 'f' AND NOT (con.confrelid = ANY($1)) THEN
            ARRAY(SELECT a.attname::text
                  FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
                  JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
@@ -282,13 +314,9 @@ SELECT con.oid,
        con.condeferred      AS initially_deferred,
        con.convalidated     AS validated
 FROM pg_constraint con
-JOIN pg_class c        ON c.oid = con.conrelid
 LEFT JOIN pg_class fc  ON fc.oid = con.confrelid
 LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN "#,
-            relkinds!(),
-            r#"
+WHERE con.conrelid = ANY($1)
   AND con.contype IN ('p', 'u', 'f', 'c', 'x')
 ORDER BY con.conrelid, con.conname
 "#
@@ -328,8 +356,8 @@ pub struct ConstraintRow {
 pub const CONSTRAINT_DEFINITIONS: &str =
     "SELECT x.oid, pg_get_constraintdef(x.oid) FROM unnest($1::oid[]) AS x(oid)";
 
-/// Indexes. Key and INCLUDE columns come as attribute numbers (resolved from the columns
-/// already read); `pg_get_indexdef(oid, n)`, costly per call, runs only for expression keys.
+/// The indexes of the relations `$1`. Key and INCLUDE columns come as attribute numbers
+/// (resolved from the batch's columns); `pg_get_indexdef(oid, n)`, costly per call, runs only for expression keys.
 /// The definition is not read here: `pg_get_indexdef` costs more than every other catalog query
 /// together on a big catalog, so a plain index's (`plain`: no expressions, predicate, storage
 /// options or NULLS NOT DISTINCT) is built from these rows the way PostgreSQL prints it, and
@@ -364,12 +392,8 @@ SELECT i.indexrelid        AS oid,
        (i.indoption::int2[])[:]    AS options
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_class c  ON c.oid = i.indrelid
 JOIN pg_am am    ON am.oid = ic.relam
-WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN "#,
-            relkinds!(),
-            r#"
+WHERE i.indrelid = ANY($1)
 ORDER BY i.indrelid, ic.relname
 "#
         )
@@ -403,24 +427,13 @@ pub const INDEX_DEFINITIONS: &str =
 
 /// What printing identifiers and operator classes the way the server does takes: the keywords
 /// that must be quoted (all but the unreserved ones), whether every identifier is quoted, and
-/// each default operator class with its input type. Also how many attribute numbers the
-/// relations of the schemas `$1` have used (dropped columns included): at least as many as
-/// [`COLUMNS`] returns, so that its rows are collected into a vector allocated once: grown by
-/// doubling, it was reallocated and copied some 16 times on the way to a big catalog's 200,000
-/// rows, into fresh memory each time (the worker's profile showed the copies and their page
-/// faults).
-pub const PRINTING: &str = concat!(
-    r#"
+/// each default operator class with its input type.
+pub const PRINTING: &str = r#"
 SELECT ARRAY(SELECT word FROM pg_get_keywords() WHERE catcode <> 'U')  AS keywords,
        current_setting('quote_all_identifiers')::bool                   AS quote_all,
        ARRAY(SELECT oid FROM pg_opclass WHERE opcdefault ORDER BY oid)        AS opclasses,
-       ARRAY(SELECT opcintype FROM pg_opclass WHERE opcdefault ORDER BY oid)  AS opclass_types,
-       (SELECT coalesce(sum(c.relnatts), 0)::int8 FROM pg_class c
-        WHERE c.relnamespace = ANY($1) AND c.relkind IN "#,
-    relkinds!(),
-    r#")  AS column_slots
-"#
-);
+       ARRAY(SELECT opcintype FROM pg_opclass WHERE opcdefault ORDER BY oid)  AS opclass_types
+"#;
 
 #[derive(FromRow)]
 pub struct PrintingRow {
@@ -428,7 +441,6 @@ pub struct PrintingRow {
     pub quote_all: bool,
     pub opclasses: Vec<Oid>,
     pub opclass_types: Vec<Oid>,
-    pub column_slots: i64,
 }
 
 // Declared after the macros above, which its queries use.

@@ -131,8 +131,7 @@ pub struct FunctionRow {
 
 /// User triggers (not the internal ones behind foreign keys), decoded from `tgtype`'s bits:
 /// ROW 1, BEFORE 2, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32, INSTEAD 64.
-pub const TRIGGERS: &str = concat!(
-    r#"
+pub const TRIGGERS: &str = r#"
 SELECT t.tgrelid AS table_oid,
        t.tgname::text AS name,
        CASE WHEN t.tgtype & 2 <> 0 THEN 'BEFORE' WHEN t.tgtype & 64 <> 0 THEN 'INSTEAD OF' ELSE 'AFTER' END AS timing,
@@ -146,17 +145,12 @@ SELECT t.tgrelid AS table_oid,
        t.tgenabled <> 'D' AS enabled,
        pg_get_triggerdef(t.oid, true) AS definition
 FROM pg_trigger t
-JOIN pg_class c      ON c.oid = t.tgrelid
 JOIN pg_proc p       ON p.oid = t.tgfoid
 JOIN pg_namespace pn ON pn.oid = p.pronamespace
-WHERE c.relnamespace = ANY($1)
-  AND c.relkind IN "#,
-    relkinds!(),
-    r#"
+WHERE t.tgrelid = ANY($1)
   AND NOT t.tgisinternal
 ORDER BY t.tgrelid, t.tgname
-"#
-);
+"#;
 
 #[derive(FromRow)]
 pub struct TriggerRow {
@@ -173,10 +167,13 @@ pub struct TriggerRow {
 /// What each view and materialized view reads, from its rewrite rule's dependencies.
 pub const DEPENDENCIES: &str = r#"
 SELECT DISTINCT r.ev_class        AS view_oid,
+       vn.nspname::text           AS view_schema,
+       v.relname::text            AS view_name,
        rn.nspname::text           AS ref_schema,
        rc.relname::text           AS ref_name
 FROM pg_rewrite r
 JOIN pg_class v       ON v.oid = r.ev_class
+JOIN pg_namespace vn  ON vn.oid = v.relnamespace
 JOIN pg_depend dep    ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
                      AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'n'
 JOIN pg_class rc      ON rc.oid = dep.refobjid
@@ -184,12 +181,14 @@ JOIN pg_namespace rn  ON rn.oid = rc.relnamespace
 WHERE v.relnamespace = ANY($1)
   AND v.relkind IN ('v', 'm')
   AND dep.refobjid <> r.ev_class
-ORDER BY 1, 2, 3
+ORDER BY 1, 4, 5
 "#;
 
 #[derive(FromRow)]
 pub struct DependencyRow {
     pub view_oid: Oid,
+    pub view_schema: String,
+    pub view_name: String,
     pub ref_schema: String,
     pub ref_name: String,
 }

@@ -9,26 +9,28 @@
 //! first snapshot is the case where every unit is added. An unchanged one writes nothing but
 //! statistics.
 //!
-//! The rows are encoded on a blocking thread, table after table, and streamed into one binary
-//! `COPY` per table ([`copy`]) while the store writes the parts before.
+//! The catalog comes as pieces (a head with the schemas, batches of relations, an end), which
+//! are compared and encoded on a blocking thread as they come: each piece's rows go into one
+//! binary `COPY` per table ([`copy`]) while the next piece is read. Memory holds a few pieces,
+//! never the whole catalog; what a write keeps for the whole catalog is the stored units'
+//! hashes, the links between relations and the column types.
 
 mod copy;
 mod plan;
 mod rows;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 pub use plan::Names;
-use plan::{Action, Plan, Stored};
+use plan::{Action, Plan, Refreshed, Stored};
 use rows::{Context, Family, Unit, UnitHasher};
 
 use super::syncs::{Phase, Progress};
-use super::{Tx, changes, column_types::ColumnTypes, details::Links};
-use crate::catalog::{Snapshot, SnapshotStats};
+use super::{Tx, changes, column_types::ColumnTypes};
+use crate::catalog::{End, Links, Piece, SnapshotStats};
 use crate::ids::{CatalogId, SyncId};
 use crate::join::{Cancelled, join_task};
 
@@ -92,6 +94,8 @@ pub async fn confirm_unchanged(
 pub struct Written {
     /// Whether the snapshot was the stored one but for its statistics: nothing was written.
     pub unchanged: bool,
+    /// The objects of the whole snapshot.
+    pub counts: SnapshotStats,
     /// What was written: the objects of the added and changed schemas and relations.
     pub written: SnapshotStats,
     /// Changes recorded in the history; none for a catalog's first snapshot (the baseline).
@@ -103,150 +107,267 @@ pub struct Written {
 pub enum WriteError {
     #[error(transparent)]
     Store(#[from] sqlx::Error),
+    /// The read stopped before the catalog's end: the reader says why.
+    #[error("the read of the catalog ended before its end")]
+    ReadEnded,
     #[error("encoding the snapshot was cancelled")]
     Cancelled(#[from] Cancelled),
 }
 
-/// Writes `snapshot` as the catalog's current one, read by `sync_id` at the source probe
-/// `probe`. The caller holds [`lock_catalog`], which gave `state`, and commits.
+/// Writes the catalog read into `pieces` as the catalog's current snapshot, read by
+/// `sync_id`. The caller holds [`lock_catalog`], which gave `state`, and commits.
+///
+/// The pieces are compared and encoded on a blocking thread as they come, and each piece's
+/// [`Step`] applied here while the next is read and encoded: the read, the encoding and the
+/// store's work overlap, and no more than a few pieces are in memory at once.
 pub async fn write(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
     sync_id: SyncId,
     state: &CatalogState,
-    snapshot: Arc<Snapshot>,
-    probe: Option<&str>,
+    pieces: mpsc::Receiver<Piece>,
     progress: &Progress,
 ) -> Result<Written, WriteError> {
     let started = Instant::now();
     let ms = |t: Instant| t.elapsed().as_millis() as u64;
     // Rows are only ever committed with a sync's success, which stamps `synced_at`.
-    let stored = match state.has_snapshot {
+    let recording = state.has_snapshot;
+    let stored = match recording {
         true => Stored::load(tx, catalog_id).await?,
         false => Stored::default(),
     };
+    if recording {
+        changes::prepare(tx).await?;
+    }
     let loaded_ms = ms(started);
-    let relations = snapshot.schemas.iter().map(|s| s.tables.len() as u64).sum();
-    progress.start(Phase::Comparing, Some(relations));
-    let (plan_sent, plan_received) = oneshot::channel();
-    let (parts, mut received) = mpsc::channel(2);
+    let phase = match recording {
+        true => Phase::Comparing,
+        false => Phase::Writing,
+    };
+    let (steps_sent, mut steps) = mpsc::channel(1);
     let encoder = {
-        let snapshot = snapshot.clone();
         let progress = progress.clone();
         tokio::task::spawn_blocking(move || {
-            encode(catalog_id, &snapshot, stored, plan_sent, parts, &progress)
+            Encoder {
+                catalog: catalog_id,
+                stored,
+                steps: steps_sent,
+                progress,
+                types: ColumnTypes::default(),
+                counts: SnapshotStats::default(),
+                written: SnapshotStats::default(),
+            }
+            .run(pieces, phase)
         })
     };
-    // The encoder hands the plan over before the rows; it only drops it by panicking.
-    let Ok(plan) = plan_received.await else {
-        join_task(encoder).await?;
-        unreachable!("the encoder ended without a plan");
-    };
-    let planned_ms = ms(started);
-    let touched = plan.touched_relations();
-    let recording = state.has_snapshot && !touched.is_empty();
-    if recording {
-        changes::set_aside(tx, catalog_id, &plan.deleted_relations).await?;
-    }
-    delete_units(tx, catalog_id, &plan, recording).await?;
-    let deleted_ms = ms(started);
-    progress.start(Phase::Writing, Some(plan.written_relations.len() as u64));
-    for family in Family::ALL {
-        if !copy::copy_table(tx, family.copy_statement(), &mut received).await? {
-            break; // the encoder stopped: its join says why
+    let mut touched = Names::default();
+    let mut unchanged = true;
+    while let Some(Step {
+        plan,
+        families,
+        mut parts,
+        relations,
+    }) = steps.recv().await
+    {
+        unchanged &= plan.deleted_schemas.is_empty()
+            && plan.deleted_relations.is_empty()
+            && families.is_empty();
+        if recording && !plan.deleted_relations.is_empty() {
+            changes::set_aside(tx, catalog_id, &plan.deleted_relations).await?;
         }
+        delete_units(tx, catalog_id, &plan, recording).await?;
+        refresh_statistics(tx, catalog_id, &plan.refreshed).await?;
+        for family in families {
+            if !copy::copy_table(tx, family.copy_statement(), &mut parts).await? {
+                break; // the encoder stopped: its join says why
+            }
+        }
+        touched.extend(&plan.touched_relations());
+        progress.advance(relations);
     }
-    drop(received);
-    let types = join_task(encoder).await?;
-    if !plan.written_relations.is_empty() {
-        super::column_types::insert(tx, &types).await?;
-    }
+    let Some(encoded) = join_task(encoder).await? else {
+        return Err(WriteError::ReadEnded);
+    };
     let copied_ms = ms(started);
+    if encoded.written.tables > 0 {
+        super::column_types::insert(tx, &encoded.types).await?;
+    }
     let changes = match recording {
-        true => Some(changes::record(tx, catalog_id, sync_id, &touched).await?),
-        false if state.has_snapshot => Some(0),
+        true if !touched.is_empty() => {
+            Some(changes::record(tx, catalog_id, sync_id, &touched).await?)
+        }
+        true => Some(0),
         false => None,
     };
     let recorded_ms = ms(started);
-    refresh_statistics(tx, catalog_id, &snapshot, &plan).await?;
-    mark_synced(tx, catalog_id, &snapshot, probe).await?;
+    mark_synced(tx, catalog_id, &encoded.end).await?;
     tracing::debug!(
         loaded_ms,
-        planned_ms,
-        deleted_ms,
         copied_ms,
         recorded_ms,
         written_ms = ms(started),
-        relations_written = plan.written_relations.len(),
+        relations_written = encoded.written.tables,
         "snapshot written"
     );
     Ok(Written {
-        unchanged: plan.is_empty(),
-        written: written_counts(&snapshot, &plan),
+        unchanged,
+        counts: encoded.counts,
+        written: encoded.written,
         changes,
     })
 }
 
-/// The encoding thread: compares the snapshot with `stored`, hands the plan over, then sends
-/// the rows of the written units, table after table, computing each unit's hash from its rows
-/// as they are encoded. Returns the column types to insert.
-fn encode(
+/// What the store does with one piece: the plan's deletions and refreshes, then one `COPY`
+/// per table of `families` (none when the piece writes no unit), fed from `parts`. Once done,
+/// the piece's `relations` count as done in the sync's progress.
+struct Step {
+    plan: Plan,
+    families: &'static [Family],
+    parts: mpsc::Receiver<copy::Part>,
+    relations: u64,
+}
+
+/// What the encoder found in the whole catalog.
+struct Encoded {
+    /// The column types of the catalog, to insert into the dictionary.
+    types: super::column_types::TypeRows,
+    end: End,
+    counts: SnapshotStats,
+    written: SnapshotStats,
+}
+
+/// The encoding thread's state.
+struct Encoder {
     catalog: CatalogId,
-    snapshot: &Snapshot,
     stored: Stored,
-    plan_sent: oneshot::Sender<Plan>,
-    parts: mpsc::Sender<copy::Part>,
-    progress: &Progress,
-) -> super::column_types::TypeRows {
-    let cx = Context {
-        catalog: catalog.uuid(),
-        types: ColumnTypes::of(snapshot),
-        links: Links::of(snapshot),
-    };
-    let plan = Plan::new(snapshot, &cx, stored, progress);
-    let schemas = snapshot.schemas.iter().map(Unit::Schema);
-    let relations = snapshot.schemas.iter().flat_map(|s| {
-        s.tables.iter().map(|table| Unit::Relation {
-            schema: &s.name,
-            table,
-        })
-    });
-    let written: Vec<Unit> = schemas
-        .zip(plan.schemas.iter().copied())
-        .chain(relations.zip(plan.relations.iter().map(|a| *a == Action::Write)))
-        .filter_map(|(unit, written)| written.then_some(unit))
-        .collect();
-    if plan_sent.send(plan).is_err() {
-        return Default::default();
-    }
-    let mut hashers = vec![UnitHasher::default(); written.len()];
-    let mut hashes = vec![None; written.len()];
-    let mut scratch = copy::CopyData::default();
-    let mut parts = copy::Parts::new(parts);
-    for family in Family::ALL {
-        for (i, unit) in written.iter().enumerate() {
-            if family.holds_units() && family.of_relations() == unit.is_relation() {
-                let hasher = std::mem::take(&mut hashers[i]);
-                hashes[i] = Some(hasher.finish(&cx, *unit, &mut scratch));
-            }
-            let out = parts.rows();
-            let start = out.len();
-            rows::encode(family, out, &cx, *unit, hashes[i].as_ref());
-            if family != Family::Details && !family.holds_units() {
-                hashers[i].add(&out.0[start..]);
-            }
-            if family == Family::Details && unit.is_relation() {
-                progress.advance(1);
-            }
-            if !parts.flush() {
-                return Default::default();
+    steps: mpsc::Sender<Step>,
+    progress: Progress,
+    types: ColumnTypes,
+    counts: SnapshotStats,
+    written: SnapshotStats,
+}
+
+impl Encoder {
+    /// Turns each piece into a [`Step`]: compares its units with the stored ones, hands the
+    /// plan over, then encodes the written units' rows table after table, computing each
+    /// unit's hash from its rows as they are encoded. At the end, the stored units the read
+    /// did not meet are deleted. `None` when the read ended early or the writer stopped.
+    fn run(mut self, mut pieces: mpsc::Receiver<Piece>, phase: Phase) -> Option<Encoded> {
+        let Some(Piece::Head(head)) = pieces.blocking_recv() else {
+            return None;
+        };
+        self.progress.start(phase, Some(head.relations));
+        let links = head.links;
+        let mut plan = Plan::default();
+        let cx = Context {
+            catalog: self.catalog.uuid(),
+            types: &self.types,
+            links: &links,
+        };
+        let writes = self.stored.plan_schemas(&head.schemas, &cx, &mut plan);
+        let mut units = Vec::new();
+        for (schema, written) in head.schemas.iter().zip(writes) {
+            self.counts.add_schema(schema);
+            if written {
+                self.written.add_schema(schema);
+                units.push(Unit::Schema(schema));
             }
         }
-        if !parts.end() {
-            return Default::default();
+        self.step(plan, &Family::OF_SCHEMAS, &units, &links, 0)?;
+        loop {
+            match pieces.blocking_recv()? {
+                Piece::Relations(batch) => {
+                    self.types
+                        .learn(batch.iter().flat_map(|r| &r.table.columns));
+                    let mut plan = Plan::default();
+                    let cx = Context {
+                        catalog: self.catalog.uuid(),
+                        types: &self.types,
+                        links: &links,
+                    };
+                    let actions = self.stored.plan_relations(&batch, &cx, &mut plan);
+                    let mut units = Vec::new();
+                    for (relation, action) in batch.iter().zip(actions) {
+                        self.counts.add_relation(&relation.table);
+                        if action == Action::Write {
+                            self.written.add_relation(&relation.table);
+                            units.push(Unit::Relation {
+                                schema: &relation.schema,
+                                table: &relation.table,
+                            });
+                        }
+                    }
+                    let relations = batch.len() as u64;
+                    self.step(plan, &Family::OF_RELATIONS, &units, &links, relations)?;
+                }
+                Piece::End(end) => {
+                    let removed = std::mem::take(&mut self.stored).into_removed();
+                    self.step(removed, &[], &[], &links, 0)?;
+                    return Some(Encoded {
+                        types: self.types.rows(),
+                        end,
+                        counts: self.counts,
+                        written: self.written,
+                    });
+                }
+                Piece::Head(_) => return None,
+            }
         }
     }
-    cx.types.rows()
+
+    fn context<'a>(&'a self, links: &'a Links) -> Context<'a> {
+        Context {
+            catalog: self.catalog.uuid(),
+            types: &self.types,
+            links,
+        }
+    }
+
+    /// Hands `plan` over, then the rows of `units` in every table of `families`; the step
+    /// covers `relations` relations of the catalog. `None` when the writer stopped taking them.
+    fn step(
+        &self,
+        plan: Plan,
+        families: &'static [Family],
+        units: &[Unit<'_>],
+        links: &Links,
+        relations: u64,
+    ) -> Option<()> {
+        let families = match units.is_empty() {
+            true => &[],
+            false => families,
+        };
+        let (parts, received) = mpsc::channel(2);
+        let step = Step {
+            plan,
+            families,
+            parts: received,
+            relations,
+        };
+        self.steps.blocking_send(step).ok()?;
+        let cx = self.context(links);
+        let mut hashers = vec![UnitHasher::default(); units.len()];
+        let mut hashes = vec![None; units.len()];
+        let mut scratch = copy::CopyData::default();
+        let mut parts = copy::Parts::new(parts);
+        for &family in families {
+            for (i, unit) in units.iter().enumerate() {
+                if family.holds_units() {
+                    let hasher = std::mem::take(&mut hashers[i]);
+                    hashes[i] = Some(hasher.finish(&cx, *unit, &mut scratch));
+                }
+                let out = parts.rows();
+                let start = out.len();
+                rows::encode(family, out, &cx, *unit, hashes[i].as_ref());
+                if family != Family::Details && !family.holds_units() {
+                    hashers[i].add(&out.0[start..]);
+                }
+                parts.flush().then_some(())?;
+            }
+            parts.end().then_some(())?;
+        }
+        Some(())
+    }
 }
 
 /// Deletes the stored rows of the changed and removed units from every table of their kind;
@@ -294,56 +415,14 @@ async fn delete_units(
     Ok(())
 }
 
-/// The objects of the units `plan` writes.
-fn written_counts(snapshot: &Snapshot, plan: &Plan) -> SnapshotStats {
-    let mut counts = SnapshotStats::default();
-    for (s, _) in snapshot
-        .schemas
-        .iter()
-        .zip(&plan.schemas)
-        .filter(|(_, w)| **w)
-    {
-        counts.schemas += 1;
-        counts.types += s.types.len() as u64;
-        counts.sequences += s.sequences.len() as u64;
-        counts.functions += s.functions.len() as u64;
-    }
-    let relations = snapshot.schemas.iter().flat_map(|s| &s.tables);
-    for (t, _) in relations
-        .zip(&plan.relations)
-        .filter(|(_, a)| **a == Action::Write)
-    {
-        counts.tables += 1;
-        counts.columns += t.columns.len() as u64;
-        counts.constraints += t.constraints.len() as u64;
-        counts.indexes += t.indexes.len() as u64;
-        counts.triggers += t.triggers.len() as u64;
-    }
-    counts
-}
-
 /// Refreshes the statistics that move with the data (row estimates, sizes) of the relations
-/// the write kept whose figures changed.
+/// a write kept whose figures changed.
 async fn refresh_statistics(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
-    snapshot: &Snapshot,
-    plan: &Plan,
+    refreshed: &Refreshed,
 ) -> sqlx::Result<()> {
-    let (mut schema, mut name, mut rows, mut bytes) = (vec![], vec![], vec![], vec![]);
-    let relations = snapshot
-        .schemas
-        .iter()
-        .flat_map(|s| s.tables.iter().map(move |t| (s.name.as_str(), t)));
-    for ((s, t), action) in relations.zip(&plan.relations) {
-        if *action == Action::Refresh {
-            schema.push(s);
-            name.push(t.name.as_str());
-            rows.push(t.row_estimate);
-            bytes.push(t.total_bytes);
-        }
-    }
-    if schema.is_empty() {
+    if refreshed.relations.is_empty() {
         return Ok(());
     }
     sqlx::query!(
@@ -351,10 +430,10 @@ async fn refresh_statistics(
            FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::int8[]) AS u(schema_name, name, rows, bytes)
            WHERE r.catalog_id = $1 AND r.schema_name = u.schema_name AND r.name = u.name"#,
         catalog_id.uuid(),
-        &schema as &[&str],
-        &name as &[&str],
-        &rows as &[Option<i64>],
-        &bytes as &[Option<i64>],
+        &refreshed.relations.schemas,
+        &refreshed.relations.names,
+        &refreshed.rows as &[Option<i64>],
+        &refreshed.bytes as &[Option<i64>],
     )
     .execute(&mut **tx)
     .await?;
@@ -362,19 +441,14 @@ async fn refresh_statistics(
 }
 
 /// Stamps the catalog with the snapshot's time, database facts and source probe.
-async fn mark_synced(
-    tx: &mut Tx<'_>,
-    catalog_id: CatalogId,
-    snapshot: &Snapshot,
-    probe: Option<&str>,
-) -> sqlx::Result<()> {
-    let database = snapshot.database.as_ref().map(|d| json!(d));
+async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx::Result<()> {
+    let database = end.database.as_ref().map(|d| json!(d));
     sqlx::query!(
         r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3
            WHERE id = $1"#,
         catalog_id.uuid(),
         database,
-        probe
+        end.probe.as_deref()
     )
     .execute(&mut **tx)
     .await?;

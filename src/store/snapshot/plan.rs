@@ -7,12 +7,12 @@ use sqlx::PgConnection;
 
 use super::copy::CopyData;
 use super::rows::{self, ContentHash, Context, Unit};
-use crate::catalog::Snapshot;
+use crate::catalog::{Relation, Schema};
 use crate::ids::CatalogId;
-use crate::store::syncs::Progress;
 
 /// The content hashes a catalog's stored snapshot holds, by unit, with each relation's
-/// statistics.
+/// statistics. A write takes each unit it meets out of it: what is left at the end was
+/// removed from the source.
 #[derive(Debug, Default)]
 pub struct Stored {
     schemas: HashMap<String, Option<ContentHash>>,
@@ -60,6 +60,82 @@ impl Stored {
                 .collect(),
         })
     }
+
+    /// Compares `schemas` with the stored ones: for each, whether it is written; the stored
+    /// ones that changed go to `plan`'s deletions.
+    pub fn plan_schemas(
+        &mut self,
+        schemas: &[Schema],
+        cx: &Context<'_>,
+        plan: &mut Plan,
+    ) -> Vec<bool> {
+        let mut scratch = CopyData::default();
+        schemas
+            .iter()
+            .map(|schema| match self.schemas.remove(&schema.name) {
+                Some(old)
+                    if old == Some(rows::content_hash(cx, Unit::Schema(schema), &mut scratch)) =>
+                {
+                    false
+                }
+                Some(_) => {
+                    plan.deleted_schemas.push(schema.name.clone());
+                    true
+                }
+                None => true,
+            })
+            .collect()
+    }
+
+    /// Compares `relations` with the stored ones: what is done with each. The stored ones that
+    /// changed go to `plan`'s deletions, the written ones to its writes, and the kept ones
+    /// whose statistics moved to its refreshes.
+    pub fn plan_relations(
+        &mut self,
+        relations: &[Relation],
+        cx: &Context<'_>,
+        plan: &mut Plan,
+    ) -> Vec<Action> {
+        let mut scratch = CopyData::default();
+        relations
+            .iter()
+            .map(|Relation { schema, table }| {
+                let unit = Unit::Relation { schema, table };
+                let key = (schema.clone(), table.name.clone());
+                let action = match self.relations.remove(&key) {
+                    Some(old) if old.hash == Some(rows::content_hash(cx, unit, &mut scratch)) => {
+                        match old.statistics == (table.row_estimate, table.total_bytes) {
+                            true => Action::Keep,
+                            false => Action::Refresh,
+                        }
+                    }
+                    Some(_) => {
+                        plan.deleted_relations.push(schema, &table.name);
+                        Action::Write
+                    }
+                    None => Action::Write,
+                };
+                match action {
+                    Action::Write => plan.written_relations.push(schema, &table.name),
+                    Action::Refresh => plan.refreshed.push(schema, table),
+                    Action::Keep => {}
+                }
+                action
+            })
+            .collect()
+    }
+
+    /// The units the source no longer has (all that were not met), as deletions.
+    pub fn into_removed(self) -> Plan {
+        let mut plan = Plan {
+            deleted_schemas: self.schemas.into_keys().collect(),
+            ..Plan::default()
+        };
+        for (schema, name) in self.relations.into_keys() {
+            plan.deleted_relations.push(&schema, &name);
+        }
+        plan
+    }
 }
 
 /// A stored hash of another length (none is) compares as changed.
@@ -75,9 +151,14 @@ pub struct Names {
 }
 
 impl Names {
-    fn push(&mut self, schema: &str, name: &str) {
+    pub fn push(&mut self, schema: &str, name: &str) {
         self.schemas.push(schema.to_owned());
         self.names.push(name.to_owned());
+    }
+
+    pub fn extend(&mut self, other: &Names) {
+        self.schemas.extend_from_slice(&other.schemas);
+        self.names.extend_from_slice(&other.names);
     }
 
     pub fn len(&self) -> usize {
@@ -100,84 +181,38 @@ pub enum Action {
     Write,
 }
 
-/// What a write does with each unit. Only stored units are hashed to be compared: a unit that
-/// is not stored is written, and its hash computed as its rows are encoded.
+/// New statistics of kept relations, as parallel arrays for `UNNEST`.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    pub relations: Names,
+    pub rows: Vec<Option<i64>>,
+    pub bytes: Vec<Option<i64>>,
+}
+
+impl Refreshed {
+    fn push(&mut self, schema: &str, table: &crate::catalog::Table) {
+        self.relations.push(schema, &table.name);
+        self.rows.push(table.row_estimate);
+        self.bytes.push(table.total_bytes);
+    }
+}
+
+/// What a write does with the units of one piece of a catalog, besides copying in the
+/// written ones. Only stored units are hashed to be compared: a unit that is not stored is
+/// written, and its hash computed as its rows are encoded.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// For each schema of the snapshot, in order: whether it is written.
-    pub schemas: Vec<bool>,
-    /// For each relation of the snapshot, in schema then relation order.
-    pub relations: Vec<Action>,
     /// Stored schemas to delete: changed or gone.
     pub deleted_schemas: Vec<String>,
     /// Stored relations to delete: changed or gone.
     pub deleted_relations: Names,
     /// Relations written: added or changed.
     pub written_relations: Names,
+    /// Kept relations whose statistics moved.
+    pub refreshed: Refreshed,
 }
 
 impl Plan {
-    /// Compares every unit of `snapshot` with `stored`, counting the relations compared.
-    pub fn new(
-        snapshot: &Snapshot,
-        cx: &Context<'_>,
-        mut stored: Stored,
-        progress: &Progress,
-    ) -> Self {
-        let mut plan = Plan::default();
-        let mut scratch = CopyData::default();
-        let mut hash = |unit| rows::content_hash(cx, unit, &mut scratch);
-        for schema in &snapshot.schemas {
-            let written = match stored.schemas.remove(&schema.name) {
-                Some(old) if old == Some(hash(Unit::Schema(schema))) => false,
-                Some(_) => {
-                    plan.deleted_schemas.push(schema.name.clone());
-                    true
-                }
-                None => true,
-            };
-            plan.schemas.push(written);
-            for table in &schema.tables {
-                let unit = Unit::Relation {
-                    schema: &schema.name,
-                    table,
-                };
-                let key = (schema.name.clone(), table.name.clone());
-                let action = match stored.relations.remove(&key) {
-                    Some(old) if old.hash == Some(hash(unit)) => {
-                        match old.statistics == (table.row_estimate, table.total_bytes) {
-                            true => Action::Keep,
-                            false => Action::Refresh,
-                        }
-                    }
-                    Some(_) => {
-                        plan.deleted_relations.push(&schema.name, &table.name);
-                        Action::Write
-                    }
-                    None => Action::Write,
-                };
-                if action == Action::Write {
-                    plan.written_relations.push(&schema.name, &table.name);
-                }
-                plan.relations.push(action);
-                progress.advance(1);
-            }
-        }
-        plan.deleted_schemas.extend(stored.schemas.into_keys());
-        for (schema, name) in stored.relations.into_keys() {
-            plan.deleted_relations.push(&schema, &name);
-        }
-        plan
-    }
-
-    /// Whether the write leaves every unit as it is stored.
-    pub fn is_empty(&self) -> bool {
-        self.deleted_schemas.is_empty()
-            && self.deleted_relations.is_empty()
-            && !self.schemas.contains(&true)
-            && self.written_relations.is_empty()
-    }
-
     /// The relations whose rows change: written or deleted (a changed one is both).
     pub fn touched_relations(&self) -> Names {
         let mut touched = self.written_relations.clone();

@@ -9,9 +9,9 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use super::copy::CopyData;
-use crate::catalog::{Column, Schema, Table};
+use crate::catalog::{Column, Links, Schema, Table};
 use crate::store::column_types::ColumnTypes;
-use crate::store::details::{self, Links};
+use crate::store::details;
 
 /// A unit's content hash: the first 16 bytes of a SHA-256.
 pub type ContentHash = [u8; 16];
@@ -40,6 +40,25 @@ impl Family {
         Family::Sequences,
         Family::Functions,
         Family::Schemas,
+        Family::ColumnLists,
+        Family::Constraints,
+        Family::Indexes,
+        Family::Triggers,
+        Family::Dependencies,
+        Family::Relations,
+        Family::Details,
+    ];
+
+    /// The tables of a schema unit, in [`Family::ALL`] order.
+    pub const OF_SCHEMAS: [Family; 4] = [
+        Family::Types,
+        Family::Sequences,
+        Family::Functions,
+        Family::Schemas,
+    ];
+
+    /// The tables of a relation unit, in [`Family::ALL`] order.
+    pub const OF_RELATIONS: [Family; 7] = [
         Family::ColumnLists,
         Family::Constraints,
         Family::Indexes,
@@ -148,8 +167,8 @@ impl Family {
 /// What every encoder needs besides the unit itself.
 pub struct Context<'a> {
     pub catalog: Uuid,
-    pub types: ColumnTypes<'a>,
-    pub links: Links<'a>,
+    pub types: &'a ColumnTypes,
+    pub links: &'a Links,
 }
 
 /// One unit of a snapshot, with the hash it is stored with (none while it is hashed).
@@ -157,12 +176,6 @@ pub struct Context<'a> {
 pub enum Unit<'a> {
     Schema(&'a Schema),
     Relation { schema: &'a str, table: &'a Table },
-}
-
-impl Unit<'_> {
-    pub fn is_relation(self) -> bool {
-        matches!(self, Unit::Relation { .. })
-    }
 }
 
 /// Encodes `unit`'s rows of `family` (none when the family is of the other kind of unit).
@@ -341,7 +354,7 @@ fn relation_rows(
         }
         Family::ColumnLists if !t.columns.is_empty() => {
             head(out, 13);
-            column_list(out, &cx.types, &t.columns);
+            column_list(out, cx.types, &t.columns);
         }
         Family::Constraints => {
             for k in &t.constraints {
@@ -402,7 +415,7 @@ fn relation_rows(
         }
         Family::Details => {
             head(out, 5);
-            out.text(Some(&details::document(schema, t, &cx.links)));
+            out.text(Some(&details::document(schema, t, cx.links)));
             out.boolean(false);
         }
         _ => {}
@@ -411,7 +424,7 @@ fn relation_rows(
 
 /// A relation's column list: one array per attribute, element i of each for column i; an
 /// optional attribute that no column has is NULL. Types go as their keys in `column_types`.
-fn column_list(out: &mut CopyData, types: &ColumnTypes<'_>, columns: &[Column]) {
+fn column_list(out: &mut CopyData, types: &ColumnTypes, columns: &[Column]) {
     let ordinals = columns
         .iter()
         .enumerate()
