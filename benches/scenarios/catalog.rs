@@ -21,7 +21,7 @@ pub struct GeneratedSource {
 /// Bumped when the generated shape changes: older databases are made again.
 const SOURCE_VERSION: i32 = 2;
 
-const MID: GeneratedSource = GeneratedSource {
+pub const MID: GeneratedSource = GeneratedSource {
     db: "pgcs_bench_mid",
     tables: 2_000,
 };
@@ -157,7 +157,7 @@ const CHANGE: &str = "ALTER TABLE s0.t0 ADD COLUMN bench_changed text";
 const UNDO: &str = "ALTER TABLE s0.t0 DROP COLUMN IF EXISTS bench_changed";
 
 /// A timed sync through the service: seconds, and the sync as it ended.
-async fn timed_sync(b: &Bench, service: &Service, body: &Value) -> Result<(f64, Value)> {
+pub async fn timed_sync(b: &Bench, service: &Service, body: &Value) -> Result<(f64, Value)> {
     let started = Instant::now();
     let sync_id = service.post_sync(&b.client, body).await?;
     let sync = service.wait_sync(&b.client, &sync_id).await?;

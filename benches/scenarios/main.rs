@@ -7,7 +7,7 @@
 //! `BENCH_SOURCE_URL` (a server for the generated source databases; pg_dump needs
 //! `max_locks_per_transaction` big enough to lock every table), `BENCH_BIN_DIR` (the release
 //! binaries), `BENCH_SCENARIOS` (comma-separated subset: `big`, `mid`, `enqueue`, `pickup`,
-//! `drain`, `reads` by default; `huge`, the 100,000-table catalog, only when named),
+//! `drain`, `reads`, `peer` by default; `huge`, the 100,000-table catalog, only when named),
 //! `BENCH_RUNS`, `BENCH_OUT` (a file to write the results table to).
 
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 mod catalog;
+mod peer;
 mod queue;
 
 type Result<T> = anyhow::Result<T>;
@@ -330,7 +331,7 @@ async fn main() -> Result<()> {
         rows: Vec::new(),
         reports: Vec::new(),
     };
-    let scenarios = env("BENCH_SCENARIOS", "big,mid,enqueue,pickup,drain,reads");
+    let scenarios = env("BENCH_SCENARIOS", "big,mid,enqueue,pickup,drain,reads,peer");
     println!(
         "{:<34} {:<44} {:<30} {:<10} target",
         "scenario", "measured", "reference (same run)", "ratio"
@@ -344,6 +345,7 @@ async fn main() -> Result<()> {
             "pickup" => bench.pickup().await,
             "drain" => bench.drain().await,
             "reads" => bench.reads().await,
+            "peer" => bench.peer().await,
             other => Err(anyhow::anyhow!("unknown scenario {other}")),
         };
         if let Err(e) = result {
