@@ -21,7 +21,7 @@ pub struct Keys {
 }
 
 /// The types and collations of the columns, each read once.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ColumnTypes {
     pub types: HashMap<(Oid, i32), queries::ColumnTypeRow>,
     pub collations: HashMap<Oid, String>,

@@ -12,14 +12,18 @@ mod printing;
 mod queries;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgConnection;
 use sqlx::postgres::types::Oid;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use assemble::{ColumnTypes, Keys};
 use printing::Printer;
+
+use crate::join::{Cancelled, join_task};
 
 use crate::catalog::{
     BATCH_RELATIONS, DatabaseInfo, Head, Piece, QualifiedName, Relation, SchemaFilter,
@@ -41,6 +45,8 @@ pub enum ReadError {
     Query(#[from] sqlx::Error),
     #[error("the source exported an unexpected snapshot id {0:?}")]
     SnapshotId(String),
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
     #[error("reading {what} took longer than {after:?}")]
     TimedOut { what: &'static str, after: Duration },
     /// The writer stopped taking pieces: it failed, and says why.
@@ -157,16 +163,23 @@ pub async fn introspect(
 
     let mut batch = Batch {
         printer: &printer,
-        names: &names,
-        depends_on: &depends_on,
-        types: ColumnTypes::default(),
+        names: Arc::new(names),
+        depends_on: Arc::new(depends_on),
+        types: Arc::default(),
         version_num: database.version_num,
     };
+    // A batch is assembled on a blocking thread while the next one is read.
+    let mut assembling = None;
     for oids in oids.chunks(BATCH_RELATIONS) {
-        let relations = step("its relations")
+        let rows = step("its relations")
             .bounded(batch.read(conn, helper, oids))
             .await?;
-        send(out, Piece::Relations(relations)).await?;
+        if let Some(done) = assembling.replace(batch.assemble(rows)) {
+            send(out, Piece::Relations(join_task(done).await?)).await?;
+        }
+    }
+    if let Some(done) = assembling {
+        send(out, Piece::Relations(join_task(done).await?)).await?;
     }
     let relations_ms = started.elapsed().as_millis() as u64;
 
@@ -260,22 +273,23 @@ impl Step {
 /// What reading each batch of relations needs.
 struct Batch<'a> {
     printer: &'a Printer,
-    names: &'a HashMap<Oid, String>,
-    depends_on: &'a HashMap<Oid, Vec<QualifiedName>>,
+    names: Arc<HashMap<Oid, String>>,
+    depends_on: Arc<HashMap<Oid, Vec<QualifiedName>>>,
     /// The column types read so far: each is asked for once.
-    types: ColumnTypes,
+    types: Arc<ColumnTypes>,
     version_num: i32,
 }
 
 impl Batch<'_> {
-    /// The relations `oids` with their columns, keys and triggers: the columns on `conn`, the
-    /// rest on `helper` at the same time.
+    /// The rows of the relations `oids` with their columns, keys and triggers: the columns on
+    /// `conn`, the rest on `helper` at the same time; with every index's and constraint's
+    /// definition.
     async fn read(
         &mut self,
         conn: &mut PgConnection,
         helper: &mut PgConnection,
         oids: &[Oid],
-    ) -> Result<Vec<Relation>, ReadError> {
+    ) -> Result<assemble::BatchRows, ReadError> {
         let indexes = match self.version_num >= 150_000 {
             true => queries::INDEXES,
             false => queries::INDEXES_BEFORE_15,
@@ -286,7 +300,7 @@ impl Batch<'_> {
         };
         let main = async {
             let columns = read_columns(&mut *conn, oids).await?;
-            add_column_types(&mut *conn, &mut self.types, &columns).await?;
+            add_column_types(&mut *conn, Arc::make_mut(&mut self.types), &columns).await?;
             Ok::<_, sqlx::Error>(columns)
         };
         let side = async {
@@ -308,7 +322,7 @@ impl Batch<'_> {
         let index_definitions = index_definitions(
             conn,
             self.printer,
-            self.names,
+            &self.names,
             &relations,
             &columns_of,
             &indexes,
@@ -326,12 +340,17 @@ impl Batch<'_> {
             },
             triggers,
         };
-        Ok(assemble::relations(
-            self.names,
-            rows,
-            &self.types,
-            self.depends_on,
-        ))
+        Ok(rows)
+    }
+
+    /// Assembles the relations of `rows` on a blocking thread.
+    fn assemble(&self, rows: assemble::BatchRows) -> JoinHandle<Vec<Relation>> {
+        let (names, depends_on, types) = (
+            self.names.clone(),
+            self.depends_on.clone(),
+            self.types.clone(),
+        );
+        tokio::task::spawn_blocking(move || assemble::relations(&names, rows, &types, &depends_on))
     }
 }
 

@@ -255,7 +255,7 @@ JOIN pg_type et       ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <>
 JOIN pg_namespace et_ns ON et_ns.oid = et.typnamespace
 "#;
 
-#[derive(FromRow)]
+#[derive(Clone, FromRow)]
 pub struct ColumnTypeRow {
     pub oid: Oid,
     pub modifier: i32,
