@@ -125,6 +125,12 @@ pub struct WorkerConfig {
     #[arg(long, env = "SOURCE_TIMEOUT_MS", default_value_t = 60_000)]
     pub source_timeout_ms: u64,
 
+    /// Relations read and written per batch of a sync: larger batches cost the source fewer
+    /// statements and the worker more memory.
+    #[arg(long, env = "SYNC_BATCH_RELATIONS", default_value_t = 2_500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sync_batch_relations: u32,
+
     /// Largest metadata-service response accepted, in bytes.
     #[arg(long, env = "SOURCE_MAX_RESPONSE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub source_max_response_bytes: usize,

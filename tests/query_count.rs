@@ -1,5 +1,5 @@
 //! The number of queries one introspection runs does not grow with the number of tables within
-//! a batch of relations (1,000): measured on the wire, by a proxy between the worker and the
+//! a batch of relations (2,500 by default): measured on the wire, by a proxy between the worker and the
 //! source that counts the statements the worker sends.
 
 mod common;
@@ -116,7 +116,7 @@ async fn introspection_runs_the_same_number_of_queries_for_5_and_200_tables() {
     );
     // 20 catalog queries (what index definitions are printed with, the names of the columns'
     // types and collations, the snapshot's export and the probe included; the relations' parts
-    // once per batch of 1,000 relations) and transaction control on two connections.
+    // once per batch of relations) and transaction control on two connections.
     assert!(
         counts[0] <= 25,
         "one introspection ran {} statements",

@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 connect_timeout: Duration::from_secs(10),
                 timeout: Duration::from_secs(60),
                 max_response_bytes: usize::MAX,
+                batch_relations: pg_catalog_sync::catalog::BATCH_RELATIONS,
             },
             std::sync::Arc::new(SourcePolicy::parse("0.0.0.0/0,::/0").expect("a valid list")),
         ),

@@ -4,8 +4,9 @@
 
 use super::{DatabaseInfo, Links, Schema, Snapshot, Table};
 
-/// How many relations a batch holds at most.
-pub const BATCH_RELATIONS: usize = 1_000;
+/// How many relations a batch holds at most unless configured otherwise
+/// (`SYNC_BATCH_RELATIONS`).
+pub const BATCH_RELATIONS: usize = 2_500;
 
 /// One piece of a catalog read, in the order [`Head`], batches of relations, [`End`].
 #[derive(Debug)]
@@ -41,9 +42,9 @@ pub struct End {
 }
 
 impl Snapshot {
-    /// The snapshot as pieces: a head, batches of at most [`BATCH_RELATIONS`] relations, and
-    /// an end with `probe`.
-    pub fn into_pieces(self, probe: Option<String>) -> Vec<Piece> {
+    /// The snapshot as pieces: a head, batches of at most `size` relations, and an end with
+    /// `probe`.
+    pub fn into_pieces(self, probe: Option<String>, size: usize) -> Vec<Piece> {
         let links = Links::of(&self);
         let relations = self.schemas.iter().map(|s| s.tables.len() as u64).sum();
         let mut batches = vec![];
@@ -55,7 +56,7 @@ impl Snapshot {
                     schema: s.name.clone(),
                     table,
                 });
-                if batch.len() == BATCH_RELATIONS {
+                if batch.len() >= size {
                     batches.push(Piece::Relations(std::mem::take(&mut batch)));
                 }
             }

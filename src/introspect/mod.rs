@@ -30,12 +30,24 @@ use crate::catalog::{
 };
 
 /// Options for one introspection run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Bounds every catalog query on the source.
     pub statement_timeout: Duration,
     /// Which schemas to read.
     pub schemas: SchemaFilter,
+    /// How many relations a batch holds at most.
+    pub batch_relations: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Duration::from_secs(60),
+            schemas: SchemaFilter::default(),
+            batch_relations: BATCH_RELATIONS,
+        }
+    }
 }
 
 /// Why a read of the catalog failed.
@@ -65,14 +77,13 @@ pub struct Read {
 }
 
 /// Reads the whole catalog of the database `conn` is connected to into `out`, as a head, the
-/// relations in batches of [`BATCH_RELATIONS`], and returns what comes last (the end piece is
+/// relations in batches of `options.batch_relations`, and returns what comes last (the end piece is
 /// the caller's to send). `helper`, a second connection to the same database, runs half of the
 /// queries at the same time in the same snapshot (exported from `conn`'s transaction, as
 /// `pg_dump -j` does). Sending waits while the writer is busy: the read goes at the writer's
 /// pace and holds one batch at a time.
 ///
-/// The number of statements grows by one batch's worth per [`BATCH_RELATIONS`] relations, not
-/// per object.
+/// The number of statements grows by one batch's worth per batch of relations, not per object.
 pub async fn introspect(
     conn: &mut PgConnection,
     helper: &mut PgConnection,
@@ -170,7 +181,7 @@ pub async fn introspect(
     };
     // A batch is assembled on a blocking thread while the next one is read.
     let mut assembling = None;
-    for oids in oids.chunks(BATCH_RELATIONS) {
+    for oids in oids.chunks(options.batch_relations.max(1)) {
         let rows = step("its relations")
             .bounded(batch.read(conn, helper, oids))
             .await?;

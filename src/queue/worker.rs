@@ -59,6 +59,7 @@ impl Worker {
             connect_timeout: WorkerConfig::ms(config.source_connect_timeout_ms),
             timeout: WorkerConfig::ms(config.source_timeout_ms),
             max_response_bytes: config.source_max_response_bytes,
+            batch_relations: config.sync_batch_relations as usize,
         };
         let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
             .map_err(anyhow::Error::msg)?;

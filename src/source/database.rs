@@ -51,6 +51,7 @@ impl DatabaseSource {
         let options = introspect::Options {
             statement_timeout: self.limits.timeout,
             schemas: schemas.clone(),
+            batch_relations: self.limits.batch_relations,
         };
         Ok(async move {
             let read = introspect::introspect(&mut conn, &mut helper, &options, &out).await;

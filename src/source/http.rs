@@ -27,6 +27,10 @@ struct MetadataRequest<'a> {
 }
 
 impl HttpSource {
+    pub fn batch_relations(&self) -> usize {
+        self.limits.batch_relations
+    }
+
     pub fn new(base_url: &str, limits: SourceLimits) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(limits.connect_timeout)

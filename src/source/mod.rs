@@ -86,6 +86,8 @@ pub struct SourceLimits {
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub max_response_bytes: usize,
+    /// Relations a read hands over at once.
+    pub batch_relations: usize,
 }
 
 /// The configured way of reading metadata.
@@ -155,8 +157,9 @@ impl MetadataSource {
                 snapshot
                     .validate()
                     .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
+                let pieces = snapshot.into_pieces(None, source.batch_relations());
                 tokio::spawn(async move {
-                    for piece in snapshot.into_pieces(None) {
+                    for piece in pieces {
                         if sender.send(piece).await.is_err() {
                             break;
                         }

@@ -239,6 +239,7 @@ pub fn worker_config(app: &TestApp) -> WorkerConfig {
         source_connect_timeout_ms: 5000,
         source_timeout_ms: 10_000,
         source_max_response_bytes: 64 * 1024 * 1024,
+        sync_batch_relations: 2_500,
         shutdown_grace_secs: 30,
         worker_name: Some("test".into()),
         source_allowlist: Some(LOOPBACK.into()),
