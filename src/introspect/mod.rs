@@ -76,12 +76,12 @@ pub struct Read {
     pub probe: String,
 }
 
-/// Reads the whole catalog of the database `conn` is connected to into `out`, as a head, the
-/// relations in batches of `options.batch_relations`, and returns what comes last (the end piece is
-/// the caller's to send). `helper`, a second connection to the same database, runs half of the
-/// queries at the same time in the same snapshot (exported from `conn`'s transaction, as
-/// `pg_dump -j` does). Sending waits while the writer is busy: the read goes at the writer's
-/// pace and holds one batch at a time.
+/// Reads the whole catalog of the database `conn` is connected to into `out`, as a head and
+/// the relations in batches of `options.batch_relations`, and returns what comes last (the end
+/// piece is the caller's to send). `helper`, a second connection to the same database, runs
+/// half of the queries at the same time in the same snapshot (exported from `conn`'s
+/// transaction, as `pg_dump -j` does). Sending waits while the writer is busy: the read goes
+/// at the writer's pace and holds a batch or two at a time.
 ///
 /// The number of statements grows by one batch's worth per batch of relations, not per object.
 pub async fn introspect(
@@ -90,95 +90,23 @@ pub async fn introspect(
     options: &Options,
     out: &mpsc::Sender<Piece>,
 ) -> Result<Read, ReadError> {
-    let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
     let step = |what| Step {
         what,
         limit: options.statement_timeout * 2,
     };
     let started = std::time::Instant::now();
-    let (database, printer, oids, names) = step("its schemas")
-        .bounded(async {
-            begin(conn, helper, &timeout).await?;
-            let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
-                .fetch_one(&mut *conn)
-                .await?;
-            let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
-                .bind(options.schemas.include.as_deref())
-                .bind(&options.schemas.exclude)
-                .fetch_all(&mut *conn)
-                .await?;
-            let schema_oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
-            let schema_oids = &schema_oids;
-            // Each query of what comes before the relations takes the schemas' oids.
-            macro_rules! all {
-                ($conn:expr, $sql:expr) => {
-                    sqlx::query_as($sql)
-                        .bind(schema_oids)
-                        .fetch_all(&mut *$conn)
-                };
-            }
-            let main = async {
-                let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let oids: Vec<Oid> = sqlx::query_scalar(queries::RELATION_OIDS)
-                    .bind(schema_oids)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                let partitions: Vec<queries::PartitionRow> =
-                    all!(conn, queries::PARTITIONS).await?;
-                let dependencies: Vec<queries::DependencyRow> =
-                    all!(conn, queries::DEPENDENCIES).await?;
-                Ok::<_, sqlx::Error>((printing, oids, partitions, dependencies))
-            };
-            let side = async {
-                let types: Vec<queries::TypeRow> = all!(helper, queries::TYPES).await?;
-                let sequences: Vec<queries::SequenceRow> = all!(helper, queries::SEQUENCES).await?;
-                let functions: Vec<queries::FunctionRow> = all!(helper, queries::FUNCTIONS).await?;
-                Ok::<_, sqlx::Error>((types, sequences, functions))
-            };
-            let ((printing, oids, partitions, dependencies), (types, sequences, functions)) =
-                tokio::try_join!(main, side)?;
-            let links = assemble::links(partitions, &dependencies);
-            let (schemas, names) = assemble::schemas(schemas, types, sequences, functions);
-            let head = Head {
-                schemas,
-                relations: oids.len() as u64,
-                links,
-            };
-            let printer = Printer {
-                keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
-                quote_all: printing.quote_all,
-                default_opclasses: printing
-                    .opclasses
-                    .into_iter()
-                    .zip(printing.opclass_types)
-                    .collect(),
-            };
-            let mut depends_on: HashMap<Oid, Vec<QualifiedName>> = HashMap::new();
-            for d in dependencies {
-                depends_on
-                    .entry(d.view_oid)
-                    .or_default()
-                    .push(QualifiedName {
-                        schema: d.ref_schema,
-                        name: d.ref_name,
-                    });
-            }
-            Ok::<_, ReadError>((database, printer, oids, (names, depends_on, head)))
-        })
+    let Start {
+        database,
+        head,
+        oids,
+        batch,
+    } = step("its schemas")
+        .bounded(start(conn, helper, options))
         .await?;
-    let (names, depends_on, head) = names;
     send(out, Piece::Head(head)).await?;
     let head_ms = started.elapsed().as_millis() as u64;
 
-    let mut batch = Batch {
-        printer: &printer,
-        names: Arc::new(names),
-        depends_on: Arc::new(depends_on),
-        types: Arc::default(),
-        version_num: database.version_num,
-    };
+    let mut batch = batch;
     // A batch is assembled on a blocking thread while the next one is read.
     let mut assembling = None;
     for oids in oids.chunks(options.batch_relations.max(1)) {
@@ -220,6 +148,102 @@ pub async fn introspect(
             size_bytes: size,
         },
         probe,
+    })
+}
+
+/// What the start of a read finds: the head to send, the relations to read in batches, and
+/// what reading them takes.
+struct Start {
+    database: queries::DatabaseRow,
+    head: Head,
+    oids: Vec<Oid>,
+    batch: Batch,
+}
+
+/// Begins the read and reads everything before the relations: the schemas with their types,
+/// sequences and functions on `helper` while `conn` reads the relations' list and links.
+async fn start(
+    conn: &mut PgConnection,
+    helper: &mut PgConnection,
+    options: &Options,
+) -> Result<Start, ReadError> {
+    let timeout = format!("{}ms", options.statement_timeout.as_millis().max(1));
+    begin(conn, helper, &timeout).await?;
+    let database: queries::DatabaseRow = sqlx::query_as(queries::DATABASE)
+        .fetch_one(&mut *conn)
+        .await?;
+    let schemas: Vec<queries::SchemaRow> = sqlx::query_as(queries::SCHEMAS)
+        .bind(options.schemas.include.as_deref())
+        .bind(&options.schemas.exclude)
+        .fetch_all(&mut *conn)
+        .await?;
+    let schema_oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
+    let schema_oids = &schema_oids;
+    // Each query of what comes before the relations takes the schemas' oids.
+    macro_rules! all {
+        ($conn:expr, $sql:expr) => {
+            sqlx::query_as($sql)
+                .bind(schema_oids)
+                .fetch_all(&mut *$conn)
+        };
+    }
+    let main = async {
+        let printing: queries::PrintingRow = sqlx::query_as(queries::PRINTING)
+            .fetch_one(&mut *conn)
+            .await?;
+        let oids: Vec<Oid> = sqlx::query_scalar(queries::RELATION_OIDS)
+            .bind(schema_oids)
+            .fetch_all(&mut *conn)
+            .await?;
+        let partitions: Vec<queries::PartitionRow> = all!(conn, queries::PARTITIONS).await?;
+        let dependencies: Vec<queries::DependencyRow> = all!(conn, queries::DEPENDENCIES).await?;
+        Ok::<_, sqlx::Error>((printing, oids, partitions, dependencies))
+    };
+    let side = async {
+        let types: Vec<queries::TypeRow> = all!(helper, queries::TYPES).await?;
+        let sequences: Vec<queries::SequenceRow> = all!(helper, queries::SEQUENCES).await?;
+        let functions: Vec<queries::FunctionRow> = all!(helper, queries::FUNCTIONS).await?;
+        Ok::<_, sqlx::Error>((types, sequences, functions))
+    };
+    let ((printing, oids, partitions, dependencies), (types, sequences, functions)) =
+        tokio::try_join!(main, side)?;
+
+    let links = assemble::links(partitions, &dependencies);
+    let (schemas, names) = assemble::schemas(schemas, types, sequences, functions);
+    let mut depends_on: HashMap<Oid, Vec<QualifiedName>> = HashMap::new();
+    for d in dependencies {
+        depends_on
+            .entry(d.view_oid)
+            .or_default()
+            .push(QualifiedName {
+                schema: d.ref_schema,
+                name: d.ref_name,
+            });
+    }
+    let batch = Batch {
+        printer: Printer {
+            keywords: printing.keywords.into_iter().collect::<HashSet<_>>(),
+            quote_all: printing.quote_all,
+            default_opclasses: printing
+                .opclasses
+                .into_iter()
+                .zip(printing.opclass_types)
+                .collect(),
+        },
+        names: Arc::new(names),
+        depends_on: Arc::new(depends_on),
+        types: Arc::default(),
+        version_num: database.version_num,
+    };
+    Ok(Start {
+        head: Head {
+            schemas,
+            relations: oids.len() as u64,
+            links,
+        },
+        database,
+        oids,
+        batch,
     })
 }
 
@@ -282,8 +306,8 @@ impl Step {
 }
 
 /// What reading each batch of relations needs.
-struct Batch<'a> {
-    printer: &'a Printer,
+struct Batch {
+    printer: Printer,
     names: Arc<HashMap<Oid, String>>,
     depends_on: Arc<HashMap<Oid, Vec<QualifiedName>>>,
     /// The column types read so far: each is asked for once.
@@ -291,7 +315,7 @@ struct Batch<'a> {
     version_num: i32,
 }
 
-impl Batch<'_> {
+impl Batch {
     /// The rows of the relations `oids` with their columns, keys and triggers: the columns on
     /// `conn`, the rest on `helper` at the same time; with every index's and constraint's
     /// definition.
@@ -332,14 +356,15 @@ impl Batch<'_> {
         let columns_of = columns_by_table(&columns);
         let index_definitions = index_definitions(
             conn,
-            self.printer,
+            &self.printer,
             &self.names,
             &relations,
             &columns_of,
             &indexes,
         )
         .await?;
-        constraint_definitions(conn, self.printer, &columns_of, &indexes, &mut constraints).await?;
+        constraint_definitions(conn, &self.printer, &columns_of, &indexes, &mut constraints)
+            .await?;
         drop(columns_of);
         let rows = assemble::BatchRows {
             relations,
