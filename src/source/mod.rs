@@ -130,16 +130,16 @@ impl MetadataSource {
         password: &SecretString,
         schemas: &SchemaFilter,
     ) -> Result<Reading, SourceError> {
-        let (sender, pieces) = mpsc::channel(1);
-        let task = match self {
+        match self {
             // PostgreSQL itself guarantees what `validate` checks (names present, unique, short
             // enough), and the queries applied the schema filter.
             Self::Database(source) => {
+                let (sender, pieces) = mpsc::channel(1);
                 let reading = source
                     .read(target, password, schemas, sender.clone())
                     .await?;
                 let schemas = schemas.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let read = reading.await?;
                     let end = End {
                         probe: Some(probe_for(&read.probe, &schemas)),
@@ -148,8 +148,14 @@ impl MetadataSource {
                     // Nobody takes it when the writer failed, which it reports itself.
                     let _ = sender.send(Piece::End(end)).await;
                     Ok(())
+                });
+                Ok(Reading {
+                    pieces,
+                    task: ReadTask(Some(AbortOnDropHandle::new(task))),
                 })
             }
+            // The service answers one document, already in memory: its pieces are queued at
+            // once, with no task to send them.
             Self::Http(source) => {
                 let mut snapshot = source.fetch(target, password).await?;
                 // A metadata service does not know the filter.
@@ -158,20 +164,18 @@ impl MetadataSource {
                     .validate()
                     .map_err(|e| SourceError::permanent(format!("malformed metadata: {e}")))?;
                 let pieces = snapshot.into_pieces(None, source.batch_relations());
-                tokio::spawn(async move {
-                    for piece in pieces {
-                        if sender.send(piece).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(())
+                let (sender, received) = mpsc::channel(pieces.len());
+                for piece in pieces {
+                    sender
+                        .try_send(piece)
+                        .expect("the channel has room for every piece");
+                }
+                Ok(Reading {
+                    pieces: received,
+                    task: ReadTask(None),
                 })
             }
-        };
-        Ok(Reading {
-            pieces,
-            task: ReadTask(AbortOnDropHandle::new(task)),
-        })
+        }
     }
 
     /// Whether [`probe`](Self::probe) can tell an unchanged catalog.
@@ -197,20 +201,23 @@ impl MetadataSource {
     }
 }
 
-/// A read of a catalog in progress: its pieces, sent by a task that stops (and the read with
-/// it) when the reading is dropped.
+/// A read of a catalog in progress: its pieces, sent by a task (for a database source) that
+/// stops, and the read with it, when the reading is dropped.
 pub struct Reading {
     pub pieces: mpsc::Receiver<Piece>,
     pub task: ReadTask,
 }
 
-/// The task that sends a [`Reading`]'s pieces; dropping it stops the read.
-pub struct ReadTask(AbortOnDropHandle<Result<(), SourceError>>);
+/// The task that sends a [`Reading`]'s pieces, if any; dropping it stops the read.
+pub struct ReadTask(Option<AbortOnDropHandle<Result<(), SourceError>>>);
 
 impl ReadTask {
     /// Why the read ended before its last piece.
     pub async fn failure(self) -> SourceError {
-        match join_task(self.0).await {
+        let Some(task) = self.0 else {
+            return SourceError::transient("the read of the catalog ended early");
+        };
+        match join_task(task).await {
             Ok(Err(e)) => e,
             Ok(Ok(())) => SourceError::transient("the read of the catalog ended early"),
             Err(e) => SourceError::transient(format!("the read of the catalog stopped: {e}")),
