@@ -259,11 +259,7 @@ impl Encoder {
         self.progress.start(phase, Some(head.relations));
         let links = head.links;
         let mut plan = Plan::default();
-        let cx = Context {
-            catalog: self.catalog.uuid(),
-            types: &self.types,
-            links: &links,
-        };
+        let cx = Context::new(self.catalog, &self.types, &links);
         let writes = self.stored.plan_schemas(&head.schemas, &cx, &mut plan);
         let mut units = Vec::new();
         for (schema, written) in head.schemas.iter().zip(writes) {
@@ -280,11 +276,7 @@ impl Encoder {
                     self.types
                         .learn(batch.iter().flat_map(|r| &r.table.columns));
                     let mut plan = Plan::default();
-                    let cx = Context {
-                        catalog: self.catalog.uuid(),
-                        types: &self.types,
-                        links: &links,
-                    };
+                    let cx = Context::new(self.catalog, &self.types, &links);
                     let actions = self.stored.plan_relations(&batch, &cx, &mut plan);
                     let mut units = Vec::new();
                     for (relation, action) in batch.iter().zip(actions) {
@@ -315,14 +307,6 @@ impl Encoder {
         }
     }
 
-    fn context<'a>(&'a self, links: &'a Links) -> Context<'a> {
-        Context {
-            catalog: self.catalog.uuid(),
-            types: &self.types,
-            links,
-        }
-    }
-
     /// Hands `plan` over, then the rows of `units` in every table of `families`; the step
     /// covers `relations` relations of the catalog. `None` when the writer stopped taking them.
     fn step(
@@ -345,7 +329,7 @@ impl Encoder {
             relations,
         };
         self.steps.blocking_send(step).ok()?;
-        let cx = self.context(links);
+        let cx = Context::new(self.catalog, &self.types, links);
         let mut hashers = vec![UnitHasher::default(); units.len()];
         let mut hashes = vec![None; units.len()];
         let mut scratch = copy::CopyData::default();

@@ -161,10 +161,6 @@ impl Names {
         self.names.extend_from_slice(&other.names);
     }
 
-    pub fn len(&self) -> usize {
-        self.schemas.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.schemas.is_empty()
     }

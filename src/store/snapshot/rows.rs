@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::copy::CopyData;
 use crate::catalog::{Column, Links, Schema, Table};
+use crate::ids::CatalogId;
 use crate::store::column_types::ColumnTypes;
 use crate::store::details;
 
@@ -169,6 +170,16 @@ pub struct Context<'a> {
     pub catalog: Uuid,
     pub types: &'a ColumnTypes,
     pub links: &'a Links,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(catalog: CatalogId, types: &'a ColumnTypes, links: &'a Links) -> Self {
+        Self {
+            catalog: catalog.uuid(),
+            types,
+            links,
+        }
+    }
 }
 
 /// One unit of a snapshot, with the hash it is stored with (none while it is hashed).
