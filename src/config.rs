@@ -64,10 +64,20 @@ pub struct ApiConfig {
     #[arg(long, env = "SYNC_MAX_ATTEMPTS", default_value_t = 5)]
     pub sync_max_attempts: i32,
 
-    /// Comma-separated bearer tokens; when set, every endpoint but /health and /ready needs
-    /// `Authorization: Bearer <token>`.
+    /// Bearer tokens, comma-separated: a bare token has every scope; `name:scopes:token` (scopes
+    /// `read`, `sync`, `admin` joined by `+`, an optional fourth field of catalog ids joined by
+    /// `+`) names and limits one. When set, every endpoint but /health and /ready needs one.
     #[arg(long, env = "API_TOKENS", hide_env_values = true)]
     pub api_tokens: Option<SecretString>,
+
+    /// Mutating requests each token (each client address without tokens) may make: `50/s`,
+    /// `600/m`, `3000/h` (bursts of twice that), or `off`.
+    #[arg(long, env = "RATE_LIMIT", default_value = "50/s")]
+    pub rate_limit: crate::api::rate_limit::RateSetting,
+
+    /// A file of more tokens, one entry (as in `API_TOKENS`) per line; `#` starts a comment.
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<std::path::PathBuf>,
 
     /// Hosts and networks syncs may connect to, e.g. `10.0.0.0/8,db.internal`; without it every
     /// host but loopback, link-local, unspecified, 0.0.0.0/8 and IPv6 unique-local addresses.
@@ -156,6 +166,15 @@ pub struct WorkerConfig {
     /// credentials are removed instead (it can then no longer be retried by hand).
     #[arg(long, env = "SYNC_RETENTION", default_value = "7d", value_parser = crate::duration::parse_arg)]
     pub sync_retention: Duration,
+
+    /// Connections all workers together open to one source host at most; a sync reads over
+    /// two, and waits in the queue while they are taken. At least 2.
+    #[arg(long, env = "SOURCE_HOST_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..))]
+    pub source_host_connections: u32,
+
+    /// Audit log entries older than this are deleted.
+    #[arg(long, env = "AUDIT_RETENTION", default_value = "90d", value_parser = crate::duration::parse_arg)]
+    pub audit_retention: Duration,
 }
 
 impl WorkerConfig {

@@ -1,9 +1,12 @@
 //! The API's error type: one JSON shape, `{"error":{"code","message"}}`, one status per variant.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::access::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,6 +22,15 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
     Unauthorized,
+    /// The token lacks the scope the request needs (403).
+    #[error("this token lacks the `{0}` scope this request needs")]
+    MissingScope(Scope),
+    /// The token is limited to other catalogs (403).
+    #[error("this token is not allowed to reach catalog {0}")]
+    CatalogNotAllowed(uuid::Uuid),
+    /// The caller sent too many requests (429); `Retry-After` says when to try again.
+    #[error("too many requests; retry in {0} s")]
+    RateLimited(u64),
     /// The request does not fit the resource's state (409).
     #[error("{0}")]
     Conflict(String),
@@ -54,6 +66,9 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
+            Self::CatalogNotAllowed(_) => (StatusCode::FORBIDDEN, "catalog_not_allowed"),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Gone(_) => (StatusCode::GONE, "gone"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -98,7 +113,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable: `validation_failed`, `malformed_json`, `not_found`,
-    /// `conflict`, `gone`, `unauthorized`, `payload_too_large`, `unsupported_media_type`,
+    /// `conflict`, `gone`, `unauthorized`, `missing_scope`, `catalog_not_allowed`, `rate_limited`, `payload_too_large`, `unsupported_media_type`,
     /// `store_unavailable`, ...
     pub code: String,
     /// For people.
@@ -106,6 +121,21 @@ pub struct ErrorDetail {
     /// The request field at fault (validation errors only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The scope the token lacks (`missing_scope` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+impl ErrorDetail {
+    /// An error with only a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+            scope: None,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -115,22 +145,31 @@ impl IntoResponse for ApiError {
             Self::Validation { field, .. } => Some(field.clone()),
             _ => None,
         };
+        let scope = match &self {
+            Self::MissingScope(scope) => Some(*scope),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message: self.to_string(),
                 field,
+                scope,
             },
         };
         if let Self::Internal(e) = &self {
             tracing::error!(error = ?e, "internal error");
         }
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited(seconds) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
         }
         response
     }

@@ -8,6 +8,7 @@ use pg_catalog_sync::api::{self, AppState};
 use pg_catalog_sync::config::{ApiConfig, StoreConfig};
 use pg_catalog_sync::crypto::CredentialsKey;
 use pg_catalog_sync::{cli, db, shutdown, telemetry};
+use secrecy::ExposeSecret;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +74,22 @@ fn exit_with(outcome: anyhow::Result<bool>) -> ! {
     }
 }
 
+/// The tokens of `API_TOKENS` and of the file `API_TOKENS_FILE` names, as one list.
+fn api_tokens(config: &ApiConfig) -> anyhow::Result<Option<ApiTokens>> {
+    let mut text = config
+        .api_tokens
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .unwrap_or_default();
+    if let Some(path) = &config.api_tokens_file {
+        let file = std::fs::read_to_string(path)
+            .with_context(|| format!("reading API_TOKENS_FILE {}", path.display()))?;
+        text.push('\n');
+        text.push_str(&file);
+    }
+    ApiTokens::parse(&text).context("API_TOKENS")
+}
+
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     telemetry::init();
     let key = CredentialsKey::from_base64(&config.credentials.credentials_key)?;
@@ -82,7 +99,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
 
     let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
         .map_err(anyhow::Error::msg)?;
-    let tokens = config.api_tokens.as_ref().and_then(ApiTokens::parse);
+    let tokens = api_tokens(&config)?;
     if tokens.is_none() {
         tracing::warn!("API_TOKENS is not set: the API accepts every request");
     }
@@ -94,6 +111,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         config.max_body_bytes,
     )
     .with_tokens(tokens)
+    .with_rate_limit(config.rate_limit)
     .with_source_policy(policy);
     let addr = format!("{}:{}", config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -5,14 +5,16 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
+use crate::access::Caller;
 use crate::api::AppState;
+use crate::api::authorize::Operations;
 use crate::api::extract::{PathParams, QueryParams, parse_id};
 use crate::error::ApiError;
 use crate::source::format_source;
@@ -29,6 +31,12 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/catalogs/{id}", get(catalog_page))
         .route("/ui/catalogs/{id}/tables/{schema}/{table}", get(table_page))
+}
+
+/// The dashboard's operations besides its pages (which need `read`): signing in is open.
+pub fn describe(operations: &mut Operations) {
+    operations.add(Method::GET, "/ui/login", "sign_in_form", None);
+    operations.add(Method::POST, "/ui/login", "sign_in", None);
 }
 
 const STYLE: &str = r#"
@@ -69,15 +77,6 @@ fn status_badge(status: Option<SyncStatus>) -> Markup {
     html! { span class={ "status " (status) } { (status) } }
 }
 
-/// A running sync's last progress report, as `GET /syncs/{id}` shows it.
-fn running_progress(sync: &syncs::SyncRow) -> Option<syncs::ProgressReport> {
-    let progress = sync
-        .progress
-        .as_ref()
-        .filter(|_| sync.status == SyncStatus::Running)?;
-    serde_json::from_value(progress.clone()).ok()
-}
-
 /// A progress bar with the phase and the relations done of the total (while the source is read,
 /// the total is unknown: a bar without a value, which a browser shows as busy).
 fn progress_bar(report: &syncs::ProgressReport) -> Markup {
@@ -85,6 +84,7 @@ fn progress_bar(report: &syncs::ProgressReport) -> Markup {
         syncs::Phase::Reading => "reading",
         syncs::Phase::Comparing => "comparing",
         syncs::Phase::Writing => "writing",
+        syncs::Phase::Waiting => "waiting for the source host",
     };
     let done = report.relations_done;
     html! {
@@ -117,14 +117,15 @@ fn segment(s: &str) -> String {
 }
 
 /// Catalogs, queue depth, and the latest syncs with their errors.
-async fn overview(State(state): State<AppState>) -> Result<Markup, ApiError> {
+async fn overview(State(state): State<AppState>, caller: Caller) -> Result<Markup, ApiError> {
     // Independent reads, on as many pooled connections at once.
-    let (catalog_rows, by_status, jobs, recent) = tokio::try_join!(
-        catalogs::list(&state.pool, None, 500),
+    let (catalog_rows, by_status, jobs, mut recent) = tokio::try_join!(
+        catalogs::list(&state.pool, caller.catalogs(), None, 500),
         syncs::status_counts(&state.pool),
         jobs::counts_by_state(&state.pool, &state.queue),
         syncs::recent(&state.pool, 25),
     )?;
+    recent.retain(|s| caller.reaches(s.catalog_id.into()));
     let count = |s: &str| {
         by_status
             .iter()
@@ -201,7 +202,7 @@ async fn catalog_page(
         h1 { (source) }
         p {
             "Latest sync " (status_badge(catalog.status))
-            @if let Some(report) = history.first().filter(|s| catalog.status == Some(s.status)).and_then(running_progress) {
+            @if let Some(report) = history.first().filter(|s| catalog.status == Some(s.status)).and_then(syncs::SyncRow::current_progress) {
                 " " (progress_bar(&report))
             }
             " · synced at " (time(catalog.synced_at))
@@ -265,7 +266,7 @@ async fn catalog_page(
                         td { code { (s.id) } }
                         td {
                             (status_badge(Some(s.status)))
-                            @if let Some(report) = running_progress(s) { " " (progress_bar(&report)) }
+                            @if let Some(report) = s.current_progress() { " " (progress_bar(&report)) }
                         }
                         td { (s.attempts) " / " (s.max_attempts) }
                         td { (time(Some(s.enqueued_at))) }
@@ -387,7 +388,10 @@ async fn login(State(state): State<AppState>, body: String) -> Response {
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let valid = state.tokens.as_ref().is_none_or(|t| t.accepts(&token));
+    let valid = state
+        .tokens
+        .as_ref()
+        .is_none_or(|t| t.caller(&token).is_some());
     let target = if valid { "/ui" } else { "/ui/login?failed=1" };
     let mut response = (StatusCode::SEE_OTHER, [(LOCATION, target)]).into_response();
     if valid && state.tokens.is_some() {

@@ -17,6 +17,7 @@ use super::extract::{PathParams, QueryParams, parse_id};
 use super::openapi::{CatalogId, PageParams, ReadErrors};
 use super::pagination::{PageRequest, page_response};
 use super::syncs::SyncView;
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::source::format_source;
 use crate::store::catalogs::{self, CatalogRow};
@@ -61,11 +62,13 @@ impl From<&CatalogRow> for CatalogSummary {
 )]
 async fn list_catalogs(
     State(state): State<AppState>,
+    caller: Caller,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["limit", "cursor"])?;
     let page = PageRequest::<(DateTime<Utc>, Uuid)>::from_query(&query)?;
-    let rows = catalogs::list(&state.pool, page.after, page.fetch_limit()).await?;
+    let only = caller.catalogs();
+    let rows = catalogs::list(&state.pool, only, page.after, page.fetch_limit()).await?;
     let rows: Vec<CatalogSummary> = rows.iter().map(CatalogSummary::from).collect();
     Ok(page_response(rows, &page, "/catalogs", &[], |c| {
         (c.created_at, c.id)
@@ -166,6 +169,7 @@ async fn list_syncs(
 /// Deletes a catalog with its snapshot and sync history: 204, or 404 for an unknown id.
 #[utoipa::path(
     delete, path = "/catalogs/{id}", tag = "catalogs",
+    security(("bearer" = ["admin"])),
     params(CatalogId),
     responses((status = 204, description = "Deleted with everything it owned"), ReadErrors)
 )]

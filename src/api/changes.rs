@@ -11,6 +11,7 @@ use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
 use super::openapi::{CatalogId, PageParams, ReadErrors, SyncId};
 use super::pagination::{PageRequest, page_response};
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::store::changes::{self, ChangeRow};
 use crate::store::syncs;
@@ -76,11 +77,13 @@ async fn catalog_changes(
 )]
 async fn sync_changes(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&["limit", "cursor"])?;
     let id = parse_id("sync_id", &id)?;
+    super::syncs::reach_sync(&state, &caller, id).await?;
     let page = PageRequest::<i64>::from_query(&query)?;
     let rows =
         changes::list_for_sync(&state.pool, id.into(), page.after, page.fetch_limit()).await?;

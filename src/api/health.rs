@@ -45,11 +45,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         })
         .into_response()
     } else {
-        let error = ErrorDetail {
-            code: "not_ready".into(),
-            message: "the store is unavailable or not migrated".into(),
-            field: None,
-        };
+        let error = ErrorDetail::new("not_ready", "the store is unavailable or not migrated");
         (StatusCode::SERVICE_UNAVAILABLE, Json(ErrorBody { error })).into_response()
     }
 }

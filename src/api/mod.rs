@@ -1,5 +1,7 @@
 //! The HTTP API: routes, shared state, middleware, and serving with graceful shutdown.
 
+mod audit;
+pub(crate) mod authorize;
 mod cache;
 mod catalogs;
 mod changes;
@@ -8,6 +10,7 @@ mod health;
 mod objects;
 mod openapi;
 mod pagination;
+pub mod rate_limit;
 mod schedules;
 mod syncs;
 mod watch;
@@ -15,11 +18,11 @@ mod watch;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request as AxumRequest, State};
+use axum::extract::{DefaultBodyLimit, Request as AxumRequest};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
@@ -68,6 +71,10 @@ pub struct Shared {
     pub cache: Arc<cache::ReadCache>,
     /// Relation details read from the store, concurrent ones (cache misses) in one statement.
     pub details: DetailReader,
+    /// Records every mutating request.
+    pub audit: audit::AuditLog,
+    /// Limits each caller's mutating requests (`RATE_LIMIT`); `None` when off.
+    pub rate_limit: Option<rate_limit::RateLimit>,
     /// The apalis queue the sync jobs go through (for the queue-depth metrics).
     pub queue: Arc<str>,
     pub max_attempts: i32,
@@ -93,6 +100,7 @@ impl AppState {
         let cache = Arc::new(cache::ReadCache::default());
         let details = detail_reader(pool.clone());
         let watcher = SyncWatcher::start(pool.clone(), cache.clone());
+        let audit = audit::AuditLog::start(pool.clone());
         crate::monitoring::handle(); // record from the first request on
         Self(Arc::new(Shared {
             queue: queue.into(),
@@ -102,6 +110,8 @@ impl AppState {
             watcher,
             cache,
             details,
+            audit,
+            rate_limit: None,
             source_policy: Arc::new(SourcePolicy::default()),
             enqueuer,
             max_attempts,
@@ -111,6 +121,11 @@ impl AppState {
 
     pub fn with_tokens(mut self, tokens: Option<ApiTokens>) -> Self {
         self.configure().tokens = tokens.map(Arc::new);
+        self
+    }
+
+    pub fn with_rate_limit(mut self, setting: rate_limit::RateSetting) -> Self {
+        self.configure().rate_limit = rate_limit::RateLimit::new(setting);
         self
     }
 
@@ -183,7 +198,7 @@ fn detail_reader(pool: PgPool) -> DetailReader {
     )
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API as one router.
 pub fn router(state: AppState) -> Router {
@@ -195,8 +210,15 @@ pub fn router(state: AppState) -> Router {
         .merge(changes::router())
         .merge(schedules::router())
         .merge(objects::router())
+        .merge(audit::router())
         .split_for_parts();
     let document = openapi::document(openapi);
+    let mut operations = authorize::Operations::from_document(&document);
+    crate::ui::describe(&mut operations);
+    let guard = authorize::Guard {
+        state: state.clone(),
+        operations: Arc::new(operations),
+    };
     Router::new()
         .merge(documented)
         .route_layer(middleware::from_fn_with_state(
@@ -204,6 +226,7 @@ pub fn router(state: AppState) -> Router {
             cache::serve_cached,
         ))
         .merge(crate::ui::router())
+        .route_layer(middleware::from_fn_with_state(guard, authorize::authorize))
         .route(
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], document) }),
@@ -212,7 +235,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authorize::authenticate,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -248,30 +274,4 @@ async fn record_http(request: AxumRequest, next: Next) -> Response {
     metrics::histogram!("pgcs_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// With `API_TOKENS` set, every request but liveness and readiness needs a bearer token.
-async fn require_token(
-    State(state): State<AppState>,
-    request: AxumRequest,
-    next: Next,
-) -> Response {
-    if let Some(tokens) = &state.tokens {
-        let path = request.uri().path();
-        let open = matches!(path, "/health" | "/ready" | "/openapi.json" | "/ui/login");
-        let headers = request.headers();
-        let authorization = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        // Browsers on the dashboard carry the token in the cookie `/ui/login` set.
-        let admitted = tokens.admits(authorization)
-            || crate::ui::cookie_token(headers).is_some_and(|t| tokens.accepts(t));
-        if !open && !admitted {
-            if path == "/ui" || path.starts_with("/ui/") {
-                return axum::response::Redirect::to("/ui/login").into_response();
-            }
-            return ApiError::Unauthorized.into_response();
-        }
-    }
-    next.run(request).await
 }

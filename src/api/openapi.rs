@@ -19,17 +19,19 @@ use crate::error::{ErrorBody, ErrorDetail};
     ),
     components(schemas(ErrorBody, WaitOutcome)),
     modifiers(&BearerAuth),
-    security(("bearer" = [])),
+    security(("bearer" = ["read"])),
     tags(
         (name = "syncs", description = "Start, follow, cancel and retry syncs"),
         (name = "catalogs", description = "Catalogs, their history and schedules"),
         (name = "objects", description = "What a catalog holds"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "audit", description = "Who did what"),
     )
 )]
 pub struct ApiDoc;
 
-/// `Authorization: Bearer <token>`, required when the API runs with `API_TOKENS`.
+/// `Authorization: Bearer <token>`, required when the API runs with `API_TOKENS`. Each
+/// operation lists the scope it needs: `read`, `sync` or `admin` (which implies the others).
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -52,6 +54,10 @@ pub enum ReadErrors {
     /// `API_TOKENS` is set and the request has no valid bearer token.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// The token lacks the operation's scope (`error.scope` names it), or is limited to other
+    /// catalogs.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
     /// Nothing there (the message says what is missing).
     #[response(status = 404)]
     NotFound(ErrorBody),

@@ -88,6 +88,7 @@ impl From<ScheduleRow> for ScheduleView {
 /// from now.
 #[utoipa::path(
     put, path = "/catalogs/{id}/schedule", tag = "catalogs",
+    security(("bearer" = ["sync"])),
     params(CatalogId),
     request_body = ScheduleRequest,
     responses(
@@ -198,6 +199,7 @@ async fn get_schedule(
 /// Stops the re-syncs and deletes the credentials the schedule kept: 204.
 #[utoipa::path(
     delete, path = "/catalogs/{id}/schedule", tag = "catalogs",
+    security(("bearer" = ["sync"])),
     params(CatalogId),
     responses((status = 204, description = "No more re-syncs"), ReadErrors)
 )]

@@ -14,13 +14,16 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
+use super::authorize::{self, AuditTarget};
 use super::extract::{JsonObject, PathParams, QueryParams, only_fields, parse_id};
 use super::openapi::{BodyErrors, ReadErrors, SyncId, WaitOutcome, WaitParam, WaitResponses};
 use super::watch;
+use crate::access::Caller;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::source::SourceTarget;
+use crate::store::catalogs::catalog_id_for;
 use crate::store::syncs::{self, AttemptRow, ProgressReport, SyncRow, SyncStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -64,6 +67,7 @@ pub(super) struct SyncAccepted {
 /// failed (the source's error), 504 when the wait ended first.
 #[utoipa::path(
     post, path = "/sync", tag = "syncs",
+    security(("bearer" = ["sync"])),
     params(WaitParam),
     request_body = SyncRequest,
     responses(
@@ -74,6 +78,7 @@ pub(super) struct SyncAccepted {
 )]
 async fn create_sync(
     State(state): State<AppState>,
+    caller: Caller,
     query: QueryParams,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -84,6 +89,8 @@ async fn create_sync(
         .source_policy
         .check_host(&target.host)
         .map_err(|message| ApiError::validation("host", message))?;
+    let catalog = catalog_id_for(&target.host, target.port, &target.dbname);
+    authorize::reach(&caller, catalog)?;
     let schemas = parse_schema_filter(body.get("schemas"))?;
     let request = EnqueueRequest {
         target,
@@ -91,7 +98,26 @@ async fn create_sync(
         schemas,
         max_attempts: state.max_attempts,
     };
-    enqueue_and_answer(&state, request, wait).await
+    let mut response = enqueue_and_answer(&state, request, wait).await?;
+    let target = AuditTarget(format!("/catalogs/{catalog}"));
+    response.extensions_mut().insert(target);
+    Ok(response)
+}
+
+/// Refuses a sync of a catalog the caller may not reach; a caller limited to no catalogs
+/// needs no lookup.
+pub(super) async fn reach_sync(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if caller.catalogs().is_none() {
+        return Ok(());
+    }
+    let sync = syncs::get(&state.pool, id.into())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
+    authorize::reach(caller, sync.catalog_id)
 }
 
 /// Enqueues `request` and answers 202 with the sync (a new one, or the catalog's active one);
@@ -298,7 +324,7 @@ pub struct SyncView {
 
 impl From<SyncRow> for SyncView {
     fn from(s: SyncRow) -> Self {
-        let running = s.status == SyncStatus::Running;
+        let progress = s.current_progress();
         Self {
             sync_id: s.id,
             catalog_id: s.catalog_id,
@@ -311,10 +337,7 @@ impl From<SyncRow> for SyncView {
             started_at: s.started_at,
             finished_at: s.finished_at,
             stats: s.stats,
-            progress: s
-                .progress
-                .filter(|_| running)
-                .and_then(|p| serde_json::from_value(p).ok()),
+            progress,
             schemas: s.schema_filter,
             attempt_log: None,
         }
@@ -362,11 +385,7 @@ async fn waited_response(
     Ok(match error {
         None => (status, headers, Json(view)).into_response(),
         Some((code, message)) => {
-            let error = ErrorDetail {
-                code: code.to_owned(),
-                message,
-                field: None,
-            };
+            let error = ErrorDetail::new(code, message);
             (status, headers, Json(WaitOutcome { error, sync: view })).into_response()
         }
     })
@@ -381,12 +400,14 @@ async fn waited_response(
 )]
 async fn get_sync(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Json<SyncView>, ApiError> {
     query.only(&["wait"])?;
     let wait = query.get("wait").map(watch::parse_wait).transpose()?;
     let id = parse_id("sync_id", &id)?;
+    reach_sync(&state, &caller, id).await?;
     let sync = match wait {
         Some(wait) => state.watcher.wait(&state.pool, id, wait).await?,
         None => syncs::get(&state.pool, id.into()).await?,
@@ -402,6 +423,7 @@ async fn get_sync(
 /// already ended. A running sync stops at its next step and writes nothing.
 #[utoipa::path(
     delete, path = "/syncs/{id}", tag = "syncs",
+    security(("bearer" = ["sync"])),
     params(SyncId),
     responses(
         (status = 200, description = "Cancelled", body = SyncView),
@@ -411,9 +433,11 @@ async fn get_sync(
 )]
 async fn cancel_sync(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<SyncView>, ApiError> {
     let id = parse_id("sync_id", &id)?;
+    reach_sync(&state, &caller, id).await?;
     let mut tx = state.pool.begin().await?;
     let outcome = syncs::cancel(&mut tx, id.into()).await?;
     tx.commit().await?;
@@ -435,6 +459,7 @@ async fn cancel_sync(
 /// `POST /sync` (also with `?wait=`).
 #[utoipa::path(
     post, path = "/syncs/{id}/retry", tag = "syncs",
+    security(("bearer" = ["sync"])),
     params(SyncId, WaitParam),
     responses(
         (status = 202, description = "The new sync, or the catalog's active one", body = SyncAccepted,
@@ -445,6 +470,7 @@ async fn cancel_sync(
 )]
 async fn retry_sync(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
@@ -454,6 +480,7 @@ async fn retry_sync(
     let old = syncs::retry_source(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
+    authorize::reach(&caller, old.catalog_id)?;
     if !matches!(old.status, SyncStatus::Failed | SyncStatus::Cancelled) {
         return Err(ApiError::Conflict(format!(
             "only a failed or cancelled sync can be retried; this one is {}",

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{EnqueueRequest, SealedCredentials, enqueue_all_in};
 use crate::crypto::CredentialsKey;
 use crate::period::Period;
-use crate::store::{jobs, schedules, syncs};
+use crate::store::{audit, jobs, schedules, syncs};
 
 /// How often finished jobs are deleted and schedules looked at.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -27,6 +27,8 @@ pub struct Housekeeping {
     pub key: CredentialsKey,
     /// Ended syncs older than this are deleted (each catalog's latest is kept).
     pub retention: Duration,
+    /// Audit log entries older than this are deleted.
+    pub audit_retention: Duration,
 }
 
 impl Housekeeping {
@@ -52,6 +54,12 @@ impl Housekeeping {
                     Ok(0) => {}
                     Ok(deleted) => info!(deleted, "deleted syncs past the retention age"),
                     Err(e) => warn!(error = %e, "applying retention failed"),
+                }
+                let before = chrono::Utc::now() - self.audit_retention;
+                match audit::prune(&self.pool, before).await {
+                    Ok(0) => {}
+                    Ok(deleted) => info!(deleted, "deleted audit entries past their retention"),
+                    Err(e) => warn!(error = %e, "pruning the audit log failed"),
                 }
             }
         }

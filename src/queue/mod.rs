@@ -7,6 +7,7 @@
 mod enqueue;
 mod housekeeping;
 mod runner;
+pub mod source_slots;
 mod worker;
 
 use serde::{Deserialize, Serialize};

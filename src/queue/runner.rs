@@ -13,6 +13,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 use super::SyncJob;
+use super::source_slots::{Held, SourceSlots};
 use crate::catalog::Piece;
 use crate::crypto::CredentialsKey;
 use crate::ids::SyncId;
@@ -61,6 +62,8 @@ pub struct SyncRunner {
     pub retry: RetryPolicy,
     /// Cancelled at shutdown: a sync waiting to retry gives its job back instead of waiting.
     pub shutdown: CancellationToken,
+    /// The per-host limit on source connections; `None` for a metadata service.
+    pub slots: Option<SourceSlots>,
 }
 
 impl SyncRunner {
@@ -88,6 +91,13 @@ impl SyncRunner {
         attempt_open: &mut bool,
     ) -> Result<(), Release> {
         loop {
+            let held = match &self.slots {
+                None => None,
+                Some(slots) => match self.wait_for_slots(slots, job).await? {
+                    Some(held) => Some(held),
+                    None => return Ok(()), // the sync ended while it waited
+                },
+            };
             let Some((attempt, max_attempts)) = self.take_attempt(job, worker).await? else {
                 return Ok(());
             };
@@ -117,6 +127,7 @@ impl SyncRunner {
                 },
                 Err(e) => e,
             };
+            drop(held); // the source's connections are closed
             if !error.is_transient() {
                 warn!(attempt, error = %error.message, "sync failed permanently");
                 return self.fail(job, &error.message).await;
@@ -128,6 +139,41 @@ impl SyncRunner {
             }
             self.wait_to_retry(job, attempt, &error).await?;
             *attempt_open = false; // ended as `retrying` before the wait
+        }
+    }
+
+    /// Takes the slots the sync's read needs on its source host, waiting while other syncs
+    /// hold them all; the sync shows it waits. `None` when the sync ended meanwhile (cancelled).
+    async fn wait_for_slots(
+        &self,
+        slots: &SourceSlots,
+        job: &SyncJob,
+    ) -> Result<Option<Held>, Release> {
+        let host = job.source.host.as_str();
+        let mut waiting = false;
+        loop {
+            if let Some(held) = slots.try_take(host).await? {
+                return Ok(Some(held));
+            }
+            if !waiting {
+                waiting = true;
+                info!(
+                    host,
+                    limit = slots.per_host(),
+                    "waiting for free connections to the source host"
+                );
+                metrics::counter!("pgcs_source_slot_waits_total").increment(1);
+                syncs::record_waiting(&self.pool, job.sync_id).await?;
+            } else if syncs::get(&self.pool, job.sync_id)
+                .await?
+                .is_none_or(|s| s.status.is_terminal())
+            {
+                return Ok(None);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SLOT_POLL_INTERVAL) => {}
+                _ = self.shutdown.cancelled() => return Err(Release::Shutdown),
+            }
         }
     }
 
@@ -344,6 +390,9 @@ enum Outcome {
     /// The read failed: retried or failed as the error says.
     ReadFailed(SourceError),
 }
+
+/// How often a sync waiting for its source host's slots tries again.
+const SLOT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How often a running sync's progress is stored, at most.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);

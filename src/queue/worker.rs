@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::housekeeping::Housekeeping;
+use super::source_slots::SourceSlots;
 use super::{RetryPolicy, SyncJob, SyncRunner};
 use crate::access::SourcePolicy;
 use crate::config::WorkerConfig;
@@ -64,6 +65,8 @@ impl Worker {
         let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
             .map_err(anyhow::Error::msg)?;
         let source = MetadataSource::new(config.external_metadata_url.as_deref(), limits, policy)?;
+        let slots = matches!(source, MetadataSource::Database(_))
+            .then(|| SourceSlots::new(pool.clone(), config.source_host_connections));
         let runner = SyncRunner {
             pool: pool.clone(),
             key,
@@ -73,6 +76,7 @@ impl Worker {
                 max_delay: WorkerConfig::ms(config.retry_max_delay_ms),
             },
             shutdown: CancellationToken::new(),
+            slots,
         };
         Ok(Self {
             name: unique_worker_name(config.worker_name.as_deref()),
@@ -111,6 +115,7 @@ impl Worker {
             queue: config.store.queue_name.clone(),
             key: runner.key.clone(),
             retention: config.sync_retention,
+            audit_retention: config.audit_retention,
         };
         let housekeeping = tokio::spawn(housekeeping.run(shutdown.clone()));
         let mut delay = Duration::from_millis(500);

@@ -44,13 +44,16 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Catal
     .await
 }
 
-/// One page of catalogs, newest first, after the `(created_at, id)` cursor when given.
+/// One page of catalogs, newest first, after the `(created_at, id)` cursor when given; only
+/// those of `only` when given.
 pub async fn list(
     db: impl PgExecutor<'_>,
+    only: Option<&[CatalogId]>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<CatalogRow>> {
     let (after_ts, after_id) = after.unzip();
+    let only: Option<Vec<Uuid>> = only.map(|ids| ids.iter().map(|id| id.uuid()).collect());
     sqlx::query_as!(
         CatalogRow,
         r#"SELECT c.id, c.host, c.port, c.dbname, c.created_at, c.synced_at, c.database,
@@ -60,12 +63,14 @@ pub async fn list(
                SELECT s.status FROM syncs s WHERE s.catalog_id = c.id
                ORDER BY s.enqueued_at DESC, s.id DESC LIMIT 1
            ) latest ON true
-           WHERE $1::timestamptz IS NULL OR (c.created_at, c.id) < ($1, $2::uuid)
+           WHERE ($1::timestamptz IS NULL OR (c.created_at, c.id) < ($1, $2::uuid))
+             AND ($4::uuid[] IS NULL OR c.id = ANY($4))
            ORDER BY c.created_at DESC, c.id DESC
            LIMIT $3"#,
         after_ts,
         after_id,
-        limit
+        limit,
+        only.as_deref()
     )
     .fetch_all(db)
     .await

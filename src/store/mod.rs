@@ -2,6 +2,7 @@
 //! table family; functions that must be atomic take a transaction and leave the commit to
 //! the caller.
 
+pub mod audit;
 pub mod catalogs;
 pub mod changes;
 pub mod column_types;

@@ -106,6 +106,20 @@ pub struct SyncRow {
     pub progress: Option<serde_json::Value>,
 }
 
+impl SyncRow {
+    /// How far the sync is: a running sync's last report, or that a sync not started yet waits
+    /// for its source host. A report left by an earlier attempt is not shown.
+    pub fn current_progress(&self) -> Option<ProgressReport> {
+        let report: ProgressReport = serde_json::from_value(self.progress.clone()?).ok()?;
+        let current = match self.status {
+            SyncStatus::Running => true,
+            SyncStatus::Queued | SyncStatus::Retrying => report.phase == Phase::Waiting,
+            _ => false,
+        };
+        current.then_some(report)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptRow {
     pub attempt: i32,
@@ -297,7 +311,7 @@ pub async fn begin_attempt(
            ), started AS (
                UPDATE syncs s
                SET status = 'running', attempts = c.attempts + 1, source_kind = $3,
-                   started_at = coalesce(s.started_at, now())
+                   started_at = coalesce(s.started_at, now()), progress = NULL
                FROM current c
                WHERE s.id = $1 AND c.active AND c.attempts < c.max_attempts
                RETURNING s.attempts
@@ -488,11 +502,19 @@ pub enum Phase {
     Comparing,
     /// A first sync: reading the relations and writing them, batch by batch.
     Writing,
+    /// Not started: every connection `SOURCE_HOST_CONNECTIONS` allows to the source's host is
+    /// taken by other syncs. The sync keeps its place in the queue.
+    Waiting,
 }
 
 impl Phase {
     /// In discriminant order: `Progress` stores a phase as its discriminant.
-    const ALL: [Phase; 3] = [Phase::Reading, Phase::Comparing, Phase::Writing];
+    const ALL: [Phase; 4] = [
+        Phase::Reading,
+        Phase::Comparing,
+        Phase::Writing,
+        Phase::Waiting,
+    ];
 }
 
 /// How far a running sync is, as `GET /syncs/{id}` shows it.
@@ -545,6 +567,24 @@ impl Progress {
 }
 
 /// Stores a running sync's progress; a sync that is no longer running keeps none.
+/// Shows that a sync not started yet waits for its source host's connections.
+pub async fn record_waiting(db: impl PgExecutor<'_>, sync_id: SyncId) -> sqlx::Result<()> {
+    let report = ProgressReport {
+        phase: Phase::Waiting,
+        relations_done: 0,
+        relations_total: None,
+    };
+    let report = serde_json::to_value(report).expect("a progress report serializes");
+    sqlx::query!(
+        "UPDATE syncs SET progress = $2 WHERE id = $1 AND status IN ('queued', 'retrying')",
+        sync_id.uuid(),
+        report
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 pub async fn record_progress(
     db: impl PgExecutor<'_>,
     sync_id: SyncId,

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pg_catalog_sync::access::{ApiTokens, SourcePolicy};
+use pg_catalog_sync::api::rate_limit::RateSetting;
 use pg_catalog_sync::api::{self, AppState};
 use pg_catalog_sync::config::{CredentialsConfig, StoreConfig, WorkerConfig};
 use pg_catalog_sync::crypto::CredentialsKey;
@@ -152,6 +153,8 @@ pub struct AppOptions {
     pub api_tokens: Option<String>,
     /// `SOURCE_ALLOWLIST`; `None` for the default policy.
     pub source_allowlist: Option<String>,
+    /// `RATE_LIMIT`: off unless a test is about it (tests send bursts).
+    pub rate_limit: RateSetting,
 }
 
 impl Default for AppOptions {
@@ -161,6 +164,7 @@ impl Default for AppOptions {
             max_body_bytes: 64 * 1024,
             api_tokens: None,
             source_allowlist: Some(LOOPBACK.into()),
+            rate_limit: RateSetting::Off,
         }
     }
 }
@@ -198,8 +202,9 @@ pub async fn spawn_app_on(store: TestDatabase, options: AppOptions) -> TestApp {
         options
             .api_tokens
             .as_deref()
-            .and_then(|t| ApiTokens::parse(&t.to_owned().into())),
+            .and_then(|t| ApiTokens::parse(t).expect("the test's tokens parse")),
     )
+    .with_rate_limit(options.rate_limit)
     .with_source_policy(SourcePolicy::from_setting(options.source_allowlist.as_deref()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -245,6 +250,8 @@ pub fn worker_config(app: &TestApp) -> WorkerConfig {
         source_allowlist: Some(LOOPBACK.into()),
         metrics_addr: None,
         sync_retention: Duration::from_secs(7 * 86_400),
+        audit_retention: Duration::from_secs(90 * 86_400),
+        source_host_connections: 4,
     }
 }
 

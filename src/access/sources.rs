@@ -1,53 +1,8 @@
-//! Access control: API bearer tokens, and the allow-list of hosts a sync may connect to.
+//! The allow-list of hosts a sync may connect to, and the addresses no sync may reach.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-/// The bearer tokens `API_TOKENS` accepts, kept as SHA-256 digests and compared in constant
-/// time (equal-length digests, so neither a token's content nor its length leaks by timing).
-#[derive(Clone)]
-pub struct ApiTokens(Vec<[u8; 32]>);
-
-impl std::fmt::Debug for ApiTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiTokens({} tokens)", self.0.len())
-    }
-}
-
-impl ApiTokens {
-    /// Comma-separated tokens; `None` when the list holds none.
-    pub fn parse(list: &SecretString) -> Option<Self> {
-        let digests: Vec<[u8; 32]> = list
-            .expose_secret()
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| Sha256::digest(t.as_bytes()).into())
-            .collect();
-        (!digests.is_empty()).then_some(Self(digests))
-    }
-
-    /// Whether an `Authorization` header value carries one of the tokens.
-    pub fn admits(&self, authorization: Option<&str>) -> bool {
-        authorization
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|token| self.accepts(token))
-    }
-
-    /// Whether `token` is one of the tokens.
-    pub fn accepts(&self, token: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-        // Every token is compared, so the time does not tell which one matched.
-        self.0
-            .iter()
-            .fold(subtle::Choice::from(0), |found, t| found | t.ct_eq(&digest))
-            .into()
-    }
-}
 
 /// Which source hosts a sync may connect to (`SOURCE_ALLOWLIST`).
 ///
@@ -247,18 +202,6 @@ fn is_internal(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_match_exactly() {
-        let tokens = ApiTokens::parse(&"alpha, beta".to_owned().into()).unwrap();
-        assert!(tokens.admits(Some("Bearer alpha")));
-        assert!(tokens.admits(Some("Bearer beta")));
-        assert!(!tokens.admits(Some("Bearer alph")));
-        assert!(!tokens.admits(Some("Bearer alphaa")));
-        assert!(!tokens.admits(Some("alpha")));
-        assert!(!tokens.admits(None));
-        assert!(ApiTokens::parse(&" , ".to_owned().into()).is_none());
-    }
 
     #[test]
     fn without_a_list_internal_addresses_are_refused() {

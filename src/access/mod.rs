@@ -1,0 +1,8 @@
+//! Access control: who may call the API and what for ([`tokens`]), and which source hosts a
+//! sync may connect to ([`sources`]).
+
+pub mod sources;
+pub mod tokens;
+
+pub use sources::SourcePolicy;
+pub use tokens::{ApiTokens, Caller, Scope};
