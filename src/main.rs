@@ -47,7 +47,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Some(Command::Migrate(store)) => {
-            telemetry::init();
+            telemetry::init(telemetry::API);
             let pool = db::connect(&store)?;
             db::migrate(&pool).await.context("applying migrations")?;
             tracing::info!("migrations applied");
@@ -91,7 +91,7 @@ fn api_tokens(config: &ApiConfig) -> anyhow::Result<Option<ApiTokens>> {
 }
 
 async fn serve(config: ApiConfig) -> anyhow::Result<()> {
-    telemetry::init();
+    telemetry::init(telemetry::API);
     let key = CredentialsKey::from_base64(&config.credentials.credentials_key)?;
     let pool = db::connect(&config.store)?;
     let shutdown = shutdown::on_signal();
@@ -120,5 +120,6 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, "API listening");
     shutdown::serve(listener, api::router(state), shutdown).await?;
     tracing::info!("API stopped");
+    telemetry::shutdown().await;
     Ok(())
 }

@@ -72,7 +72,7 @@ struct MetadataRequest {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pg_catalog_sync::telemetry::init();
+    pg_catalog_sync::telemetry::init("pg-catalog-sync-mock-source");
     let config = Config::parse();
     let state = AppState {
         config: config.clone(),

@@ -248,7 +248,9 @@ pub fn router(state: AppState) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+                    crate::telemetry::continue_request_trace(&span, req.headers());
+                    span
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )

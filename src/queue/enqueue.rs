@@ -25,6 +25,7 @@ use crate::db::HeldConnections;
 use crate::source::SourceTarget;
 use crate::store::syncs::SyncStatus;
 use crate::store::{catalogs, jobs};
+use crate::telemetry::TraceContext;
 
 pub struct EnqueueRequest {
     pub target: SourceTarget,
@@ -70,7 +71,7 @@ impl EnqueueError {
 /// Coalesces concurrent enqueue requests into shared transactions.
 #[derive(Clone)]
 pub struct Enqueuer {
-    batches: Coalescer<EnqueueRequest, Result<Enqueued, EnqueueError>>,
+    batches: Coalescer<(EnqueueRequest, Option<TraceContext>), Result<Enqueued, EnqueueError>>,
 }
 
 impl Enqueuer {
@@ -90,12 +91,19 @@ impl Enqueuer {
         Self { batches }
     }
 
-    /// Enqueues one request; answers once its rows are committed.
+    /// Enqueues one request; answers once its rows are committed. A new sync's job carries
+    /// the trace context of this call's span, so the worker's spans continue its trace.
+    #[tracing::instrument(name = "enqueue", skip_all, fields(sync_id = tracing::field::Empty))]
     pub async fn enqueue(&self, request: EnqueueRequest) -> Result<Enqueued, EnqueueError> {
-        self.batches
-            .call(request)
+        let enqueued = self
+            .batches
+            .call((request, TraceContext::current()))
             .await
-            .unwrap_or(Err(EnqueueError::Stopped))
+            .unwrap_or(Err(EnqueueError::Stopped));
+        if let Ok(e) = &enqueued {
+            tracing::Span::current().record("sync_id", tracing::field::display(e.sync_id));
+        }
+        enqueued
     }
 }
 
@@ -104,10 +112,11 @@ async fn write_batch(
     connections: &HeldConnections,
     queue: &str,
     key: &CredentialsKey,
-    requests: Vec<EnqueueRequest>,
+    requests: Vec<(EnqueueRequest, Option<TraceContext>)>,
 ) -> Vec<Result<Enqueued, EnqueueError>> {
+    let (requests, traces): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
     let written = connections
-        .run(async |conn| enqueue_all_in(conn, queue, key, &requests).await)
+        .run(async |conn| enqueue_traced_in(conn, queue, key, &requests, &traces).await)
         .await;
     match written {
         Ok(results) => results.into_iter().map(Ok).collect(),
@@ -153,6 +162,18 @@ pub async fn enqueue_all_in(
     key: &CredentialsKey,
     requests: &[EnqueueRequest],
 ) -> Result<Vec<Enqueued>, EnqueueError> {
+    enqueue_traced_in(conn, queue, key, requests, &[]).await
+}
+
+/// [`enqueue_all_in`], each new job carrying the trace context of its request (`traces` in
+/// request order; a job without one starts a trace of its own).
+async fn enqueue_traced_in(
+    conn: &mut PgConnection,
+    queue: &str,
+    key: &CredentialsKey,
+    requests: &[EnqueueRequest],
+    traces: &[Option<TraceContext>],
+) -> Result<Vec<Enqueued>, EnqueueError> {
     let catalog_of: Vec<Uuid> = requests
         .iter()
         .map(|r| catalogs::catalog_id_for(&r.target.host, r.target.port, &r.target.dbname))
@@ -173,7 +194,9 @@ pub async fn enqueue_all_in(
         let sync_ids: Vec<Uuid> = pending.iter().map(|_| Uuid::now_v7()).collect();
         let mut credentials = Vec::with_capacity(pending.len());
         let mut jobs = Vec::with_capacity(pending.len());
-        for ((r, &catalog_id), &sync_id) in candidates.iter().zip(&catalog_ids).zip(&sync_ids) {
+        for ((r, &(catalog_id, request)), &sync_id) in
+            candidates.iter().zip(&pending).zip(&sync_ids)
+        {
             // Sealed with the sync id: a sealed password opens only for its own sync.
             let sealed_password = key.seal(&r.password, sync_id.as_bytes());
             credentials.push(serde_json::to_value(SealedCredentials {
@@ -186,6 +209,7 @@ pub async fn enqueue_all_in(
                 source: r.target.clone(),
                 sealed_password,
                 schemas: r.schemas.clone(),
+                trace: traces.get(request).cloned().flatten(),
             })?);
         }
         let rows = jobs::EnqueueRows {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::SchemaFilter;
 use crate::ids::{CatalogId, SyncId};
 use crate::source::SourceTarget;
+use crate::telemetry::TraceContext;
 
 pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue_all, enqueue_all_in};
 pub use runner::{RetryPolicy, SyncRunner};
@@ -44,4 +45,8 @@ pub struct SyncJob {
     /// Which schemas to read.
     #[serde(default)]
     pub schemas: SchemaFilter,
+    /// The trace of the request that queued the job, which the worker's spans continue
+    /// (absent when traces are not exported, and in scheduled syncs: they start a trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }

@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::SyncJob;
 use super::source_slots::{Held, SourceSlots};
@@ -21,6 +21,7 @@ use crate::source::{MetadataSource, Reading, SourceError};
 use crate::store::catalogs;
 use crate::store::snapshot::{self, WriteError};
 use crate::store::syncs::{self, Phase, Progress, SyncStats};
+use crate::telemetry;
 
 /// Backoff between attempts of a transiently failing sync: exponential with full jitter.
 #[derive(Debug, Clone)]
@@ -70,18 +71,25 @@ impl SyncRunner {
     /// Runs the sync of `job` to its end, or releases it (`Err`) for another delivery. A
     /// release for a store error ends the attempt with that error where the store lets it, so
     /// the sync shows `retrying` and why until the next delivery starts its next attempt.
-    #[tracing::instrument(skip_all, fields(sync_id = %job.sync_id, catalog_id = %job.catalog_id, source = %job.source.display()))]
+    ///
+    /// The delivery's span continues the trace of the request that queued the job.
     pub async fn run(&self, job: &SyncJob, worker: &str) -> Result<(), Release> {
-        // Set while an attempt of this delivery is open: a store error before it started (or
-        // after it ended) is not this attempt's to record.
-        let mut attempt_open = false;
-        let result = self.run_attempts(job, worker, &mut attempt_open).await;
-        if let (true, Err(e @ Release::Store(_))) = (attempt_open, &result)
-            && let Err(why) = self.retry_later(job, &e.to_string()).await
-        {
-            debug!(error = %why, "could not record the store error on the attempt");
+        let span = info_span!("run", sync_id = %job.sync_id, catalog_id = %job.catalog_id, source = %job.source.display());
+        telemetry::continue_trace(&span, job.trace.as_ref());
+        async {
+            // Set while an attempt of this delivery is open: a store error before it started
+            // (or after it ended) is not this attempt's to record.
+            let mut attempt_open = false;
+            let result = self.run_attempts(job, worker, &mut attempt_open).await;
+            if let (true, Err(e @ Release::Store(_))) = (attempt_open, &result)
+                && let Err(why) = self.retry_later(job, &e.to_string()).await
+            {
+                debug!(error = %why, "could not record the store error on the attempt");
+            }
+            result
         }
-        result
+        .instrument(span)
+        .await
     }
 
     async fn run_attempts(
@@ -102,32 +110,21 @@ impl SyncRunner {
                 return Ok(());
             };
             *attempt_open = true;
-            info!(attempt, max_attempts, "sync attempt started");
-
-            let password = match self.key.open(&job.sealed_password, job.sync_id.as_bytes()) {
-                Ok(p) => p,
-                Err(e) => return self.fail(job, &e.to_string()).await,
-            };
-            if self.unchanged_since_last_read(job, &password).await? {
-                return Ok(());
-            }
-            let progress = Progress::default();
-            progress.start(Phase::Reading, None);
-            let _reporting = self.report_progress(job.sync_id, progress.clone());
-            let started = std::time::Instant::now();
-            let read = self.source.read(&job.source, &password, &job.schemas).await;
-            let error = match read {
-                Ok(reading) => match self.write(job, reading, &progress).await {
-                    Outcome::Settled(settled) => {
-                        metrics::histogram!("pgcs_sync_duration_seconds")
-                            .record(started.elapsed().as_secs_f64());
-                        return settled;
-                    }
-                    Outcome::ReadFailed(e) => e,
-                },
-                Err(e) => e,
+            let span = info_span!(
+                "attempt",
+                attempt,
+                max_attempts,
+                error = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let error = match self.attempt(job).instrument(span.clone()).await {
+                Outcome::Settled(settled) => return settled,
+                Outcome::ReadFailed(error) => error,
             };
             drop(held); // the source's connections are closed
+            span.record("error", error.message.as_str());
+            span.record("otel.status_code", "ERROR");
+            drop(span); // the attempt ends here, before any backoff
             if !error.is_transient() {
                 warn!(attempt, error = %error.message, "sync failed permanently");
                 return self.fail(job, &error.message).await;
@@ -177,6 +174,40 @@ impl SyncRunner {
         }
     }
 
+    /// Reads the source and writes what it reads, unless the probe finds the catalog unchanged.
+    async fn attempt(&self, job: &SyncJob) -> Outcome {
+        info!("sync attempt started");
+        let password = match self.key.open(&job.sealed_password, job.sync_id.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Settled(self.fail(job, &e.to_string()).await),
+        };
+        match self.unchanged_since_last_read(job, &password).await {
+            Ok(false) => {}
+            Ok(true) => return Outcome::Settled(Ok(())),
+            Err(release) => return Outcome::Settled(Err(release)),
+        }
+        let progress = Progress::default();
+        progress.start(Phase::Reading, None);
+        let _reporting = self.report_progress(job.sync_id, progress.clone());
+        let started = std::time::Instant::now();
+        let read = self
+            .source
+            .read(&job.source, &password, &job.schemas)
+            .instrument(info_span!("source.read", kind = self.source.kind()))
+            .await;
+        match read {
+            Ok(reading) => {
+                let outcome = self.write(job, reading, &progress).await;
+                if let Outcome::Settled(_) = outcome {
+                    metrics::histogram!("pgcs_sync_duration_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                }
+                outcome
+            }
+            Err(e) => Outcome::ReadFailed(e),
+        }
+    }
+
     /// Starts the sync's next attempt: its number and the most it may have, or `None` when
     /// there is nothing to run (the sync ended, or is gone).
     async fn take_attempt(&self, job: &SyncJob, worker: &str) -> sqlx::Result<Option<(i32, i32)>> {
@@ -194,6 +225,7 @@ impl SyncRunner {
                         .to_std()
                         .unwrap_or_default();
                     metrics::histogram!("pgcs_sync_pickup_seconds").record(waited.as_secs_f64());
+                    telemetry::record_queue_wait(job.trace.as_ref(), enqueued_at.into());
                 }
                 Ok(Some((attempt, max_attempts)))
             }
@@ -208,6 +240,7 @@ impl SyncRunner {
     /// current: the sync succeeds without reading it (one cheap query instead of a full read),
     /// and true is returned. Any doubt (no probe, a probe error, a concurrent change) means a
     /// full read.
+    #[tracing::instrument(name = "source.probe", skip_all)]
     async fn unchanged_since_last_read(
         &self,
         job: &SyncJob,
@@ -277,6 +310,7 @@ impl SyncRunner {
         tx.commit().await
     }
 
+    #[tracing::instrument(name = "retry.backoff", skip_all)]
     async fn wait_to_retry(
         &self,
         job: &SyncJob,
@@ -328,6 +362,7 @@ impl SyncRunner {
         Outcome::Settled(self.fail(job, &message).await)
     }
 
+    #[tracing::instrument(name = "store.write", skip_all)]
     async fn try_write(
         &self,
         job: &SyncJob,

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 
 use crate::access::SourcePolicy;
 use crate::catalog::{End, Piece, SchemaFilter};
@@ -139,16 +140,20 @@ impl MetadataSource {
                     .read(target, password, schemas, sender.clone())
                     .await?;
                 let schemas = schemas.clone();
-                let task = tokio::spawn(async move {
-                    let read = reading.await?;
-                    let end = End {
-                        probe: Some(probe_for(&read.probe, &schemas)),
-                        database: Some(read.database),
-                    };
-                    // Nobody takes it when the writer failed, which it reports itself.
-                    let _ = sender.send(Piece::End(end)).await;
-                    Ok(())
-                });
+                // The caller's span (the read's) lasts until the task has sent the last piece.
+                let task = tokio::spawn(
+                    async move {
+                        let read = reading.await?;
+                        let end = End {
+                            probe: Some(probe_for(&read.probe, &schemas)),
+                            database: Some(read.database),
+                        };
+                        // Nobody takes it when the writer failed, which it reports itself.
+                        let _ = sender.send(Piece::End(end)).await;
+                        Ok(())
+                    }
+                    .in_current_span(),
+                );
                 Ok(Reading {
                     pieces,
                     task: ReadTask(Some(AbortOnDropHandle::new(task))),

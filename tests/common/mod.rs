@@ -182,7 +182,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 
 /// An API over the given (empty) store database.
 pub async fn spawn_app_on(store: TestDatabase, options: AppOptions) -> TestApp {
-    pg_catalog_sync::telemetry::init();
+    pg_catalog_sync::telemetry::init("pg-catalog-sync-tests");
     let pool = PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(3))

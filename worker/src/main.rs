@@ -32,7 +32,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
+    telemetry::init(telemetry::WORKER);
     let config = Cli::parse().config;
     let pool = db::connect(&config.store)?;
     let signal = shutdown::on_signal();
@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let worker = Worker::new(config, pool)?.start();
     signal.cancelled().await;
     worker.shutdown.cancel();
-    worker.join.await??;
-    Ok(())
+    let stopped = worker.join.await;
+    telemetry::shutdown().await;
+    stopped?
 }
