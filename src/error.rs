@@ -28,6 +28,11 @@ pub enum ApiError {
     /// The token is limited to other catalogs (403).
     #[error("this token is not allowed to reach catalog {0}")]
     CatalogNotAllowed(uuid::Uuid),
+    /// A dashboard form without a valid token of this dashboard's pages (403).
+    #[error(
+        "this form did not come from a page of this dashboard (or is too old): reload the page and try again"
+    )]
+    FormRefused,
     /// The caller sent too many requests (429); `Retry-After` says when to try again.
     #[error("too many requests; retry in {0} s")]
     RateLimited(u64),
@@ -59,6 +64,10 @@ impl ApiError {
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, "validation_failed"),
@@ -68,6 +77,7 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
             Self::CatalogNotAllowed(_) => (StatusCode::FORBIDDEN, "catalog_not_allowed"),
+            Self::FormRefused => (StatusCode::FORBIDDEN, "form_refused"),
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Gone(_) => (StatusCode::GONE, "gone"),

@@ -196,6 +196,40 @@ async fn a_person_browses_from_the_overview_to_a_tables_columns() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("dashboard-table.png"), &screenshot).unwrap();
+
+    // Back on the catalog page, a person pauses its schedule with the form's button.
+    let catalog = first["catalog_id"].as_str().unwrap();
+    let schedule = json!({"every": "1h", "user": "postgres", "password": "unused-under-trust"});
+    let path = format!("/catalogs/{catalog}/schedule");
+    let (status, _) = app.send(reqwest::Method::PUT, &path, Some(&schedule)).await;
+    assert_eq!(status, StatusCode::OK);
+    browser
+        .goto(&app.url(&format!("/ui/catalogs/{catalog}")))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&browser, "#schedule")
+            .await
+            .contains("Re-synced every 1h")
+    );
+    browser
+        .find(Locator::XPath(
+            "//form[contains(@action, '/schedule/pause')]/button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shown = text_of(&browser, "#schedule").await;
+    assert!(
+        shown.contains("paused") && shown.contains("Resume"),
+        "{shown}"
+    );
+    let (_, stored) = app.get(&path).await;
+    assert_eq!(stored["paused"], true, "{stored}");
+    let screenshot = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join("dashboard-catalog.png"), &screenshot).unwrap();
     browser.close().await.unwrap();
 }
 

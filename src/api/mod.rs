@@ -11,8 +11,8 @@ mod objects;
 mod openapi;
 mod pagination;
 pub mod rate_limit;
-mod schedules;
-mod syncs;
+pub(crate) mod schedules;
+pub(crate) mod syncs;
 mod watch;
 
 use std::sync::Arc;

@@ -24,7 +24,12 @@ use crate::store::catalogs;
 use crate::store::schedules::{self, ScheduleRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_schedule, put_schedule, delete_schedule))
+    OpenApiRouter::new().routes(routes!(
+        get_schedule,
+        put_schedule,
+        patch_schedule,
+        delete_schedule
+    ))
 }
 
 /// The body of `PUT /catalogs/{id}/schedule`: `every` or `cron`, and the credentials. The
@@ -61,6 +66,9 @@ struct ScheduleView {
     last_run_at: Option<DateTime<Utc>>,
     /// The sync the schedule started last.
     last_sync_id: Option<Uuid>,
+    /// A paused schedule starts no re-sync until resumed.
+    paused: bool,
+    paused_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -76,6 +84,8 @@ impl From<ScheduleRow> for ScheduleView {
             next_run_at: s.next_run_at,
             last_run_at: s.last_run_at,
             last_sync_id: s.last_sync_id,
+            paused: s.paused_at.is_some(),
+            paused_at: s.paused_at,
             created_at: s.created_at,
             updated_at: s.updated_at,
         }
@@ -193,6 +203,51 @@ async fn get_schedule(
     match schedules::get(&state.pool, id).await? {
         Some(schedule) => Ok(Json(schedule.into())),
         None => Err(no_schedule(&state, id).await),
+    }
+}
+
+/// The body of `PATCH /catalogs/{id}/schedule`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SchedulePatch {
+    /// True pauses the schedule, false resumes it (at once if its next run is past).
+    paused: bool,
+}
+
+/// Pauses or resumes the catalog's schedule: `{"paused": true}` or `{"paused": false}`.
+#[utoipa::path(
+    patch, path = "/catalogs/{id}/schedule", tag = "catalogs",
+    security(("bearer" = ["sync"])),
+    params(CatalogId),
+    request_body = SchedulePatch,
+    responses((status = 200, description = "The schedule", body = ScheduleView), ReadErrors, BodyErrors)
+)]
+async fn patch_schedule(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Json<ScheduleView>, ApiError> {
+    let id = parse_id("catalog_id", &id)?;
+    only_fields(&body, &["paused"], "")?;
+    let paused = body
+        .get("paused")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| ApiError::validation("paused", "must be true or false"))?;
+    Ok(Json(set_paused(&state, id, paused).await?.into()))
+}
+
+/// Pauses or resumes the catalog's schedule (the API's `PATCH`, the dashboard's buttons).
+pub(crate) async fn set_paused(
+    state: &AppState,
+    catalog: Uuid,
+    paused: bool,
+) -> Result<ScheduleRow, ApiError> {
+    match schedules::set_paused(&state.pool, catalog, paused).await? {
+        Some(schedule) => {
+            tracing::info!(catalog_id = %catalog, paused, "schedule paused or resumed");
+            Ok(schedule)
+        }
+        None => Err(no_schedule(state, catalog).await),
     }
 }
 

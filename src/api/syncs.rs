@@ -16,7 +16,10 @@ use uuid::Uuid;
 use super::AppState;
 use super::authorize::{self, AuditTarget};
 use super::extract::{JsonObject, PathParams, QueryParams, only_fields, parse_id};
-use super::openapi::{BodyErrors, ReadErrors, SyncId, WaitOutcome, WaitParam, WaitResponses};
+use super::openapi::{
+    BodyErrors, CatalogId as CatalogIdParam, ReadErrors, SyncId, WaitOutcome, WaitParam,
+    WaitResponses,
+};
 use super::watch;
 use crate::access::Caller;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
@@ -24,6 +27,7 @@ use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::source::SourceTarget;
 use crate::store::catalogs::catalog_id_for;
+use crate::store::schedules;
 use crate::store::syncs::{self, AttemptRow, ProgressReport, SyncRow, SyncStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_sync))
         .routes(routes!(get_sync, cancel_sync))
         .routes(routes!(retry_sync))
+        .routes(routes!(resync_catalog))
 }
 
 /// The body of `POST /sync`: how to reach the source database. Unknown fields are refused.
@@ -437,7 +442,16 @@ async fn cancel_sync(
     PathParams(id): PathParams<String>,
 ) -> Result<Json<SyncView>, ApiError> {
     let id = parse_id("sync_id", &id)?;
-    reach_sync(&state, &caller, id).await?;
+    Ok(Json(SyncView::from(cancel(&state, &caller, id).await?)))
+}
+
+/// Cancels a queued or running sync (the API's `DELETE`, the dashboard's button).
+pub(crate) async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<SyncRow, ApiError> {
+    reach_sync(state, caller, id).await?;
     let mut tx = state.pool.begin().await?;
     let outcome = syncs::cancel(&mut tx, id.into()).await?;
     tx.commit().await?;
@@ -445,7 +459,7 @@ async fn cancel_sync(
         syncs::Cancelled::Done(sync) => {
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => "cancelled").increment(1);
             tracing::info!(sync_id = %id, "sync cancelled");
-            Ok(Json(SyncView::from(*sync)))
+            Ok(*sync)
         }
         syncs::Cancelled::AlreadyEnded(status) => Err(ApiError::Conflict(format!(
             "the sync already ended: {status}"
@@ -477,44 +491,122 @@ async fn retry_sync(
     query.only(&["wait"])?;
     let wait = query.get("wait").map(watch::parse_wait).transpose()?;
     let id = parse_id("sync_id", &id)?;
+    let request = retry_request(&state, &caller, id).await?;
+    enqueue_and_answer(&state, request, wait).await
+}
+
+/// The request that retries the failed or cancelled sync `id` with its own credentials.
+pub(crate) async fn retry_request(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<EnqueueRequest, ApiError> {
     let old = syncs::retry_source(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
-    authorize::reach(&caller, old.catalog_id)?;
+    authorize::reach(caller, old.catalog_id)?;
     if !matches!(old.status, SyncStatus::Failed | SyncStatus::Cancelled) {
         return Err(ApiError::Conflict(format!(
             "only a failed or cancelled sync can be retried; this one is {}",
             old.status
         )));
     }
+    tracing::info!(sync_id = %id, catalog_id = %old.catalog_id, "retrying sync");
+    request_again(state, id.as_bytes(), old.credentials, old.schema_filter)
+}
+
+/// A new sync with sealed credentials (sealed with `sealed_with`: a sync's id, or a schedule's
+/// catalog id) and a stored schema filter.
+fn request_again(
+    state: &AppState,
+    sealed_with: &[u8],
+    credentials: Option<Value>,
+    schema_filter: Option<Value>,
+) -> Result<EnqueueRequest, ApiError> {
     let gone = |why: &str| {
         ApiError::Gone(format!(
-            "this sync can no longer be retried: {why}; start a new one with POST /sync"
+            "this sync can no longer be run again: {why}; start a new one with POST /sync"
         ))
     };
-    let credentials: SealedCredentials = old
-        .credentials
+    let credentials: SealedCredentials = credentials
         .ok_or_else(|| gone("its credentials were deleted when it reached the retention age"))
         .and_then(|c| {
             serde_json::from_value(c).map_err(|_| gone("its credentials are unreadable"))
         })?;
     let password = state
         .key
-        .open(&credentials.sealed_password, id.as_bytes())
+        .open(&credentials.sealed_password, sealed_with)
         .map_err(|_| gone("its credentials were sealed under another CREDENTIALS_KEY"))?;
     state.recheck_source(&credentials.source.host)?;
-    let schemas = match old.schema_filter {
+    let schemas = match schema_filter {
         Some(filter) => serde_json::from_value(filter).map_err(|e| ApiError::Internal(e.into()))?,
         None => SchemaFilter::default(),
     };
-    tracing::info!(sync_id = %id, catalog_id = %old.catalog_id, "retrying sync");
-    let request = EnqueueRequest {
+    Ok(EnqueueRequest {
         target: credentials.source,
         password,
         schemas,
         max_attempts: state.max_attempts,
-    };
+    })
+}
+
+/// Syncs the catalog again with the credentials and schema filter of its latest sync that
+/// still has them. Answers like `POST /sync` (also with `?wait=`).
+#[utoipa::path(
+    post, path = "/catalogs/{id}/sync", tag = "syncs",
+    security(("bearer" = ["sync"])),
+    params(CatalogIdParam, WaitParam),
+    responses(
+        (status = 202, description = "The new sync, or the catalog's active one", body = SyncAccepted,
+         headers(("location" = String, description = "The sync's status URL"))),
+        (status = 410, description = "No sync of the catalog still has its credentials", body = ErrorBody),
+        WaitResponses, ReadErrors,
+    )
+)]
+async fn resync_catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["wait"])?;
+    let wait = query.get("wait").map(watch::parse_wait).transpose()?;
+    let id = parse_id("catalog_id", &id)?;
+    let request = resync_request(&state, &caller, id).await?;
     enqueue_and_answer(&state, request, wait).await
+}
+
+/// The request that syncs `catalog` again (the API's `POST /catalogs/{id}/sync`, the
+/// dashboard's button).
+pub(crate) async fn resync_request(
+    state: &AppState,
+    caller: &Caller,
+    catalog: Uuid,
+) -> Result<EnqueueRequest, ApiError> {
+    authorize::reach(caller, catalog)?;
+    if !crate::store::catalogs::exists(&state.pool, catalog).await? {
+        return Err(ApiError::NotFound(format!("no catalog {catalog}")));
+    }
+    if let Some((credentials, filter)) = schedules::sealed(&state.pool, catalog).await? {
+        tracing::info!(catalog_id = %catalog, "syncing the catalog again, as its schedule");
+        return request_again(state, catalog.as_bytes(), Some(credentials), filter);
+    }
+    let (id, latest) = syncs::latest_with_credentials(&state.pool, catalog.into())
+        .await?
+        .ok_or_else(|| {
+            ApiError::Gone(
+                "the service keeps no credentials for this catalog: a schedule keeps them, and a \
+                 sync only until it succeeds; start a sync with POST /sync"
+                    .into(),
+            )
+        })?;
+    tracing::info!(catalog_id = %catalog, from_sync = %id, "syncing the catalog again");
+    request_again(
+        state,
+        id.as_bytes(),
+        latest.credentials,
+        latest.schema_filter,
+    )
 }
 
 #[cfg(test)]

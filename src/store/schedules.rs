@@ -16,6 +16,8 @@ pub struct ScheduleRow {
     pub next_run_at: DateTime<Utc>,
     pub last_run_at: Option<DateTime<Utc>>,
     pub last_sync_id: Option<Uuid>,
+    /// Set while the schedule is paused.
+    pub paused_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -44,7 +46,7 @@ pub async fn put(
                schema_filter = excluded.schema_filter, max_attempts = excluded.max_attempts,
                updated_at = now()
            RETURNING catalog_id, every_seconds, cron, next_run_at, last_run_at, last_sync_id,
-                     created_at, updated_at"#,
+                     paused_at, created_at, updated_at"#,
         catalog_id,
         every_seconds,
         cron,
@@ -61,7 +63,7 @@ pub async fn get(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<Opti
     sqlx::query_as!(
         ScheduleRow,
         r#"SELECT catalog_id, every_seconds, cron, next_run_at, last_run_at, last_sync_id,
-                  created_at, updated_at
+                  paused_at, created_at, updated_at
            FROM catalog_schedules WHERE catalog_id = $1"#,
         catalog_id
     )
@@ -78,6 +80,41 @@ pub async fn delete(db: impl PgExecutor<'_>, catalog_id: Uuid) -> sqlx::Result<b
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Pauses or resumes the schedule; `None` when there is none. A schedule resumed after its
+/// next run's time runs at once.
+pub async fn set_paused(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    paused: bool,
+) -> sqlx::Result<Option<ScheduleRow>> {
+    sqlx::query_as!(
+        ScheduleRow,
+        r#"UPDATE catalog_schedules
+           SET paused_at = CASE WHEN $2 THEN coalesce(paused_at, now()) END, updated_at = now()
+           WHERE catalog_id = $1
+           RETURNING catalog_id, every_seconds, cron, next_run_at, last_run_at, last_sync_id,
+                     paused_at, created_at, updated_at"#,
+        catalog_id,
+        paused
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The schedule's sealed credentials and schema filter, if the catalog has a schedule.
+pub async fn sealed(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+) -> sqlx::Result<Option<(Value, Option<Value>)>> {
+    let row = sqlx::query!(
+        "SELECT credentials, schema_filter FROM catalog_schedules WHERE catalog_id = $1",
+        catalog_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.credentials, r.schema_filter)))
 }
 
 /// A schedule whose re-sync is due.
@@ -100,7 +137,7 @@ pub async fn lock_due(tx: &mut Tx<'_>, limit: i64) -> sqlx::Result<Vec<Due>> {
         r#"SELECT s.catalog_id, s.every_seconds, s.cron, s.credentials, s.schema_filter,
                   s.max_attempts
            FROM catalog_schedules s JOIN catalogs c ON c.id = s.catalog_id
-           WHERE s.next_run_at <= now()
+           WHERE s.next_run_at <= now() AND s.paused_at IS NULL
            ORDER BY s.next_run_at
            LIMIT $1
            FOR UPDATE OF s SKIP LOCKED

@@ -162,6 +162,30 @@ pub async fn retry_source(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
     .await
 }
 
+/// The catalog's latest sync that still has its sealed credentials, if any.
+pub async fn latest_with_credentials(
+    db: impl PgExecutor<'_>,
+    catalog: CatalogId,
+) -> sqlx::Result<Option<(Uuid, RetrySource)>> {
+    let row = sqlx::query!(
+        r#"SELECT id, catalog_id, status AS "status: SyncStatus", credentials, schema_filter
+           FROM syncs WHERE catalog_id = $1 AND credentials IS NOT NULL
+           ORDER BY enqueued_at DESC, id DESC LIMIT 1"#,
+        catalog.uuid()
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| {
+        let source = RetrySource {
+            catalog_id: r.catalog_id,
+            status: r.status,
+            credentials: r.credentials,
+            schema_filter: r.schema_filter,
+        };
+        (r.id, source)
+    }))
+}
+
 /// Retention: deletes syncs (with their attempts) that ended more than `age` ago, except each
 /// catalog's latest, and removes the credentials of the ended syncs it keeps. Returns how many
 /// syncs were deleted.
