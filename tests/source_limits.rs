@@ -97,6 +97,10 @@ async fn syncs_beyond_a_hosts_connections_wait_in_the_queue_and_all_succeed() {
         (1..=i64::from(LIMIT)).contains(&most),
         "the source saw {most} connections at once; the limit is {LIMIT}"
     );
+    println!(
+        "source host limit: {SYNCS} syncs over two workers, {waiting} waited, all succeeded; \
+         at most {most} source connections at once (limit {LIMIT})"
+    );
     for worker in workers {
         worker.shutdown.cancel();
         worker.join.await.unwrap().unwrap();
