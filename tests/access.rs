@@ -144,3 +144,78 @@ async fn the_worker_checks_where_a_host_resolves() {
     let sync = app.sync_and_wait(&body).await;
     assert_eq!(sync["status"], "succeeded", "{sync}");
 }
+
+/// `API_TOKENS_FILE`: the API binary reads named, scoped tokens from a file (comments and blank
+/// lines allowed), and refuses to start on a malformed one without quoting any token.
+#[tokio::test]
+async fn the_api_reads_scoped_tokens_from_a_file() {
+    let store = TestDatabase::create("pgcs_tokens").await;
+    let dir = std::env::temp_dir().join(format!("pgcs-tokens-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tokens");
+    std::fs::write(
+        &file,
+        "# who may do what\nreader:read:file-reader-token\n\nci:read+sync:file-ci-token\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let spawn = |tokens_file: &std::path::Path| {
+        std::process::Command::new(binary("pg-catalog-sync"))
+            .env("DATABASE_URL", &store.url)
+            .env(
+                "CREDENTIALS_KEY",
+                pg_catalog_sync::crypto::CredentialsKey::generate_base64(),
+            )
+            .env("SOURCE_ALLOWLIST", LOOPBACK)
+            .env("BIND_ADDR", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("API_TOKENS_FILE", tokens_file)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut api = spawn(&file);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !matches!(client.get(format!("{base}/ready")).send().await, Ok(r) if r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the API did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let post = async |token: &str| {
+        client
+            .post(format!("{base}/sync"))
+            .bearer_auth(token)
+            .json(&synthetic_body("1x1x1"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(post("file-reader-token").await, StatusCode::FORBIDDEN);
+    assert_eq!(post("file-ci-token").await, StatusCode::ACCEPTED);
+    assert_eq!(post("unknown").await, StatusCode::UNAUTHORIZED);
+    api.kill().unwrap();
+    api.wait().unwrap();
+
+    std::fs::write(
+        &file,
+        "ok:read:fine-token\nbroken:read+write:secret-in-file\n",
+    )
+    .unwrap();
+    let refused = spawn(&file).wait_with_output().unwrap();
+    assert!(
+        !refused.status.success(),
+        "a malformed token file stops the API"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("unknown scope \"write\""), "{stderr}");
+    assert!(!stderr.contains("secret-in-file"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
