@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{CONTENT_TYPE, LINK};
+use axum::http::header::{CONTENT_TYPE, ETAG, LINK};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +55,7 @@ struct Cached {
     body: Bytes,
     content_type: Option<HeaderValue>,
     link: Option<HeaderValue>,
+    etag: HeaderValue,
 }
 
 pub struct ReadCache {
@@ -187,6 +188,7 @@ pub async fn serve_cached(State(state): State<AppState>, request: Request, next:
         }
     };
     let cached = Arc::new(Cached {
+        etag: super::conditional::etag_of(&body),
         body,
         content_type: parts.headers.get(CONTENT_TYPE).cloned(),
         link: parts.headers.get(LINK).cloned(),
@@ -204,6 +206,7 @@ fn respond(cached: &Cached, outcome: &'static str) -> Response {
     if let Some(v) = &cached.link {
         headers.insert(LINK, v.clone());
     }
+    headers.insert(ETAG, cached.etag.clone());
     headers.insert(X_CACHE, HeaderValue::from_static(outcome));
     response
 }

@@ -5,6 +5,7 @@ pub(crate) mod authorize;
 mod cache;
 mod catalogs;
 mod changes;
+mod conditional;
 pub(crate) mod extract;
 mod health;
 mod objects;
@@ -225,6 +226,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             cache::serve_cached,
         ))
+        .route_layer(middleware::from_fn(conditional::conditional))
         .merge(crate::ui::router())
         .route_layer(middleware::from_fn_with_state(guard, authorize::authorize))
         .route(
