@@ -142,7 +142,8 @@ pub struct Guard {
 }
 
 /// Refuses a routed request whose token lacks the operation's scope or the catalog in its
-/// path, and records every mutating request, refused or not, in the audit log.
+/// path, and records every mutating request, refused or not, in the audit log (one without a
+/// valid token never gets here: it has no name to record, and is answered 401 before routing).
 pub async fn authorize(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let Some(pattern) = request.extensions().get::<MatchedPath>().cloned() else {
