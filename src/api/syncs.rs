@@ -550,8 +550,9 @@ fn request_again(
     })
 }
 
-/// Syncs the catalog again with the credentials and schema filter of its latest sync that
-/// still has them. Answers like `POST /sync` (also with `?wait=`).
+/// Syncs the catalog again with the credentials and schema filter its schedule keeps, or else
+/// those a failed or cancelled sync of it still holds. Answers like `POST /sync` (also with
+/// `?wait=`).
 #[utoipa::path(
     post, path = "/catalogs/{id}/sync", tag = "syncs",
     security(("bearer" = ["sync"])),

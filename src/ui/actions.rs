@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -81,6 +81,27 @@ fn csrf_token(state: &AppState, caller: &Caller) -> String {
         .seal(&SecretString::from(claim), CSRF_FIELD.as_bytes())
 }
 
+/// A posted form that carries this caller's recent token and does not come from another site;
+/// the rejection is the page that says why nothing was done.
+pub struct CheckedForm;
+
+impl FromRequest<AppState> for CheckedForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let caller = request.extensions().get::<Caller>().cloned();
+        let headers = request.headers().clone();
+        let body = String::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match caller {
+            Some(caller) => check_form(state, &caller, &headers, &body).map(|()| CheckedForm),
+            None => Err(ApiError::Unauthorized),
+        }
+        .map_err(|e| answer(Err(e)))
+    }
+}
+
 /// Refuses a form without this caller's recent token, or from another site.
 fn check_form(
     state: &AppState,
@@ -129,12 +150,10 @@ async fn resync(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
-    headers: HeaderMap,
-    body: String,
+    _: CheckedForm,
 ) -> Response {
     answer(
         async {
-            check_form(&state, &caller, &headers, &body)?;
             let catalog = parse_id("catalog_id", &id)?;
             let request = syncs::resync_request(&state, &caller, catalog).await?;
             state.enqueuer.enqueue(request).await?;
@@ -144,17 +163,9 @@ async fn resync(
     )
 }
 
-async fn set_paused(
-    state: AppState,
-    caller: Caller,
-    id: String,
-    headers: HeaderMap,
-    body: String,
-    paused: bool,
-) -> Response {
+async fn set_paused(state: AppState, caller: Caller, id: String, paused: bool) -> Response {
     answer(
         async {
-            check_form(&state, &caller, &headers, &body)?;
             let catalog = parse_id("catalog_id", &id)?;
             crate::api::authorize::reach(&caller, catalog)?;
             schedules::set_paused(&state, catalog, paused).await?;
@@ -168,32 +179,28 @@ async fn pause(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
-    headers: HeaderMap,
-    body: String,
+    _: CheckedForm,
 ) -> Response {
-    set_paused(state, caller, id, headers, body, true).await
+    set_paused(state, caller, id, true).await
 }
 
 async fn resume(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
-    headers: HeaderMap,
-    body: String,
+    _: CheckedForm,
 ) -> Response {
-    set_paused(state, caller, id, headers, body, false).await
+    set_paused(state, caller, id, false).await
 }
 
 async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
-    headers: HeaderMap,
-    body: String,
+    _: CheckedForm,
 ) -> Response {
     answer(
         async {
-            check_form(&state, &caller, &headers, &body)?;
             let sync = syncs::cancel(&state, &caller, parse_id("sync_id", &id)?).await?;
             Ok(sync.catalog_id)
         }
@@ -205,12 +212,10 @@ async fn retry(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(id): PathParams<String>,
-    headers: HeaderMap,
-    body: String,
+    _: CheckedForm,
 ) -> Response {
     answer(
         async {
-            check_form(&state, &caller, &headers, &body)?;
             let request = syncs::retry_request(&state, &caller, parse_id("sync_id", &id)?).await?;
             Ok(state.enqueuer.enqueue(request).await?.catalog_id)
         }
