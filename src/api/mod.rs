@@ -5,6 +5,7 @@ pub(crate) mod authorize;
 mod cache;
 mod catalogs;
 mod changes;
+mod diff;
 pub(crate) mod extract;
 mod health;
 mod objects;
@@ -208,6 +209,7 @@ pub fn router(state: AppState) -> Router {
         .merge(syncs::router())
         .merge(catalogs::router())
         .merge(changes::router())
+        .merge(diff::router())
         .merge(schedules::router())
         .merge(objects::router())
         .merge(audit::router())
