@@ -1,5 +1,8 @@
-//! The command-line client: `pg-catalog-sync sync | status | catalogs | tables`, for people
-//! who live in a terminal. It talks to a running API over HTTP, like any other client.
+//! The command-line client: `pg-catalog-sync sync | status | catalogs | tables | diff`, for
+//! people who live in a terminal and for CI. It talks to a running API over HTTP, like any
+//! other client.
+
+mod diff;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -8,6 +11,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+
+pub use diff::{DiffArgs, FailOn, Format, diff};
 
 /// Where the API is, and how to authenticate to it.
 #[derive(Debug, Clone, Args)]

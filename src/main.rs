@@ -1,5 +1,5 @@
 //! `pg-catalog-sync`: the API server (`serve`, the default), the `migrate` command, and the
-//! command-line client (`sync`, `status`, `catalogs`, `tables`).
+//! command-line client (`sync`, `status`, `catalogs`, `tables`, `diff`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -41,6 +41,9 @@ enum Command {
     Catalogs(cli::CatalogsArgs),
     /// List a catalog's tables and views.
     Tables(cli::TablesArgs),
+    /// Show what differs between two syncs of one catalog, or two catalogs (`--fail-on` to gate
+    /// CI on it).
+    Diff(cli::DiffArgs),
 }
 
 #[tokio::main]
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Status(args)) => exit_with(cli::status(args).await),
         Some(Command::Catalogs(args)) => exit_with(cli::catalogs(args).await),
         Some(Command::Tables(args)) => exit_with(cli::tables(args).await),
+        Some(Command::Diff(args)) => exit_with(cli::diff(args).await),
     }
 }
 

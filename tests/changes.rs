@@ -148,6 +148,30 @@ async fn a_resync_records_what_changed_and_an_unchanged_one_records_nothing() {
     for c in &recorded {
         assert_eq!(c["sync_id"], second_id.as_str());
     }
+    // Each change says whether it can break the catalog's clients.
+    for (object, relation, name, classification) in [
+        ("column", "customers", Some("note"), "breaking"),
+        ("column", "customers", Some("id"), "breaking"),
+        ("column", "orders", Some("total"), "breaking"),
+        ("relation", "legacy", None, "breaking"),
+        ("column", "customers", Some("name"), "non_breaking"),
+        (
+            "constraint",
+            "customers",
+            Some("email_unique"),
+            "non_breaking",
+        ),
+        (
+            "index",
+            "orders",
+            Some("orders_customer_idx"),
+            "non_breaking",
+        ),
+        ("relation", "orders", None, "non_breaking"),
+    ] {
+        let change = find(&recorded, object, relation, name);
+        assert_eq!(change["classification"], classification, "{change}");
+    }
 
     // Nothing changed since: the re-sync records nothing.
     let third = app.sync_and_wait(&sync_body(&source.name)).await;

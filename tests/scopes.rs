@@ -96,7 +96,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 26 * 3, "every operation with every scope");
+    assert_eq!(checked, 27 * 3, "every operation with every scope");
 }
 
 #[tokio::test]
@@ -137,6 +137,14 @@ async fn a_token_limited_to_catalogs_reaches_only_those() {
         (Method::GET, format!("/syncs/{their_sync}/changes")),
         (Method::DELETE, format!("/syncs/{their_sync}")),
         (Method::POST, format!("/syncs/{their_sync}/retry")),
+        (
+            Method::GET,
+            format!("/diff?from={my_catalog}&to={their_catalog}"),
+        ),
+        (
+            Method::GET,
+            format!("/diff?from={their_sync}&to={their_sync}"),
+        ),
     ] {
         let (status, answer, _) = call(&app, "t-token", method.clone(), &path, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");

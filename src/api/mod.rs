@@ -6,6 +6,7 @@ mod cache;
 mod catalogs;
 mod changes;
 mod conditional;
+mod diff;
 pub(crate) mod extract;
 mod health;
 mod objects;
@@ -209,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .merge(syncs::router())
         .merge(catalogs::router())
         .merge(changes::router())
+        .merge(diff::router())
         .merge(schedules::router())
         .merge(objects::router())
         .merge(audit::router())

@@ -6,6 +6,7 @@
 //! extended with optional fields. Every field beyond that original shape has a default, so a
 //! service that only speaks the original contract is still understood.
 
+pub mod classify;
 mod links;
 mod stream;
 

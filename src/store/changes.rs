@@ -4,6 +4,8 @@
 //! tables (dropped at commit) as it writes the new rows, then compares the two for the
 //! relations it touched, in the store, with one statement per object kind: the cost follows
 //! the size of the change, not of the catalog, and nothing travels to the worker and back.
+//! The same statements compare two catalogs' snapshots for a diff ([`compare_catalogs`]), so
+//! the history and the diff say the same things the same way ([`Change`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -13,6 +15,7 @@ use uuid::Uuid;
 
 use super::Tx;
 use super::snapshot::Names;
+use crate::catalog::classify::{Classification, classify};
 use crate::ids::{CatalogId, SyncId};
 
 /// One kind of compared object: its snapshot table and how its rows are named.
@@ -107,35 +110,65 @@ pub async fn set_aside(
     Ok(())
 }
 
-/// The relations whose column lists differ between the set-aside rows and the new ones (added
-/// and removed ones too): only their columns are compared one by one.
-const CHANGED_COLUMN_LISTS: &str = "
-    changed_lists AS (
-        SELECT coalesce(o.schema_name, n.schema_name) AS s,
-               coalesce(o.relation_name, n.relation_name) AS r
-        FROM previous_catalog_column_lists o
-        FULL JOIN (SELECT l.* FROM catalog_column_lists l
-                   JOIN UNNEST($4::text[], $5::text[]) AS d(s, n)
-                     ON l.schema_name = d.s AND l.relation_name = d.n
-                   WHERE l.catalog_id = $1) n
-          ON o.schema_name = n.schema_name AND o.relation_name = n.relation_name
-        WHERE ROW(o.*) IS DISTINCT FROM ROW(n.*)
-    ),";
+/// Where the two sides of a comparison come from.
+#[derive(Clone, Copy)]
+enum Sides {
+    /// A write: the rows [`set_aside`] kept against the catalog's (`$1`) new rows of the
+    /// relations touched (`$4`, `$5`).
+    Write,
+    /// Two catalogs' snapshots as stored now: `$1`'s against `$2`'s.
+    Catalogs,
+}
 
-/// The rows of `c` that are compared: the set-aside ones (`previous`) or the catalog's
-/// current ones. Columns are unnested from the lists of the relations whose lists changed.
-fn compared_rows(c: &Compared, previous: bool) -> String {
-    let table = c.table;
-    let rows = match previous {
-        true => format!("previous_{table}"),
-        false => format!(
+/// What a row of one catalog holds that another catalog's row of the same definition does
+/// not: set to NULL on both sides of a comparison of catalogs, so that equal definitions are
+/// equal rows, which compare cheaply and are left out before any JSON is made.
+const UNTIED: &str =
+    r#"{"catalog_id": null, "content_hash": null, "row_estimate": null, "total_bytes": null}"#;
+
+/// The rows of `c`'s table on one side of a comparison, as a row source of the table's row
+/// type: the earlier side (`previous`) or the later one.
+fn side_rows(c: &Compared, sides: Sides, previous: bool) -> String {
+    let (table, relation) = (c.table, c.relation);
+    match (sides, previous) {
+        (Sides::Write, true) => format!("previous_{table}"),
+        (Sides::Write, false) => format!(
             "(SELECT t.* FROM {table} t
               JOIN UNNEST($4::text[], $5::text[]) AS d(s, n)
                 ON t.schema_name = d.s AND t.{relation} = d.n
-              WHERE t.catalog_id = $1)",
-            relation = c.relation
+              WHERE t.catalog_id = $1)"
         ),
-    };
+        (Sides::Catalogs, previous) => format!(
+            "(SELECT u.* FROM {table} t
+              CROSS JOIN LATERAL jsonb_populate_record(t, '{UNTIED}') u
+              WHERE t.catalog_id = ${})",
+            if previous { 1 } else { 2 }
+        ),
+    }
+}
+
+/// The relations whose column lists differ between the two sides (added and removed ones
+/// too): only their columns are compared one by one.
+fn changed_column_lists(sides: Sides) -> String {
+    let lists = &COMPARED[1];
+    format!(
+        "changed_lists AS (
+             SELECT coalesce(o.schema_name, n.schema_name) AS s,
+                    coalesce(o.relation_name, n.relation_name) AS r
+             FROM {previous} o
+             FULL JOIN {current} n
+               ON o.schema_name = n.schema_name AND o.relation_name = n.relation_name
+             WHERE ROW(o.*) IS DISTINCT FROM ROW(n.*)
+         ),",
+        previous = side_rows(lists, sides, true),
+        current = side_rows(lists, sides, false),
+    )
+}
+
+/// The rows of `c` that are compared on one side. Columns are unnested from the lists of the
+/// relations whose lists changed.
+fn compared_rows(c: &Compared, sides: Sides, previous: bool) -> String {
+    let rows = side_rows(c, sides, previous);
     match c.object {
         "column" => format!(
             "(SELECT l.catalog_id, l.schema_name, l.relation_name, c.*
@@ -145,6 +178,56 @@ fn compared_rows(c: &Compared, previous: bool) -> String {
         ),
         _ => rows,
     }
+}
+
+/// The common table expressions (from `WITH` on) that compare the rows of `c` on the two
+/// `sides`, ending with `compared`: (action, s, r, name, before, after) of each object that
+/// differs, `name` NULL for a relation. `$3` binds the ignored attributes.
+fn comparison(c: &Compared, sides: Sides) -> String {
+    let Compared { relation, name, .. } = c;
+    // Altered objects keep only the attributes that differ, on each side.
+    let only_changed = |a: &str, b: &str| {
+        format!(
+            "(SELECT jsonb_object_agg(key, value) FROM jsonb_each({a}) \
+              WHERE {b} -> key IS DISTINCT FROM value)"
+        )
+    };
+    // Each side's rows, named by schema, relation and object, as the whole row `t`.
+    let keyed = |rows: String| {
+        format!("(SELECT schema_name AS s, {relation} AS r, {name} AS nm, t FROM {rows} t)")
+    };
+    // Whole rows are compared first, which is cheap; only the few that differ are turned into
+    // JSON, and compared again without their ignored attributes (a relation whose statistics
+    // alone moved is not a change).
+    format!(
+        "WITH {with}
+         differing AS MATERIALIZED (
+             SELECT coalesce(o.s, n.s) AS s, coalesce(o.r, n.r) AS r,
+                    coalesce(o.nm, n.nm) AS nm, o.t AS before, n.t AS after
+             FROM {previous} o
+             FULL JOIN {current} n ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
+             WHERE o.t IS DISTINCT FROM n.t
+         ),
+         compared AS (
+             SELECT CASE WHEN o_j IS NULL THEN 'added' WHEN n_j IS NULL THEN 'removed'
+                         ELSE 'altered' END AS action,
+                    s, r, nullif(nm, '') AS name,
+                    CASE WHEN n_j IS NULL THEN o_j WHEN o_j IS NOT NULL THEN {before} END AS before,
+                    CASE WHEN o_j IS NULL THEN n_j WHEN n_j IS NOT NULL THEN {after} END AS after
+             FROM (SELECT s, r, nm, to_jsonb(before) - $3::text[] AS o_j,
+                          to_jsonb(after) - $3::text[] AS n_j
+                   FROM differing) d
+             WHERE o_j IS DISTINCT FROM n_j
+         )",
+        with = match c.object {
+            "column" => changed_column_lists(sides),
+            _ => String::new(),
+        },
+        previous = keyed(compared_rows(c, sides, true)),
+        current = keyed(compared_rows(c, sides, false)),
+        before = only_changed("o_j", "n_j"),
+        after = only_changed("n_j", "o_j"),
+    )
 }
 
 /// Records what the new rows of the relations `touched` changed against the rows
@@ -158,52 +241,15 @@ pub async fn record(
     let mut recorded = 0;
     for c in &COMPARED {
         let started = std::time::Instant::now();
-        let Compared {
-            object,
-            relation,
-            name,
-            ..
-        } = c;
-        // Altered objects keep only the attributes that differ, on each side.
-        let only_changed = |a: &str, b: &str| {
-            format!(
-                "(SELECT jsonb_object_agg(key, value) FROM jsonb_each({a}) \
-                  WHERE {b} -> key IS DISTINCT FROM value)"
-            )
-        };
-        // Each side's rows, named by schema, relation and object, as the whole row `t`.
-        let keyed = |rows: String| {
-            format!("(SELECT schema_name AS s, {relation} AS r, {name} AS nm, t FROM {rows} t)")
-        };
-        // Whole rows are compared first, which is cheap; only the few that differ are turned
-        // into JSON, and compared again without their ignored attributes (a relation whose
-        // statistics alone moved is not a change).
+        let object = c.object;
         let sql = format!(
-            "WITH {with}
-             differing AS MATERIALIZED (
-                 SELECT coalesce(o.s, n.s) AS s, coalesce(o.r, n.r) AS r,
-                        coalesce(o.nm, n.nm) AS nm, o.t AS before, n.t AS after
-                 FROM {previous} o
-                 FULL JOIN {current} n ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
-                 WHERE o.t IS DISTINCT FROM n.t
-             )
+            "{comparison}
              INSERT INTO catalog_changes
                  (catalog_id, sync_id, object, action, schema_name, relation_name, name, before, after)
-             SELECT $1, $2, '{object}',
-                    CASE WHEN o_j IS NULL THEN 'added' WHEN n_j IS NULL THEN 'removed' ELSE 'altered' END,
-                    s, r, nullif(nm, ''),
-                    CASE WHEN n_j IS NULL THEN o_j WHEN o_j IS NOT NULL THEN {before} END,
-                    CASE WHEN o_j IS NULL THEN n_j WHEN n_j IS NOT NULL THEN {after} END
-             FROM (SELECT s, r, nm, to_jsonb(before) - $3::text[] AS o_j,
-                          to_jsonb(after) - $3::text[] AS n_j
-                   FROM differing) d
-             WHERE o_j IS DISTINCT FROM n_j
-             ORDER BY 6, 7, 8",
-            with = if *object == "column" { CHANGED_COLUMN_LISTS } else { "" },
-            previous = keyed(compared_rows(c, true)),
-            current = keyed(compared_rows(c, false)),
-            before = only_changed("o_j", "n_j"),
-            after = only_changed("n_j", "o_j"),
+             SELECT $1, $2, '{object}', action, s, r, name, before, after
+             FROM compared
+             ORDER BY s, r, name",
+            comparison = comparison(c, Sides::Write),
         );
         let done = sqlx::query(AssertSqlSafe(sql))
             .bind(catalog_id)
@@ -223,19 +269,140 @@ pub async fn record(
     Ok(recorded)
 }
 
+/// A row a comparison yields: action, schema, relation, name, before, after.
+type ComparedRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<Value>,
+    Option<Value>,
+);
+
+/// What differs between the snapshots of two catalogs as stored now, relations matched by
+/// schema and name and their objects by name: the changes that would turn `from` into `to`,
+/// compared exactly as a write compares a catalog's old rows with its new ones. In the order
+/// the history records them: by kind, then schema, relation and name.
+///
+/// `tx` must be fresh: it reads both snapshots in one snapshot of the store.
+pub async fn compare_catalogs(
+    tx: &mut Tx<'_>,
+    from: CatalogId,
+    to: CatalogId,
+) -> sqlx::Result<Vec<Change>> {
+    sqlx::raw_sql(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL jit = off",
+    )
+    .execute(&mut **tx)
+    .await?;
+    let mut changes = Vec::new();
+    for c in &COMPARED {
+        let sql = format!(
+            "{comparison}
+             SELECT action, s, r, name, before, after FROM compared ORDER BY s, r, name",
+            comparison = comparison(c, Sides::Catalogs),
+        );
+        let rows: Vec<ComparedRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(from)
+            .bind(to)
+            .bind(c.ignored)
+            .fetch_all(&mut **tx)
+            .await?;
+        changes.extend(
+            rows.into_iter()
+                .map(|(action, schema, relation, name, before, after)| {
+                    Change::new(
+                        c.object.to_owned(),
+                        action,
+                        schema,
+                        relation,
+                        name,
+                        before,
+                        after,
+                    )
+                }),
+        );
+    }
+    Ok(changes)
+}
+
+/// One change to a catalog: what the history records, and what a diff answers.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Change {
+    /// `relation`, `column`, `constraint` or `index`.
+    pub object: String,
+    /// `added`, `removed` or `altered`.
+    pub action: String,
+    pub schema: String,
+    pub relation: String,
+    /// The column, constraint or index; null for a relation.
+    pub name: Option<String>,
+    /// Removed: what the object was. Altered: the attributes that changed, as they were.
+    pub before: Option<Value>,
+    /// Added: the object. Altered: the attributes that changed, as they are.
+    pub after: Option<Value>,
+    /// Whether the change can break the catalog's clients (see `catalog::classify`).
+    pub classification: Classification,
+}
+
+impl Change {
+    /// A change, classified.
+    pub fn new(
+        object: String,
+        action: String,
+        schema: String,
+        relation: String,
+        name: Option<String>,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Self {
+        let classification = classify(&object, &action, before.as_ref(), after.as_ref());
+        Self {
+            object,
+            action,
+            schema,
+            relation,
+            name,
+            before,
+            after,
+            classification,
+        }
+    }
+
+    /// Where a change sorts in a list: by kind (as the history records them), then schema,
+    /// relation and name.
+    pub fn sort_key(&self) -> (usize, &str, &str, Option<&str>) {
+        let kind = COMPARED
+            .iter()
+            .position(|c| c.object == self.object)
+            .unwrap_or(COMPARED.len());
+        (kind, &self.schema, &self.relation, self.name.as_deref())
+    }
+}
+
 /// One recorded change, as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeRow {
     pub id: i64,
     pub sync_id: Uuid,
     pub changed_at: DateTime<Utc>,
-    pub object: String,
-    pub action: String,
-    pub schema: String,
-    pub relation: String,
-    pub name: Option<String>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// A [`ChangeRow`] from a row of a `query!` that selects the history's columns.
+macro_rules! change_row {
+    ($r:expr) => {{
+        let r = $r;
+        ChangeRow {
+            id: r.id,
+            sync_id: r.sync_id,
+            changed_at: r.changed_at,
+            change: Change::new(
+                r.object, r.action, r.schema, r.relation, r.name, r.before, r.after,
+            ),
+        }
+    }};
 }
 
 /// A catalog's changes, newest first: those recorded at or after `since`, before the cursor
@@ -247,8 +414,7 @@ pub async fn list_for_catalog(
     before_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as!(
-        ChangeRow,
+    let rows = sqlx::query!(
         r#"SELECT id, sync_id, changed_at, object, action, schema_name AS schema,
                   relation_name AS relation, name, before, after
            FROM catalog_changes
@@ -263,7 +429,8 @@ pub async fn list_for_catalog(
         limit
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| change_row!(r)).collect())
 }
 
 /// The changes one sync recorded, in the order it recorded them, after the cursor `after_id`.
@@ -273,8 +440,7 @@ pub async fn list_for_sync(
     after_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as!(
-        ChangeRow,
+    let rows = sqlx::query!(
         r#"SELECT id, sync_id, changed_at, object, action, schema_name AS schema,
                   relation_name AS relation, name, before, after
            FROM catalog_changes
@@ -286,5 +452,30 @@ pub async fn list_for_sync(
         limit
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| change_row!(r)).collect())
+}
+
+/// The changes the syncs of a catalog after `after` up to and including `upto` recorded, in
+/// the order they recorded them. Sync ids are UUID v7, in the order the syncs were queued, and
+/// the syncs of one catalog run one at a time, in that order.
+pub async fn list_between_syncs(
+    db: impl PgExecutor<'_>,
+    catalog_id: CatalogId,
+    after: SyncId,
+    upto: SyncId,
+) -> sqlx::Result<Vec<ChangeRow>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, sync_id, changed_at, object, action, schema_name AS schema,
+                  relation_name AS relation, name, before, after
+           FROM catalog_changes
+           WHERE catalog_id = $1 AND sync_id > $2 AND sync_id <= $3
+           ORDER BY id"#,
+        catalog_id.uuid(),
+        after.uuid(),
+        upto.uuid()
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| change_row!(r)).collect())
 }

@@ -158,9 +158,10 @@ pub(super) async fn catalog_page(
             table id="changes" {
                 thead { tr { th { "When" } th { "Object" } th { "Change" } th { "Before" } th { "After" } } }
                 tbody {
-                    @for c in &recorded {
+                    @for row in &recorded {
+                        @let c = &row.change;
                         tr {
-                            td { (time(Some(c.changed_at))) }
+                            td { (time(Some(row.changed_at))) }
                             td { (c.object) " " code { (c.schema) "." (c.relation) @if let Some(n) = &c.name { "." (n) } } }
                             td { (c.action) }
                             td { code { (json_text(c.before.as_ref())) } }
