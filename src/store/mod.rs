@@ -10,6 +10,7 @@ pub mod details;
 pub mod jobs;
 pub mod reads;
 pub mod schedules;
+pub mod search;
 pub mod snapshot;
 pub mod syncs;
 
