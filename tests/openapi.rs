@@ -63,6 +63,7 @@ async fn the_document_describes_every_route_as_openapi_3_1() {
         "/ready",
         "/metrics",
         "/audit",
+        "/search",
     ] {
         assert!(paths.contains(&path), "{path} is not documented: {paths:?}");
     }

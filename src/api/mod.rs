@@ -11,9 +11,10 @@ pub(crate) mod extract;
 mod health;
 mod objects;
 mod openapi;
-mod pagination;
+pub(crate) mod pagination;
 pub mod rate_limit;
 pub(crate) mod schedules;
+pub(crate) mod search;
 pub(crate) mod syncs;
 mod watch;
 
@@ -214,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .merge(schedules::router())
         .merge(objects::router())
         .merge(audit::router())
+        .merge(search::router())
         .split_for_parts();
     let document = openapi::document(openapi);
     let mut operations = authorize::Operations::from_document(&document);

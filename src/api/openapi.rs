@@ -24,6 +24,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "syncs", description = "Start, follow, cancel and retry syncs"),
         (name = "catalogs", description = "Catalogs, their history and schedules"),
         (name = "objects", description = "What a catalog holds"),
+        (name = "search", description = "Names and comments across catalogs"),
         (name = "health", description = "Liveness and readiness"),
         (name = "audit", description = "Who did what"),
     )

@@ -59,7 +59,7 @@ fn decode_cursor<C: DeserializeOwned>(raw: &str) -> Result<C, ApiError> {
         })
 }
 
-fn encode_cursor<C: Serialize>(cursor: &C) -> String {
+pub(crate) fn encode_cursor<C: Serialize>(cursor: &C) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("cursor serializes"))
 }
 

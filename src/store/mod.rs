@@ -11,6 +11,7 @@ pub mod diff;
 pub mod jobs;
 pub mod reads;
 pub mod schedules;
+pub mod search;
 pub mod snapshot;
 pub mod syncs;
 

@@ -20,6 +20,7 @@ use crate::store::syncs::SyncStatus;
 
 mod actions;
 mod pages;
+mod search;
 
 /// The cookie a browser keeps the API token in when `API_TOKENS` is set (see `/ui/login`).
 pub const TOKEN_COOKIE: &str = "pgcs_token";
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
             get(pages::table_page),
         )
         .route("/ui/audit", get(pages::audit_page))
+        .route("/ui/search", get(search::search_page))
         .merge(actions::routes())
 }
 
@@ -59,6 +61,7 @@ th{background:#eef0f4;font-weight:600}code{font:12px ui-monospace,monospace}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;padding:10px 16px;border:1px solid #e3e6eb;border-radius:6px}
 .card b{display:block;font-size:20px}nav.crumbs{margin-bottom:8px}
 .progress{white-space:nowrap;font-size:12px}.progress progress{width:120px;vertical-align:middle;margin:0 6px}
+form.search{margin:8px 0 16px}form.search input{width:320px;padding:3px 6px}
 div.line{margin:0 0 8px}form.action{display:inline;margin-left:8px}form.action button{font-size:12px;padding:1px 8px}
 "#;
 

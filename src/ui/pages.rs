@@ -36,6 +36,7 @@ pub(super) async fn overview(
     };
     let body = html! {
         h1 { "Overview" }
+        (super::search::search_box(""))
         @if caller.allows(Scope::Admin) { p { a href="/ui/audit" { "Audit log" } } }
         h2 { "Queue" }
         div.cards {

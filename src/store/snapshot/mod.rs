@@ -19,6 +19,7 @@ mod copy;
 mod plan;
 mod rows;
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use serde_json::json;
@@ -154,6 +155,7 @@ pub async fn write(
                 steps: steps_sent,
                 progress,
                 types: ColumnTypes::default(),
+                names: BTreeSet::new(),
                 counts: SnapshotStats::default(),
                 written: SnapshotStats::default(),
             }
@@ -192,6 +194,7 @@ pub async fn write(
     if encoded.written.tables > 0 {
         super::column_types::insert(tx, &encoded.types).await?;
     }
+    super::search::insert_names(tx, &encoded.names).await?;
     let changes = match recording {
         true if !touched.is_empty() => {
             Some(changes::record(tx, catalog_id, sync_id, &touched).await?)
@@ -231,6 +234,8 @@ struct Step {
 struct Encoded {
     /// The column types of the catalog, to insert into the dictionary.
     types: super::column_types::TypeRows,
+    /// The names of the written schemas, relations and columns, in order, for search.
+    names: Vec<String>,
     end: End,
     counts: SnapshotStats,
     written: SnapshotStats,
@@ -243,6 +248,7 @@ struct Encoder {
     steps: mpsc::Sender<Step>,
     progress: Progress,
     types: ColumnTypes,
+    names: BTreeSet<String>,
     counts: SnapshotStats,
     written: SnapshotStats,
 }
@@ -266,6 +272,7 @@ impl Encoder {
             self.counts.add_schema(schema);
             if written {
                 self.written.add_schema(schema);
+                self.names.insert(schema.name.clone());
                 units.push(Unit::Schema(schema));
             }
         }
@@ -283,6 +290,10 @@ impl Encoder {
                         self.counts.add_relation(&relation.table);
                         if action == Action::Write {
                             self.written.add_relation(&relation.table);
+                            let table = &relation.table;
+                            self.names.insert(table.name.clone());
+                            self.names
+                                .extend(table.columns.iter().map(|c| c.name.clone()));
                             units.push(Unit::Relation {
                                 schema: &relation.schema,
                                 table: &relation.table,
@@ -297,6 +308,7 @@ impl Encoder {
                     self.step(removed, &[], &[], &links, 0)?;
                     return Some(Encoded {
                         types: self.types.rows(),
+                        names: std::mem::take(&mut self.names).into_iter().collect(),
                         end,
                         counts: self.counts,
                         written: self.written,
