@@ -221,7 +221,18 @@ async fn a_person_browses_from_the_overview_to_a_tables_columns() {
         .click()
         .await
         .unwrap();
-    let shown = text_of(&browser, "#schedule").await;
+    // The form's answer sends the browser back to the page, which then shows the pause.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let shown = loop {
+        let shown = match browser.find(Locator::Css("#schedule")).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if shown.contains("paused") || Instant::now() > deadline {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(
         shown.contains("paused") && shown.contains("Resume"),
         "{shown}"
