@@ -15,6 +15,7 @@ pub(crate) mod pagination;
 pub mod rate_limit;
 pub(crate) mod schedules;
 pub(crate) mod search;
+pub(crate) mod sync_request;
 pub(crate) mod syncs;
 mod watch;
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::extract::{JsonObject, PathParams, only_fields, parse_id};
 use super::openapi::{BodyErrors, CatalogId, ReadErrors};
-use super::syncs::{parse_schema_filter, parse_sync_request};
+use super::sync_request::{parse_schema_filter, parse_sync_request};
 use crate::error::{ApiError, ErrorBody};
 use crate::period::Period;
 use crate::queue::SealedCredentials;

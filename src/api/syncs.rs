@@ -6,29 +6,29 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::authorize::{self, AuditTarget};
-use super::extract::{JsonObject, PathParams, QueryParams, only_fields, parse_id};
+use super::extract::{JsonObject, PathParams, QueryParams, parse_id};
 use super::openapi::{
     BodyErrors, CatalogId as CatalogIdParam, ReadErrors, SyncId, WaitOutcome, WaitParam,
     WaitResponses,
 };
+use super::sync_request::{SyncRequest, parse_schema_filter, parse_sync_request};
 use super::watch;
 use crate::access::Caller;
-use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
+use crate::catalog::SchemaFilter;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::queue::{EnqueueRequest, SealedCredentials};
-use crate::source::SourceTarget;
 use crate::store::catalogs::catalog_id_for;
+use crate::store::progress::ProgressReport;
 use crate::store::schedules;
-use crate::store::syncs::{self, AttemptRow, ProgressReport, SyncRow, SyncStatus};
+use crate::store::syncs::{self, AttemptRow, SyncRow, SyncStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,28 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_sync, cancel_sync))
         .routes(routes!(retry_sync))
         .routes(routes!(resync_catalog))
-}
-
-/// The body of `POST /sync`: how to reach the source database. Unknown fields are refused.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // the handler reads the body field by field, to name the one at fault
-pub(super) struct SyncRequest {
-    /// Hostname or IP address (checked against `SOURCE_ALLOWLIST`).
-    #[schema(min_length = 1, max_length = 253)]
-    host: String,
-    #[schema(minimum = 1, maximum = 65535)]
-    port: u16,
-    #[schema(min_length = 1, max_length = 128)]
-    user: String,
-    /// Sealed at once; never stored in clear nor returned.
-    #[schema(max_length = 1024)]
-    password: Option<String>,
-    #[schema(min_length = 1, max_length = 1024)]
-    dbname: String,
-    /// `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`.
-    sslmode: Option<String>,
-    /// Which schemas to read: `{"include": [...], "exclude": [...]}`; all user schemas by default.
-    schemas: Option<SchemaFilter>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -151,156 +129,6 @@ async fn enqueue_and_answer(
         }),
     )
         .into_response())
-}
-
-const FIELDS: [&str; 7] = [
-    "host", "port", "user", "password", "dbname", "sslmode", "schemas",
-];
-const SSL_MODES: [&str; 6] = [
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-];
-
-/// Checks every field of a `POST /sync` body, naming the first one that is wrong.
-pub(super) fn parse_sync_request(
-    body: &Map<String, Value>,
-) -> Result<(SourceTarget, SecretString), ApiError> {
-    only_fields(body, &FIELDS, "")?;
-    let host = required_text(body, "host", 253)?;
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "/?#@".contains(c))
-    {
-        return Err(ApiError::validation(
-            "host",
-            "must be a hostname or an IP address",
-        ));
-    }
-    let port = match body.get("port") {
-        None | Some(Value::Null) => return Err(ApiError::validation("port", "is required")),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| ApiError::validation("port", "must be an integer from 1 to 65535"))?
-            as u16,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "port",
-                "must be an integer from 1 to 65535",
-            ));
-        }
-    };
-    let user = required_text(body, "user", 128)?;
-    let dbname = required_text(body, "dbname", 1024)?;
-    let password = match body.get("password") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(p)) if p.len() > 1024 => {
-            return Err(ApiError::validation(
-                "password",
-                "must be at most 1024 bytes",
-            ));
-        }
-        Some(Value::String(p)) if p.contains('\0') => {
-            return Err(ApiError::validation(
-                "password",
-                "must not contain NUL bytes",
-            ));
-        }
-        Some(Value::String(p)) => p.clone(),
-        Some(_) => return Err(ApiError::validation("password", "must be a string")),
-    };
-    let sslmode = match body.get("sslmode") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(m)) if SSL_MODES.contains(&m.as_str()) => Some(m.clone()),
-        Some(_) => {
-            return Err(ApiError::validation(
-                "sslmode",
-                format!("must be one of {}", SSL_MODES.join(", ")),
-            ));
-        }
-    };
-    Ok((
-        SourceTarget {
-            host: host.to_ascii_lowercase(),
-            port,
-            user,
-            dbname,
-            sslmode,
-        },
-        SecretString::from(password),
-    ))
-}
-
-/// The optional `"schemas": {"include": [...], "exclude": [...]}` of a sync request.
-pub(super) fn parse_schema_filter(value: Option<&Value>) -> Result<SchemaFilter, ApiError> {
-    let object = match value {
-        None | Some(Value::Null) => return Ok(SchemaFilter::default()),
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "schemas",
-                "must be an object with \"include\" and/or \"exclude\" lists",
-            ));
-        }
-    };
-    let list = |key: &str| -> Result<Option<Vec<String>>, ApiError> {
-        let field = format!("schemas.{key}");
-        match object.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) if items.len() <= 1000 => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s)
-                        if !s.is_empty() && s.len() <= MAX_NAME_BYTES && !s.contains('\0') =>
-                    {
-                        Ok(s.clone())
-                    }
-                    _ => Err(ApiError::validation(
-                        &field,
-                        "must hold schema names (non-empty strings)",
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(ApiError::validation(
-                &field,
-                "must be a list of at most 1000 schema names",
-            )),
-        }
-    };
-    if let Some(unknown) = object.keys().find(|k| *k != "include" && *k != "exclude") {
-        return Err(ApiError::validation(
-            format!("schemas.{unknown}"),
-            "unknown field; expected include or exclude",
-        ));
-    }
-    Ok(SchemaFilter {
-        include: list("include")?,
-        exclude: list("exclude")?.unwrap_or_default(),
-    })
-}
-
-/// A non-blank string field without NUL bytes, at most `max` bytes long.
-fn required_text(body: &Map<String, Value>, field: &str, max: usize) -> Result<String, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Err(ApiError::validation(field, "is required")),
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            Err(ApiError::validation(field, "must not be blank"))
-        }
-        Some(Value::String(s)) if s.len() > max => Err(ApiError::validation(
-            field,
-            format!("must be at most {max} bytes"),
-        )),
-        Some(Value::String(s)) if s.contains('\0') => {
-            Err(ApiError::validation(field, "must not contain NUL bytes"))
-        }
-        Some(Value::String(s)) => Ok(s.trim().to_owned()),
-        Some(_) => Err(ApiError::validation(field, "must be a string")),
-    }
 }
 
 /// A sync as clients see it.
@@ -608,49 +436,4 @@ pub(crate) async fn resync_request(
         latest.credentials,
         latest.schema_filter,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn parse(v: Value) -> Result<(SourceTarget, SecretString), ApiError> {
-        parse_sync_request(v.as_object().unwrap())
-    }
-
-    fn field_of(v: Value) -> String {
-        match parse(v) {
-            Err(ApiError::Validation { field, .. }) => field,
-            other => panic!("expected a validation error, got {:?}", other.map(|t| t.0)),
-        }
-    }
-
-    #[test]
-    fn each_rule_names_its_field() {
-        let ok = json!({"host":"DB.example","port":5432,"user":"u","password":"p","dbname":"d"});
-        let (target, _) = parse(ok.clone()).unwrap();
-        assert_eq!(target.host, "db.example");
-        assert_eq!(target.port, 5432);
-
-        let with = |k: &str, v: Value| {
-            let mut o = ok.clone();
-            o[k] = v;
-            o
-        };
-        assert_eq!(field_of(with("host", json!("  "))), "host");
-        assert_eq!(field_of(with("host", json!("a b"))), "host");
-        assert_eq!(field_of(with("port", json!(0))), "port");
-        assert_eq!(field_of(with("port", json!(65536))), "port");
-        assert_eq!(field_of(with("port", json!("5432"))), "port");
-        assert_eq!(field_of(with("port", json!(54.5))), "port");
-        assert_eq!(field_of(with("user", json!(""))), "user");
-        assert_eq!(field_of(with("dbname", json!(null))), "dbname");
-        assert_eq!(field_of(with("password", json!(5))), "password");
-        assert_eq!(field_of(with("sslmode", json!("sometimes"))), "sslmode");
-        assert_eq!(field_of(with("extra", json!(1))), "extra");
-        let mut missing = ok.clone();
-        missing.as_object_mut().unwrap().remove("host");
-        assert_eq!(field_of(missing), "host");
-    }
 }

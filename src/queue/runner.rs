@@ -19,8 +19,9 @@ use crate::crypto::CredentialsKey;
 use crate::ids::SyncId;
 use crate::source::{MetadataSource, Reading, SourceError};
 use crate::store::catalogs;
+use crate::store::progress::{self, Phase, Progress};
 use crate::store::snapshot::{self, WriteError};
-use crate::store::syncs::{self, Phase, Progress, SyncStats};
+use crate::store::syncs::{self, SyncStats};
 use crate::telemetry;
 
 /// Backoff between attempts of a transiently failing sync: exponential with full jitter.
@@ -160,7 +161,7 @@ impl SyncRunner {
                     "waiting for free connections to the source host"
                 );
                 metrics::counter!("pgcs_source_slot_waits_total").increment(1);
-                syncs::record_waiting(&self.pool, job.sync_id).await?;
+                progress::record_waiting(&self.pool, job.sync_id).await?;
             } else if syncs::get(&self.pool, job.sync_id)
                 .await?
                 .is_none_or(|s| s.status.is_terminal())
@@ -294,7 +295,7 @@ impl SyncRunner {
                 tokio::time::sleep(PROGRESS_INTERVAL).await;
                 let report = progress.report();
                 if last != Some(report) {
-                    if let Err(e) = syncs::record_progress(&pool, sync_id, &report).await {
+                    if let Err(e) = progress::record_progress(&pool, sync_id, &report).await {
                         debug!(error = %e, "could not store the sync's progress");
                     }
                     last = Some(report);

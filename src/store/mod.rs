@@ -9,6 +9,7 @@ pub mod column_types;
 pub mod details;
 pub mod diff;
 pub mod jobs;
+pub mod progress;
 pub mod reads;
 pub mod schedules;
 pub mod search;

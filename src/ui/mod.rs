@@ -15,7 +15,7 @@ use crate::access::Scope;
 use crate::api::AppState;
 use crate::api::authorize::Operations;
 use crate::api::extract::QueryParams;
-use crate::store::syncs;
+use crate::store::progress;
 use crate::store::syncs::SyncStatus;
 
 mod actions;
@@ -90,12 +90,12 @@ fn status_badge(status: Option<SyncStatus>) -> Markup {
 
 /// A progress bar with the phase and the relations done of the total (while the source is read,
 /// the total is unknown: a bar without a value, which a browser shows as busy).
-fn progress_bar(report: &syncs::ProgressReport) -> Markup {
+fn progress_bar(report: &progress::ProgressReport) -> Markup {
     let phase = match report.phase {
-        syncs::Phase::Reading => "reading",
-        syncs::Phase::Comparing => "comparing",
-        syncs::Phase::Writing => "writing",
-        syncs::Phase::Waiting => "waiting for the source host",
+        progress::Phase::Reading => "reading",
+        progress::Phase::Comparing => "comparing",
+        progress::Phase::Writing => "writing",
+        progress::Phase::Waiting => "waiting for the source host",
     };
     let done = report.relations_done;
     html! {
@@ -178,7 +178,7 @@ pub fn cookie_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use syncs::{Phase, ProgressReport};
+    use progress::{Phase, ProgressReport};
 
     fn shown(phase: Phase, done: u64, total: Option<u64>) -> String {
         progress_bar(&ProgressReport {

@@ -29,7 +29,7 @@ pub use plan::Names;
 use plan::{Action, Plan, Refreshed, Stored};
 use rows::{Context, Family, Unit, UnitHasher};
 
-use super::syncs::{Phase, Progress};
+use super::progress::{Phase, Progress};
 use super::{Tx, changes, column_types::ColumnTypes};
 use crate::catalog::{End, Links, Piece, SnapshotStats};
 use crate::ids::{CatalogId, SyncId};
