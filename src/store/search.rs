@@ -98,6 +98,27 @@ pub struct Hit {
     pub position: Position,
 }
 
+/// A [`Hit`] from a row of a name or a comment query: their records are of different types
+/// with the same fields.
+macro_rules! hit {
+    ($r:ident, $name_matched:expr, $score:expr) => {
+        Hit {
+            score: $score,
+            catalog_id: $r.catalog_id,
+            host: $r.host,
+            port: $r.port,
+            dbname: $r.dbname,
+            kind: $r.kind,
+            schema: $r.schema,
+            relation: $r.relation,
+            name: $r.name,
+            comment: $r.comment,
+            name_matched: $name_matched,
+            position: Position::START,
+        }
+    };
+}
+
 /// A group of dictionary names of one class and score.
 struct Group {
     class: i32,
@@ -294,23 +315,7 @@ async fn occurrences(
     )
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Hit {
-            catalog_id: r.catalog_id,
-            host: r.host,
-            port: r.port,
-            dbname: r.dbname,
-            kind: r.kind,
-            schema: r.schema,
-            relation: r.relation,
-            name: r.name,
-            comment: r.comment,
-            name_matched: true,
-            score: 0.0,
-            position: Position::START,
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| hit!(r, true, 0.0)).collect())
 }
 
 /// Objects whose comment contains `q`, best word similarity first: `take` after the first
@@ -378,21 +383,5 @@ async fn comments(
     )
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Hit {
-            catalog_id: r.catalog_id,
-            host: r.host,
-            port: r.port,
-            dbname: r.dbname,
-            kind: r.kind,
-            schema: r.schema,
-            relation: r.relation,
-            name: r.name,
-            comment: r.comment,
-            name_matched: false,
-            score: r.score,
-            position: Position::START,
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| hit!(r, false, r.score)).collect())
 }
