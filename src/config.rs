@@ -83,6 +83,11 @@ pub struct ApiConfig {
     /// host but loopback, link-local, unspecified, 0.0.0.0/8 and IPv6 unique-local addresses.
     #[arg(long, env = "SOURCE_ALLOWLIST")]
     pub source_allowlist: Option<String>,
+
+    /// Hosts and networks webhook receivers may be at, as `SOURCE_ALLOWLIST` (which applies
+    /// when this is unset).
+    #[arg(long, env = "WEBHOOK_ALLOWLIST")]
+    pub webhook_allowlist: Option<String>,
 }
 
 /// Configuration of a worker process.
@@ -175,6 +180,43 @@ pub struct WorkerConfig {
     /// Audit log entries older than this are deleted.
     #[arg(long, env = "AUDIT_RETENTION", default_value = "90d", value_parser = crate::duration::parse_arg)]
     pub audit_retention: Duration,
+
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// How a worker delivers webhook events.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// Hosts and networks webhook receivers may be at (checked after DNS resolution), as
+    /// `SOURCE_ALLOWLIST` (which applies when this is unset).
+    #[arg(long, env = "WEBHOOK_ALLOWLIST")]
+    pub webhook_allowlist: Option<String>,
+
+    /// Deliveries one worker process makes at the same time.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    pub webhook_concurrency: usize,
+
+    /// Shortest delay before a failed delivery is tried again.
+    #[arg(long, env = "WEBHOOK_RETRY_MIN_DELAY_MS", default_value_t = 1_000)]
+    pub webhook_retry_min_delay_ms: u64,
+
+    /// Longest delay between two attempts of a delivery.
+    #[arg(long, env = "WEBHOOK_RETRY_MAX_DELAY_MS", default_value_t = 3_600_000)]
+    pub webhook_retry_max_delay_ms: u64,
+
+    /// A delivery is given up once its next attempt would come later than this after its event.
+    #[arg(long, env = "WEBHOOK_MAX_AGE", default_value = "24h", value_parser = crate::duration::parse_arg)]
+    pub webhook_max_age: Duration,
+
+    /// Time a receiver gets to answer, connection included.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Failed attempts in a row after which a subscription is disabled (with the reason shown).
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER", default_value_t = 50,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub webhook_disable_after: i32,
 }
 
 impl WorkerConfig {

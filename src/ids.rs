@@ -55,3 +55,15 @@ id_type!(
     /// A sync: a UUID v7.
     SyncId
 );
+id_type!(
+    /// A webhook subscription: a UUID v7.
+    WebhookId
+);
+id_type!(
+    /// An event raised for webhooks, and the `webhook-id` receivers deduplicate on: a UUID v7.
+    EventId
+);
+id_type!(
+    /// One delivery of an event to one subscription: a UUID v7.
+    DeliveryId
+);

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod db;
 pub mod duration;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod introspect;
 pub mod join;

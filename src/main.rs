@@ -103,6 +103,13 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
 
     let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
         .map_err(anyhow::Error::msg)?;
+    let webhook_policy = SourcePolicy::from_setting(
+        config
+            .webhook_allowlist
+            .as_deref()
+            .or(config.source_allowlist.as_deref()),
+    )
+    .map_err(anyhow::Error::msg)?;
     let tokens = api_tokens(&config)?;
     if tokens.is_none() {
         tracing::warn!("API_TOKENS is not set: the API accepts every request");
@@ -116,7 +123,8 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     )
     .with_tokens(tokens)
     .with_rate_limit(config.rate_limit)
-    .with_source_policy(policy);
+    .with_source_policy(policy)
+    .with_webhook_policy(webhook_policy);
     let addr = format!("{}:{}", config.bind_addr, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

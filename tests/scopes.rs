@@ -34,12 +34,13 @@ async fn call(
     )
 }
 
-/// The scope this service means each operation to need: reads need `read` (the audit log
-/// `admin`), deleting a catalog needs `admin`, every other change `sync`.
+/// The scope this service means each operation to need: reads need `read` (the audit log and
+/// webhooks `admin`), deleting a catalog needs `admin`, every other change `sync`.
 fn intended_scope(method: &str, path: &str) -> Option<&'static str> {
     match (method, path) {
         (_, "/health" | "/ready") => None,
         ("get", "/audit") => Some("admin"),
+        (_, webhooks) if webhooks.starts_with("/webhooks") => Some("admin"),
         ("get", _) => Some("read"),
         ("delete", "/catalogs/{id}") => Some("admin"),
         _ => Some("sync"),
@@ -72,6 +73,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             assert_eq!(stated, intended, "{method} {pattern}: the document's scope");
             let path = pattern
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
+                .replace("{delivery_id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{schema}", "public")
                 .replace("{table}", "t");
             let method: Method = method.to_uppercase().parse().unwrap();
@@ -96,7 +98,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 28 * 3, "every operation with every scope");
+    assert_eq!(checked, 37 * 3, "every operation with every scope");
 }
 
 #[tokio::test]

@@ -4,5 +4,5 @@
 pub mod sources;
 pub mod tokens;
 
-pub use sources::SourcePolicy;
+pub use sources::{SourcePolicy, Subject};
 pub use tokens::{ApiTokens, Caller, Scope};

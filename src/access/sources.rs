@@ -10,9 +10,38 @@ use ipnet::IpNet;
 /// to lies in a listed network. Without one, every host is allowed except the addresses of this
 /// machine and of its cloud's metadata services ([`is_internal`]): a service that connects
 /// where a client tells it must not be turned against its own machine.
+///
+/// Webhook targets pass the same checks ([`Subject::Webhook`], `WEBHOOK_ALLOWLIST`).
 #[derive(Debug, Clone, Default)]
 pub struct SourcePolicy {
     list: Option<(Vec<String>, Vec<IpNet>)>,
+    subject: Subject,
+}
+
+/// What a policy guards, as its refusals name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Subject {
+    /// Source databases and metadata services (`SOURCE_ALLOWLIST`).
+    #[default]
+    Source,
+    /// Webhook receivers (`WEBHOOK_ALLOWLIST`, else `SOURCE_ALLOWLIST`).
+    Webhook,
+}
+
+impl Subject {
+    fn host(self) -> &'static str {
+        match self {
+            Self::Source => "source host",
+            Self::Webhook => "webhook host",
+        }
+    }
+
+    fn setting(self) -> &'static str {
+        match self {
+            Self::Source => "SOURCE_ALLOWLIST",
+            Self::Webhook => "WEBHOOK_ALLOWLIST",
+        }
+    }
 }
 
 impl SourcePolicy {
@@ -34,6 +63,7 @@ impl SourcePolicy {
         }
         Ok(Self {
             list: Some((hosts, nets)),
+            subject: Subject::Source,
         })
     }
 
@@ -43,6 +73,16 @@ impl SourcePolicy {
             Some(list) if !list.trim().is_empty() => Self::parse(list),
             _ => Ok(Self::default()),
         }
+    }
+
+    /// The same policy, naming `subject` in its refusals.
+    pub fn guarding(mut self, subject: Subject) -> Self {
+        self.subject = subject;
+        self
+    }
+
+    fn refusal(&self, host: &str, ip: Option<IpAddr>) -> String {
+        refusal(self.subject, host, ip)
     }
 
     fn listed_host(&self, host: &str) -> bool {
@@ -70,16 +110,16 @@ impl SourcePolicy {
             return if self.allows_ip(ip) {
                 Ok(())
             } else {
-                Err(refusal(host, None))
+                Err(self.refusal(host, None))
             };
         }
         match &self.list {
             // A list of names only: an unlisted name cannot be allowed.
-            Some((_, nets)) if nets.is_empty() => Err(refusal(host, None)),
+            Some((_, nets)) if nets.is_empty() => Err(self.refusal(host, None)),
             None if host.eq_ignore_ascii_case("localhost")
                 || host.to_ascii_lowercase().ends_with(".localhost") =>
             {
-                Err(refusal(host, None))
+                Err(self.refusal(host, None))
             }
             _ => Ok(()),
         }
@@ -94,31 +134,36 @@ impl SourcePolicy {
             Some(ip) => vec![ip],
             None => tokio::net::lookup_host((literal, port))
                 .await
-                .map_err(|e| format!("resolving source host {host:?} failed: {e}"))?
+                .map_err(|e| format!("resolving {} {host:?} failed: {e}", self.subject.host()))?
                 .map(|a| a.ip())
                 .collect(),
         };
         if addresses.is_empty() {
-            return Err(format!("source host {host:?} resolved to no address"));
+            return Err(format!(
+                "{} {host:?} resolved to no address",
+                self.subject.host()
+            ));
         }
         if self.listed_host(host) {
             return Ok(addresses);
         }
         match addresses.iter().find(|ip| !self.allows_ip(**ip)) {
-            Some(ip) => Err(refusal(host, Some(*ip))),
+            Some(ip) => Err(self.refusal(host, Some(*ip))),
             None => Ok(addresses),
         }
     }
 }
 
-fn refusal(host: &str, ip: Option<IpAddr>) -> String {
+fn refusal(subject: Subject, host: &str, ip: Option<IpAddr>) -> String {
     let resolved = ip
         .map(|ip| format!(" (resolved to {ip})"))
         .unwrap_or_default();
     format!(
-        "source host {host:?}{resolved} is not allowed: loopback, link-local, unspecified and \
-         IPv6 unique-local addresses need SOURCE_ALLOWLIST, and with a list only listed hosts \
-         and networks are allowed"
+        "{what} {host:?}{resolved} is not allowed: loopback, link-local, unspecified and \
+         IPv6 unique-local addresses need {setting}, and with a list only listed hosts \
+         and networks are allowed",
+        what = subject.host(),
+        setting = subject.setting(),
     )
 }
 

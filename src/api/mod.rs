@@ -18,6 +18,8 @@ pub(crate) mod search;
 pub(crate) mod sync_request;
 pub(crate) mod syncs;
 mod watch;
+mod webhook_request;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -35,7 +37,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::access::{ApiTokens, SourcePolicy};
+use crate::access::{ApiTokens, SourcePolicy, Subject};
 use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
 use crate::db::HeldConnections;
@@ -67,6 +69,10 @@ pub struct Shared {
     pub tokens: Option<Arc<ApiTokens>>,
     /// Which source hosts a sync request may name.
     pub source_policy: Arc<SourcePolicy>,
+    /// Where webhook subscriptions may point.
+    pub webhook_policy: Arc<SourcePolicy>,
+    /// The webhook queue (test events and redeliveries go there).
+    pub webhook_queue: Arc<str>,
     /// Writes sync requests, coalescing concurrent ones into shared transactions.
     pub enqueuer: Enqueuer,
     /// Wakes requests waiting for syncs to end (`?wait=`).
@@ -117,6 +123,8 @@ impl AppState {
             audit,
             rate_limit: None,
             source_policy: Arc::new(SourcePolicy::default()),
+            webhook_policy: Arc::new(SourcePolicy::default().guarding(Subject::Webhook)),
+            webhook_queue: crate::store::deliveries::queue_name(queue).into(),
             enqueuer,
             max_attempts,
             max_body_bytes,
@@ -135,6 +143,11 @@ impl AppState {
 
     pub fn with_source_policy(mut self, policy: SourcePolicy) -> Self {
         self.configure().source_policy = Arc::new(policy);
+        self
+    }
+
+    pub fn with_webhook_policy(mut self, policy: SourcePolicy) -> Self {
+        self.configure().webhook_policy = Arc::new(policy.guarding(Subject::Webhook));
         self
     }
 
@@ -217,6 +230,7 @@ pub fn router(state: AppState) -> Router {
         .merge(objects::router())
         .merge(audit::router())
         .merge(search::router())
+        .merge(webhooks::router())
         .split_for_parts();
     let document = openapi::document(openapi);
     let mut operations = authorize::Operations::from_document(&document);

@@ -27,6 +27,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "search", description = "Names and comments across catalogs"),
         (name = "health", description = "Liveness and readiness"),
         (name = "audit", description = "Who did what"),
+        (name = "webhooks", description = "Schema-change events pushed to receivers"),
     )
 )]
 pub struct ApiDoc;

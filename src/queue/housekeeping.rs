@@ -1,5 +1,6 @@
 //! What every worker process does besides running syncs, every couple of seconds: deletes
-//! finished jobs, applies the retention of old syncs, and starts the re-syncs that schedules
+//! finished jobs (of the sync and webhook queues), applies the retention of old syncs,
+//! webhook events and audit entries, and starts the re-syncs that schedules
 //! have due. Any number of workers may do it at once: each step is safe to run concurrently.
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use tracing::{info, warn};
 use super::{EnqueueRequest, SealedCredentials, enqueue_all_in};
 use crate::crypto::CredentialsKey;
 use crate::period::Period;
-use crate::store::{audit, jobs, schedules, syncs};
+use crate::store::{audit, deliveries, jobs, schedules, syncs};
 
 /// How often finished jobs are deleted and schedules looked at.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -42,8 +43,10 @@ impl Housekeeping {
                 _ = tick.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            if let Err(e) = jobs::delete_finished(&self.pool, &self.queue).await {
-                warn!(error = %e, "deleting finished jobs failed");
+            for queue in [self.queue.clone(), deliveries::queue_name(&self.queue)] {
+                if let Err(e) = jobs::delete_finished(&self.pool, &queue).await {
+                    warn!(error = %e, %queue, "deleting finished jobs failed");
+                }
             }
             if let Err(e) = self.start_due_schedules().await {
                 warn!(error = %e, "starting scheduled syncs failed");
@@ -60,6 +63,11 @@ impl Housekeeping {
                     Ok(0) => {}
                     Ok(deleted) => info!(deleted, "deleted audit entries past their retention"),
                     Err(e) => warn!(error = %e, "pruning the audit log failed"),
+                }
+                match deliveries::prune(&self.pool, self.retention).await {
+                    Ok(0) => {}
+                    Ok(deleted) => info!(deleted, "deleted webhook events past the retention age"),
+                    Err(e) => warn!(error = %e, "pruning webhook events failed"),
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! source's connection details with the password sealed under `CREDENTIALS_KEY`; the sync's
 //! status lives in this service's own `syncs` table, written in the same transaction as the job.
 
+pub mod delivery;
 mod enqueue;
 mod housekeeping;
 mod runner;

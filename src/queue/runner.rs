@@ -18,10 +18,10 @@ use crate::catalog::Piece;
 use crate::crypto::CredentialsKey;
 use crate::ids::SyncId;
 use crate::source::{MetadataSource, Reading, SourceError};
-use crate::store::catalogs;
 use crate::store::progress::{self, Phase, Progress};
 use crate::store::snapshot::{self, WriteError};
 use crate::store::syncs::{self, SyncStats};
+use crate::store::{catalogs, outbox};
 use crate::telemetry;
 
 /// Backoff between attempts of a transiently failing sync: exponential with full jitter.
@@ -66,6 +66,8 @@ pub struct SyncRunner {
     pub shutdown: CancellationToken,
     /// The per-host limit on source connections; `None` for a metadata service.
     pub slots: Option<SourceSlots>,
+    /// The webhook queue the events of ended syncs are delivered through.
+    pub webhook_queue: Arc<str>,
 }
 
 impl SyncRunner {
@@ -277,6 +279,14 @@ impl SyncRunner {
                 .unwrap_or_default()
         };
         if syncs::succeed(&mut tx, job.sync_id, &stats).await? {
+            outbox::sync_succeeded(
+                &mut tx,
+                &self.webhook_queue,
+                job.catalog_id,
+                job.sync_id,
+                &stats,
+            )
+            .await?;
             tx.commit().await?;
             metrics::counter!("pgcs_syncs_finished_total", "outcome" => "unchanged").increment(1);
             info!("sync succeeded: the source's catalog is unchanged since the last read");
@@ -330,7 +340,16 @@ impl SyncRunner {
 
     async fn fail(&self, job: &SyncJob, message: &str) -> Result<(), Release> {
         let mut tx = self.pool.begin().await?;
-        syncs::fail(&mut tx, job.sync_id, message).await?;
+        if syncs::fail(&mut tx, job.sync_id, message).await? {
+            outbox::sync_failed(
+                &mut tx,
+                &self.webhook_queue,
+                job.catalog_id,
+                job.sync_id,
+                message,
+            )
+            .await?;
+        }
         tx.commit().await?;
         metrics::counter!("pgcs_syncs_finished_total", "outcome" => "failed").increment(1);
         Ok(())
@@ -397,6 +416,14 @@ impl SyncRunner {
             tx.rollback().await?;
             return Ok(());
         }
+        outbox::sync_succeeded(
+            &mut tx,
+            &self.webhook_queue,
+            job.catalog_id,
+            job.sync_id,
+            &stats,
+        )
+        .await?;
         tx.commit().await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         info!(?stats, elapsed_ms, "sync succeeded");

@@ -12,19 +12,22 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::delivery::{Deliverer, DeliverySettings};
 use super::housekeeping::Housekeeping;
 use super::source_slots::SourceSlots;
 use super::{RetryPolicy, SyncJob, SyncRunner};
-use crate::access::SourcePolicy;
+use crate::access::{SourcePolicy, Subject};
 use crate::config::WorkerConfig;
 use crate::crypto::CredentialsKey;
 use crate::source::{MetadataSource, SourceLimits};
+use crate::store::deliveries::{self, DeliveryJob};
 
 /// A configured worker, ready to start.
 pub struct Worker {
     pub name: String,
     pub pool: PgPool,
     pub runner: SyncRunner,
+    pub deliverer: Deliverer,
     pub config: WorkerConfig,
 }
 
@@ -64,6 +67,31 @@ impl Worker {
         };
         let policy = SourcePolicy::from_setting(config.source_allowlist.as_deref())
             .map_err(anyhow::Error::msg)?;
+        let webhooks = &config.webhooks;
+        let webhook_policy = SourcePolicy::from_setting(
+            webhooks
+                .webhook_allowlist
+                .as_deref()
+                .or(config.source_allowlist.as_deref()),
+        )
+        .map_err(anyhow::Error::msg)?
+        .guarding(Subject::Webhook);
+        let webhook_queue = deliveries::queue_name(&config.store.queue_name);
+        let deliverer = Deliverer::new(
+            pool.clone(),
+            key.clone(),
+            webhook_policy,
+            DeliverySettings {
+                retry: RetryPolicy {
+                    min_delay: WorkerConfig::ms(webhooks.webhook_retry_min_delay_ms),
+                    max_delay: WorkerConfig::ms(webhooks.webhook_retry_max_delay_ms),
+                },
+                max_age: webhooks.webhook_max_age,
+                timeout: WorkerConfig::ms(webhooks.webhook_timeout_ms),
+                disable_after: webhooks.webhook_disable_after,
+            },
+            &webhook_queue,
+        )?;
         let source = MetadataSource::new(config.external_metadata_url.as_deref(), limits, policy)?;
         let slots = matches!(source, MetadataSource::Database(_))
             .then(|| SourceSlots::new(pool.clone(), config.source_host_connections));
@@ -77,11 +105,13 @@ impl Worker {
             },
             shutdown: CancellationToken::new(),
             slots,
+            webhook_queue: webhook_queue.into(),
         };
         Ok(Self {
             name: unique_worker_name(config.worker_name.as_deref()),
             pool,
             runner,
+            deliverer,
             config,
         })
     }
@@ -106,10 +136,12 @@ impl Worker {
             mut name,
             pool,
             runner,
+            deliverer,
             config,
         } = self;
         let shutdown = runner.shutdown.clone();
         let runner = Arc::new(runner);
+        let deliverer = Arc::new(deliverer);
         let housekeeping = Housekeeping {
             pool: pool.clone(),
             queue: config.store.queue_name.clone(),
@@ -121,7 +153,11 @@ impl Worker {
         let mut delay = Duration::from_millis(500);
         let result = loop {
             let started = tokio::time::Instant::now();
-            let outcome = consume(&name, &pool, runner.clone(), &config, &shutdown).await;
+            let consumers = Consumers {
+                runner: runner.clone(),
+                deliverer: deliverer.clone(),
+            };
+            let outcome = consume(&name, &pool, consumers, &config, &shutdown).await;
             if shutdown.is_cancelled() {
                 break outcome;
             }
@@ -145,45 +181,86 @@ impl Worker {
     }
 }
 
-/// One apalis consumer of the queue, until shutdown or until apalis gives up.
+/// What a worker's consumers run: syncs, and webhook deliveries.
+struct Consumers {
+    runner: Arc<SyncRunner>,
+    deliverer: Arc<Deliverer>,
+}
+
+/// The apalis consumers of the sync queue and of the webhook queue, until shutdown or until
+/// apalis gives up on either. Deliveries have a queue of their own, so that a burst of them
+/// never waits behind long syncs, nor syncs behind them.
 async fn consume(
     name: &str,
     pool: &PgPool,
-    runner: Arc<SyncRunner>,
+    consumers: Consumers,
     config: &WorkerConfig,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let queue_config = apalis_postgres::Config::default()
-        .queue(&config.store.queue_name)
-        .batch_size(config.batch_size.max(1))
-        .heartbeat_interval(Duration::from_secs(config.heartbeat_secs.max(1)))
-        .missed_heartbeats(config.missed_heartbeats.max(1));
+    let queue_config = |queue: &str, batch: usize| {
+        apalis_postgres::Config::default()
+            .queue(queue)
+            .batch_size(batch.max(1))
+            .heartbeat_interval(Duration::from_secs(config.heartbeat_secs.max(1)))
+            .missed_heartbeats(config.missed_heartbeats.max(1))
+    };
+    let poll = WorkerConfig::ms(config.poll_interval_ms.max(1));
     // LISTEN/NOTIFY wakes an idle worker at once; the short poll catches what a notification
     // misses (delayed and re-queued jobs, a wake-up lost during a fetch).
-    let backend = PostgresStorage::<SyncJob>::new(pool)
-        .with_config(queue_config)
+    let syncs = PostgresStorage::<SyncJob>::new(pool)
+        .with_config(queue_config(&config.store.queue_name, config.batch_size))
         .with_pubsub()
-        .poll_with_interval(WorkerConfig::ms(config.poll_interval_ms.max(1)));
-    let worker = WorkerBuilder::new(name)
-        .backend(backend)
-        .data(runner)
+        .poll_with_interval(poll);
+    let sync_worker = WorkerBuilder::new(name)
+        .backend(syncs)
+        .data(consumers.runner)
         .concurrency(config.concurrency.max(1))
         .build(handle_sync);
-    info!(worker = %name, queue = %config.store.queue_name, "worker started");
+    let webhook_queue = deliveries::queue_name(&config.store.queue_name);
+    let concurrency = config.webhooks.webhook_concurrency.max(1);
+    let webhooks = PostgresStorage::<DeliveryJob>::new(pool)
+        .with_config(queue_config(&webhook_queue, concurrency))
+        .with_pubsub()
+        .poll_with_interval(poll);
+    let delivery_name = format!("{name}-webhooks");
+    let delivery_worker = WorkerBuilder::new(delivery_name.as_str())
+        .backend(webhooks)
+        .data(consumers.deliverer)
+        .concurrency(concurrency)
+        .build(handle_delivery);
+    info!(worker = %name, queue = %config.store.queue_name, %webhook_queue, "worker started");
 
-    let stop = shutdown.clone();
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let run = worker.run_until(async move {
+    let stopped = |stop: CancellationToken| async move {
         stop.cancelled().await;
         Ok::<(), WorkerError>(())
-    });
+    };
+    let run_syncs = sync_worker.run_until(stopped(shutdown.clone()));
+    let run_deliveries = delivery_worker.run_until(stopped(shutdown.clone()));
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
     tokio::select! {
-        r = run => r.map_err(|e| anyhow::anyhow!("worker {name} stopped: {e}")),
+        r = async { tokio::try_join!(run_syncs, run_deliveries) } => {
+            r.map(|_| ()).map_err(|e| anyhow::anyhow!("worker {name} stopped: {e}"))
+        }
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            warn!(worker = %name, ?grace, "in-flight syncs did not finish in time; they will be re-run after the heartbeat timeout");
+            warn!(worker = %name, ?grace, "in-flight jobs did not finish in time; they will be re-run after the heartbeat timeout");
             Ok(())
         }
     }
+}
+
+/// The apalis handler of the webhook queue: one delivery attempt.
+async fn handle_delivery(
+    job: DeliveryJob,
+    deliverer: Data<Arc<Deliverer>>,
+) -> Result<(), BoxDynError> {
+    let deliverer = Arc::clone(&deliverer);
+    let id = job.delivery_id;
+    tokio::spawn(async move { deliverer.deliver(id).await })
+        .await?
+        .map_err(|e| {
+            warn!(delivery = %id, error = %e, "delivery released to the queue");
+            e.into()
+        })
 }
 
 /// The apalis handler: runs one sync job on its own task, so syncs use every core (apalis

@@ -81,11 +81,17 @@ pub async fn prepare(tx: &mut Tx<'_>) -> sqlx::Result<()> {
         .execute(&mut **tx)
         .await?;
     }
+    sqlx::query(
+        "CREATE TEMP TABLE previous_catalog_dependencies (LIKE catalog_dependencies) ON COMMIT DROP",
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 /// Moves the stored rows of the compared tables of the relations `deleted` aside, into the
-/// temporary tables [`prepare`] made.
+/// temporary tables [`prepare`] made, and copies their view lineage there (for the blast
+/// radius of changes: `store::blast_radius`).
 pub async fn set_aside(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
@@ -107,6 +113,18 @@ pub async fn set_aside(
         .execute(&mut **tx)
         .await?;
     }
+    sqlx::query(
+        "INSERT INTO previous_catalog_dependencies
+         SELECT t.* FROM catalog_dependencies t
+         JOIN UNNEST($2::text[], $3::text[]) AS d(s, n)
+           ON t.schema_name = d.s AND t.relation_name = d.n
+         WHERE t.catalog_id = $1",
+    )
+    .bind(catalog_id)
+    .bind(&deleted.schemas)
+    .bind(&deleted.names)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -454,6 +472,14 @@ pub async fn list_for_sync(
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|r| change_row!(r)).collect())
+}
+
+/// How many changes one sync recorded.
+pub async fn count_for_sync(db: impl PgExecutor<'_>, sync_id: SyncId) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM catalog_changes WHERE sync_id = $1")
+        .bind(sync_id)
+        .fetch_one(db)
+        .await
 }
 
 /// The changes the syncs of a catalog after `after` up to and including `upto` recorded, in

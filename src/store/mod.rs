@@ -3,18 +3,22 @@
 //! the caller.
 
 pub mod audit;
+pub mod blast_radius;
 pub mod catalogs;
 pub mod changes;
 pub mod column_types;
+pub mod deliveries;
 pub mod details;
 pub mod diff;
 pub mod jobs;
+pub mod outbox;
 pub mod progress;
 pub mod reads;
 pub mod schedules;
 pub mod search;
 pub mod snapshot;
 pub mod syncs;
+pub mod webhooks;
 
 use sqlx::{Postgres, Transaction};
 

@@ -392,10 +392,10 @@ pub async fn retry_later(db: &mut Tx<'_>, sync_id: SyncId, error: &str) -> sqlx:
     Ok(())
 }
 
-/// Ends a sync as failed.
-pub async fn fail(tx: &mut Tx<'_>, sync_id: SyncId, error: &str) -> sqlx::Result<()> {
+/// Ends a sync as failed; false when it was no longer active.
+pub async fn fail(tx: &mut Tx<'_>, sync_id: SyncId, error: &str) -> sqlx::Result<bool> {
     finish_attempt(tx, sync_id, Some(error)).await?;
-    sqlx::query!(
+    let done = sqlx::query!(
         r#"UPDATE syncs SET status = 'failed', last_error = $2, finished_at = now(), progress = NULL
            WHERE id = $1 AND status IN ('queued', 'running', 'retrying')"#,
         sync_id.uuid(),
@@ -403,7 +403,7 @@ pub async fn fail(tx: &mut Tx<'_>, sync_id: SyncId, error: &str) -> sqlx::Result
     )
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// What a succeeded sync found and did, as `GET /syncs/{id}` shows it (`stats`).

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use pg_catalog_sync::access::{ApiTokens, SourcePolicy};
 use pg_catalog_sync::api::rate_limit::RateSetting;
 use pg_catalog_sync::api::{self, AppState};
-use pg_catalog_sync::config::{CredentialsConfig, StoreConfig, WorkerConfig};
+use pg_catalog_sync::config::{CredentialsConfig, StoreConfig, WebhookConfig, WorkerConfig};
 use pg_catalog_sync::crypto::CredentialsKey;
 use pg_catalog_sync::db;
 use pg_catalog_sync::queue::{Worker, WorkerHandle};
@@ -153,6 +155,8 @@ pub struct AppOptions {
     pub api_tokens: Option<String>,
     /// `SOURCE_ALLOWLIST`; `None` for the default policy.
     pub source_allowlist: Option<String>,
+    /// `WEBHOOK_ALLOWLIST`; `None` for the default policy.
+    pub webhook_allowlist: Option<String>,
     /// `RATE_LIMIT`: off unless a test is about it (tests send bursts).
     pub rate_limit: RateSetting,
 }
@@ -164,6 +168,7 @@ impl Default for AppOptions {
             max_body_bytes: 64 * 1024,
             api_tokens: None,
             source_allowlist: Some(LOOPBACK.into()),
+            webhook_allowlist: Some(LOOPBACK.into()),
             rate_limit: RateSetting::Off,
         }
     }
@@ -205,7 +210,8 @@ pub async fn spawn_app_on(store: TestDatabase, options: AppOptions) -> TestApp {
             .and_then(|t| ApiTokens::parse(t).expect("the test's tokens parse")),
     )
     .with_rate_limit(options.rate_limit)
-    .with_source_policy(SourcePolicy::from_setting(options.source_allowlist.as_deref()).unwrap());
+    .with_source_policy(SourcePolicy::from_setting(options.source_allowlist.as_deref()).unwrap())
+    .with_webhook_policy(SourcePolicy::from_setting(options.webhook_allowlist.as_deref()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -252,6 +258,15 @@ pub fn worker_config(app: &TestApp) -> WorkerConfig {
         sync_retention: Duration::from_secs(7 * 86_400),
         audit_retention: Duration::from_secs(90 * 86_400),
         source_host_connections: 4,
+        webhooks: WebhookConfig {
+            webhook_allowlist: Some(LOOPBACK.into()),
+            webhook_concurrency: 8,
+            webhook_retry_min_delay_ms: 100,
+            webhook_retry_max_delay_ms: 400,
+            webhook_max_age: Duration::from_secs(600),
+            webhook_timeout_ms: 2_000,
+            webhook_disable_after: 50,
+        },
     }
 }
 
