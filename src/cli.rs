@@ -1,8 +1,9 @@
-//! The command-line client: `pg-catalog-sync sync | status | catalogs | tables | diff`, for
-//! people who live in a terminal and for CI. It talks to a running API over HTTP, like any
-//! other client.
+//! The command-line client: `pg-catalog-sync sync | status | catalogs | tables | diff |
+//! webhooks listen`, for people who live in a terminal and for CI. It talks to a running API
+//! over HTTP, like any other client.
 
 mod diff;
+mod webhooks;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 pub use diff::{DiffArgs, FailOn, Format, diff};
+pub use webhooks::{WebhooksArgs, webhooks};
 
 /// Where the API is, and how to authenticate to it.
 #[derive(Debug, Clone, Args)]

@@ -1,5 +1,5 @@
 //! `pg-catalog-sync`: the API server (`serve`, the default), the `migrate` command, and the
-//! command-line client (`sync`, `status`, `catalogs`, `tables`, `diff`).
+//! command-line client (`sync`, `status`, `catalogs`, `tables`, `diff`, `webhooks listen`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -44,6 +44,8 @@ enum Command {
     /// Show what differs between two syncs of one catalog, or two catalogs (`--fail-on` to gate
     /// CI on it).
     Diff(cli::DiffArgs),
+    /// Receive webhooks locally and print the verified events (`webhooks listen`).
+    Webhooks(cli::WebhooksArgs),
 }
 
 #[tokio::main]
@@ -63,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Catalogs(args)) => exit_with(cli::catalogs(args).await),
         Some(Command::Tables(args)) => exit_with(cli::tables(args).await),
         Some(Command::Diff(args)) => exit_with(cli::diff(args).await),
+        Some(Command::Webhooks(args)) => exit_with(cli::webhooks(args).await),
     }
 }
 

@@ -21,6 +21,7 @@ use crate::store::syncs::SyncStatus;
 mod actions;
 mod pages;
 mod search;
+mod webhooks;
 
 /// The cookie a browser keeps the API token in when `API_TOKENS` is set (see `/ui/login`).
 pub const TOKEN_COOKIE: &str = "pgcs_token";
@@ -35,16 +36,23 @@ pub fn router() -> Router<AppState> {
             get(pages::table_page),
         )
         .route("/ui/audit", get(pages::audit_page))
+        .route("/ui/webhooks", get(webhooks::webhooks_page))
         .route("/ui/search", get(search::search_page))
         .merge(actions::routes())
 }
 
 /// The dashboard's operations besides its pages (which need `read`): signing in is open, the
-/// audit log needs `admin`, each action what its API twin needs.
+/// audit log and webhooks need `admin`, each action what its API twin needs.
 pub fn describe(operations: &mut Operations) {
     operations.add(Method::GET, "/ui/login", "sign_in_form", None);
     operations.add(Method::POST, "/ui/login", "sign_in", None);
     operations.add(Method::GET, "/ui/audit", "ui_audit", Some(Scope::Admin));
+    operations.add(
+        Method::GET,
+        "/ui/webhooks",
+        "ui_webhooks",
+        Some(Scope::Admin),
+    );
     actions::describe(operations);
 }
 

@@ -37,7 +37,7 @@ pub(super) async fn overview(
     let body = html! {
         h1 { "Overview" }
         (super::search::search_box(""))
-        @if caller.allows(Scope::Admin) { p { a href="/ui/audit" { "Audit log" } } }
+        @if caller.allows(Scope::Admin) { p { a href="/ui/audit" { "Audit log" } " · " a href="/ui/webhooks" { "Webhooks" } } }
         h2 { "Queue" }
         div.cards {
             @for status in ["queued", "running", "retrying", "succeeded", "failed", "cancelled"] {
