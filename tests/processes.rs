@@ -1,7 +1,7 @@
-//! The real binaries as separate processes: a worker killed with SIGKILL while 100 syncs are
-//! in flight loses none of them, one killed in the middle of a snapshot's write leaves the
-//! previous snapshot intact, and the source password appears in no log line a process wrote,
-//! in no API response, and nowhere in a `pg_dump` of the store.
+//! The real binaries as separate processes: a worker killed with SIGKILL while 100 syncs (or
+//! 30 webhook deliveries) are in flight loses none of them, one killed in the middle of a
+//! snapshot's write leaves the previous snapshot intact, and the source password appears in no
+//! log line a process wrote, in no API response, and nowhere in a `pg_dump` of the store.
 
 mod common;
 
@@ -480,5 +480,123 @@ async fn terminated_store_connections_lose_no_accepted_sync() {
     println!(
         "{} syncs accepted, {unavailable} answered 503, all accepted ones succeeded; the worker's queue consumer restarted {restarts} times",
         accepted.len()
+    );
+}
+
+#[tokio::test]
+async fn a_sigkilled_worker_loses_no_webhook_delivery() {
+    let receiver = common::receiver::Receiver::spawn().await;
+    receiver.delay(Duration::from_millis(500));
+    let service = Service::start(&[("WEBHOOK_ALLOWLIST", LOOPBACK.to_owned())]).await;
+    let hook: Value = service
+        .client
+        .post(format!("{}/webhooks", service.base))
+        .json(&json!({"url": receiver.url, "catalogs": "all", "events": ["sync.failed"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = hook["id"].as_str().unwrap();
+    let mut events = Vec::new();
+    for _ in 0..30 {
+        let queued: Value = service
+            .client
+            .post(format!("{}/webhooks/{id}/test", service.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events.push(queued["event_id"].as_str().unwrap().to_owned());
+    }
+    let concurrency = [("WEBHOOK_CONCURRENCY", "10".to_owned())];
+    let mut doomed = service.worker("doomed", &concurrency);
+    let pool = sqlx::PgPool::connect(&service.store.url).await.unwrap();
+    // Kill the doomed worker while receivers hold its requests.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.received().len() < 5 {
+        assert!(Instant::now() < deadline, "no delivery started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    let survivor = service.worker("survivor", &concurrency);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_deliveries WHERE status <> 'succeeded'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} deliveries never succeeded; survivor: {}",
+            survivor.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = receiver.received();
+    let mut seen: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    seen.sort();
+    let requests = seen.len();
+    seen.dedup();
+    events.sort();
+    assert_eq!(seen, events, "every event reached the receiver");
+    assert!(requests >= events.len());
+    // The survivor counts what it delivered.
+    let metrics_port = free_port();
+    drop(survivor);
+    let counted = service.worker(
+        "counter",
+        &[("WORKER_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))],
+    );
+    let queued: Value = service
+        .client
+        .post(format!("{}/webhooks/{id}/test", service.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivery = queued["delivery_id"].as_str().unwrap().to_owned();
+    loop {
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM webhook_deliveries WHERE id = $1::uuid")
+                .bind(&delivery)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if status == "succeeded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", counted.output());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = service
+        .client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"pgcs_webhook_deliveries_total{outcome="succeeded"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pgcs_webhook_delivery_duration_seconds"),
+        "{metrics}"
     );
 }
