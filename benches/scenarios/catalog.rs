@@ -21,6 +21,11 @@ pub struct GeneratedSource {
 /// Bumped when the generated shape changes: older databases are made again.
 const SOURCE_VERSION: i32 = 2;
 
+/// The source of the webhook latency scenario (its tables are altered and restored).
+pub const SMALL: GeneratedSource = GeneratedSource {
+    db: "pgcs_bench_small",
+    tables: 1_000,
+};
 pub const MID: GeneratedSource = GeneratedSource {
     db: "pgcs_bench_mid",
     tables: 2_000,

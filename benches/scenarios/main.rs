@@ -7,7 +7,8 @@
 //! `BENCH_SOURCE_URL` (a server for the generated source databases; pg_dump needs
 //! `max_locks_per_transaction` big enough to lock every table), `BENCH_BIN_DIR` (the release
 //! binaries), `BENCH_SCENARIOS` (comma-separated subset: `big`, `mid`, `enqueue`, `pickup`,
-//! `drain`, `reads`, `peer` by default; `huge`, the 100,000-table catalog, only when named),
+//! `drain`, `reads`, `peer`, `webhook-latency`, `webhook-delivery` by default; `huge`, the
+//! 100,000-table catalog, only when named),
 //! `BENCH_RUNS`, `BENCH_OUT` (a file to write the results table to).
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use sqlx::PgPool;
 mod catalog;
 mod peer;
 mod queue;
+mod webhooks;
 
 type Result<T> = anyhow::Result<T>;
 
@@ -333,7 +335,10 @@ async fn main() -> Result<()> {
         rows: Vec::new(),
         reports: Vec::new(),
     };
-    let scenarios = env("BENCH_SCENARIOS", "big,mid,enqueue,pickup,drain,reads,peer");
+    let scenarios = env(
+        "BENCH_SCENARIOS",
+        "big,mid,enqueue,pickup,drain,reads,peer,webhook-latency,webhook-delivery",
+    );
     println!(
         "{:<34} {:<44} {:<30} {:<10} target",
         "scenario", "measured", "reference (same run)", "ratio"
@@ -348,6 +353,8 @@ async fn main() -> Result<()> {
             "drain" => bench.drain().await,
             "reads" => bench.reads().await,
             "peer" => bench.peer().await,
+            "webhook-latency" => bench.webhook_latency().await,
+            "webhook-delivery" => bench.webhook_delivery().await,
             other => Err(anyhow::anyhow!("unknown scenario {other}")),
         };
         if let Err(e) = result {

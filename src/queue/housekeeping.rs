@@ -1,12 +1,14 @@
 //! What every worker process does besides running syncs, every couple of seconds: deletes
 //! finished jobs (of the sync and webhook queues), applies the retention of old syncs,
-//! webhook events and audit entries, and starts the re-syncs that schedules
-//! have due. Any number of workers may do it at once: each step is safe to run concurrently.
+//! webhook events and audit entries, and starts the re-syncs that schedules have due (waking
+//! when the next one is due). Any number of workers may do it at once: each step is safe to
+//! run concurrently.
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 use sqlx::PgPool;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -15,8 +17,11 @@ use crate::crypto::CredentialsKey;
 use crate::period::Period;
 use crate::store::{audit, deliveries, jobs, schedules, syncs};
 
-/// How often finished jobs are deleted and schedules looked at.
+/// How often finished jobs are deleted, and schedules looked at when none is due sooner.
 const INTERVAL: Duration = Duration::from_secs(2);
+/// The shortest sleep between two looks at the schedules (a due schedule another worker holds
+/// stays due until that worker commits).
+const MIN_WAIT: Duration = Duration::from_millis(20);
 /// How often retention runs at most (less often than the rest: it scans ended syncs).
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 /// Due schedules one worker starts per round.
@@ -34,42 +39,67 @@ pub struct Housekeeping {
 
 impl Housekeeping {
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(INTERVAL);
         // A short retention (tests, demos) is applied as often as the rest.
         let retention_every = RETENTION_INTERVAL.min(self.retention).max(INTERVAL);
-        let mut last_retention: Option<tokio::time::Instant> = None;
+        let mut last_retention: Option<Instant> = None;
+        let mut last_round: Option<Instant> = None;
         loop {
+            let wake = self.next_wake(last_round).await;
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep_until(wake) => {}
                 _ = shutdown.cancelled() => return,
             }
+            if let Err(e) = self.start_due_schedules().await {
+                warn!(error = %e, "starting scheduled syncs failed");
+            }
+            if last_round.is_some_and(|at| at.elapsed() < INTERVAL) {
+                continue; // woken for a schedule only
+            }
+            last_round = Some(Instant::now());
             for queue in [self.queue.clone(), deliveries::queue_name(&self.queue)] {
                 if let Err(e) = jobs::delete_finished(&self.pool, &queue).await {
                     warn!(error = %e, %queue, "deleting finished jobs failed");
                 }
             }
-            if let Err(e) = self.start_due_schedules().await {
-                warn!(error = %e, "starting scheduled syncs failed");
-            }
             if last_retention.is_none_or(|at| at.elapsed() >= retention_every) {
-                last_retention = Some(tokio::time::Instant::now());
-                match syncs::apply_retention(&self.pool, self.retention).await {
-                    Ok(0) => {}
-                    Ok(deleted) => info!(deleted, "deleted syncs past the retention age"),
-                    Err(e) => warn!(error = %e, "applying retention failed"),
-                }
-                let before = chrono::Utc::now() - self.audit_retention;
-                match audit::prune(&self.pool, before).await {
-                    Ok(0) => {}
-                    Ok(deleted) => info!(deleted, "deleted audit entries past their retention"),
-                    Err(e) => warn!(error = %e, "pruning the audit log failed"),
-                }
-                match deliveries::prune(&self.pool, self.retention).await {
-                    Ok(0) => {}
-                    Ok(deleted) => info!(deleted, "deleted webhook events past the retention age"),
-                    Err(e) => warn!(error = %e, "pruning webhook events failed"),
-                }
+                last_retention = Some(Instant::now());
+                self.apply_retention().await;
             }
+        }
+    }
+
+    /// The next round's time, or sooner the time the next schedule is due: a schedule of every
+    /// second runs every second, not every round.
+    async fn next_wake(&self, last_round: Option<Instant>) -> Instant {
+        let round = last_round.map_or_else(Instant::now, |at| at + INTERVAL);
+        let due = match schedules::next_due(&self.pool).await {
+            Ok(Some(due)) => due,
+            Ok(None) => return round,
+            Err(e) => {
+                warn!(error = %e, "reading the next schedule failed");
+                return round;
+            }
+        };
+        let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+        round.min(Instant::now() + wait.max(MIN_WAIT))
+    }
+
+    async fn apply_retention(&self) {
+        match syncs::apply_retention(&self.pool, self.retention).await {
+            Ok(0) => {}
+            Ok(deleted) => info!(deleted, "deleted syncs past the retention age"),
+            Err(e) => warn!(error = %e, "applying retention failed"),
+        }
+        let before = chrono::Utc::now() - self.audit_retention;
+        match audit::prune(&self.pool, before).await {
+            Ok(0) => {}
+            Ok(deleted) => info!(deleted, "deleted audit entries past their retention"),
+            Err(e) => warn!(error = %e, "pruning the audit log failed"),
+        }
+        match deliveries::prune(&self.pool, self.retention).await {
+            Ok(0) => {}
+            Ok(deleted) => info!(deleted, "deleted webhook events past the retention age"),
+            Err(e) => warn!(error = %e, "pruning webhook events failed"),
         }
     }
 

@@ -170,3 +170,10 @@ pub async fn ran_all(
     .await?;
     Ok(())
 }
+
+/// When the next schedule that is not paused is due.
+pub async fn next_due(db: impl PgExecutor<'_>) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT min(next_run_at) FROM catalog_schedules WHERE paused_at IS NULL")
+        .fetch_one(db)
+        .await
+}
