@@ -96,7 +96,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 28 * 3, "every operation with every scope");
+    assert_eq!(checked, 29 * 3, "every operation with every scope");
 }
 
 #[tokio::test]

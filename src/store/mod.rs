@@ -7,6 +7,7 @@ pub mod catalogs;
 pub mod changes;
 pub mod column_types;
 pub mod details;
+pub mod diagrams;
 pub mod diff;
 pub mod jobs;
 pub mod progress;
