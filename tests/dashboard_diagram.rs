@@ -139,6 +139,11 @@ async fn a_person_reads_a_schemas_diagram_and_follows_its_boxes() {
             "public.language"
         ]
     );
+    let focused = browser.find(Locator::Css("g.erd-focus")).await.unwrap();
+    assert_eq!(
+        focused.attr("data-table").await.unwrap().as_deref(),
+        Some("public.film")
+    );
     save_screenshot(&browser, "diagram-focus.png").await;
 
     // 100 generated tables are drawn whole.
@@ -183,7 +188,11 @@ async fn a_schema_of_more_than_100_tables_is_offered_a_table_at_a_time() {
         .unwrap();
     assert_eq!(focus.status(), StatusCode::OK);
     let html = focus.text().await.unwrap();
-    assert_eq!(html.matches("class=\"erd-table\"").count(), 1, "{html}");
+    assert_eq!(
+        html.matches("class=\"erd-table erd-focus\"").count(),
+        1,
+        "{html}"
+    );
 
     let response = app
         .client

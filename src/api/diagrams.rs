@@ -192,11 +192,13 @@ pub async fn draw(state: &AppState, catalog: Uuid, scope: &Scope) -> Result<Draw
                     ),
                 ));
             }
+            let mut diagram = Diagram::new(
+                tables.into_iter().map(|t| (t.schema, t.table)).collect(),
+                Outside::Omit,
+            );
+            diagram.focus_on(&focus.schema, &focus.name);
             Ok(Drawn {
-                diagram: Diagram::new(
-                    tables.into_iter().map(|t| (t.schema, t.table)).collect(),
-                    Outside::Omit,
-                ),
+                diagram,
                 home: Some(focus.schema.clone()),
             })
         }

@@ -71,20 +71,30 @@ pub(super) fn columns(next: &[Vec<usize>]) -> Vec<usize> {
     }
     let top = rank.iter().copied().max().unwrap_or(0);
     let mut column: Vec<usize> = rank.iter().map(|r| top - r).collect();
-    let mut referenced = vec![false; n];
-    for targets in next {
+    // A box that references nothing stands just right of the boxes referencing it, not in the
+    // last column; one that nothing references, just left of the nearest box it references.
+    let mut previous: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (v, targets) in next.iter().enumerate() {
         for &w in targets {
-            referenced[w] = true;
+            previous[w].push(v);
         }
     }
     for v in 0..n {
-        if !referenced[v]
+        if next[v].is_empty()
+            && let Some(farthest) = previous[v].iter().map(|&u| column[u]).max()
+        {
+            column[v] = farthest + 1;
+        }
+    }
+    for v in 0..n {
+        if previous[v].is_empty()
             && let Some(nearest) = next[v].iter().map(|&w| column[w]).min()
         {
             column[v] = nearest - 1;
         }
     }
-    column
+    let first = column.iter().copied().min().unwrap_or(0);
+    column.iter().map(|c| c - first).collect()
 }
 
 /// The order of the items in each column with the fewest crossings that the sweeps found.
@@ -202,7 +212,11 @@ pub(super) fn heights(
             (0..order.len()).rev().collect()
         };
         for c in columns {
-            let mut floor = 0.0_f64;
+            // Each item wants its middle at the mean of its neighbours' middles; the column
+            // keeps its order and gaps. With each item's top measured from where stacking
+            // would put it, that is an isotonic regression: pool adjacent violators.
+            let mut offset = 0.0;
+            let mut targets = Vec::with_capacity(order[c].len());
             for &item in &order[c] {
                 let ns: Vec<usize> = lefts[item].iter().chain(&rights[item]).copied().collect();
                 let wanted = if ns.is_empty() {
@@ -211,8 +225,13 @@ pub(super) fn heights(
                     ns.iter().map(|&n| top[n] + height[n] / 2.0).sum::<f64>() / ns.len() as f64
                         - height[item] / 2.0
                 };
-                top[item] = wanted.max(floor);
-                floor = top[item] + height[item] + gap(item);
+                targets.push(wanted - offset);
+                offset += height[item] + gap(item);
+            }
+            let mut offset = 0.0;
+            for (&item, z) in order[c].iter().zip(isotonic(&targets)) {
+                top[item] = z + offset;
+                offset += height[item] + gap(item);
             }
         }
     }
@@ -221,4 +240,36 @@ pub(super) fn heights(
         top.iter_mut().for_each(|t| *t -= lowest);
     }
     top
+}
+
+/// The nondecreasing sequence closest to `targets` (least squares): runs that decrease are
+/// pooled into their mean.
+fn isotonic(targets: &[f64]) -> Vec<f64> {
+    // (sum, count) of each pooled run.
+    let mut runs: Vec<(f64, usize)> = Vec::new();
+    for &t in targets {
+        runs.push((t, 1));
+        while let [.., (s1, n1), (s2, n2)] = runs[..] {
+            if s1 / n1 as f64 <= s2 / n2 as f64 {
+                break;
+            }
+            runs.pop();
+            *runs.last_mut().expect("two runs") = (s1 + s2, n1 + n2);
+        }
+    }
+    runs.iter()
+        .flat_map(|&(s, n)| std::iter::repeat_n(s / n as f64, n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::isotonic;
+
+    #[test]
+    fn decreasing_runs_are_pooled_into_their_mean() {
+        assert_eq!(isotonic(&[1.0, 3.0, 2.0, 5.0]), [1.0, 2.5, 2.5, 5.0]);
+        assert_eq!(isotonic(&[4.0, 2.0, 0.0]), [2.0, 2.0, 2.0]);
+        assert_eq!(isotonic(&[]), Vec::<f64>::new());
+    }
 }

@@ -4,9 +4,9 @@
 //! 1. The boxes fall apart into connected components, each laid out on its own; the components
 //!    are then packed in rows, the biggest first, so unrelated tables end as a grid at the end.
 //! 2. In a component, links that close a cycle are turned around (depth-first search), and
-//!    each box gets a column: referenced boxes to the right of those that reference them, a
-//!    box as far right as the longest chain of references it starts allows, and a box nobody
-//!    references just left of its nearest referenced box.
+//!    each box gets a column: referenced boxes to the right of those that reference them (by
+//!    the longest chain of references), a box that references nothing just right of the boxes
+//!    referencing it, and a box nothing references just left of the nearest box it references.
 //! 3. A link spanning several columns passes through a placeholder in each column between, so
 //!    it runs in the gaps between boxes instead of through them.
 //! 4. The order in each column follows the mean position of each box's neighbours in the

@@ -16,11 +16,16 @@ use crate::catalog::{ConstraintKind, QualifiedName, RelationKind, Table};
 
 pub use text::{dot, mermaid};
 
-/// A diagram: its nodes in (schema, name) byte order, and its edges.
+/// A diagram: its nodes in (schema, name) byte order, its edges, and which nodes are
+/// partitions of which (both drawn).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diagram {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// (parent, partition) pairs.
+    pub partitions: Vec<(usize, usize)>,
+    /// The node a diagram of one table's neighbourhood is about.
+    pub focus: Option<usize>,
 }
 
 /// A relation, drawn as a box of its columns.
@@ -219,7 +224,29 @@ impl Diagram {
                 });
             }
         }
-        Self { nodes, edges }
+        let partitions = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let parent = n.partition_of.as_ref()?;
+                let key = (parent.schema.clone(), parent.name.clone());
+                Some((*index.get(&key)?, i))
+            })
+            .collect();
+        Self {
+            nodes,
+            edges,
+            partitions,
+            focus: None,
+        }
+    }
+
+    /// Marks the node of `schema.name` as the one the diagram is about.
+    pub fn focus_on(&mut self, schema: &str, name: &str) {
+        self.focus = self
+            .nodes
+            .iter()
+            .position(|n| n.schema == schema && n.name == name && !n.outside);
     }
 
     /// How many of the nodes are relations asked for (not [`Node::outside`]).
@@ -353,6 +380,41 @@ mod tests {
         assert_eq!(diagram.nodes.len(), 2);
         assert_eq!(diagram.edges.len(), 1);
         assert_eq!(diagram.table_count(), 2);
+    }
+
+    #[test]
+    fn partitions_are_tied_to_their_parents() {
+        let parent = Table {
+            name: "events".into(),
+            kind: RelationKind::PartitionedTable,
+            ..Table::default()
+        };
+        let partition = Table {
+            name: "events_2026".into(),
+            partition_of: Some(QualifiedName {
+                schema: "s".into(),
+                name: "events".into(),
+            }),
+            ..Table::default()
+        };
+        let mut diagram = Diagram::new(
+            vec![("s".into(), partition), ("s".into(), parent)],
+            Outside::Omit,
+        );
+        assert_eq!(diagram.partitions, [(0, 1)]);
+        assert!(diagram.edges.is_empty());
+        let text = super::mermaid(&diagram);
+        assert!(text.contains("t0[\"s.events (partitioned)\"]"), "{text}");
+        assert!(
+            text.contains("    t1 }|..|| t0 : \"partition of\"\n"),
+            "{text}"
+        );
+        assert!(super::dot(&diagram).contains("    t1 -> t0 [style=dotted"));
+        diagram.focus_on("s", "events_2026");
+        assert_eq!(diagram.focus, Some(1));
+        let svg = super::svg::render(&diagram, Some("s"), |_| None);
+        assert_eq!(svg.matches("<path class=\"erd-partition\"").count(), 1);
+        assert!(svg.contains("class=\"erd-table erd-focus\" data-table=\"s.events_2026\""));
     }
 
     #[test]

@@ -21,7 +21,7 @@ const MARGIN: f64 = 16.0;
 /// Longest name and type shown in full; longer ones end in an ellipsis (the whole name is in
 /// the box's tooltip).
 const LONGEST_NAME: usize = 36;
-const LONGEST_TYPE: usize = 28;
+const LONGEST_TYPE: usize = 34;
 
 const STYLE: &str = "\
 .erd-table rect.erd-box{fill:#fff;stroke:#8a94a6}\
@@ -33,6 +33,8 @@ const STYLE: &str = "\
 .erd text.erd-type,.erd text.erd-more,.erd tspan.erd-kind{fill:#6b7280}\
 .erd path.erd-edge{fill:none;stroke:#64748b;stroke-width:1.3}\
 .erd path.erd-optional{stroke-dasharray:5 3}\
+.erd path.erd-partition{fill:none;stroke:#94a3b8;stroke-width:1.3;stroke-dasharray:1 3}\
+.erd-focus rect.erd-box,.erd-focus rect.erd-head{stroke:#1d4ed8;stroke-width:2}\
 .erd a:hover rect.erd-head{fill:#c3d3ee}";
 
 /// What a box shows of a node: its rows (indexes into its columns) and how many are left out.
@@ -119,6 +121,8 @@ pub fn render(
 ) -> String {
     let shown: Vec<Shown> = diagram.nodes.iter().map(|n| Shown::of(n, home)).collect();
     let sizes: Vec<Size> = shown.iter().map(|s| s.size).collect();
+    // Foreign keys, then a parent to each of its partitions (which puts the parent left of
+    // its partitions, next to them, rather than far right, where nothing references it).
     let links: Vec<Link> = diagram
         .edges
         .iter()
@@ -128,6 +132,12 @@ pub fn render(
             to: e.to,
             to_y: shown[e.to].anchor(e.to_columns.first()),
         })
+        .chain(diagram.partitions.iter().map(|&(parent, partition)| Link {
+            from: parent,
+            from_y: HEADER / 2.0,
+            to: partition,
+            to_y: HEADER / 2.0,
+        }))
         .collect();
     let placed = layout::layout(&sizes, &links);
     let (width, height) = (
@@ -165,13 +175,32 @@ pub fn render(
             ))
         );
     }
+    let partition_routes = &placed.routes[diagram.edges.len()..];
+    for (&(parent, partition), route) in diagram.partitions.iter().zip(partition_routes) {
+        let _ = write!(
+            out,
+            "<path class=\"erd-partition\" d=\"{}\"><title>{}</title></path>",
+            path(route),
+            xml_escape(&format!(
+                "{} is a partition of {}",
+                diagram.nodes[partition].qualified(),
+                diagram.nodes[parent].qualified()
+            ))
+        );
+    }
     out.push_str("</g>");
-    for ((node, shown), rect) in diagram.nodes.iter().zip(&shown).zip(&placed.boxes) {
+    for (i, ((node, shown), rect)) in diagram
+        .nodes
+        .iter()
+        .zip(&shown)
+        .zip(&placed.boxes)
+        .enumerate()
+    {
         let href = link(node).filter(|_| !node.outside);
-        let class = if node.outside {
-            "erd-table erd-outside"
-        } else {
-            "erd-table"
+        let class = match (node.outside, diagram.focus == Some(i)) {
+            (true, _) => "erd-table erd-outside",
+            (false, true) => "erd-table erd-focus",
+            (false, false) => "erd-table",
         };
         let _ = write!(
             out,

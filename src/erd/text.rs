@@ -49,6 +49,9 @@ pub fn mermaid(diagram: &Diagram) -> String {
             mermaid_text(&edge_label(diagram, edge))
         );
     }
+    for &(parent, partition) in &diagram.partitions {
+        let _ = writeln!(out, "    t{partition} }}|..|| t{parent} : \"partition of\"");
+    }
     out
 }
 
@@ -90,6 +93,12 @@ pub fn dot(diagram: &Diagram) -> String {
             edge.to,
             dot_string(&edge_label(diagram, edge)),
             if edge.optional { ", style=dashed" } else { "" }
+        );
+    }
+    for &(parent, partition) in &diagram.partitions {
+        let _ = writeln!(
+            out,
+            "    t{partition} -> t{parent} [style=dotted, arrowhead=onormal, arrowtail=none];"
         );
     }
     out.push_str("}\n");
