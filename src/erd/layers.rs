@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::layout::ROW_GAP;
+use super::layout::{COLUMN_GAP, PASSAGE, ROW_GAP, Size};
 
 /// Ordering sweeps at most.
 const SWEEPS: usize = 12;
@@ -96,6 +96,65 @@ pub(super) fn columns(next: &[Vec<usize>]) -> Vec<usize> {
     let first = column.iter().copied().min().unwrap_or(0);
     column.iter().map(|c| c - first).collect()
 }
+
+/// Columns no taller than about the square of the boxes' area (at least [`MIN_WRAP`]): a
+/// box that nothing references moves from a column too tall to one further left with room,
+/// at most [`MAX_WRAP`] columns away, so a schema of many tables referencing a few is not a
+/// column thousands of boxes tall. Its links then pass the columns between.
+pub(super) fn wrap(column: Vec<usize>, next: &[Vec<usize>], sizes: &[Size]) -> Vec<usize> {
+    let n = column.len();
+    let area: f64 = sizes
+        .iter()
+        .map(|s| (s.width + COLUMN_GAP) * (s.height + ROW_GAP))
+        .sum();
+    let limit = (area.sqrt() * 0.8).max(MIN_WRAP);
+    let mut column: Vec<i64> = column.into_iter().map(|c| c as i64).collect();
+    let mut referenced = vec![false; n];
+    next.iter().flatten().for_each(|&w| referenced[w] = true);
+    // Each column's height: its boxes, and the links passing it.
+    let mut load: HashMap<i64, f64> = HashMap::new();
+    let passage = PASSAGE + ROW_GAP / 3.0;
+    for v in 0..n {
+        *load.entry(column[v]).or_default() += sizes[v].height + ROW_GAP;
+        for &w in &next[v] {
+            for c in column[v] + 1..column[w] {
+                *load.entry(c).or_default() += passage;
+            }
+        }
+    }
+    let mut columns: Vec<i64> = load.keys().copied().collect();
+    columns.sort_unstable();
+    for c in columns.into_iter().rev() {
+        for v in (0..n).rev() {
+            if load[&c] <= limit {
+                break;
+            }
+            if column[v] != c || referenced[v] || next[v].is_empty() {
+                continue;
+            }
+            let room = |d: i64, load: &HashMap<i64, f64>| {
+                load.get(&d).copied().unwrap_or(0.0) + sizes[v].height + ROW_GAP <= limit
+            };
+            let Some(to) = (1..=MAX_WRAP).map(|k| c - k).find(|&d| room(d, &load)) else {
+                continue;
+            };
+            let passing = passage * next[v].len() as f64;
+            *load.get_mut(&c).expect("a column's load") -= sizes[v].height + ROW_GAP - passing;
+            *load.entry(to).or_default() += sizes[v].height + ROW_GAP;
+            for d in to + 1..c {
+                *load.entry(d).or_default() += passing;
+            }
+            column[v] = to;
+        }
+    }
+    let first = column.iter().copied().min().unwrap_or(0);
+    column.into_iter().map(|c| (c - first) as usize).collect()
+}
+
+/// The shortest column [`wrap`] keeps.
+const MIN_WRAP: f64 = 1600.0;
+/// How far left [`wrap`] moves a box at most.
+const MAX_WRAP: i64 = 4;
 
 /// The order of the items in each column with the fewest crossings that the sweeps found.
 pub(super) fn arrange(

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use super::layers::{arrange, break_cycles, columns, heights};
+use super::layers::{arrange, break_cycles, columns, heights, wrap};
 
 /// How big a box is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,11 +73,11 @@ pub struct Layout {
 }
 
 /// Space between columns, where the links run.
-const COLUMN_GAP: f64 = 110.0;
+pub(super) const COLUMN_GAP: f64 = 110.0;
 /// Space between boxes in a column.
 pub(super) const ROW_GAP: f64 = 36.0;
 /// Height a passing link takes in a column.
-const PASSAGE: f64 = 14.0;
+pub(super) const PASSAGE: f64 = 14.0;
 /// Space between packed components.
 const COMPONENT_GAP: f64 = 70.0;
 /// How far a link to its own box loops out.
@@ -188,7 +188,8 @@ fn component(nodes: &[usize], sizes: &[Size], links: &[Link]) -> Layout {
         }
     }
     let next = break_cycles(&next);
-    let columns = columns(&next);
+    let box_sizes: Vec<Size> = nodes.iter().map(|&g| sizes[g]).collect();
+    let columns = wrap(columns(&next), &next, &box_sizes);
     // Items: the boxes, then the placeholders of links spanning columns.
     let mut column_of: Vec<usize> = columns.clone();
     let mut height: Vec<f64> = nodes.iter().map(|&g| sizes[g].height).collect();
