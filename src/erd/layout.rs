@@ -385,6 +385,30 @@ mod tests {
     }
 
     #[test]
+    fn many_boxes_referencing_one_are_wrapped_into_columns() {
+        let links: Vec<Link> = (1..61).map(|i| link(i, 0)).collect();
+        let sizes = vec![
+            Size {
+                width: 200.0,
+                height: 100.0
+            };
+            61
+        ];
+        let l = layout(&sizes, &links);
+        // Stacked in one column, they would be 61 x 136 = 8,296 px tall.
+        assert!(
+            l.height < 4000.0 && l.width > 4.0 * 200.0,
+            "{} x {}",
+            l.width,
+            l.height
+        );
+        for (i, a) in l.boxes.iter().enumerate() {
+            assert!(l.boxes[i + 1..].iter().all(|b| !a.overlaps(b)));
+            assert!(i == 0 || a.x < l.boxes[0].x, "references point right");
+        }
+    }
+
+    #[test]
     fn crossings_are_undone() {
         // Two columns whose natural order crosses every link.
         let links = [
