@@ -129,6 +129,11 @@ async fn a_token_limited_to_catalogs_reaches_only_those() {
     for (method, path) in [
         (Method::GET, format!("/catalogs/{their_catalog}")),
         (Method::GET, format!("/catalogs/{their_catalog}/tables")),
+        (Method::GET, format!("/catalogs/{their_catalog}/erd")),
+        (
+            Method::GET,
+            format!("/ui/catalogs/{their_catalog}/schemas/s0/diagram"),
+        ),
         (
             Method::DELETE,
             format!("/catalogs/{their_catalog}/schedule"),

@@ -41,13 +41,18 @@ impl Scope {
     /// name holding a dot is written in double quotes, as in SQL (`"a.b".c`); with `schema`
     /// given, a `table` of that schema may also be its name alone.
     pub fn parse(schema: Option<&str>, table: Option<&str>) -> Result<Self, ApiError> {
-        for (field, value) in [("schema", schema), ("table", table)] {
+        // A qualified name: two names, a dot, and quotes (doubled inside) around either.
+        let longest_table = 4 * MAX_NAME_BYTES + 5;
+        for (field, value, longest, what) in [
+            ("schema", schema, MAX_NAME_BYTES, "a name"),
+            ("table", table, longest_table, "a qualified name"),
+        ] {
             if let Some(v) = value
-                && (v.len() > 2 * MAX_NAME_BYTES + 5 || v.contains('\0') || v.is_empty())
+                && (v.len() > longest || v.contains('\0') || v.is_empty())
             {
                 return Err(ApiError::validation(
                     field,
-                    format!("must be a name of 1 to {MAX_NAME_BYTES} bytes without NUL"),
+                    format!("must be {what} of 1 to {longest} bytes without NUL"),
                 ));
             }
         }
