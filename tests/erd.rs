@@ -12,6 +12,14 @@ use sqlx::PgPool;
 
 const PAGILA: &str = include_str!("fixtures/pagila/pagila-schema.sql");
 
+/// Where the exports go for a person (or Graphviz, or Mermaid) to look at:
+/// `target/test-artifacts/erd-*`.
+fn artifacts() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A foreign key as a diagram shows it: (referencing table, referenced table, label).
 type Fk = (String, String, String);
 
@@ -145,6 +153,7 @@ async fn a_pagila_diagram_holds_every_table_and_foreign_key_of_the_source() {
     let (status, content_type, text) = fetch(&app, &erd("schema=public&format=mermaid")).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(content_type, "text/vnd.mermaid; charset=utf-8");
+    std::fs::write(artifacts().join("erd-pagila.mmd"), &text).unwrap();
     let (nodes, edges) = parse_mermaid(&text);
     assert_eq!(nodes, tables);
     assert_eq!(edges, keys);
@@ -157,11 +166,13 @@ async fn a_pagila_diagram_holds_every_table_and_foreign_key_of_the_source() {
     let (nodes, edges) = parse_dot(&text);
     assert_eq!(nodes, tables);
     assert_eq!(edges, keys);
+    std::fs::write(artifacts().join("erd-pagila.dot"), &text).unwrap();
 
     // The SVG (the default format) is XML with a box per table, titled with its name.
     let (status, content_type, text) = fetch(&app, &erd("schema=public")).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(content_type, "image/svg+xml");
+    std::fs::write(artifacts().join("erd-pagila.svg"), &text).unwrap();
     let svg = roxmltree::Document::parse(&text).expect("the SVG is well-formed XML");
     let boxes: BTreeSet<String> = svg
         .descendants()
@@ -308,7 +319,9 @@ line" int
     for line in text.lines() {
         assert_eq!(line.matches('"').count() % 2, 0, "{line}");
     }
+    std::fs::write(artifacts().join("erd-hostile.mmd"), &text).unwrap();
     let (_, _, text) = fetch(&app, &erd(&format!("schema={odd}&format=dot"))).await;
+    std::fs::write(artifacts().join("erd-hostile.dot"), &text).unwrap();
     assert_eq!(text.lines().count(), 4 + 2 + 1 + 1, "{text}");
     assert!(text.contains("col &quot;x&quot; \\"), "{text}");
     assert!(text.contains("[label=\"quote\\\"d"), "no: {text}");

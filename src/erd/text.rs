@@ -155,7 +155,10 @@ fn mermaid_word(s: &str) -> String {
             _ => '_',
         })
         .collect();
-    if !word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+    // Key markers are keywords where a type or a name would stand.
+    if !word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        || ["PK", "FK", "UK"].contains(&word.as_str())
+    {
         word.insert(0, '_');
     }
     word
@@ -247,5 +250,7 @@ mod tests {
             "{graph}"
         );
         assert_eq!(graph.matches("\n").count(), graph.lines().count());
+        assert_eq!(mermaid_word("PK"), "_PK");
+        assert_eq!(mermaid_word("1st"), "_1st");
     }
 }
