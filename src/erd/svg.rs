@@ -303,6 +303,13 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_diagram_is_an_empty_picture() {
+        let svg = render(&Diagram::default(), None, |_| None);
+        assert!(svg.contains("width=\"32\" height=\"32\""), "{svg}");
+        assert!(!svg.contains("<g class=\"erd-table"));
+    }
+
+    #[test]
     fn wide_tables_show_their_keys_and_count_the_rest() {
         let mut tables = shop();
         for i in 0..40 {
