@@ -14,6 +14,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod duration;
+pub mod erd;
 pub mod error;
 pub mod events;
 pub mod ids;

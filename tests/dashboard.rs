@@ -2,13 +2,15 @@
 //! driven through `chromedriver` over WebDriver) opens `/ui`, navigates to a table and reads
 //! what a person sees; a screenshot is saved under `target/test-artifacts/`.
 
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use browser::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -23,89 +25,6 @@ CREATE TABLE shop.orders (
 );
 CREATE INDEX orders_customer_idx ON shop.orders (customer_id);
 "#;
-
-/// chromedriver on a free port; killed when dropped.
-struct ChromeDriver {
-    child: Child,
-    url: String,
-}
-
-impl ChromeDriver {
-    async fn start() -> Self {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is not installed: install Debian's chromium and chromium-driver (scripts/test does)");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{url}/status")).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Self { child, url }
-    }
-
-    async fn browser(&self) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]}),
-        );
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("starting headless chromium through chromedriver")
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn click_link(browser: &Client, text: &str) {
-    browser
-        .find(Locator::LinkText(text))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// The text of the first element `css` selects.
-async fn text_of(browser: &Client, css: &str) -> String {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The text of every cell of the table `id`, row by row (header excluded).
-async fn table_rows(browser: &Client, id: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    for row in browser
-        .find_all(Locator::Css(&format!("#{id} tbody tr")))
-        .await
-        .unwrap()
-    {
-        let mut cells = Vec::new();
-        for cell in row.find_all(Locator::Css("td")).await.unwrap() {
-            cells.push(cell.text().await.unwrap());
-        }
-        rows.push(cells);
-    }
-    rows
-}
 
 #[tokio::test]
 async fn a_person_browses_from_the_overview_to_a_tables_columns() {
@@ -191,11 +110,7 @@ async fn a_person_browses_from_the_overview_to_a_tables_columns() {
         "{indexes:?}"
     );
 
-    let screenshot = browser.screenshot().await.unwrap();
-    assert!(screenshot.starts_with(b"\x89PNG"), "a PNG screenshot");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("dashboard-table.png"), &screenshot).unwrap();
+    save_screenshot(&browser, "dashboard-table.png").await;
 
     // Back on the catalog page, a person pauses its schedule with the form's button.
     let catalog = first["catalog_id"].as_str().unwrap();
@@ -239,8 +154,7 @@ async fn a_person_browses_from_the_overview_to_a_tables_columns() {
     );
     let (_, stored) = app.get(&path).await;
     assert_eq!(stored["paused"], true, "{stored}");
-    let screenshot = browser.screenshot().await.unwrap();
-    std::fs::write(dir.join("dashboard-catalog.png"), &screenshot).unwrap();
+    save_screenshot(&browser, "dashboard-catalog.png").await;
     browser.close().await.unwrap();
 }
 

@@ -98,7 +98,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 37 * 3, "every operation with every scope");
+    assert_eq!(checked, 38 * 3, "every operation with every scope");
 }
 
 #[tokio::test]
@@ -131,6 +131,11 @@ async fn a_token_limited_to_catalogs_reaches_only_those() {
     for (method, path) in [
         (Method::GET, format!("/catalogs/{their_catalog}")),
         (Method::GET, format!("/catalogs/{their_catalog}/tables")),
+        (Method::GET, format!("/catalogs/{their_catalog}/erd")),
+        (
+            Method::GET,
+            format!("/ui/catalogs/{their_catalog}/schemas/s0/diagram"),
+        ),
         (
             Method::DELETE,
             format!("/catalogs/{their_catalog}/schedule"),

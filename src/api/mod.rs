@@ -6,6 +6,7 @@ mod cache;
 mod catalogs;
 mod changes;
 mod conditional;
+pub(crate) mod diagrams;
 mod diff;
 pub(crate) mod extract;
 mod health;
@@ -226,6 +227,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalogs::router())
         .merge(changes::router())
         .merge(diff::router())
+        .merge(diagrams::router())
         .merge(schedules::router())
         .merge(objects::router())
         .merge(audit::router())

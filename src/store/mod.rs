@@ -9,6 +9,7 @@ pub mod changes;
 pub mod column_types;
 pub mod deliveries;
 pub mod details;
+pub mod diagrams;
 pub mod diff;
 pub mod jobs;
 pub mod outbox;

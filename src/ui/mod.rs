@@ -1,6 +1,7 @@
 //! The web dashboard at `/ui`: catalogs with their latest status, queue depth, recent syncs
-//! with their errors, a catalog browser (schemas, tables, columns, constraints, indexes) and
-//! the change history. Server-rendered HTML (maud escapes every value); no JavaScript.
+//! with their errors, a catalog browser (schemas, tables, columns, constraints, indexes, and
+//! each schema's entity-relationship diagram) and the change history. Server-rendered HTML
+//! (maud escapes every value; diagrams are SVG drawn by the server); no JavaScript.
 
 use axum::Router;
 use axum::extract::State;
@@ -19,6 +20,7 @@ use crate::store::progress;
 use crate::store::syncs::SyncStatus;
 
 mod actions;
+mod diagram;
 mod pages;
 mod search;
 mod webhooks;
@@ -34,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/ui/catalogs/{id}/tables/{schema}/{table}",
             get(pages::table_page),
+        )
+        .route(
+            "/ui/catalogs/{id}/schemas/{schema}/diagram",
+            get(diagram::diagram_page),
         )
         .route("/ui/audit", get(pages::audit_page))
         .route("/ui/webhooks", get(webhooks::webhooks_page))
@@ -70,7 +76,8 @@ th{background:#eef0f4;font-weight:600}code{font:12px ui-monospace,monospace}
 .card b{display:block;font-size:20px}nav.crumbs{margin-bottom:8px}
 .progress{white-space:nowrap;font-size:12px}.progress progress{width:120px;vertical-align:middle;margin:0 6px}
 form.search{margin:8px 0 16px}form.search input{width:320px;padding:3px 6px}
-div.line{margin:0 0 8px}form.action{display:inline;margin-left:8px}form.action button{font-size:12px;padding:1px 8px}
+div.line{margin:0 0 8px}div.diagram{overflow:auto;max-height:85vh;background:#fff;border:1px solid #e3e6eb}main:has(div.diagram){max-width:none}
+ul.focus-list{columns:4;font-size:13px}form.action{display:inline;margin-left:8px}form.action button{font-size:12px;padding:1px 8px}
 "#;
 
 fn page(title: &str, body: Markup) -> Markup {
@@ -133,6 +140,15 @@ fn time(t: Option<DateTime<Utc>>) -> Markup {
 
 fn segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The address of a table's page.
+pub fn table_href(catalog: uuid::Uuid, schema: &str, name: &str) -> String {
+    format!(
+        "/ui/catalogs/{catalog}/tables/{}/{}",
+        segment(schema),
+        segment(name)
+    )
 }
 
 /// With `API_TOKENS` set, a browser signs in once: the token goes into an HttpOnly cookie.

@@ -93,8 +93,9 @@ pub(super) async fn catalog_page(
 ) -> Result<Markup, ApiError> {
     let id = parse_id("catalog_id", &id)?;
     let all = RelationFilter::default();
-    let (catalog, relations, history, schedule, recorded) = tokio::try_join!(
+    let (catalog, schemas, relations, history, schedule, recorded) = tokio::try_join!(
         catalogs::get(&state.pool, id),
+        reads::schemas(&state.pool, id, None, 1000),
         reads::relations(&state.pool, id, &all, None, reads::MAX_UI_RELATIONS),
         syncs::list_for_catalog(&state.pool, id.into(), None, 10),
         schedules::get(&state.pool, id),
@@ -126,6 +127,15 @@ pub(super) async fn catalog_page(
                 } @else {
                     ", next at " (time(Some(s.next_run_at)))
                     (button(&state, &caller, &format!("/ui/catalogs/{id}/schedule/pause"), "Pause"))
+                }
+            }
+        }
+        @if !schemas.is_empty() {
+            div.line id="diagrams" {
+                "Diagrams: "
+                @for (i, s) in schemas.iter().enumerate() {
+                    @if i > 0 { " · " }
+                    a href={ "/ui/catalogs/" (id) "/schemas/" (segment(&s.name)) "/diagram" } { (s.name) }
                 }
             }
         }
@@ -242,6 +252,11 @@ pub(super) async fn table_page(
             (schema) "." (table)
         }
         h1 { (schema) "." (table) " " span.muted { (text(&detail["kind"])) } }
+        @if crate::store::diagrams::DRAWN_KINDS.iter().any(|k| detail["kind"] == k.as_str()) {
+            div.line {
+                a href={ "/ui/catalogs/" (id) "/schemas/" (segment(&schema)) "/diagram?table=" (segment(&crate::api::diagrams::table_param(&schema, &table))) } { "Diagram with its neighbours" }
+            }
+        }
         @if let Some(comment) = detail["comment"].as_str() { p { (comment) } }
         @if let Some(definition) = detail["definition"].as_str() { pre { code { (definition) } } }
         h2 { "Columns" }
