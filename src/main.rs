@@ -44,6 +44,8 @@ enum Command {
     /// Show what differs between two syncs of one catalog, or two catalogs (`--fail-on` to gate
     /// CI on it).
     Diff(cli::DiffArgs),
+    /// Print SQL that recreates a catalog's schema (`--schema` for one schema).
+    Ddl(cli::DdlArgs),
 }
 
 #[tokio::main]
@@ -63,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Catalogs(args)) => exit_with(cli::catalogs(args).await),
         Some(Command::Tables(args)) => exit_with(cli::tables(args).await),
         Some(Command::Diff(args)) => exit_with(cli::diff(args).await),
+        Some(Command::Ddl(args)) => exit_with(cli::ddl(args).await),
     }
 }
 

@@ -96,7 +96,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 28 * 3, "every operation with every scope");
+    assert_eq!(checked, 29 * 3, "every operation with every scope");
 }
 
 #[tokio::test]
@@ -129,6 +129,7 @@ async fn a_token_limited_to_catalogs_reaches_only_those() {
     for (method, path) in [
         (Method::GET, format!("/catalogs/{their_catalog}")),
         (Method::GET, format!("/catalogs/{their_catalog}/tables")),
+        (Method::GET, format!("/catalogs/{their_catalog}/ddl")),
         (
             Method::DELETE,
             format!("/catalogs/{their_catalog}/schedule"),

@@ -6,6 +6,7 @@ mod cache;
 mod catalogs;
 mod changes;
 mod conditional;
+mod ddl;
 mod diff;
 pub(crate) mod extract;
 mod health;
@@ -213,6 +214,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalogs::router())
         .merge(changes::router())
         .merge(diff::router())
+        .merge(ddl::router())
         .merge(schedules::router())
         .merge(objects::router())
         .merge(audit::router())

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod column_types;
 pub mod details;
 pub mod diff;
+pub mod export;
 pub mod jobs;
 pub mod progress;
 pub mod reads;
