@@ -300,3 +300,31 @@ async fn one_schema_is_exported_and_unknown_ones_are_refused() {
         "{stderr}"
     );
 }
+
+/// The round trip of the schema file `DDL_ROUNDTRIP_FILE` (named `DDL_ROUNDTRIP_NAME`), for
+/// the real-world schemas kept beside the project rather than in it: `scripts/ddl-roundtrip`
+/// runs it for each. The extensions the file creates must be available, or it is skipped.
+#[tokio::test]
+#[ignore = "run by scripts/ddl-roundtrip, with a schema file"]
+async fn a_schema_file_round_trips() {
+    let path = std::env::var("DDL_ROUNDTRIP_FILE").expect("DDL_ROUNDTRIP_FILE names a file");
+    let name = std::env::var("DDL_ROUNDTRIP_NAME").unwrap_or_else(|_| "file".into());
+    let sql = std::fs::read_to_string(&path).unwrap();
+    let extensions: Vec<String> = sql
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("CREATE EXTENSION ")?;
+            let rest = rest.strip_prefix("IF NOT EXISTS ").unwrap_or(rest);
+            let name = rest.split([' ', ';']).next()?;
+            Some(name.trim_matches('"').to_owned())
+        })
+        .collect();
+    let extensions: Vec<&str> = extensions.iter().map(String::as_str).collect();
+    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if round_trip(&name, &loadable(&sql), &extensions)
+        .await
+        .is_some()
+    {
+        println!("ROUND TRIP OK: {name}");
+    }
+}

@@ -4,9 +4,9 @@
 //!
 //! The order: schemas, extensions, types (enums, then domains, ranges and composite types,
 //! each after the types it names), sequences, functions and aggregates, tables (columns, defaults,
-//! identity, generated columns), partitions attached, functions whose signature names a
-//! relation's row type, views and materialized views (each after what it reads), constraints
-//! (keys, then checks), indexes, foreign keys, triggers, sequence ownership, comments. A
+//! identity, generated columns), partitions attached, keys and checks, functions whose
+//! signature names a relation's row type, views and materialized views (each after what it
+//! reads), indexes, foreign keys, triggers, sequence ownership, comments. A
 //! partition's keys, indexes and foreign keys come before its parent's, which then attach
 //! them instead of making their own.
 //!
@@ -23,15 +23,15 @@
 
 mod order;
 pub mod quote;
+mod relations;
 
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use super::{
-    ConstraintKind, Function, RelationKind, Schema, Sequence, Snapshot, Table, TypeDef, TypeKind,
-};
+use super::{Function, RelationKind, Schema, Sequence, Snapshot, Table, TypeDef, TypeKind};
 use order::{Index, dependency_order};
 use quote::{ident, literal, qualified};
+use relations::{Keys, sorted_columns};
 
 /// The SQL that recreates `snapshot`.
 pub fn render(snapshot: &Snapshot) -> String {
@@ -85,6 +85,14 @@ impl<'a> Ddl<'a> {
         let _ = write!(self.out, "\n-- {title}\n\n");
     }
 
+    /// A section of `lines`, if there are any.
+    fn lines(&mut self, title: &str, lines: Vec<String>) {
+        if !lines.is_empty() {
+            self.section(title);
+            lines.into_iter().for_each(|l| self.line(l));
+        }
+    }
+
     fn render(mut self) -> String {
         let database = self.snapshot.database.as_ref().map(|d| d.name.as_str());
         self.line(format!(
@@ -122,9 +130,16 @@ impl<'a> Ddl<'a> {
         let late = self.late_functions();
         self.functions(|f| !late.contains(&(f as *const Function)));
         self.tables();
+        let Keys {
+            keys,
+            indexes,
+            foreign,
+        } = self.keys();
+        self.lines("Keys and checks", keys);
         self.functions(|f| late.contains(&(f as *const Function)));
         self.views();
-        self.keys();
+        self.lines("Indexes", indexes);
+        self.lines("Foreign keys", foreign);
         self.triggers();
         self.sequence_ownership();
         self.comments();
@@ -235,10 +250,7 @@ impl<'a> Ddl<'a> {
                 }
             }
         }
-        if !lines.is_empty() {
-            self.section("Sequences");
-            lines.into_iter().for_each(|l| self.line(l));
-        }
+        self.lines("Sequences", lines);
     }
 
     /// The functions whose arguments or result name a relation (its row type): they can only
@@ -291,282 +303,6 @@ impl<'a> Ddl<'a> {
         }
     }
 
-    fn tables(&mut self) {
-        let tables: Vec<Rel<'a>> = self
-            .relations
-            .iter()
-            .copied()
-            .filter(|r| {
-                matches!(
-                    r.table.kind,
-                    RelationKind::Table
-                        | RelationKind::PartitionedTable
-                        | RelationKind::ForeignTable
-                )
-            })
-            .collect();
-        if tables.is_empty() {
-            return;
-        }
-        self.section("Tables");
-        for r in &tables {
-            let t = r.table;
-            if t.kind == RelationKind::ForeignTable {
-                self.line(format!(
-                    "-- foreign table {}: its server is not part of the snapshot",
-                    r.name()
-                ));
-                continue;
-            }
-            // A column's position is kept: where the source's columns skip one (a dropped
-            // column's), a stand-in takes it and is dropped at once, as pg_dump's binary
-            // upgrade mode does.
-            let mut columns = Vec::new();
-            let mut dropped = Vec::new();
-            let mut next = 1;
-            for (ordinal, c) in numbered_columns(t) {
-                while next < ordinal {
-                    let stand_in = ident(&format!("pg_catalog_sync_dropped_{next}"));
-                    columns.push(format!("    {stand_in} integer"));
-                    dropped.push(format!("DROP COLUMN {stand_in}"));
-                    next += 1;
-                }
-                columns.push(format!("    {}", self.column(r.schema, &t.name, c)));
-                next = ordinal + 1;
-            }
-            let mut sql = format!(
-                "CREATE {}TABLE {} (\n{}\n)",
-                if t.unlogged { "UNLOGGED " } else { "" },
-                r.name(),
-                columns.join(",\n")
-            );
-            if let Some(key) = &t.partition_key {
-                let _ = write!(sql, " PARTITION BY {key}");
-            }
-            sql.push(';');
-            self.line(sql);
-            if !dropped.is_empty() {
-                self.line(format!("ALTER TABLE {} {};", r.name(), dropped.join(", ")));
-            }
-            if t.rls_enabled {
-                self.line(format!(
-                    "ALTER TABLE {} ENABLE ROW LEVEL SECURITY;",
-                    r.name()
-                ));
-            }
-        }
-        for r in &tables {
-            if let (Some(parent), Some(bound)) = (&r.table.partition_of, &r.table.partition_bound) {
-                self.line(format!(
-                    "ALTER TABLE {} ATTACH PARTITION {} {bound};",
-                    qualified(&parent.schema, &parent.name),
-                    r.name()
-                ));
-            }
-        }
-    }
-
-    /// A column's definition in its table's `CREATE TABLE`.
-    fn column(&self, schema: &str, table: &str, c: &super::Column) -> String {
-        let mut sql = format!("{} {}", ident(&c.name), c.data_type);
-        if let Some(collation) = &c.collation {
-            let _ = write!(sql, " COLLATE {}", ident(collation));
-        }
-        if let Some(expression) = &c.generated {
-            let _ = write!(sql, " GENERATED ALWAYS AS ({expression}) STORED");
-        }
-        if let Some(default) = &c.default {
-            let _ = write!(sql, " DEFAULT {default}");
-        }
-        if !c.nullable && c.identity.is_none() {
-            sql.push_str(" NOT NULL");
-        }
-        if let Some(identity) = &c.identity {
-            let kind = match identity.as_str() {
-                "always" => "ALWAYS",
-                _ => "BY DEFAULT",
-            };
-            let _ = write!(sql, " GENERATED {kind} AS IDENTITY");
-            let sequence = self.snapshot.schemas.iter().find_map(|s| {
-                s.sequences
-                    .iter()
-                    .find(|q| {
-                        q.owned_by.as_ref().is_some_and(|o| {
-                            o.schema == schema && o.table == table && o.column == c.name
-                        })
-                    })
-                    .map(|q| (s.name.as_str(), q))
-            });
-            // The sequence takes the column's type.
-            if let Some((s, q)) = sequence {
-                let _ = write!(
-                    sql,
-                    " (SEQUENCE NAME {}{})",
-                    qualified(s, &q.name),
-                    sequence_parameters(q)
-                );
-            }
-        }
-        sql
-    }
-
-    /// Views and materialized views, each after the relations it reads.
-    fn views(&mut self) {
-        let views: Vec<Rel<'a>> = self
-            .relations
-            .iter()
-            .copied()
-            .filter(|r| {
-                matches!(
-                    r.table.kind,
-                    RelationKind::View | RelationKind::MaterializedView
-                )
-            })
-            .collect();
-        if views.is_empty() {
-            return;
-        }
-        self.section("Views");
-        let index = Index::new(views.iter().map(|r| (r.schema, r.table.name.as_str())));
-        let order = dependency_order(views.len(), |i| {
-            views[i]
-                .table
-                .depends_on
-                .iter()
-                .filter_map(|d| {
-                    index
-                        .referred(&qualified(&d.schema, &d.name))
-                        .first()
-                        .copied()
-                })
-                .collect()
-        });
-        for i in order {
-            let r = views[i];
-            let definition = r.table.definition.as_deref().unwrap_or("");
-            let definition = definition.trim_end().trim_end_matches(';');
-            let sql = match r.table.kind {
-                RelationKind::MaterializedView => format!(
-                    "CREATE MATERIALIZED VIEW {} AS\n{definition}\n  WITH NO DATA;",
-                    r.name()
-                ),
-                _ => format!("CREATE VIEW {} AS\n{definition};", r.name()),
-            };
-            self.line(sql);
-        }
-    }
-
-    /// The relations, partitions before their parents (deepest first): a parent's key, index
-    /// or foreign key then attaches its partitions' instead of making new ones.
-    fn partitions_first(&self) -> Vec<Rel<'a>> {
-        let depth = |r: &Rel<'_>| {
-            let mut depth = 0;
-            let mut parent = r.table.partition_of.as_ref();
-            while let Some(p) = parent {
-                depth += 1;
-                parent = self
-                    .relations
-                    .iter()
-                    .find(|o| o.schema == p.schema && o.table.name == p.name)
-                    .and_then(|o| o.table.partition_of.as_ref());
-                if depth > 32 {
-                    break;
-                }
-            }
-            depth
-        };
-        let mut relations = self.relations.clone();
-        relations.sort_by_key(|r| std::cmp::Reverse(depth(r)));
-        relations
-    }
-
-    /// Keys and checks, indexes, then foreign keys (which need the keys or unique indexes
-    /// they reference).
-    fn keys(&mut self) {
-        let relations = self.partitions_first();
-        let mut keys = Vec::new();
-        let mut checks = Vec::new();
-        let mut indexes = Vec::new();
-        let mut foreign = Vec::new();
-        for r in &relations {
-            let t = r.table;
-            for k in &t.constraints {
-                let Some(definition) = &k.definition else {
-                    continue;
-                };
-                let sql = format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} {definition};",
-                    r.name(),
-                    ident(&k.name)
-                );
-                match k.kind {
-                    ConstraintKind::PrimaryKey
-                    | ConstraintKind::Unique
-                    | ConstraintKind::Exclusion => keys.push(sql),
-                    ConstraintKind::Check => checks.push(sql),
-                    ConstraintKind::ForeignKey => foreign.push(sql),
-                }
-            }
-            // A key's index is made by its constraint.
-            let constraint_indexes: HashSet<&str> = t
-                .constraints
-                .iter()
-                .filter(|k| k.kind != ConstraintKind::Check && k.kind != ConstraintKind::ForeignKey)
-                .map(|k| k.name.as_str())
-                .collect();
-            for i in &t.indexes {
-                if constraint_indexes.contains(i.name.as_str()) {
-                    continue;
-                }
-                if let Some(definition) = &i.definition {
-                    indexes.push(format!("{definition};"));
-                }
-            }
-        }
-        for (title, lines) in [
-            ("Keys and checks", [keys, checks].concat()),
-            ("Indexes", indexes),
-            ("Foreign keys", foreign),
-        ] {
-            if !lines.is_empty() {
-                self.section(title);
-                lines.into_iter().for_each(|l| self.line(l));
-            }
-        }
-    }
-
-    /// Triggers; a partition's trigger that its parent has too is the parent's clone, made
-    /// by the parent's.
-    fn triggers(&mut self) {
-        let mut lines = Vec::new();
-        for r in &self.relations {
-            let parent = r.table.partition_of.as_ref().and_then(|p| {
-                self.relations
-                    .iter()
-                    .find(|o| o.schema == p.schema && o.table.name == p.name)
-            });
-            for g in &r.table.triggers {
-                let cloned =
-                    parent.is_some_and(|p| p.table.triggers.iter().any(|pg| pg.name == g.name));
-                if cloned {
-                    continue;
-                }
-                lines.push(format!("{};", g.definition.trim_end()));
-                if !g.enabled {
-                    lines.push(format!(
-                        "ALTER TABLE {} DISABLE TRIGGER {};",
-                        r.name(),
-                        ident(&g.name)
-                    ));
-                }
-            }
-        }
-        if !lines.is_empty() {
-            self.section("Triggers");
-            lines.into_iter().for_each(|l| self.line(l));
-        }
-    }
-
     fn sequence_ownership(&mut self) {
         let mut lines = Vec::new();
         for s in &self.snapshot.schemas {
@@ -583,10 +319,7 @@ impl<'a> Ddl<'a> {
                 }
             }
         }
-        if !lines.is_empty() {
-            self.section("Sequence ownership");
-            lines.into_iter().for_each(|l| self.line(l));
-        }
+        self.lines("Sequence ownership", lines);
     }
 
     fn comments(&mut self) {
@@ -636,29 +369,8 @@ impl<'a> Ddl<'a> {
                 );
             }
         }
-        if !lines.is_empty() {
-            self.section("Comments");
-            lines.into_iter().for_each(|l| self.line(l));
-        }
+        self.lines("Comments", lines);
     }
-}
-
-/// A table's columns in ordinal order, with their ordinals (their list order where a source
-/// left them out).
-fn numbered_columns(t: &Table) -> Vec<(i32, &super::Column)> {
-    let mut columns: Vec<(i32, &super::Column)> = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.ordinal.unwrap_or(i as i32 + 1), c))
-        .collect();
-    columns.sort_by_key(|(ordinal, _)| *ordinal);
-    columns
-}
-
-/// A table's columns in ordinal order.
-fn sorted_columns(t: &Table) -> Vec<&super::Column> {
-    numbered_columns(t).into_iter().map(|(_, c)| c).collect()
 }
 
 /// A sequence's options as `CREATE SEQUENCE` takes them, each with a leading space.
@@ -667,7 +379,7 @@ fn sequence_options(q: &Sequence) -> String {
 }
 
 /// A sequence's options but its type, each with a leading space.
-fn sequence_parameters(q: &Sequence) -> String {
+pub(super) fn sequence_parameters(q: &Sequence) -> String {
     format!(
         " START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
         q.start,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::catalog::{
-    Column, ColumnRef, Constraint, Extension, Index as TableIndex, QualifiedName, Trigger,
-    TypeAttribute,
+    Column, ColumnRef, Constraint, ConstraintKind, Extension, Index as TableIndex, QualifiedName,
+    Trigger, TypeAttribute,
 };
 
 fn column(name: &str, data_type: &str, ordinal: i32) -> Column {

@@ -72,8 +72,10 @@ pub struct TypeRow {
     pub attribute_types: Vec<String>,
 }
 
-/// Sequences with their parameters and the column that owns them, if any.
-pub const SEQUENCES: &str = r#"
+/// Sequences with their parameters and the column that owns them, if any; an extension's
+/// own are left out.
+pub const SEQUENCES: &str = concat!(
+    r#"
 SELECT c.relnamespace                     AS schema_oid,
        c.relname::text                    AS name,
        format_type(s.seqtypid, NULL)      AS data_type,
@@ -95,8 +97,12 @@ LEFT JOIN pg_class oc      ON oc.oid = dep.refobjid
 LEFT JOIN pg_namespace on_ ON on_.oid = oc.relnamespace
 LEFT JOIN pg_attribute oa  ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid
 WHERE c.relnamespace = ANY($1)
+  AND "#,
+    not_extension_member!("pg_class", "c.oid"),
+    r#"
 ORDER BY c.relnamespace, c.relname
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct SequenceRow {
