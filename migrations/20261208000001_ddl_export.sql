@@ -2,8 +2,6 @@
 -- function's full definition, each range type's options, and the extensions installed in
 -- each schema (whose own functions and types the snapshot leaves out: `CREATE EXTENSION`
 -- makes them).
--- A snapshot written before holds no definition: its schemas' content hashes no longer match
--- once the worker reads the definitions, so the next sync rewrites them.
 ALTER TABLE catalog_functions ADD COLUMN definition text;
 ALTER TABLE catalog_types ADD COLUMN range_options text;
 
@@ -14,3 +12,8 @@ CREATE TABLE catalog_extensions (
     version      text,
     PRIMARY KEY (catalog_id, schema_name, name)
 );
+
+-- A snapshot written before holds none of these. Forgetting the sources' probes makes the next
+-- sync of every catalog read its source whole (an unchanged probe skips the read); the schemas'
+-- content hashes then differ from the stored ones, and the schemas are rewritten.
+UPDATE catalogs SET source_probe = NULL;

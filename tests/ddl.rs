@@ -261,8 +261,22 @@ async fn one_schema_is_exported_and_unknown_ones_are_refused() {
     let (status, _, _) = get_ddl(&app, &unknown.to_string(), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // The client prints what the API answers, and says why it was refused.
+    // The export is cached with the catalog's other reads.
     let (_, _, whole) = get_ddl(&app, catalog, None).await;
+    let again = app
+        .client
+        .get(app.url(&format!("/catalogs/{catalog}/ddl")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["x-cache"], "hit");
+    assert_eq!(
+        again.headers()[CONTENT_TYPE],
+        "application/sql; charset=utf-8"
+    );
+    assert_eq!(again.text().await.unwrap(), whole);
+
+    // The client prints what the API answers, and says why it was refused.
     let run = |args: Vec<String>| {
         tokio::process::Command::new(binary("pg-catalog-sync"))
             .args(args)

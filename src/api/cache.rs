@@ -1,5 +1,5 @@
 //! A read-through cache of catalog object reads (schemas, relations, a relation's detail,
-//! columns, types, sequences, functions).
+//! columns, types, sequences, functions, the DDL export).
 //!
 //! A catalog's snapshot only changes when one of its syncs ends or the catalog is deleted, and
 //! the store then notifies `pgcs_catalog_changed` (see [`super::watch`]). Each catalog has a
@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::store::syncs::SyncRow;
 
 /// The object reads whose answers depend only on the catalog's snapshot.
-const CACHED_ROUTES: [&str; 7] = [
+const CACHED_ROUTES: [&str; 8] = [
     "/catalogs/{id}/schemas",
     "/catalogs/{id}/tables",
     "/catalogs/{id}/tables/{schema}/{table}",
@@ -34,6 +34,7 @@ const CACHED_ROUTES: [&str; 7] = [
     "/catalogs/{id}/types",
     "/catalogs/{id}/sequences",
     "/catalogs/{id}/functions",
+    "/catalogs/{id}/ddl",
 ];
 /// Memory the cached bodies may take.
 const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;

@@ -294,8 +294,6 @@ pub const PROBE: &str = concat!(
     xmin_digest!("pg_inherits"),
     xmin_digest!("pg_rewrite"),
     xmin_digest!("pg_depend"),
-    xmin_digest!("pg_extension"),
-    xmin_digest!("pg_range"),
     "(SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
     (SELECT string_agg(oid::text || '=' || rolname, ',' ORDER BY oid) FROM pg_roles),
     current_setting('server_version_num')))"
