@@ -25,7 +25,7 @@ mod order;
 pub mod quote;
 mod relations;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use super::{Function, RelationKind, Schema, Sequence, Snapshot, Table, TypeDef, TypeKind};
@@ -51,15 +51,22 @@ impl Rel<'_> {
     }
 }
 
+/// A sequence with its schema's name.
+type Seq<'a> = (&'a str, &'a Sequence);
+
 struct Ddl<'a> {
     snapshot: &'a Snapshot,
     out: String,
     relations: Vec<Rel<'a>>,
+    /// The relations by (schema, name).
+    by_name: HashMap<(&'a str, &'a str), Rel<'a>>,
+    /// The sequences by the (schema, table, column) that owns them.
+    by_owner: HashMap<(&'a str, &'a str, &'a str), Seq<'a>>,
 }
 
 impl<'a> Ddl<'a> {
     fn new(snapshot: &'a Snapshot) -> Self {
-        let relations = snapshot
+        let relations: Vec<Rel<'a>> = snapshot
             .schemas
             .iter()
             .flat_map(|s| {
@@ -69,11 +76,32 @@ impl<'a> Ddl<'a> {
                 })
             })
             .collect();
+        let by_name = relations
+            .iter()
+            .map(|r| ((r.schema, r.table.name.as_str()), *r))
+            .collect();
+        let by_owner = snapshot
+            .schemas
+            .iter()
+            .flat_map(|s| s.sequences.iter().map(move |q| (s.name.as_str(), q)))
+            .filter_map(|(s, q)| {
+                let o = q.owned_by.as_ref()?;
+                let key = (o.schema.as_str(), o.table.as_str(), o.column.as_str());
+                Some((key, (s, q)))
+            })
+            .collect();
         Self {
             snapshot,
             out: String::new(),
             relations,
+            by_name,
+            by_owner,
         }
+    }
+
+    /// The relation `schema.name`, if the snapshot holds it.
+    fn relation(&self, schema: &str, name: &str) -> Option<Rel<'a>> {
+        self.by_name.get(&(schema, name)).copied()
     }
 
     fn line(&mut self, statement: impl AsRef<str>) {
@@ -128,7 +156,7 @@ impl<'a> Ddl<'a> {
         self.types();
         self.sequences();
         let late = self.late_functions();
-        self.functions(|f| !late.contains(&(f as *const Function)));
+        self.functions(|s, f| !late.contains(&(s, f.name.as_str(), f.arguments.as_str())));
         self.tables();
         let Keys {
             keys,
@@ -136,7 +164,7 @@ impl<'a> Ddl<'a> {
             foreign,
         } = self.keys();
         self.lines("Keys and checks", keys);
-        self.functions(|f| late.contains(&(f as *const Function)));
+        self.functions(|s, f| late.contains(&(s, f.name.as_str(), f.arguments.as_str())));
         self.views();
         self.lines("Indexes", indexes);
         self.lines("Foreign keys", foreign);
@@ -227,13 +255,11 @@ impl<'a> Ddl<'a> {
         let Some(owner) = &sequence.owned_by else {
             return false;
         };
-        self.relations.iter().any(|r| {
-            r.schema == owner.schema
-                && r.table.name == owner.table
-                && r.table
-                    .columns
-                    .iter()
-                    .any(|c| c.name == owner.column && c.identity.is_some())
+        self.relation(&owner.schema, &owner.table).is_some_and(|r| {
+            r.table
+                .columns
+                .iter()
+                .any(|c| c.name == owner.column && c.identity.is_some())
         })
     }
 
@@ -253,9 +279,9 @@ impl<'a> Ddl<'a> {
         self.lines("Sequences", lines);
     }
 
-    /// The functions whose arguments or result name a relation (its row type): they can only
-    /// be created once the relations are.
-    fn late_functions(&self) -> HashSet<*const Function> {
+    /// The functions (schema, name, arguments) whose arguments or result name a relation (its
+    /// row type): they can only be created once the relations are.
+    fn late_functions(&self) -> HashSet<(&'a str, &'a str, &'a str)> {
         let index = Index::new(
             self.relations
                 .iter()
@@ -264,22 +290,23 @@ impl<'a> Ddl<'a> {
         self.snapshot
             .schemas
             .iter()
-            .flat_map(|s| &s.functions)
-            .filter(|f| {
+            .flat_map(|s| s.functions.iter().map(move |f| (s.name.as_str(), f)))
+            .filter(|(_, f)| {
                 let signature = format!("{} {}", f.arguments, f.result.as_deref().unwrap_or(""));
                 !index.referred(&signature).is_empty()
             })
-            .map(|f| f as *const Function)
+            .map(|(s, f)| (s, f.name.as_str(), f.arguments.as_str()))
             .collect()
     }
 
-    /// The functions `chosen` picks, aggregates last (they name their support functions).
-    fn functions(&mut self, chosen: impl Fn(&Function) -> bool) {
+    /// The functions `chosen` picks (given each one's schema), aggregates last (they name their
+    /// support functions).
+    fn functions(&mut self, chosen: impl Fn(&str, &Function) -> bool) {
         let schemas = &self.snapshot.schemas;
         let functions: Vec<(&Schema, &Function)> = schemas
             .iter()
             .flat_map(|s| s.functions.iter().map(move |f| (s, f)))
-            .filter(|(_, f)| chosen(f))
+            .filter(|(s, f)| chosen(&s.name, f))
             .collect();
         if functions.is_empty() {
             return;

@@ -106,18 +106,8 @@ impl<'a> Ddl<'a> {
                 _ => "BY DEFAULT",
             };
             let _ = write!(sql, " GENERATED {kind} AS IDENTITY");
-            let sequence = self.snapshot.schemas.iter().find_map(|s| {
-                s.sequences
-                    .iter()
-                    .find(|q| {
-                        q.owned_by.as_ref().is_some_and(|o| {
-                            o.schema == schema && o.table == table && o.column == c.name
-                        })
-                    })
-                    .map(|q| (s.name.as_str(), q))
-            });
             // The sequence takes the column's type.
-            if let Some((s, q)) = sequence {
+            if let Some(&(s, q)) = self.by_owner.get(&(schema, table, c.name.as_str())) {
                 let _ = write!(
                     sql,
                     " (SEQUENCE NAME {}{})",
@@ -184,9 +174,7 @@ impl<'a> Ddl<'a> {
             while let Some(p) = parent {
                 depth += 1;
                 parent = self
-                    .relations
-                    .iter()
-                    .find(|o| o.schema == p.schema && o.table.name == p.name)
+                    .relation(&p.schema, &p.name)
                     .and_then(|o| o.table.partition_of.as_ref());
                 if depth > 32 {
                     break;
@@ -256,11 +244,8 @@ impl<'a> Ddl<'a> {
     pub(super) fn triggers(&mut self) {
         let mut lines = Vec::new();
         for r in &self.relations {
-            let parent = r.table.partition_of.as_ref().and_then(|p| {
-                self.relations
-                    .iter()
-                    .find(|o| o.schema == p.schema && o.table.name == p.name)
-            });
+            let parent =
+                (r.table.partition_of.as_ref()).and_then(|p| self.relation(&p.schema, &p.name));
             for g in &r.table.triggers {
                 let cloned =
                     parent.is_some_and(|p| p.table.triggers.iter().any(|pg| pg.name == g.name));
