@@ -77,6 +77,20 @@ CREATE INDEX m_total ON public.m (total);
 CREATE TRIGGER "Odd trigger" AFTER UPDATE ON public.child FOR EACH STATEMENT
     EXECUTE FUNCTION public.stamp();
 ALTER TABLE public.child DISABLE TRIGGER "Odd trigger";
+CREATE SCHEMA "ünïcödé";
+-- 63 bytes, PostgreSQL's longest name.
+CREATE TABLE "ünïcödé"."éxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" (id int);
+CREATE TABLE public."'); DROP TABLE catalogs; --" (x int);
+CREATE TABLE public.empty ();
+CREATE TABLE public.parent (a int, b int, PRIMARY KEY (a, b));
+CREATE TABLE public.pair_child (
+    x int, y int,
+    CONSTRAINT pair_child_fk FOREIGN KEY (y, x) REFERENCES public.parent (a, b)
+        ON UPDATE CASCADE ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED
+);
+CREATE UNIQUE INDEX covering_idx ON public.parent (b) INCLUDE (a);
+CREATE FUNCTION public.add(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';
+CREATE FUNCTION public.add(a text, b text) RETURNS text LANGUAGE sql AS 'SELECT a || b';
 "#;
 
 /// The export of `catalog` (`?schema=` when given): status, content type and text.
