@@ -1,18 +1,20 @@
-//! The command-line client: `pg-catalog-sync sync | status | catalogs | tables | diff |
+//! The command-line client: `pg-catalog-sync sync | status | catalogs | tables | diff | ddl |
 //! webhooks listen`, for people who live in a terminal and for CI. It talks to a running API
 //! over HTTP, like any other client.
 
+mod ddl;
 mod diff;
 mod webhooks;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
+pub use ddl::{DdlArgs, ddl};
 pub use diff::{DiffArgs, FailOn, Format, diff};
 pub use webhooks::{WebhooksArgs, webhooks};
 
@@ -91,6 +93,17 @@ pub struct TablesArgs {
     pub q: Option<String>,
 }
 
+/// The error of a refused request, from the API's error body.
+fn refused(status: StatusCode, body: &Value) -> anyhow::Error {
+    let message = body["error"]["message"].as_str().unwrap_or("no details");
+    match body["error"]["field"].as_str() {
+        Some(field) => {
+            anyhow::anyhow!("the API refused the request ({status}): {field}: {message}")
+        }
+        None => anyhow::anyhow!("the API refused the request ({status}): {message}"),
+    }
+}
+
 /// A client of one API.
 struct Api {
     client: Client,
@@ -143,13 +156,23 @@ impl Api {
             .map(|path| format!("{}{path}", self.base));
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_client_error() || status.is_server_error() {
-            let message = body["error"]["message"].as_str().unwrap_or("no details");
-            match body["error"]["field"].as_str() {
-                Some(field) => bail!("the API refused the request ({status}): {field}: {message}"),
-                None => bail!("the API refused the request ({status}): {message}"),
-            }
+            return Err(refused(status, &body));
         }
         Ok((status, body, next))
+    }
+
+    /// Sends the request; the text body of a success, or the API's error message.
+    async fn call_text(&self, request: RequestBuilder) -> anyhow::Result<String> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the API at {}", self.base))?;
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return Err(refused(status, &body));
+        }
+        response.text().await.context("reading the API's answer")
     }
 
     /// Every item of a paged list.

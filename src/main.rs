@@ -1,5 +1,5 @@
 //! `pg-catalog-sync`: the API server (`serve`, the default), the `migrate` command, and the
-//! command-line client (`sync`, `status`, `catalogs`, `tables`, `diff`, `webhooks listen`).
+//! command-line client (`sync`, `status`, `catalogs`, `tables`, `diff`, `ddl`, `webhooks listen`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -46,6 +46,8 @@ enum Command {
     Diff(cli::DiffArgs),
     /// Receive webhooks locally and print the verified events (`webhooks listen`).
     Webhooks(cli::WebhooksArgs),
+    /// Print SQL that recreates a catalog's schema (`--schema` for one schema).
+    Ddl(cli::DdlArgs),
 }
 
 #[tokio::main]
@@ -66,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Tables(args)) => exit_with(cli::tables(args).await),
         Some(Command::Diff(args)) => exit_with(cli::diff(args).await),
         Some(Command::Webhooks(args)) => exit_with(cli::webhooks(args).await),
+        Some(Command::Ddl(args)) => exit_with(cli::ddl(args).await),
     }
 }
 

@@ -39,21 +39,6 @@ macro_rules! catalog_relation {
     };
 }
 
-/// What psql runs from a file but the server does not take in one simple-protocol query
-/// (what `sqlx::raw_sql` sends), changed while loading (the fixture files are left as copied):
-/// - psql's meta-commands (lines starting with a backslash: adventureworks' `\pset` and `\dt`)
-///   are the client's commands, not SQL: dropped;
-/// - `CREATE INDEX CONCURRENTLY` (hatchet) cannot run inside the implicit transaction of a
-///   multi-statement query: the same index is built without CONCURRENTLY (which no catalog
-///   records, and `pg_get_indexdef` never prints).
-fn loadable(sql: &str) -> String {
-    sql.lines()
-        .filter(|line| !line.starts_with('\\'))
-        .map(|line| line.replace("CREATE INDEX CONCURRENTLY", "CREATE INDEX"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Rows of `sql` on the source, each as a JSON object, sorted: the expected side.
 async fn rows(src: &PgPool, sql: &'static str) -> Vec<Value> {
     let rows: Vec<(Value,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -290,7 +275,7 @@ async fn served_as_pg_catalog_says(
                     (SELECT count(*) FROM pg_index i JOIN rel ON rel.oid = i.indrelid) AS indexes,
                     (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
                      LEFT JOIN pg_class c ON c.oid = t.typrelid
-                     WHERE (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND c.relkind = 'c'))
+                     WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
                        AND t.oid NOT IN (SELECT objid FROM ext) AND ",
             user_schema!("n.nspname"),
             ") AS types,

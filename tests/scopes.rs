@@ -98,7 +98,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 38 * 3, "every operation with every scope");
+    assert_eq!(checked, 39 * 3, "every operation with every scope");
 }
 
 #[tokio::test]
@@ -136,6 +136,7 @@ async fn a_token_limited_to_catalogs_reaches_only_those() {
             Method::GET,
             format!("/ui/catalogs/{their_catalog}/schemas/s0/diagram"),
         ),
+        (Method::GET, format!("/catalogs/{their_catalog}/ddl")),
         (
             Method::DELETE,
             format!("/catalogs/{their_catalog}/schedule"),

@@ -1,5 +1,5 @@
 //! A read-through cache of catalog object reads (schemas, relations, a relation's detail,
-//! columns, types, sequences, functions, diagrams).
+//! columns, types, sequences, functions, diagrams, the DDL export).
 //!
 //! A catalog's snapshot only changes when one of its syncs ends or the catalog is deleted, and
 //! the store then notifies `pgcs_catalog_changed` (see [`super::watch`]). Each catalog has a
@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::store::syncs::SyncRow;
 
 /// The object reads whose answers depend only on the catalog's snapshot.
-const CACHED_ROUTES: [&str; 8] = [
+const CACHED_ROUTES: [&str; 9] = [
     "/catalogs/{id}/schemas",
     "/catalogs/{id}/tables",
     "/catalogs/{id}/tables/{schema}/{table}",
@@ -35,6 +35,7 @@ const CACHED_ROUTES: [&str; 8] = [
     "/catalogs/{id}/sequences",
     "/catalogs/{id}/functions",
     "/catalogs/{id}/erd",
+    "/catalogs/{id}/ddl",
 ];
 /// Memory the cached bodies may take.
 const CAPACITY_BYTES: u64 = 64 * 1024 * 1024;

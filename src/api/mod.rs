@@ -6,6 +6,7 @@ mod cache;
 mod catalogs;
 mod changes;
 mod conditional;
+mod ddl;
 pub(crate) mod diagrams;
 mod diff;
 pub(crate) mod extract;
@@ -228,6 +229,7 @@ pub fn router(state: AppState) -> Router {
         .merge(changes::router())
         .merge(diff::router())
         .merge(diagrams::router())
+        .merge(ddl::router())
         .merge(schedules::router())
         .merge(objects::router())
         .merge(audit::router())

@@ -380,7 +380,8 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
     }
 }
 
-/// Enums (with their labels), domains (base type, NOT NULL, checks) and composite types.
+/// Enums (with their labels), domains (base type, NOT NULL, checks), composite and range types
+/// (the subtype as `base_type`).
 #[utoipa::path(
     get, path = "/catalogs/{id}/types", tag = "objects",
     params(CatalogId, SchemaParam, PageParams),

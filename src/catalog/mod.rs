@@ -7,6 +7,7 @@
 //! service that only speaks the original contract is still understood.
 
 pub mod classify;
+pub mod ddl;
 mod links;
 mod stream;
 
@@ -50,6 +51,17 @@ pub struct Schema {
     pub sequences: Vec<Sequence>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub functions: Vec<Function>,
+    /// The extensions installed in this schema (their own objects are not listed apart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<Extension>,
+}
+
+/// An extension, as `CREATE EXTENSION` installed it in its schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What kind of relation a [`Table`] is (PostgreSQL's `relkind`).
@@ -260,7 +272,7 @@ pub struct Index {
     pub definition: Option<String>,
 }
 
-/// A user-defined type: enum, domain or composite.
+/// A user-defined type: enum, domain, composite or range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypeDef {
     pub name: String,
@@ -272,7 +284,7 @@ pub struct TypeDef {
     /// Enum labels in sort order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
-    /// Domain: the base type, NOT NULL, default and CHECK constraints.
+    /// Domain: the base type, NOT NULL, default and CHECK constraints. Range: the subtype.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_type: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
@@ -284,6 +296,10 @@ pub struct TypeDef {
     /// Composite: its attributes in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<TypeAttribute>,
+    /// Range: its options besides the subtype, as `CREATE TYPE ... AS RANGE` takes them
+    /// (`SUBTYPE_DIFF = float8mi`), where it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_options: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +308,7 @@ pub enum TypeKind {
     Enum,
     Domain,
     Composite,
+    Range,
 }
 
 impl TypeKind {
@@ -300,6 +317,7 @@ impl TypeKind {
             TypeKind::Enum => "enum",
             TypeKind::Domain => "domain",
             TypeKind::Composite => "composite",
+            TypeKind::Range => "range",
         }
     }
 }
@@ -345,6 +363,10 @@ pub struct Function {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The statement that creates it: `pg_get_functiondef`'s text, or for an aggregate a
+    /// `CREATE AGGREGATE` built from `pg_aggregate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -508,6 +530,9 @@ impl Snapshot {
                         schema.name, f.name, f.arguments
                     ));
                 }
+            }
+            for e in &schema.extensions {
+                name("extension", &e.name)?;
             }
         }
         Ok(())

@@ -1,5 +1,5 @@
 //! Assembling the pieces of a catalog from the rows the catalog queries read: the schemas with
-//! their types, sequences and functions ([`schemas`]), the links between relations ([`links`]),
+//! their types, sequences, functions and extensions ([`schemas`]), the links between relations ([`links`]),
 //! and each batch of relations with their columns, keys and triggers ([`relations`]).
 
 use std::collections::HashMap;
@@ -8,9 +8,9 @@ use sqlx::postgres::types::Oid;
 
 use super::queries;
 use crate::catalog::{
-    Column, ColumnRef, Constraint, ConstraintKind, Dependent, ForeignKeyTarget, Function, Index,
-    Links, Partition, QualifiedName, Relation, RelationKind, Schema, Sequence, Table, Trigger,
-    TypeAttribute, TypeDef, TypeKind,
+    Column, ColumnRef, Constraint, ConstraintKind, Dependent, Extension, ForeignKeyTarget,
+    Function, Index, Links, Partition, QualifiedName, Relation, RelationKind, Schema, Sequence,
+    Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// The relations' indexes and constraints, with the indexes' definitions (in `indexes` order).
@@ -70,6 +70,7 @@ pub fn schemas(
     types: Vec<queries::TypeRow>,
     sequences: Vec<queries::SequenceRow>,
     functions: Vec<queries::FunctionRow>,
+    extensions: Vec<queries::ExtensionRow>,
 ) -> (Vec<Schema>, HashMap<Oid, String>) {
     let positions: HashMap<Oid, usize> = rows.iter().enumerate().map(|(i, s)| (s.oid, i)).collect();
     let names = rows.iter().map(|s| (s.oid, s.name.clone())).collect();
@@ -83,6 +84,14 @@ pub fn schemas(
         })
         .collect();
     add_schema_objects(&mut schemas, &positions, types, sequences, functions);
+    for x in extensions {
+        if let Some(&si) = positions.get(&x.schema_oid) {
+            schemas[si].extensions.push(Extension {
+                name: x.name,
+                version: x.version,
+            });
+        }
+    }
     (schemas, names)
 }
 
@@ -321,6 +330,7 @@ fn add_schema_objects(
         let kind = match t.typtype.as_str() {
             "e" => TypeKind::Enum,
             "d" => TypeKind::Domain,
+            "r" => TypeKind::Range,
             _ => TypeKind::Composite,
         };
         schemas[si].types.push(TypeDef {
@@ -330,6 +340,7 @@ fn add_schema_objects(
             comment: t.comment,
             labels: t.labels,
             base_type: t.base_type,
+            range_options: t.range_options,
             not_null: t.not_null,
             default: t.default_expr,
             checks: t.checks,
@@ -376,6 +387,7 @@ fn add_schema_objects(
             language: f.language,
             kind: f.kind,
             comment: f.comment,
+            definition: f.definition,
         });
     }
 }

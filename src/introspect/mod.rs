@@ -203,13 +203,14 @@ async fn start(
         let types: Vec<queries::TypeRow> = all!(helper, queries::TYPES).await?;
         let sequences: Vec<queries::SequenceRow> = all!(helper, queries::SEQUENCES).await?;
         let functions: Vec<queries::FunctionRow> = all!(helper, queries::FUNCTIONS).await?;
-        Ok::<_, sqlx::Error>((types, sequences, functions))
+        let extensions: Vec<queries::ExtensionRow> = all!(helper, queries::EXTENSIONS).await?;
+        Ok::<_, sqlx::Error>((types, sequences, functions, extensions))
     };
-    let ((printing, oids, partitions, dependencies), (types, sequences, functions)) =
+    let ((printing, oids, partitions, dependencies), (types, sequences, functions, extensions)) =
         tokio::try_join!(main, side)?;
 
     let links = assemble::links(partitions, &dependencies);
-    let (schemas, names) = assemble::schemas(schemas, types, sequences, functions);
+    let (schemas, names) = assemble::schemas(schemas, types, sequences, functions, extensions);
     let mut depends_on: HashMap<Oid, Vec<QualifiedName>> = HashMap::new();
     for d in dependencies {
         depends_on

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod details;
 pub mod diagrams;
 pub mod diff;
+pub mod export;
 pub mod jobs;
 pub mod outbox;
 pub mod progress;

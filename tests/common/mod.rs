@@ -582,3 +582,18 @@ pub fn definitions_json(mut rows: Vec<(String, String, String, String)>) -> Vec<
 pub fn encode_segment(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+/// What psql runs from a file but the server does not take in one simple-protocol query
+/// (what `sqlx::raw_sql` sends), changed while loading (the fixture files are left as copied):
+/// - psql's meta-commands (lines starting with a backslash: adventureworks' `\pset` and `\dt`)
+///   are the client's commands, not SQL: dropped;
+/// - `CREATE INDEX CONCURRENTLY` (hatchet) cannot run inside the implicit transaction of a
+///   multi-statement query: the same index is built without CONCURRENTLY (which no catalog
+///   records, and `pg_get_indexdef` never prints).
+pub fn loadable(sql: &str) -> String {
+    sql.lines()
+        .filter(|line| !line.starts_with('\\'))
+        .map(|line| line.replace("CREATE INDEX CONCURRENTLY", "CREATE INDEX"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -14,8 +14,8 @@ macro_rules! relkinds {
     };
 }
 
-/// Objects that belong to an extension (pg_trgm's functions, hstore's type) are the
-/// extension's, not the schema author's: they are left out.
+/// Objects that belong to an extension (pg_trgm's functions, hstore's type, pg_partman's
+/// tables) are the extension's, not the schema author's: they are left out.
 macro_rules! not_extension_member {
     ($class:literal, $oid:literal) => {
         concat!(
@@ -75,13 +75,17 @@ pub struct SchemaRow {
     pub comment: Option<String>,
 }
 
-/// The relations of the included schemas, in schema and name order: the batches.
+/// The relations of the included schemas, in schema and name order: the batches. An
+/// extension's own tables (pg_partman's configuration) are the extension's.
 pub const RELATION_OIDS: &str = concat!(
     r#"
 SELECT c.oid FROM pg_class c
 WHERE c.relnamespace = ANY($1)
   AND c.relkind IN "#,
     relkinds!(),
+    r#"
+  AND "#,
+    not_extension_member!("pg_class", "c.oid"),
     r#"
 ORDER BY c.relnamespace, c.relname
 "#

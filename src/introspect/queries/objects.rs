@@ -4,7 +4,10 @@
 use sqlx::FromRow;
 use sqlx::postgres::types::Oid;
 
-/// Enums, domains and stand-alone composite types (not the row types of tables).
+/// Enums, domains, ranges and stand-alone composite types (not the row types of tables). A
+/// range's options are those `CREATE TYPE ... AS RANGE` takes but the subtype and the
+/// multirange's name (which servers before 14 do not have), left out where they are the
+/// defaults.
 pub const TYPES: &str = concat!(
     r#"
 SELECT t.typnamespace                    AS schema_oid,
@@ -13,7 +16,18 @@ SELECT t.typnamespace                    AS schema_oid,
        pg_get_userbyid(t.typowner)::text AS owner,
        d.description                     AS comment,
        ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels,
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
+            WHEN t.typtype = 'r' THEN format_type(rng.rngsubtype, NULL) END AS base_type,
+       CASE WHEN t.typtype = 'r' THEN nullif(concat_ws(', ',
+           CASE WHEN NOT opc.opcdefault THEN
+               'SUBTYPE_OPCLASS = ' || quote_ident(opcn.nspname) || '.' || quote_ident(opc.opcname) END,
+           CASE WHEN rng.rngcollation <> 0 AND rng.rngcollation <> st.typcollation THEN
+               'COLLATION = ' || (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+                                  FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                                  WHERE co.oid = rng.rngcollation) END,
+           CASE WHEN rng.rngcanonical <> 0 THEN 'CANONICAL = ' || rng.rngcanonical::regproc END,
+           CASE WHEN rng.rngsubdiff <> 0 THEN 'SUBTYPE_DIFF = ' || rng.rngsubdiff::regproc END), '')
+       END                               AS range_options,
        t.typnotnull                      AS not_null,
        t.typdefault                      AS default_expr,
        ARRAY(SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
@@ -26,10 +40,14 @@ SELECT t.typnamespace                    AS schema_oid,
              ORDER BY a.attnum)          AS attribute_types
 FROM pg_type t
 LEFT JOIN pg_class c ON c.oid = t.typrelid
+LEFT JOIN pg_range rng ON rng.rngtypid = t.oid
+LEFT JOIN pg_type st ON st.oid = rng.rngsubtype
+LEFT JOIN pg_opclass opc ON opc.oid = rng.rngsubopc
+LEFT JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace
 LEFT JOIN pg_description d
        ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
 WHERE t.typnamespace = ANY($1)
-  AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND c.relkind = 'c'))
+  AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
   AND "#,
     not_extension_member!("pg_type", "t.oid"),
     r#"
@@ -46,6 +64,7 @@ pub struct TypeRow {
     pub comment: Option<String>,
     pub labels: Vec<String>,
     pub base_type: Option<String>,
+    pub range_options: Option<String>,
     pub not_null: bool,
     pub default_expr: Option<String>,
     pub checks: Vec<String>,
@@ -53,8 +72,10 @@ pub struct TypeRow {
     pub attribute_types: Vec<String>,
 }
 
-/// Sequences with their parameters and the column that owns them, if any.
-pub const SEQUENCES: &str = r#"
+/// Sequences with their parameters and the column that owns them, if any; an extension's
+/// own are left out.
+pub const SEQUENCES: &str = concat!(
+    r#"
 SELECT c.relnamespace                     AS schema_oid,
        c.relname::text                    AS name,
        format_type(s.seqtypid, NULL)      AS data_type,
@@ -76,8 +97,12 @@ LEFT JOIN pg_class oc      ON oc.oid = dep.refobjid
 LEFT JOIN pg_namespace on_ ON on_.oid = oc.relnamespace
 LEFT JOIN pg_attribute oa  ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid
 WHERE c.relnamespace = ANY($1)
+  AND "#,
+    not_extension_member!("pg_class", "c.oid"),
+    r#"
 ORDER BY c.relnamespace, c.relname
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct SequenceRow {
@@ -105,8 +130,30 @@ SELECT p.pronamespace                              AS schema_oid,
        l.lanname::text                             AS language,
        CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'
                       WHEN 'w' THEN 'window' ELSE 'function' END AS kind,
-       d.description                               AS comment
+       d.description                               AS comment,
+       CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) ELSE (
+           -- pg_get_functiondef prints no aggregate: its CREATE AGGREGATE is built here
+           -- (moving-aggregate options are not).
+           SELECT format('CREATE AGGREGATE %I.%I(%s) (%s)', n.nspname, p.proname,
+                         pg_get_function_arguments(p.oid),
+                         concat_ws(', ',
+                             'SFUNC = ' || a.aggtransfn::regproc,
+                             'STYPE = ' || format_type(a.aggtranstype, NULL),
+                             CASE WHEN a.aggtransspace <> 0 THEN 'SSPACE = ' || a.aggtransspace END,
+                             CASE WHEN a.aggfinalfn <> 0 THEN 'FINALFUNC = ' || a.aggfinalfn::regproc END,
+                             CASE WHEN a.aggfinalextra THEN 'FINALFUNC_EXTRA' END,
+                             CASE WHEN a.aggcombinefn <> 0 THEN 'COMBINEFUNC = ' || a.aggcombinefn::regproc END,
+                             CASE WHEN a.aggserialfn <> 0 THEN 'SERIALFUNC = ' || a.aggserialfn::regproc END,
+                             CASE WHEN a.aggdeserialfn <> 0 THEN 'DESERIALFUNC = ' || a.aggdeserialfn::regproc END,
+                             CASE WHEN a.agginitval IS NOT NULL THEN 'INITCOND = ' || quote_literal(a.agginitval) END,
+                             CASE WHEN a.aggsortop <> 0 THEN 'SORTOP = OPERATOR(' || a.aggsortop::regoper::text || ')' END,
+                             CASE WHEN a.aggkind = 'h' THEN 'HYPOTHETICAL' END,
+                             CASE p.proparallel WHEN 's' THEN 'PARALLEL = SAFE'
+                                                WHEN 'r' THEN 'PARALLEL = RESTRICTED' END))
+           FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+       END                                         AS definition
 FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
 LEFT JOIN pg_description d
        ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
@@ -127,6 +174,24 @@ pub struct FunctionRow {
     pub language: String,
     pub kind: String,
     pub comment: Option<String>,
+    pub definition: Option<String>,
+}
+
+/// The extensions installed in the included schemas (plpgsql, in `pg_catalog`, never is).
+pub const EXTENSIONS: &str = r#"
+SELECT x.extnamespace AS schema_oid,
+       x.extname::text AS name,
+       x.extversion    AS version
+FROM pg_extension x
+WHERE x.extnamespace = ANY($1)
+ORDER BY x.extnamespace, x.extname
+"#;
+
+#[derive(FromRow)]
+pub struct ExtensionRow {
+    pub schema_oid: Oid,
+    pub name: String,
+    pub version: Option<String>,
 }
 
 /// User triggers (not the internal ones behind foreign keys), decoded from `tgtype`'s bits:

@@ -1,7 +1,7 @@
 //! The store tables a snapshot is written to, and how one unit's rows are encoded for each.
 //!
-//! A snapshot is stored in two kinds of unit: a schema (its row, types, sequences and
-//! functions) and a relation (its row, column list, constraints, indexes, triggers, view
+//! A snapshot is stored in two kinds of unit: a schema (its row, types, sequences, functions
+//! and extensions) and a relation (its row, column list, constraints, indexes, triggers, view
 //! dependencies and detail document). A unit is written and deleted as a whole, in every
 //! table of its kind, and its content hash is the digest of exactly the rows it is stored as.
 
@@ -24,6 +24,7 @@ pub enum Family {
     Types,
     Sequences,
     Functions,
+    Extensions,
     Relations,
     ColumnLists,
     Constraints,
@@ -36,10 +37,11 @@ pub enum Family {
 impl Family {
     /// Every table, in the order a write copies them and a unit's hash digests them: a unit's
     /// own row (which carries the hash) comes after the unit's other rows.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Types,
         Family::Sequences,
         Family::Functions,
+        Family::Extensions,
         Family::Schemas,
         Family::ColumnLists,
         Family::Constraints,
@@ -51,10 +53,11 @@ impl Family {
     ];
 
     /// The tables of a schema unit, in [`Family::ALL`] order.
-    pub const OF_SCHEMAS: [Family; 4] = [
+    pub const OF_SCHEMAS: [Family; 5] = [
         Family::Types,
         Family::Sequences,
         Family::Functions,
+        Family::Extensions,
         Family::Schemas,
     ];
 
@@ -78,7 +81,11 @@ impl Family {
     pub fn of_relations(self) -> bool {
         !matches!(
             self,
-            Family::Schemas | Family::Types | Family::Sequences | Family::Functions
+            Family::Schemas
+                | Family::Types
+                | Family::Sequences
+                | Family::Functions
+                | Family::Extensions
         )
     }
 
@@ -88,6 +95,7 @@ impl Family {
             Family::Types => "catalog_types",
             Family::Sequences => "catalog_sequences",
             Family::Functions => "catalog_functions",
+            Family::Extensions => "catalog_extensions",
             Family::Relations => "catalog_relations",
             Family::ColumnLists => "catalog_column_lists",
             Family::Constraints => "catalog_constraints",
@@ -102,7 +110,9 @@ impl Family {
     pub fn unit_columns(self) -> (&'static str, Option<&'static str>) {
         match self {
             Family::Schemas => ("name", None),
-            Family::Types | Family::Sequences | Family::Functions => ("schema_name", None),
+            Family::Types | Family::Sequences | Family::Functions | Family::Extensions => {
+                ("schema_name", None)
+            }
             Family::Relations | Family::Details => ("schema_name", Some("name")),
             _ => ("schema_name", Some("relation_name")),
         }
@@ -117,7 +127,8 @@ impl Family {
             }
             Family::Types => {
                 "COPY catalog_types (catalog_id, schema_name, name, kind, owner, comment, labels, \
-                 base_type, not_null, default_expr, checks, attributes) FROM STDIN (FORMAT binary)"
+                 base_type, not_null, default_expr, checks, attributes, range_options) \
+                 FROM STDIN (FORMAT binary)"
             }
             Family::Sequences => {
                 "COPY catalog_sequences (catalog_id, schema_name, name, data_type, start_value, \
@@ -126,7 +137,11 @@ impl Family {
             }
             Family::Functions => {
                 "COPY catalog_functions (catalog_id, schema_name, name, arguments, result, \
-                 language, kind, comment) FROM STDIN (FORMAT binary)"
+                 language, kind, comment, definition) FROM STDIN (FORMAT binary)"
+            }
+            Family::Extensions => {
+                "COPY catalog_extensions (catalog_id, schema_name, name, version) \
+                 FROM STDIN (FORMAT binary)"
             }
             Family::Relations => {
                 "COPY catalog_relations (catalog_id, schema_name, name, kind, owner, comment, \
@@ -275,7 +290,7 @@ fn schema_rows(
         }
         Family::Types => {
             for t in &s.types {
-                out.tuple(12);
+                out.tuple(13);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&t.name));
@@ -290,6 +305,7 @@ fn schema_rows(
                 let attributes =
                     serde_json::to_string(&t.attributes).expect("type attributes serialize");
                 out.jsonb(&attributes);
+                out.text(t.range_options.as_deref());
             }
         }
         Family::Sequences => {
@@ -311,7 +327,7 @@ fn schema_rows(
         }
         Family::Functions => {
             for f in &s.functions {
-                out.tuple(8);
+                out.tuple(9);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&f.name));
@@ -320,6 +336,16 @@ fn schema_rows(
                 out.text(Some(&f.language));
                 out.text(Some(&f.kind));
                 out.text(f.comment.as_deref());
+                out.text(f.definition.as_deref());
+            }
+        }
+        Family::Extensions => {
+            for x in &s.extensions {
+                out.tuple(4);
+                out.uuid(catalog);
+                out.text(Some(&s.name));
+                out.text(Some(&x.name));
+                out.text(x.version.as_deref());
             }
         }
         _ => {}
