@@ -272,11 +272,12 @@ async fn an_idle_worker_is_woken_by_each_new_sync() {
         "the worker to register",
         Duration::from_secs(10),
         async || {
+            // Its consumers of the sync queue and of the webhook queue.
             let registered: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers")
                 .fetch_one(&app.pool)
                 .await
                 .unwrap_or(0);
-            registered == 1
+            registered == 2
         },
     )
     .await;

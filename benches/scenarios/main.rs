@@ -7,8 +7,8 @@
 //! `BENCH_SOURCE_URL` (a server for the generated source databases; pg_dump needs
 //! `max_locks_per_transaction` big enough to lock every table), `BENCH_BIN_DIR` (the release
 //! binaries), `BENCH_SCENARIOS` (comma-separated subset: `big`, `mid`, `enqueue`, `pickup`,
-//! `drain`, `reads`, `peer`, `webhook-latency`, `webhook-delivery` by default; `huge`, the
-//! 100,000-table catalog, only when named),
+//! `drain`, `reads`, `peer`, `search`, `webhook-latency`, `webhook-delivery` by default;
+//! `huge`, the 100,000-table catalog, only when named),
 //! `BENCH_RUNS`, `BENCH_OUT` (a file to write the results table to).
 
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use sqlx::PgPool;
 mod catalog;
 mod peer;
 mod queue;
+mod search;
 mod webhooks;
 
 type Result<T> = anyhow::Result<T>;
@@ -149,7 +150,8 @@ impl Service {
                 .fetch_one(&self.store)
                 .await
                 .unwrap_or(0); // the workers have not created the queue's tables yet
-            if registered as usize >= self.workers.len() {
+            // Each worker process registers two consumers: syncs and webhook deliveries.
+            if registered as usize >= 2 * self.workers.len() {
                 return Ok(());
             }
             anyhow::ensure!(
@@ -337,7 +339,7 @@ async fn main() -> Result<()> {
     };
     let scenarios = env(
         "BENCH_SCENARIOS",
-        "big,mid,enqueue,pickup,drain,reads,peer,webhook-latency,webhook-delivery",
+        "big,mid,enqueue,pickup,drain,reads,peer,search,webhook-latency,webhook-delivery",
     );
     println!(
         "{:<34} {:<44} {:<30} {:<10} target",
@@ -353,6 +355,7 @@ async fn main() -> Result<()> {
             "drain" => bench.drain().await,
             "reads" => bench.reads().await,
             "peer" => bench.peer().await,
+            "search" => bench.search().await,
             "webhook-latency" => bench.webhook_latency().await,
             "webhook-delivery" => bench.webhook_delivery().await,
             other => Err(anyhow::anyhow!("unknown scenario {other}")),
