@@ -453,3 +453,24 @@ async fn internal_targets_are_refused_when_subscribing_and_when_delivering() {
     );
     assert!(receiver.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_failed_sync_raises_sync_failed_with_its_error() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let receiver = Receiver::spawn().await;
+    let hook = subscribe(
+        &app,
+        json!({"url": receiver.url, "catalogs": "all", "events": ["sync.failed"]}),
+    )
+    .await;
+    let failed = app.sync_and_wait(&sync_body("pgcs_no_such_database")).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let got = receiver.wait_for(1, WAIT).await;
+    assert!(got[0].verify(hook["secret"].as_str().unwrap()));
+    let event = got[0].json();
+    assert_eq!(event["type"], "sync.failed", "{event}");
+    assert_eq!(event["data"]["sync_id"], failed["sync_id"]);
+    assert_eq!(event["data"]["error"], failed["last_error"]);
+    assert_eq!(event["data"]["source"]["dbname"], "pgcs_no_such_database");
+}
