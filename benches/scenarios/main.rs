@@ -146,12 +146,15 @@ impl Service {
     async fn wait_workers(&self) -> Result<()> {
         let started = Instant::now();
         loop {
-            let registered: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers")
-                .fetch_one(&self.store)
-                .await
-                .unwrap_or(0); // the workers have not created the queue's tables yet
-            // Each worker process registers two consumers: syncs and webhook deliveries.
-            if registered as usize >= 2 * self.workers.len() {
+            // Each worker process registers a consumer of syncs (and one of webhook
+            // deliveries, named after it).
+            let registered: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM apalis.workers WHERE id NOT LIKE '%-webhooks'",
+            )
+            .fetch_one(&self.store)
+            .await
+            .unwrap_or(0); // the workers have not created the queue's tables yet
+            if registered as usize >= self.workers.len() {
                 return Ok(());
             }
             anyhow::ensure!(
@@ -178,11 +181,11 @@ impl Service {
     fn add_worker(&mut self, b: &Bench) -> Result<()> {
         // Workers running up to 32 syncs at once hold a connection each while writing; the API
         // keeps its default pool.
-        let worker = self.spawn(
-            b,
-            "pg-catalog-sync-worker",
-            &[("DATABASE_MAX_CONNECTIONS", "40")],
-        )?;
+        self.add_worker_with(b, &[("DATABASE_MAX_CONNECTIONS", "40")])
+    }
+
+    fn add_worker_with(&mut self, b: &Bench, env: &[(&str, &str)]) -> Result<()> {
+        let worker = self.spawn(b, "pg-catalog-sync-worker", env)?;
         self.workers.push(worker);
         Ok(())
     }

@@ -78,10 +78,11 @@ impl Bench {
 async fn copy_catalog(store: &PgPool, catalog: uuid::Uuid, copies: usize) -> Result<()> {
     let started = Instant::now();
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.columns
-         WHERE table_schema = 'public' AND column_name = 'catalog_id'
-           AND table_name LIKE 'catalog\\_%'
-           AND table_name NOT IN ('catalog_changes', 'catalog_schedules')",
+        "SELECT c.table_name::text FROM information_schema.columns c
+         JOIN information_schema.tables t USING (table_schema, table_name)
+         WHERE c.table_schema = 'public' AND c.column_name = 'catalog_id'
+           AND t.table_type = 'BASE TABLE' AND c.table_name LIKE 'catalog\\_%'
+           AND c.table_name NOT IN ('catalog_changes', 'catalog_schedules')",
     )
     .fetch_all(store)
     .await?;
