@@ -120,6 +120,15 @@ impl Service {
         response.json().await.unwrap()
     }
 
+    /// POSTs `body` (none: an empty body) to `path` and answers the JSON answer.
+    async fn post_to(&self, path: &str, body: Option<&Value>) -> Value {
+        let mut request = self.client.post(format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
     async fn get_text(&self, path: &str) -> String {
         self.client
             .get(format!("{}{path}", self.base))
@@ -488,28 +497,12 @@ async fn a_sigkilled_worker_loses_no_webhook_delivery() {
     let receiver = common::receiver::Receiver::spawn().await;
     receiver.delay(Duration::from_millis(500));
     let service = Service::start(&[("WEBHOOK_ALLOWLIST", LOOPBACK.to_owned())]).await;
-    let hook: Value = service
-        .client
-        .post(format!("{}/webhooks", service.base))
-        .json(&json!({"url": receiver.url, "catalogs": "all", "events": ["sync.failed"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let subscription = json!({"url": receiver.url, "catalogs": "all", "events": ["sync.failed"]});
+    let hook = service.post_to("/webhooks", Some(&subscription)).await;
     let id = hook["id"].as_str().unwrap();
     let mut events = Vec::new();
     for _ in 0..30 {
-        let queued: Value = service
-            .client
-            .post(format!("{}/webhooks/{id}/test", service.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queued = service.post_to(&format!("/webhooks/{id}/test"), None).await;
         events.push(queued["event_id"].as_str().unwrap().to_owned());
     }
     let concurrency = [("WEBHOOK_CONCURRENCY", "10".to_owned())];
@@ -551,22 +544,14 @@ async fn a_sigkilled_worker_loses_no_webhook_delivery() {
     events.sort();
     assert_eq!(seen, events, "every event reached the receiver");
     assert!(requests >= events.len());
-    // The survivor counts what it delivered.
+    // A fresh worker's metrics count what it delivers.
     let metrics_port = free_port();
     drop(survivor);
     let counted = service.worker(
         "counter",
         &[("WORKER_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))],
     );
-    let queued: Value = service
-        .client
-        .post(format!("{}/webhooks/{id}/test", service.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queued = service.post_to(&format!("/webhooks/{id}/test"), None).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let delivery = queued["delivery_id"].as_str().unwrap().to_owned();
     loop {

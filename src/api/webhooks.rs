@@ -24,7 +24,7 @@ use crate::access::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::EventType;
 use crate::ids::{DeliveryId, WebhookId};
-use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::deliveries::{self, Created, DeliveryRow};
 use crate::store::outbox;
 use crate::store::webhooks::{self, Subscriber, Subscription, WebhookRow};
 
@@ -306,11 +306,11 @@ struct Queued {
     event_id: Uuid,
 }
 
-fn queued(webhook: Uuid, delivery: DeliveryRow) -> Response {
-    let location = format!("/webhooks/{webhook}/deliveries/{}", delivery.id);
+fn queued(webhook: Uuid, created: Created) -> Response {
+    let location = format!("/webhooks/{webhook}/deliveries/{}", created.delivery);
     let body = Queued {
-        delivery_id: delivery.id,
-        event_id: delivery.event_id,
+        delivery_id: created.delivery.uuid(),
+        event_id: created.event.uuid(),
     };
     (StatusCode::ACCEPTED, [(LOCATION, location)], Json(body)).into_response()
 }
@@ -351,10 +351,7 @@ async fn redeliver(
             ApiError::NotFound(format!("no delivery {delivery} of webhook {webhook}"))
         })?;
     tx.commit().await?;
-    let shown = deliveries::get(&state.pool, webhook, created)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no delivery {created}")))?;
-    Ok(queued(row.id, shown))
+    Ok(queued(row.id, created))
 }
 
 /// Sends a `webhook.test` event to the subscription, whatever its events.
@@ -381,8 +378,5 @@ async fn test_webhook(
     let mut tx = state.pool.begin().await?;
     let created = outbox::test_event(&mut tx, &state.webhook_queue, subscriber).await?;
     tx.commit().await?;
-    let shown = deliveries::get(&state.pool, row.id.into(), created.delivery)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no delivery {}", created.delivery)))?;
-    Ok(queued(row.id, shown))
+    Ok(queued(row.id, created))
 }

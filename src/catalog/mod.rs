@@ -9,11 +9,13 @@
 pub mod classify;
 pub mod ddl;
 mod links;
+mod schema_filter;
 mod stream;
 
 use serde::{Deserialize, Serialize};
 
 pub use links::{Dependent, Links, Partition};
+pub use schema_filter::SchemaFilter;
 pub use stream::{BATCH_RELATIONS, End, Head, Piece, Relation};
 
 /// Everything a sync reads from one source database.
@@ -575,27 +577,5 @@ mod tests {
         snapshot.schemas.pop();
         snapshot.schemas[0].tables[0].name = "a\0b".into();
         assert!(snapshot.validate().unwrap_err().contains("NUL"));
-    }
-}
-
-/// Which schemas a sync reads: all user schemas, or only `include`, minus `exclude`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SchemaFilter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
-}
-
-impl SchemaFilter {
-    pub fn admits(&self, schema: &str) -> bool {
-        self.include
-            .as_ref()
-            .is_none_or(|i| i.iter().any(|s| s == schema))
-            && !self.exclude.iter().any(|s| s == schema)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.include.is_none() && self.exclude.is_empty()
     }
 }

@@ -137,23 +137,27 @@ pub async fn redeliver(
     queue: &str,
     webhook: WebhookId,
     of: DeliveryId,
-) -> sqlx::Result<Option<DeliveryId>> {
+) -> sqlx::Result<Option<Created>> {
     let id = Uuid::now_v7();
-    let created = sqlx::query(
+    let event: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO webhook_deliveries (id, webhook_id, event_id, sequence, breaking_only)
          SELECT $1, webhook_id, event_id, sequence, breaking_only
-         FROM webhook_deliveries WHERE id = $2 AND webhook_id = $3",
+         FROM webhook_deliveries WHERE id = $2 AND webhook_id = $3
+         RETURNING event_id",
     )
     .bind(id)
     .bind(of)
     .bind(webhook)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if created.rows_affected() == 0 {
+    let Some(event) = event else {
         return Ok(None);
-    }
+    };
     push_jobs(&mut **tx, queue, &[id], Utc::now()).await?;
-    Ok(Some(id.into()))
+    Ok(Some(Created {
+        event: event.into(),
+        delivery: id.into(),
+    }))
 }
 
 /// What an attempt needs: the delivery, its event and its subscription.
