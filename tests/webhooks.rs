@@ -228,6 +228,53 @@ async fn a_failing_receiver_gets_the_event_on_its_third_attempt() {
     let (_, hook) = app.get(&format!("/webhooks/{id}")).await;
     assert_eq!(hook["consecutive_failures"], 0, "a success ends the run");
 
+    // The job of the first attempt, run again (as after its worker died before apalis heard
+    // of its end) while the delivery waits for a later attempt, finds that attempt recorded
+    // and sends nothing.
+    sqlx::query("UPDATE webhook_deliveries SET status = 'retrying' WHERE id = $1::uuid")
+        .bind(queued["delivery_id"].as_str().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let stale = json!({"delivery_id": queued["delivery_id"], "after_attempts": 0});
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at,
+                                  priority, metadata)
+         VALUES ($1, $2, $3, 'Pending', 0, 25, now(), 0, ''::hstore)",
+    )
+    .bind(ulid::Ulid::generate().to_string())
+    .bind(format!("{QUEUE}.webhooks"))
+    .bind(serde_json::to_vec(&stale).unwrap())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status <> 'Done'",
+        )
+        .bind(format!("{QUEUE}.webhooks"))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stale job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receiver.received().len(), 3, "nothing more was sent");
+    let (_, again) = app
+        .get(&format!(
+            "/webhooks/{id}/deliveries/{}",
+            queued["delivery_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(again["attempts"], 3);
+
     // A redelivery sends the same event again.
     let (status, again) = app
         .send(

@@ -22,8 +22,7 @@ use super::RetryPolicy;
 use crate::access::SourcePolicy;
 use crate::crypto::CredentialsKey;
 use crate::events::{self, SigningKey};
-use crate::ids::DeliveryId;
-use crate::store::deliveries::{self, Attempt, Next, Sending};
+use crate::store::deliveries::{self, Attempt, DeliveryJob, Next, Sending};
 use crate::store::webhooks;
 
 /// How deliveries are retried and bounded (`WEBHOOK_*` settings).
@@ -84,13 +83,15 @@ impl Deliverer {
         })
     }
 
-    /// Makes one attempt of a delivery and records it. A store error leaves the job to apalis
-    /// (the attempt may then be made again: delivery is at least once).
-    pub async fn deliver(&self, id: DeliveryId) -> sqlx::Result<()> {
+    /// Makes the attempt `job` stands for and records it. A store error leaves the job to
+    /// apalis (the attempt may then be made again: delivery is at least once).
+    pub async fn deliver(&self, job: DeliveryJob) -> sqlx::Result<()> {
+        let id = job.delivery_id;
         let Some(sending) = deliveries::for_sending(&self.pool, id).await? else {
             return Ok(()); // its subscription was deleted
         };
-        if matches!(sending.status.as_str(), "succeeded" | "failed") {
+        let ended = matches!(sending.status.as_str(), "succeeded" | "failed");
+        if ended || sending.attempts != job.after_attempts {
             return Ok(()); // a job run again after its attempt was recorded
         }
         if sending.disabled {
@@ -145,7 +146,8 @@ impl Deliverer {
                 (attempt, next)
             }
         };
-        deliveries::record_attempt(&mut tx, &self.queue, id, &attempt, next).await?;
+        deliveries::record_attempt(&mut tx, &self.queue, id, sending.attempts, &attempt, next)
+            .await?;
         tx.commit().await?;
         let outcome = match next {
             Next::Succeeded => "succeeded",

@@ -255,7 +255,7 @@ async fn handle_delivery(
 ) -> Result<(), BoxDynError> {
     let deliverer = Arc::clone(&deliverer);
     let id = job.delivery_id;
-    tokio::spawn(async move { deliverer.deliver(id).await })
+    tokio::spawn(async move { deliverer.deliver(job).await })
         .await?
         .map_err(|e| {
             warn!(delivery = %id, error = %e, "delivery released to the queue");

@@ -15,10 +15,15 @@ use super::Tx;
 use super::webhooks::Subscriber;
 use crate::ids::{CatalogId, DeliveryId, EventId, WebhookId};
 
-/// The payload of a job of the webhook queue.
+/// The payload of a job of the webhook queue: one attempt of a delivery.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct DeliveryJob {
     pub delivery_id: DeliveryId,
+    /// The attempts the delivery had made when this job was written. A job run again after
+    /// its attempt was recorded (its worker died before apalis heard of it) finds more and
+    /// does nothing, so that one retry never becomes two chains of them.
+    #[serde(default)]
+    pub after_attempts: i32,
 }
 
 /// The webhook queue of the sync queue `queue`: deliveries go through the same store and
@@ -31,11 +36,13 @@ pub fn queue_name(queue: &str) -> String {
 /// worker died or released it); a failed attempt is retried by a new job, not by apalis.
 const JOB_MAX_DELIVERIES: i32 = 25;
 
-/// Inserts the apalis jobs of `deliveries`, due at `run_at`.
+/// Inserts the apalis jobs of `deliveries`, which have made `after_attempts` attempts, due at
+/// `run_at`.
 async fn push_jobs(
     db: impl PgExecutor<'_>,
     queue: &str,
     deliveries: &[Uuid],
+    after_attempts: i32,
     run_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let ids: Vec<String> = deliveries
@@ -47,6 +54,7 @@ async fn push_jobs(
         .map(|&d| {
             serde_json::to_vec(&DeliveryJob {
                 delivery_id: d.into(),
+                after_attempts,
             })
             .expect("a delivery job serializes")
         })
@@ -102,7 +110,7 @@ pub async fn create(
     .bind(&breaking_only)
     .execute(&mut **tx)
     .await?;
-    push_jobs(&mut **tx, queue, &ids, Utc::now()).await?;
+    push_jobs(&mut **tx, queue, &ids, 0, Utc::now()).await?;
     Ok(ids.into_iter().map(DeliveryId::from).collect())
 }
 
@@ -153,7 +161,7 @@ pub async fn redeliver(
     let Some(event) = event else {
         return Ok(None);
     };
-    push_jobs(&mut **tx, queue, &[id], Utc::now()).await?;
+    push_jobs(&mut **tx, queue, &[id], 0, Utc::now()).await?;
     Ok(Some(Created {
         event: event.into(),
         delivery: id.into(),
@@ -213,12 +221,13 @@ pub enum Next {
     Failed,
 }
 
-/// Records an attempt and what comes next; a retry's job is written with it, so `tx`
-/// commits both or neither.
+/// Records the attempt that follows `made` earlier ones and what comes next; a retry's job is
+/// written with it, so `tx` commits both or neither.
 pub async fn record_attempt(
     tx: &mut Tx<'_>,
     queue: &str,
     id: DeliveryId,
+    made: i32,
     attempt: &Attempt,
     next: Next,
 ) -> sqlx::Result<()> {
@@ -243,7 +252,7 @@ pub async fn record_attempt(
     .execute(&mut **tx)
     .await?;
     if let Some(at) = next_at {
-        push_jobs(&mut **tx, queue, &[id.uuid()], at).await?;
+        push_jobs(&mut **tx, queue, &[id.uuid()], made + 1, at).await?;
     }
     Ok(())
 }
