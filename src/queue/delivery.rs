@@ -226,7 +226,8 @@ impl Deliverer {
                 410 => Outcome::Gone,
                 code => Outcome::Failed(Some(code), format!("the receiver answered {code}")),
             },
-            Err(e) => Outcome::Failed(None, error_chain(&e)),
+            // Receivers' URLs may hold secrets of their own: errors leave them out.
+            Err(e) => Outcome::Failed(None, error_chain(&e.without_url())),
         }
     }
 
