@@ -27,13 +27,34 @@ async fn subscribe(app: &TestApp, body: Value) -> Value {
 
 /// Waits until the delivery is no longer pending or retrying.
 async fn ended_delivery(app: &TestApp, webhook: &str, delivery: &str) -> Value {
+    delivery_when(app, webhook, delivery, |d| {
+        d["status"] == "succeeded" || d["status"] == "failed"
+    })
+    .await
+}
+
+/// Waits until the delivery has made `n` attempts.
+async fn attempted(app: &TestApp, webhook: &str, delivery: &str, n: i64) -> Value {
+    delivery_when(app, webhook, delivery, |d| {
+        d["attempts"].as_i64().unwrap() >= n
+    })
+    .await
+}
+
+/// The delivery as the API shows it, once `done` holds for it.
+async fn delivery_when(
+    app: &TestApp,
+    webhook: &str,
+    delivery: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let (status, d) = app
             .get(&format!("/webhooks/{webhook}/deliveries/{delivery}"))
             .await;
         assert_eq!(status, StatusCode::OK, "{d}");
-        if d["status"] == "succeeded" || d["status"] == "failed" {
+        if done(&d) {
             return d;
         }
         assert!(std::time::Instant::now() < deadline, "delivery still {d}");
@@ -307,29 +328,17 @@ async fn a_receiver_down_at_first_gets_the_event_once_it_is_back() {
     let (_, queued) = app
         .send(Method::POST, &format!("/webhooks/{id}/test"), None)
         .await;
-    let delivery_path = format!(
-        "/webhooks/{id}/deliveries/{}",
-        queued["delivery_id"].as_str().unwrap()
-    );
     // Refused connections are retried: the delivery waits for its next attempt.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, d) = app.get(&delivery_path).await;
-        if d["attempts"].as_i64().unwrap() >= 2 {
-            assert_eq!(d["status"], "retrying", "{d}");
-            assert!(d["last_status_code"].is_null());
-            assert!(d["next_attempt_at"].is_string());
-            let error = d["last_error"].as_str().unwrap();
-            assert!(!error.is_empty());
-            assert!(
-                !error.contains("/hook"),
-                "the URL stays out of errors: {error}"
-            );
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{d}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let d = attempted(&app, id, queued["delivery_id"].as_str().unwrap(), 2).await;
+    assert_eq!(d["status"], "retrying", "{d}");
+    assert!(d["last_status_code"].is_null());
+    assert!(d["next_attempt_at"].is_string());
+    let error = d["last_error"].as_str().unwrap();
+    assert!(!error.is_empty());
+    assert!(
+        !error.contains("/hook"),
+        "the URL stays out of errors: {error}"
+    );
     let receiver = Receiver::spawn_on(port).await;
     let got = receiver.wait_for(1, WAIT).await;
     assert_eq!(got[0].id, queued["event_id"].as_str().unwrap());
@@ -486,19 +495,7 @@ async fn internal_targets_are_refused_when_subscribing_and_when_delivering() {
     let (_, queued) = app
         .send(Method::POST, &format!("/webhooks/{id}/test"), None)
         .await;
-    let delivery_path = format!(
-        "/webhooks/{id}/deliveries/{}",
-        queued["delivery_id"].as_str().unwrap()
-    );
-    let deadline = std::time::Instant::now() + WAIT;
-    let d = loop {
-        let (_, d) = app.get(&delivery_path).await;
-        if d["attempts"].as_i64().unwrap() >= 1 {
-            break d;
-        }
-        assert!(std::time::Instant::now() < deadline, "{d}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let d = attempted(&app, id, queued["delivery_id"].as_str().unwrap(), 1).await;
     assert!(
         d["last_error"].as_str().unwrap().contains("is not allowed"),
         "{d}"

@@ -322,6 +322,12 @@ impl TypeKind {
             TypeKind::Range => "range",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Enum, Self::Domain, Self::Composite, Self::Range]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

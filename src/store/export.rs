@@ -5,6 +5,8 @@
 //! relation's document with its column list), in chunks, and parsed back; schema objects
 //! from their tables, one query each.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -48,7 +50,12 @@ pub async fn snapshot(
             ..Schema::default()
         })
         .collect();
-    let position = |schemas: &[Schema], name: &str| schemas.iter().position(|s| s.name == name);
+    let index: HashMap<String, usize> = schemas
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    let position = |name: &str| index.get(name).copied();
 
     let types = sqlx::query!(
         r#"SELECT schema_name, name, kind, owner, comment, labels, base_type, not_null,
@@ -62,15 +69,10 @@ pub async fn snapshot(
     .fetch_all(&mut *conn)
     .await?;
     for t in types {
-        let Some(i) = position(&schemas, &t.schema_name) else {
+        let Some(i) = position(&t.schema_name) else {
             continue;
         };
-        let kind = match t.kind.as_str() {
-            "enum" => TypeKind::Enum,
-            "domain" => TypeKind::Domain,
-            "range" => TypeKind::Range,
-            _ => TypeKind::Composite,
-        };
+        let kind = TypeKind::parse(&t.kind).unwrap_or(TypeKind::Composite);
         let attributes: Vec<TypeAttribute> = t
             .attributes
             .and_then(|a| serde_json::from_value(a).ok())
@@ -101,7 +103,7 @@ pub async fn snapshot(
     .fetch_all(&mut *conn)
     .await?;
     for f in functions {
-        if let Some(i) = position(&schemas, &f.schema_name) {
+        if let Some(i) = position(&f.schema_name) {
             schemas[i].functions.push(Function {
                 name: f.name,
                 arguments: f.arguments,
@@ -124,7 +126,7 @@ pub async fn snapshot(
     .fetch_all(&mut *conn)
     .await?;
     for x in extensions {
-        if let Some(i) = position(&schemas, &x.schema_name) {
+        if let Some(i) = position(&x.schema_name) {
             schemas[i].extensions.push(Extension {
                 name: x.name,
                 version: x.version,
@@ -155,7 +157,7 @@ pub async fn snapshot(
             let document = detail.finish("", DetailParts::ALL);
             let stored: StoredRelation =
                 serde_json::from_str(&document).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            if let Some(i) = position(&schemas, &key.schema) {
+            if let Some(i) = position(&key.schema) {
                 schemas[i].tables.push(stored.into_table());
             }
         }
@@ -175,7 +177,7 @@ pub async fn snapshot(
     .fetch_all(&mut *conn)
     .await?;
     for q in sequences {
-        let Some(i) = position(&schemas, &q.schema_name) else {
+        let Some(i) = position(&q.schema_name) else {
             continue;
         };
         let owned_by = match (q.owned_by_table, q.owned_by_column) {

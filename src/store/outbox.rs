@@ -30,8 +30,13 @@ pub async fn sync_succeeded(
     sync: SyncId,
     stats: &SyncStats,
 ) -> sqlx::Result<()> {
-    let subscribers =
-        webhooks::subscribers(&mut **tx, EventType::SyncSucceeded, Some(catalog)).await?;
+    let changed = stats.changes.unwrap_or(0) > 0;
+    let kinds: &[EventType] = match changed {
+        true => &[EventType::SyncSucceeded, EventType::SchemaChanged],
+        false => &[EventType::SyncSucceeded],
+    };
+    let found = webhooks::subscribers(&mut **tx, kinds, catalog).await?;
+    let subscribers = found.to(EventType::SyncSucceeded);
     if !subscribers.is_empty() {
         let data = json!({
             "catalog_id": catalog,
@@ -50,8 +55,9 @@ pub async fn sync_succeeded(
         )
         .await?;
     }
-    if stats.changes.unwrap_or(0) > 0 {
-        schema_changed(tx, queue, catalog, sync).await?;
+    let subscribers = found.to(EventType::SchemaChanged);
+    if changed && !subscribers.is_empty() {
+        schema_changed(tx, queue, catalog, sync, subscribers).await?;
     }
     Ok(())
 }
@@ -64,8 +70,9 @@ pub async fn sync_failed(
     sync: SyncId,
     error: &str,
 ) -> sqlx::Result<()> {
-    let subscribers =
-        webhooks::subscribers(&mut **tx, EventType::SyncFailed, Some(catalog)).await?;
+    let subscribers = webhooks::subscribers(&mut **tx, &[EventType::SyncFailed], catalog)
+        .await?
+        .to(EventType::SyncFailed);
     if subscribers.is_empty() {
         return Ok(());
     }
@@ -94,42 +101,30 @@ async fn schema_changed(
     queue: &str,
     catalog: CatalogId,
     sync: SyncId,
+    mut subscribers: Vec<Subscriber>,
 ) -> sqlx::Result<()> {
-    let mut subscribers =
-        webhooks::subscribers(&mut **tx, EventType::SchemaChanged, Some(catalog)).await?;
-    if subscribers.is_empty() {
-        return Ok(());
-    }
     let recorded = changes::list_for_sync(&mut **tx, sync, None, MAX_EVENT_CHANGES + 1).await?;
     let truncated = recorded.len() as i64 > MAX_EVENT_CHANGES;
     let recorded = &recorded[..recorded.len().min(MAX_EVENT_CHANGES as usize)];
-    let targets: Vec<Target> = recorded
-        .iter()
-        .map(|r| Target {
-            schema: &r.change.schema,
-            relation: &r.change.relation,
-            column: match r.change.object.as_str() {
-                "column" => r.change.name.as_deref(),
-                _ => None,
-            },
-        })
-        .collect();
     // Only relations and columns have dependents the snapshot knows of.
-    let wanted: Vec<usize> = recorded
+    let (wanted, targets): (Vec<usize>, Vec<Target>) = recorded
         .iter()
         .enumerate()
-        .filter(|(_, r)| matches!(r.change.object.as_str(), "relation" | "column"))
-        .map(|(i, _)| i)
-        .collect();
-    let wanted_targets: Vec<Target> = wanted
-        .iter()
-        .map(|&i| Target {
-            schema: targets[i].schema,
-            relation: targets[i].relation,
-            column: targets[i].column,
+        .filter_map(|(i, r)| {
+            let column = match r.change.object.as_str() {
+                "relation" => None,
+                "column" => r.change.name.as_deref(),
+                _ => return None,
+            };
+            let target = Target {
+                schema: &r.change.schema,
+                relation: &r.change.relation,
+                column,
+            };
+            Some((i, target))
         })
-        .collect();
-    let found = blast_radius::dependents(tx, catalog, &wanted_targets).await?;
+        .unzip();
+    let found = blast_radius::dependents(tx, catalog, &targets).await?;
     let mut radius: Vec<Vec<Value>> = vec![Vec::new(); recorded.len()];
     for (i, dependents) in wanted.into_iter().zip(found) {
         radius[i] = dependents;

@@ -139,22 +139,39 @@ pub struct Subscriber {
     pub breaking_only: bool,
 }
 
-/// The enabled subscriptions to events of `kind` about `catalog` (any catalog's for `None`).
+/// The enabled subscriptions to any of `kinds` about `catalog`, with the events each wants:
+/// one query for all the events a sync's end raises.
 pub async fn subscribers(
     db: impl PgExecutor<'_>,
-    kind: EventType,
-    catalog: Option<CatalogId>,
-) -> sqlx::Result<Vec<Subscriber>> {
-    sqlx::query_as(
-        "SELECT id, breaking_only FROM webhooks
-         WHERE disabled_at IS NULL AND $1 = ANY (events)
+    kinds: &[EventType],
+    catalog: CatalogId,
+) -> sqlx::Result<Subscribers> {
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows: Vec<(Uuid, bool, Vec<String>)> = sqlx::query_as(
+        "SELECT id, breaking_only, events FROM webhooks
+         WHERE disabled_at IS NULL AND events && $1::text[]
            AND (catalogs IS NULL OR $2 = ANY (catalogs))
          ORDER BY id",
     )
-    .bind(kind.as_str())
+    .bind(&names)
     .bind(catalog)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(Subscribers(rows))
+}
+
+/// Subscriptions with the events they want, as [`subscribers`] found them.
+pub struct Subscribers(Vec<(Uuid, bool, Vec<String>)>);
+
+impl Subscribers {
+    /// Those that want events of `kind`.
+    pub fn to(&self, kind: EventType) -> Vec<Subscriber> {
+        self.0
+            .iter()
+            .filter(|(_, _, events)| events.iter().any(|e| e == kind.as_str()))
+            .map(|&(id, breaking_only, _)| Subscriber { id, breaking_only })
+            .collect()
+    }
 }
 
 /// A delivery reached the receiver: the subscription's run of failures ends.
