@@ -7,7 +7,8 @@
 //! `BENCH_SOURCE_URL` (a server for the generated source databases; pg_dump needs
 //! `max_locks_per_transaction` big enough to lock every table), `BENCH_BIN_DIR` (the release
 //! binaries), `BENCH_SCENARIOS` (comma-separated subset: `big`, `mid`, `enqueue`, `pickup`,
-//! `drain`, `reads`, `peer`, `search`, `webhook-latency`, `webhook-delivery` by default;
+//! `drain`, `reads`, `peer`, `search`, `webhook-latency`, `webhook-delivery`, `past` by
+//! default;
 //! `huge`, the 100,000-table catalog, only when named),
 //! `BENCH_RUNS`, `BENCH_OUT` (a file to write the results table to).
 
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 mod catalog;
+mod past;
 mod peer;
 mod queue;
 mod search;
@@ -342,7 +344,7 @@ async fn main() -> Result<()> {
     };
     let scenarios = env(
         "BENCH_SCENARIOS",
-        "big,mid,enqueue,pickup,drain,reads,peer,search,webhook-latency,webhook-delivery",
+        "big,mid,enqueue,pickup,drain,reads,peer,search,webhook-latency,webhook-delivery,past",
     );
     println!(
         "{:<34} {:<44} {:<30} {:<10} target",
@@ -361,6 +363,7 @@ async fn main() -> Result<()> {
             "search" => bench.search().await,
             "webhook-latency" => bench.webhook_latency().await,
             "webhook-delivery" => bench.webhook_delivery().await,
+            "past" => bench.past_states().await,
             other => Err(anyhow::anyhow!("unknown scenario {other}")),
         };
         if let Err(e) = result {

@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::openapi::{CatalogId, PageParams, ReadErrors};
+use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors};
 use super::pagination::{PageRequest, page_response};
+use super::past;
 use super::syncs::SyncView;
 use crate::access::Caller;
 use crate::error::ApiError;
@@ -91,7 +92,7 @@ struct CatalogDetail {
 struct CatalogResponse {
     catalog: CatalogDetail,
     schemas: Vec<SchemaRow>,
-    /// The latest sync, whatever its state.
+    /// The latest sync, whatever its state (or the past sync read).
     sync: Option<SyncView>,
 }
 
@@ -111,21 +112,30 @@ async fn find_catalog(state: &AppState, raw_id: &str) -> Result<CatalogRow, ApiE
         .ok_or_else(|| ApiError::NotFound(format!("no catalog {id}")))
 }
 
-/// One catalog: its source, database facts, schemas and latest sync.
+/// One catalog: its source, database facts, schemas and latest sync; with `?sync=` or
+/// `?as_of=`, the schemas that sync left, and that sync.
 #[utoipa::path(
     get, path = "/catalogs/{id}", tag = "catalogs",
-    params(CatalogId),
+    params(CatalogId, PastParams),
     responses((status = 200, description = "The catalog", body = CatalogResponse), ReadErrors)
 )]
 async fn get_catalog(
     State(state): State<AppState>,
     PathParams(id): PathParams<String>,
+    query: QueryParams,
 ) -> Result<Json<CatalogResponse>, ApiError> {
-    let c = find_catalog(&state, &id).await?;
-    let schemas = reads::schemas(&state.pool, c.id, None, i64::MAX).await?;
-    let sync = syncs::latest_for_catalog(&state.pool, c.id.into())
-        .await?
-        .map(SyncView::from);
+    query.only(&past::PARAMS)?;
+    let mut c = find_catalog(&state, &id).await?;
+    let at = past::snapshot(&state, c.id, &query).await?;
+    let schemas = at.own(reads::schemas(&state.pool, at.stored_as, None, i64::MAX).await?);
+    let sync = match at.sync {
+        Some(past) => syncs::get(&state.pool, past).await?,
+        None => syncs::latest_for_catalog(&state.pool, c.id.into()).await?,
+    }
+    .map(SyncView::from);
+    if at.sync.is_some() {
+        c.synced_at = sync.as_ref().and_then(|s| s.finished_at);
+    }
     Ok(Json(CatalogResponse {
         catalog: CatalogDetail {
             id: c.id,

@@ -9,7 +9,8 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::openapi::{CatalogId, ReadErrors, SchemaParam};
+use super::openapi::{CatalogId, PastParams, ReadErrors, SchemaParam};
+use super::past;
 use crate::catalog::{MAX_NAME_BYTES, ddl};
 use crate::error::ApiError;
 use crate::store::{export, reads};
@@ -26,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// what the snapshot does not hold (policies, operators, casts...) are left out.
 #[utoipa::path(
     get, path = "/catalogs/{id}/ddl", tag = "objects",
-    params(CatalogId, SchemaParam),
+    params(CatalogId, SchemaParam, PastParams),
     security(("bearer" = ["read"])),
     responses((status = 200, description = "The SQL script", content_type = "application/sql", body = String), ReadErrors)
 )]
@@ -35,7 +36,7 @@ async fn get_ddl(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema"])?;
+    query.only(&["schema", "sync", "as_of"])?;
     let c = parse_id("catalog_id", &id)?;
     let schema = query.get("schema");
     if let Some(name) = schema
@@ -46,9 +47,10 @@ async fn get_ddl(
             format!("must be at most {MAX_NAME_BYTES} bytes, without NUL bytes"),
         ));
     }
+    let at = past::snapshot(&state, c, &query).await?;
     ensure_catalog(&state, c).await?;
     if let Some(name) = schema
-        && !reads::schema_exists(&state.pool, c, name).await?
+        && !reads::schema_exists(&state.pool, at.stored_as, name).await?
     {
         return Err(ApiError::validation(
             "schema",
@@ -60,7 +62,7 @@ async fn get_ddl(
     sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let snapshot = export::snapshot(&mut tx, c, schema).await?;
+    let snapshot = export::snapshot(&mut tx, c, at.stored_as, schema).await?;
     tx.commit().await?;
     let sql = tokio::task::spawn_blocking(move || ddl::render(&snapshot))
         .await

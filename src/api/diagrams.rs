@@ -6,12 +6,12 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::openapi::{CatalogId, ReadErrors};
+use super::openapi::{CatalogId, PastParams, ReadErrors};
+use super::past::{self, Snapshot};
 use crate::catalog::{MAX_NAME_BYTES, QualifiedName};
 use crate::erd::{self, Diagram, Outside};
 use crate::error::ApiError;
@@ -147,12 +147,13 @@ pub struct Drawn {
 
 /// The diagram of `scope` in `catalog`: 404 for an unknown catalog, 400 naming the parameter
 /// for an unknown schema or table.
-pub async fn draw(state: &AppState, catalog: Uuid, scope: &Scope) -> Result<Drawn, ApiError> {
-    ensure_catalog(state, catalog).await?;
+pub async fn draw(state: &AppState, at: &Snapshot, scope: &Scope) -> Result<Drawn, ApiError> {
+    ensure_catalog(state, at.catalog).await?;
+    let (catalog, stored_as) = (at.catalog, at.stored_as);
     let mut conn = state.pool.acquire().await?;
     match scope {
         Scope::Catalog => {
-            let tables = diagrams::tables(&mut conn, catalog, Selection::Catalog).await?;
+            let tables = diagrams::tables(&mut conn, stored_as, Selection::Catalog).await?;
             Ok(Drawn {
                 diagram: Diagram::new(
                     tables.into_iter().map(|t| (t.schema, t.table)).collect(),
@@ -162,13 +163,13 @@ pub async fn draw(state: &AppState, catalog: Uuid, scope: &Scope) -> Result<Draw
             })
         }
         Scope::Schema(schema) => {
-            if !reads::schema_exists(&mut *conn, catalog, schema).await? {
+            if !reads::schema_exists(&mut *conn, stored_as, schema).await? {
                 return Err(ApiError::validation(
                     "schema",
                     format!("no schema {schema:?} in catalog {catalog}"),
                 ));
             }
-            let tables = diagrams::tables(&mut conn, catalog, Selection::Schema(schema)).await?;
+            let tables = diagrams::tables(&mut conn, stored_as, Selection::Schema(schema)).await?;
             Ok(Drawn {
                 diagram: Diagram::new(
                     tables.into_iter().map(|t| (t.schema, t.table)).collect(),
@@ -178,10 +179,10 @@ pub async fn draw(state: &AppState, catalog: Uuid, scope: &Scope) -> Result<Draw
             })
         }
         Scope::Focus(focus) => {
-            let mut wanted = diagrams::neighbours(&mut conn, catalog, focus).await?;
+            let mut wanted = diagrams::neighbours(&mut conn, stored_as, focus).await?;
             wanted.push(focus.clone());
             let tables =
-                diagrams::tables(&mut conn, catalog, Selection::Relations(&wanted)).await?;
+                diagrams::tables(&mut conn, stored_as, Selection::Relations(&wanted)).await?;
             if !tables
                 .iter()
                 .any(|t| t.schema == focus.schema && t.table.name == focus.name)
@@ -262,7 +263,7 @@ struct ErdParams {
 /// and its neighbours. The SVG is laid out by the service (at most 1000 relations).
 #[utoipa::path(
     get, path = "/catalogs/{id}/erd", tag = "objects",
-    params(CatalogId, ErdParams),
+    params(CatalogId, ErdParams, PastParams),
     responses(
         (status = 200, description = "The diagram: `image/svg+xml`, `text/vnd.mermaid` or `text/vnd.graphviz`", content(
             (String = "image/svg+xml"),
@@ -278,7 +279,7 @@ async fn get_erd(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["format", "schema", "table"])?;
+    query.only(&["format", "schema", "table", "sync", "as_of"])?;
     let catalog = parse_id("catalog_id", &id)?;
     let format = match query.get("format") {
         None | Some("svg") => Format::Svg,
@@ -292,7 +293,8 @@ async fn get_erd(
         }
     };
     let scope = Scope::parse(query.get("schema"), query.get("table"))?;
-    let drawn = draw(&state, catalog, &scope).await?;
+    let at = past::snapshot(&state, catalog, &query).await?;
+    let drawn = draw(&state, &at, &scope).await?;
     let (content_type, body) = match format {
         Format::Mermaid => (
             "text/vnd.mermaid; charset=utf-8",

@@ -14,6 +14,7 @@ mod health;
 mod objects;
 mod openapi;
 pub(crate) mod pagination;
+pub(crate) mod past;
 pub mod rate_limit;
 pub(crate) mod schedules;
 pub(crate) mod search;

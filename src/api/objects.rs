@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::openapi::{CatalogId, PageParams, ReadErrors, SchemaParam};
+use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
 use super::pagination::{PageRequest, encode_segment, page_response};
+use super::past::{self, Snapshot};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
 use crate::store::reads::{
@@ -143,24 +143,37 @@ fn name_param<'a>(query: &'a QueryParams, field: &str) -> Result<Option<&'a str>
 /// one query in the common case.
 async fn check_empty_list(
     state: &AppState,
-    catalog: Uuid,
+    at: &Snapshot,
     schema: Option<&str>,
 ) -> Result<(), ApiError> {
-    ensure_catalog(state, catalog).await?;
+    ensure_catalog(state, at.catalog).await?;
     if let Some(name) = schema
-        && !reads::schema_exists(&state.pool, catalog, name).await?
+        && !reads::schema_exists(&state.pool, at.stored_as, name).await?
     {
         return Err(ApiError::NotFound(format!(
-            "no schema {name:?} in catalog {catalog}"
+            "no schema {name:?} in catalog {}",
+            at.catalog
         )));
     }
     Ok(())
 }
 
+/// A list's query parameters for its links: `given` (those set) and the snapshot's.
+fn link_params<'a>(
+    given: &[(&'a str, Option<&'a str>)],
+    snapshot: &'a [(&'static str, String)],
+) -> Vec<(&'a str, &'a str)> {
+    given
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .chain(snapshot.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect()
+}
+
 /// The catalog's schemas, in name order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/schemas", tag = "objects",
-    params(CatalogId, PageParams),
+    params(CatalogId, PastParams, PageParams),
     responses((status = 200, description = "A page of schemas", body = Vec<SchemaRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_schemas(
@@ -168,22 +181,35 @@ async fn list_schemas(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["limit", "cursor"])?;
+    query.only(&["limit", "cursor", "sync", "as_of"])?;
     let c = parse_id("catalog_id", &id)?;
     let page = PageRequest::<String>::from_query(&query)?;
-    let rows = reads::schemas(&state.pool, c, page.after.as_deref(), page.fetch_limit()).await?;
+    let at = past::snapshot(&state, c, &query).await?;
+    let rows = at.own(
+        reads::schemas(
+            &state.pool,
+            at.stored_as,
+            page.after.as_deref(),
+            page.fetch_limit(),
+        )
+        .await?,
+    );
     if rows.is_empty() {
-        check_empty_list(&state, c, None).await?;
+        check_empty_list(&state, &at, None).await?;
     }
     let path = format!("/catalogs/{}/schemas", c);
-    Ok(page_response(rows, &page, &path, &[], |s| s.name.clone()))
+    let snapshot = at.link_params();
+    let params = link_params(&[], &snapshot);
+    Ok(page_response(rows, &page, &path, &params, |s| {
+        s.name.clone()
+    }))
 }
 
 /// The catalog's relations (tables, partitions, views, materialized views, foreign tables), in
 /// (schema, name) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/tables", tag = "objects",
-    params(CatalogId, TableFilters, PageParams),
+    params(CatalogId, TableFilters, PastParams, PageParams),
     responses((status = 200, description = "A page of relations", body = Vec<RelationRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_tables(
@@ -191,7 +217,7 @@ async fn list_tables(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema", "kind", "q", "limit", "cursor"])?;
+    query.only(&["schema", "kind", "q", "limit", "cursor", "sync", "as_of"])?;
     let c = parse_id("catalog_id", &id)?;
     let schema = name_param(&query, "schema")?;
     let kind = query.get("kind");
@@ -207,22 +233,21 @@ async fn list_tables(
     let q = name_param(&query, "q")?;
     let page = PageRequest::<(String, String)>::from_query(&query)?;
     let filter = RelationFilter { schema, kind, q };
+    let at = past::snapshot(&state, c, &query).await?;
     let rows = reads::relations(
         &state.pool,
-        c,
+        at.stored_as,
         &filter,
         page.after.clone(),
         page.fetch_limit(),
     )
     .await?;
     if rows.is_empty() {
-        check_empty_list(&state, c, schema).await?;
+        check_empty_list(&state, &at, schema).await?;
     }
     let path = format!("/catalogs/{}/tables", c);
-    let params: Vec<(&str, &str)> = [("schema", schema), ("kind", kind), ("q", q)]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
+    let snapshot = at.link_params();
+    let params = link_params(&[("schema", schema), ("kind", kind), ("q", q)], &snapshot);
     Ok(page_response(
         rows,
         &page,
@@ -246,7 +271,7 @@ const DETAIL_FIELDS: [&str; 6] = [
 /// partitions, and the views it reads and is read by, as one JSON document from the store.
 #[utoipa::path(
     get, path = "/catalogs/{id}/tables/{schema}/{table}", tag = "objects",
-    params(RelationPath, DetailFields),
+    params(RelationPath, DetailFields, PastParams),
     responses((status = 200, description = "The relation", body = RelationDetail), ReadErrors)
 )]
 async fn get_table(
@@ -254,7 +279,7 @@ async fn get_table(
     PathParams((id, schema, table)): PathParams<(String, String, String)>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["fields"])?;
+    query.only(&["fields", "sync", "as_of"])?;
     check_name("schema", &schema)?;
     check_name("table", &table)?;
     let fields: Vec<&str> = match query.get("fields") {
@@ -287,13 +312,14 @@ async fn get_table(
         lineage: wants("lineage"),
     };
     let c = parse_id("catalog_id", &id)?;
-    let href = format!(
+    let at = past::snapshot(&state, c, &query).await?;
+    let href = at.href(format!(
         "/catalogs/{c}/tables/{}/{}",
         encode_segment(&schema),
         encode_segment(&table)
-    );
+    ));
     let key = DetailKey {
-        catalog_id: c,
+        catalog_id: at.stored_as,
         schema,
         name: table,
     };
@@ -319,7 +345,7 @@ async fn get_table(
 /// Columns by name across the catalog, in (schema, table, ordinal) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/columns", tag = "objects",
-    params(CatalogId, ColumnQuery, PageParams),
+    params(CatalogId, ColumnQuery, PastParams, PageParams),
     responses((status = 200, description = "A page of columns", body = Vec<FoundColumn>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn find_columns(
@@ -327,17 +353,25 @@ async fn find_columns(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["q", "limit", "cursor"])?;
+    query.only(&["q", "limit", "cursor", "sync", "as_of"])?;
     let c = parse_id("catalog_id", &id)?;
     let q = name_param(&query, "q")?;
     let page = PageRequest::<(String, String, i32)>::from_query(&query)?;
-    let rows =
-        reads::find_columns(&state.pool, c, q, page.after.clone(), page.fetch_limit()).await?;
+    let at = past::snapshot(&state, c, &query).await?;
+    let rows = reads::find_columns(
+        &state.pool,
+        at.stored_as,
+        q,
+        page.after.clone(),
+        page.fetch_limit(),
+    )
+    .await?;
     if rows.is_empty() {
-        check_empty_list(&state, c, None).await?;
+        check_empty_list(&state, &at, None).await?;
     }
     let path = format!("/catalogs/{}/columns", c);
-    let params: Vec<(&str, &str)> = q.map(|q| ("q", q)).into_iter().collect();
+    let snapshot = at.link_params();
+    let params = link_params(&[("q", q)], &snapshot);
     Ok(page_response(rows, &page, &path, &params, |col| {
         (col.schema.clone(), col.table.clone(), col.ordinal)
     }))
@@ -346,22 +380,23 @@ async fn find_columns(
 /// What the schema-filtered lists (types, sequences, functions) share: the catalog, the
 /// `schema` filter and the page.
 struct SchemaList<'q, C> {
-    catalog: Uuid,
+    at: Snapshot,
     schema: Option<&'q str>,
     page: PageRequest<C>,
 }
 
 impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
-    fn from_request(id: &str, query: &'q QueryParams) -> Result<Self, ApiError> {
-        query.only(&["schema", "limit", "cursor"])?;
+    async fn from_request(
+        state: &AppState,
+        id: &str,
+        query: &'q QueryParams,
+    ) -> Result<Self, ApiError> {
+        query.only(&["schema", "limit", "cursor", "sync", "as_of"])?;
         let catalog = parse_id("catalog_id", id)?;
         let schema = name_param(query, "schema")?;
         let page = PageRequest::from_query(query)?;
-        Ok(Self {
-            catalog,
-            schema,
-            page,
-        })
+        let at = past::snapshot(state, catalog, query).await?;
+        Ok(Self { at, schema, page })
     }
 
     async fn respond<T: Serialize, K: Serialize>(
@@ -372,10 +407,11 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
         cursor_of: impl Fn(&T) -> K,
     ) -> Result<Response, ApiError> {
         if rows.is_empty() {
-            check_empty_list(state, self.catalog, self.schema).await?;
+            check_empty_list(state, &self.at, self.schema).await?;
         }
-        let path = format!("/catalogs/{}/{kind}", self.catalog);
-        let params: Vec<(&str, &str)> = self.schema.map(|s| ("schema", s)).into_iter().collect();
+        let path = format!("/catalogs/{}/{kind}", self.at.catalog);
+        let snapshot = self.at.link_params();
+        let params = link_params(&[("schema", self.schema)], &snapshot);
         Ok(page_response(rows, &self.page, &path, &params, cursor_of))
     }
 }
@@ -384,7 +420,7 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
 /// (the subtype as `base_type`).
 #[utoipa::path(
     get, path = "/catalogs/{id}/types", tag = "objects",
-    params(CatalogId, SchemaParam, PageParams),
+    params(CatalogId, SchemaParam, PastParams, PageParams),
     responses((status = 200, description = "A page of types", body = Vec<TypeRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_types(
@@ -392,10 +428,10 @@ async fn list_types(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String)>::from_request(&id, &query)?;
+    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
     let rows = reads::types(
         &state.pool,
-        list.catalog,
+        list.at.stored_as,
         list.schema,
         list.page.after.clone(),
         list.page.fetch_limit(),
@@ -410,7 +446,7 @@ async fn list_types(
 /// Sequences: type, start, increment, bounds, cache, cycle and owning column.
 #[utoipa::path(
     get, path = "/catalogs/{id}/sequences", tag = "objects",
-    params(CatalogId, SchemaParam, PageParams),
+    params(CatalogId, SchemaParam, PastParams, PageParams),
     responses((status = 200, description = "A page of sequences", body = Vec<SequenceRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_sequences(
@@ -418,10 +454,10 @@ async fn list_sequences(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String)>::from_request(&id, &query)?;
+    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
     let rows = reads::sequences(
         &state.pool,
-        list.catalog,
+        list.at.stored_as,
         list.schema,
         list.page.after.clone(),
         list.page.fetch_limit(),
@@ -436,7 +472,7 @@ async fn list_sequences(
 /// Functions and procedures: identity arguments, result, language and kind.
 #[utoipa::path(
     get, path = "/catalogs/{id}/functions", tag = "objects",
-    params(CatalogId, SchemaParam, PageParams),
+    params(CatalogId, SchemaParam, PastParams, PageParams),
     responses((status = 200, description = "A page of functions", body = Vec<FunctionRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_functions(
@@ -444,10 +480,10 @@ async fn list_functions(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String, String)>::from_request(&id, &query)?;
+    let list = SchemaList::<(String, String, String)>::from_request(&state, &id, &query).await?;
     let rows = reads::functions(
         &state.pool,
-        list.catalog,
+        list.at.stored_as,
         list.schema,
         list.page.after.clone(),
         list.page.fetch_limit(),

@@ -118,6 +118,17 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
+/// `?sync=` or `?as_of=`: read the catalog as a past sync left it (one of the two).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PastParams {
+    /// A succeeded sync of the catalog that retention keeps: the state it left.
+    sync: Option<uuid::Uuid>,
+    /// The state left by the last succeeded sync that finished at or before this time.
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// `?wait=`: how long to wait for the sync to end.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -1,8 +1,8 @@
 //! What every worker process does besides running syncs, every couple of seconds: deletes
 //! finished jobs (of the sync and webhook queues), applies the retention of old syncs,
-//! webhook events and audit entries, and starts the re-syncs that schedules have due (waking
-//! when the next one is due). Any number of workers may do it at once: each step is safe to
-//! run concurrently.
+//! webhook events, audit entries and past states, and starts the re-syncs that schedules have
+//! due (waking when the next one is due). Any number of workers may do it at once: each step
+//! is safe to run concurrently.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::{EnqueueRequest, SealedCredentials, enqueue_all_in};
 use crate::crypto::CredentialsKey;
 use crate::period::Period;
-use crate::store::{audit, deliveries, jobs, schedules, syncs};
+use crate::store::{audit, deliveries, jobs, schedules, states, syncs};
 
 /// How often finished jobs are deleted, and schedules looked at when none is due sooner.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -100,6 +100,11 @@ impl Housekeeping {
             Ok(0) => {}
             Ok(deleted) => info!(deleted, "deleted webhook events past the retention age"),
             Err(e) => warn!(error = %e, "pruning webhook events failed"),
+        }
+        match states::evict(&self.pool).await {
+            Ok(0) => {}
+            Ok(deleted) => info!(deleted, "deleted past states nobody reads"),
+            Err(e) => warn!(error = %e, "deleting past states failed"),
         }
     }
 

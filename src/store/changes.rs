@@ -44,6 +44,7 @@ const COMPARED: [Compared; 4] = [
             "total_bytes",
             "column_count",
             "content_hash",
+            "written_by",
         ],
     },
     Compared {
@@ -141,8 +142,7 @@ enum Sides {
 /// What a row of one catalog holds that another catalog's row of the same definition does
 /// not: set to NULL on both sides of a comparison of catalogs, so that equal definitions are
 /// equal rows, which compare cheaply and are left out before any JSON is made.
-const UNTIED: &str =
-    r#"{"catalog_id": null, "content_hash": null, "row_estimate": null, "total_bytes": null}"#;
+const UNTIED: &str = r#"{"catalog_id": null, "content_hash": null, "row_estimate": null, "total_bytes": null, "written_by": null}"#;
 
 /// The rows of `c`'s table on one side of a comparison, as a row source of the table's row
 /// type: the earlier side (`previous`) or the later one.

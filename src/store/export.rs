@@ -21,18 +21,19 @@ use crate::catalog::{
 /// Relations read per detail query.
 const CHUNK: usize = 500;
 
-/// The snapshot of `catalog_id`, or of its schema `schema` only.
+/// The snapshot stored as `catalog_id` (a catalog's own or a past state's copy of it), or of
+/// its schema `schema` only, with the database facts of `catalog` (its latest).
 pub async fn snapshot(
     conn: &mut PgConnection,
+    catalog: Uuid,
     catalog_id: Uuid,
     schema: Option<&str>,
 ) -> sqlx::Result<Snapshot> {
-    let database =
-        sqlx::query_scalar!(r#"SELECT database FROM catalogs WHERE id = $1"#, catalog_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .flatten()
-            .and_then(|d| serde_json::from_value::<DatabaseInfo>(d).ok());
+    let database = sqlx::query_scalar!(r#"SELECT database FROM catalogs WHERE id = $1"#, catalog)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten()
+        .and_then(|d| serde_json::from_value::<DatabaseInfo>(d).ok());
     let rows = sqlx::query!(
         r#"SELECT name, owner, comment FROM catalog_schemas
            WHERE catalog_id = $1 AND ($2::text IS NULL OR name = $2) ORDER BY name"#,

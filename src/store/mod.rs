@@ -19,6 +19,7 @@ pub mod reads;
 pub mod schedules;
 pub mod search;
 pub mod snapshot;
+pub mod states;
 pub mod syncs;
 pub mod webhooks;
 

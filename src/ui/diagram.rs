@@ -10,6 +10,7 @@ use super::{page, segment, table_href};
 use crate::api::AppState;
 use crate::api::diagrams::{self, Scope, table_param};
 use crate::api::extract::{PathParams, QueryParams, parse_id};
+use crate::api::past::Snapshot;
 use crate::error::ApiError;
 
 /// Tables a page draws a whole schema with at most; past it, a page draws one table and its
@@ -26,7 +27,7 @@ pub(super) async fn diagram_page(
     let catalog = parse_id("catalog_id", &id)?;
     let focus = query.get("table");
     let scope = Scope::parse(Some(&schema), focus)?;
-    let drawn = diagrams::draw(&state, catalog, &scope).await?;
+    let drawn = diagrams::draw(&state, &Snapshot::current(catalog), &scope).await?;
     // The schema's tables to focus on: the drawn ones of this schema (for a focus, its
     // neighbours in it).
     let tables: Vec<String> = drawn

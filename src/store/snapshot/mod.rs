@@ -18,6 +18,7 @@
 mod copy;
 mod plan;
 mod rows;
+pub mod versions;
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -140,6 +141,7 @@ pub async fn write(
     if recording {
         changes::prepare(tx).await?;
     }
+    versions::mark_writer(tx, sync_id).await?;
     let loaded_ms = ms(started);
     let phase = match recording {
         true => Phase::Comparing,
@@ -174,6 +176,9 @@ pub async fn write(
         unchanged &= plan.deleted_schemas.is_empty()
             && plan.deleted_relations.is_empty()
             && families.is_empty();
+        if recording {
+            versions::retire(tx, catalog_id, sync_id, &plan).await?;
+        }
         if recording && !plan.deleted_relations.is_empty() {
             changes::set_aside(tx, catalog_id, &plan.deleted_relations).await?;
         }
@@ -465,16 +470,19 @@ pub async fn delete_catalog(tx: &mut Tx<'_>, catalog_id: CatalogId) -> sqlx::Res
     if found.is_none() {
         return Ok(false);
     }
-    // The snapshot tables carry no foreign key to cascade.
-    for family in Family::ALL {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE catalog_id = $1",
-            family.table()
-        )))
+    // The snapshot tables carry no foreign key to cascade; nor do the past states' copies.
+    let states: Vec<uuid::Uuid> =
+        sqlx::query_scalar("DELETE FROM catalog_states WHERE catalog_id = $1 RETURNING id")
+            .bind(catalog_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for id in states.into_iter().chain([catalog_id.uuid()]) {
+        versions::delete_rows(tx, id).await?;
+    }
+    sqlx::query("DELETE FROM catalog_retired_rows WHERE catalog_id = $1")
         .bind(catalog_id)
         .execute(&mut **tx)
         .await?;
-    }
     sqlx::query!(r#"DELETE FROM catalogs WHERE id = $1"#, catalog_id.uuid())
         .execute(&mut **tx)
         .await?;
