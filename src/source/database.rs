@@ -232,4 +232,51 @@ mod tests {
         assert!(!message.contains("MIIB"), "{message}");
         assert!(message.contains("Invalid certificate"), "{message}");
     }
+
+    /// The name goes to TLS (to check the certificate against), the connection to the address
+    /// the policy checked.
+    #[tokio::test]
+    async fn the_connection_goes_to_the_checked_address_under_the_given_name() {
+        let limits = SourceLimits {
+            connect_timeout: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(5),
+            max_response_bytes: 1024,
+            batch_relations: 10,
+        };
+        let policy = SourcePolicy::parse("127.0.0.0/8,localhost").unwrap();
+        let source = DatabaseSource::new(limits, Arc::new(policy));
+        let options_for = async |host: &str| {
+            let target = SourceTarget {
+                host: host.into(),
+                port: 5432,
+                user: "u".into(),
+                dbname: "d".into(),
+                sslmode: Some("verify-full".into()),
+            };
+            let options = source
+                .connect_options(&target, &SourceSecrets::default())
+                .await
+                .unwrap();
+            let hostaddr = options
+                .to_url_lossy()
+                .query_pairs()
+                .find(|(k, _)| k == "hostaddr")
+                .map(|(_, v)| v.into_owned());
+            (options.get_host().to_owned(), hostaddr)
+        };
+        let (host, hostaddr) = options_for("localhost").await;
+        assert_eq!(host, "localhost");
+        assert!(
+            hostaddr
+                .as_deref()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|a| a.is_loopback()),
+            "{hostaddr:?}"
+        );
+        let (host, hostaddr) = options_for("2130706433").await;
+        assert_eq!(
+            (host.as_str(), hostaddr.as_deref()),
+            ("127.0.0.1", Some("127.0.0.1"))
+        );
+    }
 }
