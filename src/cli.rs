@@ -56,6 +56,15 @@ pub struct SyncArgs {
     /// disable, allow, prefer, require, verify-ca or verify-full.
     #[arg(long)]
     pub sslmode: Option<String>,
+    /// A PEM file of the CAs the server's certificate must chain to (verify-ca, verify-full).
+    #[arg(long, value_name = "FILE")]
+    pub sslrootcert: Option<std::path::PathBuf>,
+    /// A PEM file with the client certificate (with `--sslkey`).
+    #[arg(long, value_name = "FILE")]
+    pub sslcert: Option<std::path::PathBuf>,
+    /// A PEM file with the client certificate's private key.
+    #[arg(long, value_name = "FILE")]
+    pub sslkey: Option<std::path::PathBuf>,
     /// Only these schemas (repeatable).
     #[arg(long = "schema")]
     pub schemas: Vec<String>,
@@ -198,6 +207,18 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     });
     if let Some(mode) = args.sslmode {
         body["sslmode"] = json!(mode);
+    }
+    // The files' text goes in the body; the API checks it, and seals it like the password.
+    for (field, file) in [
+        ("sslrootcert", &args.sslrootcert),
+        ("sslcert", &args.sslcert),
+        ("sslkey", &args.sslkey),
+    ] {
+        if let Some(file) = file {
+            let pem = std::fs::read_to_string(file)
+                .with_context(|| format!("reading --{field} {}", file.display()))?;
+            body[field] = json!(pem);
+        }
     }
     if !args.schemas.is_empty() {
         body["schemas"] = json!({ "include": args.schemas });

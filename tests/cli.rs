@@ -228,3 +228,71 @@ async fn sync_wait_shows_the_progress_of_a_running_sync() {
         "a line per change: {shown:?}"
     );
 }
+
+#[tokio::test]
+async fn sync_sends_the_tls_material_of_the_files_given() {
+    use common::tls_server::{CERT_DB, TlsServer};
+    let server = TlsServer::start().await;
+    server.execute(CERT_DB, "CREATE TABLE t (id int)").await;
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let dir = std::env::temp_dir().join(format!("pgcs-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca = file("ca.crt", &server.ca_pem);
+    let cert = file("client.crt", &server.client_cert_pem);
+    let key = file("client.key", &server.client_key_pem);
+    let port = server.port.to_string();
+    let sync = |cert: String| {
+        let (app, port, ca, key) = (&app, port.clone(), ca.clone(), key.clone());
+        async move {
+            let args = [
+                "sync",
+                "--host",
+                "localhost",
+                "--port",
+                &port,
+                "--user",
+                "postgres",
+                "--dbname",
+                CERT_DB,
+                "--sslmode",
+                "verify-full",
+                "--sslrootcert",
+                &ca,
+                "--sslcert",
+                &cert,
+                "--sslkey",
+                &key,
+                "--wait",
+            ];
+            let out = run(app, &args, None).await;
+            (out.status.success(), text(&out.stdout), text(&out.stderr))
+        }
+    };
+
+    let (success, stdout, stderr) = sync(cert).await;
+    assert!(success, "{stdout}\n{stderr}");
+    assert!(stdout.contains("status  succeeded"), "{stdout}");
+
+    // The key given as the certificate: the API's refusal names the field.
+    let (success, stdout, stderr) = sync(key.clone()).await;
+    assert!(!success, "{stdout}");
+    assert!(
+        stderr.contains("400") && stderr.contains("sslcert"),
+        "{stderr}"
+    );
+    let key_line = server.client_key_pem.lines().nth(1).unwrap();
+    assert!(!stdout.contains(key_line) && !stderr.contains(key_line));
+
+    // A file that cannot be read: the flag and the file are named.
+    let missing = dir.join("missing.crt").to_str().unwrap().to_owned();
+    let (success, _, stderr) = sync(missing).await;
+    assert!(!success);
+    assert!(stderr.contains("--sslcert"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -171,7 +171,7 @@ async fn sync_directly(app: &TestApp, dbname: &str) -> Value {
             dbname: dbname.into(),
             sslmode: None,
         },
-        password: String::new().into(),
+        secrets: Default::default(),
         max_attempts: 3,
         schemas: Default::default(),
     };

@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
 use pg_catalog_sync::access::SourcePolicy;
-use pg_catalog_sync::source::{DatabaseSource, SourceLimits, SourceTarget};
+use pg_catalog_sync::source::{
+    DatabaseSource, SourceLimits, SourceSecrets, SourceTarget, SourceTls,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -68,6 +70,13 @@ struct MetadataRequest {
     dbname: String,
     #[serde(default)]
     sslmode: Option<String>,
+    /// PEM text, as `POST /sync` takes it.
+    #[serde(default)]
+    sslrootcert: Option<String>,
+    #[serde(default)]
+    sslcert: Option<String>,
+    #[serde(default)]
+    sslkey: Option<String>,
 }
 
 #[tokio::main]
@@ -129,6 +138,14 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
             Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
         };
     }
+    let secrets = SourceSecrets {
+        password: req.password.into(),
+        tls: SourceTls {
+            root_cert: req.sslrootcert.map(Into::into),
+            client_cert: req.sslcert.map(Into::into),
+            client_key: req.sslkey.map(Into::into),
+        },
+    };
     let target = SourceTarget {
         host: req.host,
         port: req.port,
@@ -138,7 +155,7 @@ async fn metadata(State(state): State<AppState>, Json(req): Json<MetadataRequest
     };
     match state
         .database
-        .snapshot(&target, &req.password.into(), &Default::default())
+        .snapshot(&target, &secrets, &Default::default())
         .await
     {
         Ok(snapshot) => Json(snapshot).into_response(),

@@ -4,5 +4,5 @@
 pub mod sources;
 pub mod tokens;
 
-pub use sources::{SourcePolicy, Subject};
+pub use sources::{SourcePolicy, Subject, address_literal};
 pub use tokens::{ApiTokens, Caller, Scope};

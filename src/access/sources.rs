@@ -170,7 +170,7 @@ fn refusal(subject: Subject, host: &str, ip: Option<IpAddr>) -> String {
 /// The address a host names by itself: an IP literal (IPv6 in brackets or not), or an IPv4
 /// address in any of the forms the C resolver accepts (`2130706433`, `0x7f.1`,
 /// `017700000001`), which a connection would reach without DNS.
-fn address_literal(host: &str) -> Option<IpAddr> {
+pub fn address_literal(host: &str) -> Option<IpAddr> {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     literal
         .parse::<IpAddr>()

@@ -48,10 +48,29 @@ struct ScheduleRequest {
     password: Option<String>,
     /// As in `POST /sync`.
     sslmode: Option<String>,
+    /// As in `POST /sync`; kept sealed until the schedule is deleted.
+    #[schema(max_length = 262144)]
+    sslrootcert: Option<String>,
+    /// As in `POST /sync`; kept sealed until the schedule is deleted.
+    #[schema(max_length = 65536)]
+    sslcert: Option<String>,
+    /// As in `POST /sync`; kept sealed until the schedule is deleted.
+    #[schema(max_length = 16384)]
+    sslkey: Option<String>,
     schemas: Option<crate::catalog::SchemaFilter>,
 }
 
-const FIELDS: [&str; 6] = ["every", "cron", "user", "password", "sslmode", "schemas"];
+const FIELDS: [&str; 9] = [
+    "every",
+    "cron",
+    "user",
+    "password",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "schemas",
+];
 const SHORTEST: Duration = Duration::from_secs(1);
 const LONGEST: Duration = Duration::from_secs(366 * 86_400);
 
@@ -93,7 +112,7 @@ impl From<ScheduleRow> for ScheduleView {
 }
 
 /// Sets the catalog's schedule: `{"every": "1h", "user": ..., "password": ...}` (plus the
-/// optional `sslmode` and `schemas` of `POST /sync`). The source is the catalog's; the
+/// optional `sslmode`, TLS material and `schemas` of `POST /sync`). The source is the catalog's; the
 /// credentials are kept sealed until the schedule is deleted. The first re-sync is one period
 /// from now.
 #[utoipa::path(
@@ -124,13 +143,10 @@ async fn put_schedule(
     request.insert("host".into(), catalog.host.into());
     request.insert("port".into(), catalog.port.into());
     request.insert("dbname".into(), catalog.dbname.into());
-    let (source, password) = parse_sync_request(&request)?;
+    let (source, secrets) = parse_sync_request(&request)?;
     state.recheck_source(&source.host)?;
     let schemas = parse_schema_filter(body.get("schemas"))?;
-    let credentials = SealedCredentials {
-        sealed_password: state.key.seal(&password, id.as_bytes()),
-        source,
-    };
+    let credentials = SealedCredentials::seal(&state.key, source, &secrets, id.as_bytes());
     let credentials =
         serde_json::to_value(&credentials).map_err(|e| ApiError::Internal(e.into()))?;
     let filter = (!schemas.is_empty()).then(|| serde_json::json!(schemas));

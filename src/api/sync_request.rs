@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 use super::extract::only_fields;
 use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
 use crate::error::ApiError;
-use crate::source::SourceTarget;
+use crate::source::{
+    MAX_CLIENT_CERT_BYTES, MAX_CLIENT_KEY_BYTES, MAX_ROOT_CERT_BYTES, PemContent, SourceSecrets,
+    SourceTarget, SourceTls, check_pem,
+};
 
 /// The body of `POST /sync`: how to reach the source database. Unknown fields are refused.
 #[derive(utoipa::ToSchema)]
@@ -27,12 +30,33 @@ pub(super) struct SyncRequest {
     dbname: String,
     /// `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`.
     sslmode: Option<String>,
+    /// PEM certificates of the CAs the server's certificate must chain to (a private CA, a
+    /// cloud provider's bundle), with `sslmode` `verify-ca` or `verify-full`. Sealed like the
+    /// password; never returned.
+    #[schema(max_length = 262144)]
+    sslrootcert: Option<String>,
+    /// PEM client certificate (and its chain), with `sslkey` and a `sslmode` that uses TLS
+    /// (`require`, `verify-ca`, `verify-full`). Sealed like the password; never returned.
+    #[schema(max_length = 65536)]
+    sslcert: Option<String>,
+    /// PEM private key of `sslcert`. Sealed like the password; never returned.
+    #[schema(max_length = 16384)]
+    sslkey: Option<String>,
     /// Which schemas to read: `{"include": [...], "exclude": [...]}`; all user schemas by default.
     schemas: Option<SchemaFilter>,
 }
 
-const FIELDS: [&str; 7] = [
-    "host", "port", "user", "password", "dbname", "sslmode", "schemas",
+const FIELDS: [&str; 10] = [
+    "host",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "schemas",
 ];
 const SSL_MODES: [&str; 6] = [
     "disable",
@@ -46,7 +70,7 @@ const SSL_MODES: [&str; 6] = [
 /// Checks every field of a `POST /sync` body, naming the first one that is wrong.
 pub(super) fn parse_sync_request(
     body: &Map<String, Value>,
-) -> Result<(SourceTarget, SecretString), ApiError> {
+) -> Result<(SourceTarget, SourceSecrets), ApiError> {
     only_fields(body, &FIELDS, "")?;
     let host = required_text(body, "host", 253)?;
     if host
@@ -101,6 +125,7 @@ pub(super) fn parse_sync_request(
             ));
         }
     };
+    let tls = parse_tls(body, sslmode.as_deref())?;
     Ok((
         SourceTarget {
             host: host.to_ascii_lowercase(),
@@ -109,8 +134,52 @@ pub(super) fn parse_sync_request(
             dbname,
             sslmode,
         },
-        SecretString::from(password),
+        SourceSecrets {
+            password: SecretString::from(password),
+            tls,
+        },
     ))
+}
+
+/// The optional `sslrootcert`, `sslcert` and `sslkey`: PEM text of what each names, the last
+/// two together, and each only with an `sslmode` that uses it (sqlx ignores a root
+/// certificate unless it verifies the server, and client certificates without TLS).
+fn parse_tls(body: &Map<String, Value>, sslmode: Option<&str>) -> Result<SourceTls, ApiError> {
+    let pem = |field: &str, content: PemContent, max: usize| match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.len() > max => Err(ApiError::validation(
+            field,
+            format!("must be at most {max} bytes"),
+        )),
+        Some(Value::String(text)) => check_pem(text, content)
+            .map(|()| Some(SecretString::from(text.as_str())))
+            .map_err(|reason| ApiError::validation(field, reason)),
+        Some(_) => Err(ApiError::validation(field, "must be a string of PEM text")),
+    };
+    let tls = SourceTls {
+        root_cert: pem("sslrootcert", PemContent::Certificates, MAX_ROOT_CERT_BYTES)?,
+        client_cert: pem("sslcert", PemContent::Certificates, MAX_CLIENT_CERT_BYTES)?,
+        client_key: pem("sslkey", PemContent::PrivateKey, MAX_CLIENT_KEY_BYTES)?,
+    };
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(_), None) => return Err(ApiError::validation("sslkey", "is required with sslcert")),
+        (None, Some(_)) => return Err(ApiError::validation("sslcert", "is required with sslkey")),
+        _ => {}
+    }
+    let verifies = matches!(sslmode, Some("verify-ca" | "verify-full"));
+    if tls.root_cert.is_some() && !verifies {
+        return Err(ApiError::validation(
+            "sslrootcert",
+            "is used only with sslmode verify-ca or verify-full",
+        ));
+    }
+    if tls.client_cert.is_some() && !(verifies || sslmode == Some("require")) {
+        return Err(ApiError::validation(
+            "sslcert",
+            "is used only with sslmode require, verify-ca or verify-full",
+        ));
+    }
+    Ok(tls)
 }
 
 /// The optional `"schemas": {"include": [...], "exclude": [...]}` of a sync request.
@@ -186,7 +255,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<(SourceTarget, SecretString), ApiError> {
+    fn parse(v: Value) -> Result<(SourceTarget, SourceSecrets), ApiError> {
         parse_sync_request(v.as_object().unwrap())
     }
 
@@ -223,5 +292,48 @@ mod tests {
         let mut missing = ok.clone();
         missing.as_object_mut().unwrap().remove("host");
         assert_eq!(field_of(missing), "host");
+    }
+
+    #[test]
+    fn tls_material_is_pem_of_its_kind_with_a_mode_that_uses_it() {
+        const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n";
+        const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIBAA==\n-----END PRIVATE KEY-----\n";
+        let ok = json!({"host":"db","port":5432,"user":"u","dbname":"d","sslmode":"verify-full",
+                        "sslrootcert":CERT,"sslcert":CERT,"sslkey":KEY});
+        let (_, secrets) = parse(ok.clone()).unwrap();
+        assert!(secrets.tls.root_cert.is_some() && secrets.tls.client_key.is_some());
+        let with = |pairs: &[(&str, Value)]| {
+            let mut o = ok.clone();
+            for (k, v) in pairs {
+                o[*k] = v.clone();
+            }
+            o
+        };
+        assert_eq!(
+            field_of(with(&[("sslrootcert", json!("junk"))])),
+            "sslrootcert"
+        );
+        assert_eq!(
+            field_of(with(&[("sslrootcert", json!(KEY))])),
+            "sslrootcert"
+        );
+        assert_eq!(field_of(with(&[("sslcert", json!(KEY))])), "sslcert");
+        assert_eq!(field_of(with(&[("sslkey", json!(CERT))])), "sslkey");
+        assert_eq!(field_of(with(&[("sslkey", json!(7))])), "sslkey");
+        assert_eq!(field_of(with(&[("sslkey", Value::Null)])), "sslkey");
+        assert_eq!(field_of(with(&[("sslcert", Value::Null)])), "sslcert");
+        let big = format!("{CERT}{}", " ".repeat(MAX_ROOT_CERT_BYTES));
+        assert_eq!(
+            field_of(with(&[("sslrootcert", json!(big))])),
+            "sslrootcert"
+        );
+        assert_eq!(
+            field_of(with(&[("sslmode", json!("require"))])),
+            "sslrootcert"
+        );
+        let client_only = with(&[("sslmode", json!("require")), ("sslrootcert", Value::Null)]);
+        assert!(parse(client_only).is_ok());
+        let plain = with(&[("sslmode", json!("prefer")), ("sslrootcert", Value::Null)]);
+        assert_eq!(field_of(plain), "sslcert");
     }
 }

@@ -67,7 +67,7 @@ async fn create_sync(
 ) -> Result<Response, ApiError> {
     query.only(&["wait"])?;
     let wait = query.get("wait").map(watch::parse_wait).transpose()?;
-    let (target, password) = parse_sync_request(&body)?;
+    let (target, secrets) = parse_sync_request(&body)?;
     state
         .source_policy
         .check_host(&target.host)
@@ -77,7 +77,7 @@ async fn create_sync(
     let schemas = parse_schema_filter(body.get("schemas"))?;
     let request = EnqueueRequest {
         target,
-        password,
+        secrets,
         schemas,
         max_attempts: state.max_attempts,
     };
@@ -361,9 +361,8 @@ fn request_again(
         .and_then(|c| {
             serde_json::from_value(c).map_err(|_| gone("its credentials are unreadable"))
         })?;
-    let password = state
-        .key
-        .open(&credentials.sealed_password, sealed_with)
+    let secrets = credentials
+        .open(&state.key, sealed_with)
         .map_err(|_| gone("its credentials were sealed under another CREDENTIALS_KEY"))?;
     state.recheck_source(&credentials.source.host)?;
     let schemas = match schema_filter {
@@ -372,7 +371,7 @@ fn request_again(
     };
     Ok(EnqueueRequest {
         target: credentials.source,
-        password,
+        secrets,
         schemas,
         max_attempts: state.max_attempts,
     })

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use sqlx::{PgConnection, PgPool};
 use ulid::Ulid;
 use uuid::Uuid;
@@ -22,14 +21,14 @@ use crate::catalog::SchemaFilter;
 use crate::coalesce::Coalescer;
 use crate::crypto::CredentialsKey;
 use crate::db::HeldConnections;
-use crate::source::SourceTarget;
+use crate::source::{SourceSecrets, SourceTarget};
 use crate::store::syncs::SyncStatus;
 use crate::store::{catalogs, jobs};
 use crate::telemetry::TraceContext;
 
 pub struct EnqueueRequest {
     pub target: SourceTarget,
-    pub password: SecretString,
+    pub secrets: SourceSecrets,
     pub max_attempts: i32,
     pub schemas: SchemaFilter,
 }
@@ -197,17 +196,16 @@ async fn enqueue_traced_in(
         for ((r, &(catalog_id, request)), &sync_id) in
             candidates.iter().zip(&pending).zip(&sync_ids)
         {
-            // Sealed with the sync id: a sealed password opens only for its own sync.
-            let sealed_password = key.seal(&r.password, sync_id.as_bytes());
-            credentials.push(serde_json::to_value(SealedCredentials {
-                source: r.target.clone(),
-                sealed_password: sealed_password.clone(),
-            })?);
+            // Sealed with the sync id: sealed secrets open only for their own sync.
+            let sealed =
+                SealedCredentials::seal(key, r.target.clone(), &r.secrets, sync_id.as_bytes());
+            credentials.push(serde_json::to_value(&sealed)?);
             jobs.push(serde_json::to_vec(&SyncJob {
                 sync_id: sync_id.into(),
                 catalog_id: catalog_id.into(),
-                source: r.target.clone(),
-                sealed_password,
+                source: sealed.source,
+                sealed_password: sealed.sealed_password,
+                sealed_tls: sealed.sealed_tls,
                 schemas: r.schemas.clone(),
                 trace: traces.get(request).cloned().flatten(),
             })?);

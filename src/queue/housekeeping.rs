@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -160,16 +159,14 @@ impl Housekeeping {
 
     fn request_for(&self, due: &schedules::Due) -> anyhow::Result<EnqueueRequest> {
         let credentials: SealedCredentials = serde_json::from_value(due.credentials.clone())?;
-        let password: SecretString = self
-            .key
-            .open(&credentials.sealed_password, due.catalog_id.as_bytes())?;
+        let secrets = credentials.open(&self.key, due.catalog_id.as_bytes())?;
         let schemas = match &due.schema_filter {
             Some(filter) => serde_json::from_value(filter.clone())?,
             None => Default::default(),
         };
         Ok(EnqueueRequest {
             target: credentials.source,
-            password,
+            secrets,
             schemas,
             max_attempts: due.max_attempts,
         })

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +16,7 @@ use super::source_slots::{Held, SourceSlots};
 use crate::catalog::Piece;
 use crate::crypto::CredentialsKey;
 use crate::ids::SyncId;
-use crate::source::{MetadataSource, Reading, SourceError};
+use crate::source::{MetadataSource, Reading, SourceError, SourceSecrets};
 use crate::store::progress::{self, Phase, Progress};
 use crate::store::snapshot::{self, WriteError};
 use crate::store::syncs::{self, SyncStats};
@@ -180,11 +179,16 @@ impl SyncRunner {
     /// Reads the source and writes what it reads, unless the probe finds the catalog unchanged.
     async fn attempt(&self, job: &SyncJob) -> Outcome {
         info!("sync attempt started");
-        let password = match self.key.open(&job.sealed_password, job.sync_id.as_bytes()) {
-            Ok(p) => p,
+        let secrets = match super::open_secrets(
+            &self.key,
+            &job.sealed_password,
+            job.sealed_tls.as_deref(),
+            job.sync_id.as_bytes(),
+        ) {
+            Ok(s) => s,
             Err(e) => return Outcome::Settled(self.fail(job, &e.to_string()).await),
         };
-        match self.unchanged_since_last_read(job, &password).await {
+        match self.unchanged_since_last_read(job, &secrets).await {
             Ok(false) => {}
             Ok(true) => return Outcome::Settled(Ok(())),
             Err(release) => return Outcome::Settled(Err(release)),
@@ -195,7 +199,7 @@ impl SyncRunner {
         let started = std::time::Instant::now();
         let read = self
             .source
-            .read(&job.source, &password, &job.schemas)
+            .read(&job.source, &secrets, &job.schemas)
             .instrument(info_span!("source.read", kind = self.source.kind()))
             .await;
         match read {
@@ -247,7 +251,7 @@ impl SyncRunner {
     async fn unchanged_since_last_read(
         &self,
         job: &SyncJob,
-        password: &SecretString,
+        secrets: &SourceSecrets,
     ) -> Result<bool, Release> {
         if !self.source.can_probe() {
             return Ok(false);
@@ -255,7 +259,7 @@ impl SyncRunner {
         let Some(stored) = catalogs::source_probe(&self.pool, job.catalog_id).await? else {
             return Ok(false);
         };
-        let current = match self.source.probe(&job.source, password, &job.schemas).await {
+        let current = match self.source.probe(&job.source, secrets, &job.schemas).await {
             Ok(Some(current)) => current,
             Ok(None) => return Ok(false),
             Err(e) => {

@@ -1,6 +1,6 @@
 //! Reading metadata straight from the source database.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
 
@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{SourceError, SourceLimits, SourceTarget};
-use crate::access::SourcePolicy;
+use super::{SourceError, SourceLimits, SourceSecrets, SourceTarget};
+use crate::access::{SourcePolicy, address_literal};
 use crate::catalog::{End, Piece, SchemaFilter, Snapshot};
 use crate::introspect;
 
@@ -29,12 +29,12 @@ impl DatabaseSource {
     pub async fn read(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
         schemas: &SchemaFilter,
         out: mpsc::Sender<Piece>,
     ) -> Result<impl Future<Output = Result<introspect::Read, SourceError>> + use<>, SourceError>
     {
-        let options = self.connect_options(target, password).await?;
+        let options = self.connect_options(target, secrets).await?;
 
         // Two connections: half of the catalog queries run on the second, in the same snapshot.
         let connect = async { tokio::try_join!(options.connect(), options.connect()) };
@@ -64,11 +64,11 @@ impl DatabaseSource {
     pub async fn snapshot(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
         schemas: &SchemaFilter,
     ) -> Result<Snapshot, SourceError> {
         let (sender, mut received) = mpsc::channel(1);
-        let read = self.read(target, password, schemas, sender).await?;
+        let read = self.read(target, secrets, schemas, sender).await?;
         let gather = async {
             let mut pieces = Vec::new();
             while let Some(piece) = received.recv().await {
@@ -89,9 +89,9 @@ impl DatabaseSource {
     pub async fn probe(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
     ) -> Result<String, SourceError> {
-        let options = self.connect_options(target, password).await?;
+        let options = self.connect_options(target, secrets).await?;
         let run = async {
             let mut conn = options.connect().await?;
             let probe = introspect::probe(&mut conn).await;
@@ -105,13 +105,13 @@ impl DatabaseSource {
     }
 
     /// Connection options to an address the source policy allows: the host is resolved and
-    /// checked, and the connection goes to the checked address (so DNS cannot answer
-    /// differently in between), except with `verify-full`, whose certificate check needs the
-    /// name.
+    /// checked, and the connection goes to the checked address (`hostaddr`: DNS cannot answer
+    /// differently in between), while TLS sends the host's name and, with `verify-full`, checks
+    /// the certificate against it.
     async fn connect_options(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
     ) -> Result<PgConnectOptions, SourceError> {
         let resolved = tokio::time::timeout(
             self.limits.connect_timeout,
@@ -126,15 +126,18 @@ impl DatabaseSource {
                 SourceError::transient(message)
             }
         })?;
-        let host = match target.sslmode.as_deref() {
-            Some("verify-full") => target.host.clone(),
-            _ => addresses[0].to_string(),
+        // An address written as a number (`2130706433`) is named by its usual form: TLS takes
+        // it as an IP address, not as a DNS name.
+        let host = match address_literal(&target.host) {
+            Some(ip) => ip.to_string(),
+            None => target.host.clone(),
         };
         let mut options = PgConnectOptions::new()
             .host(&host)
+            .hostaddr(addresses[0])
             .port(target.port)
             .username(&target.user)
-            .password(password.expose_secret())
+            .password(secrets.password.expose_secret())
             .database(&target.dbname)
             .application_name("pg-catalog-sync")
             .log_statements(tracing::log::LevelFilter::Off);
@@ -143,6 +146,15 @@ impl DatabaseSource {
                 .parse()
                 .map_err(|_| SourceError::permanent(format!("invalid sslmode {mode:?}")))?;
             options = options.ssl_mode(mode);
+        }
+        let tls = &secrets.tls;
+        if let Some(pem) = &tls.root_cert {
+            options = options.ssl_root_cert_from_pem(pem.expose_secret().as_bytes().to_vec());
+        }
+        if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+            options = options
+                .ssl_client_cert_from_pem(cert.expose_secret())
+                .ssl_client_key_from_pem(key.expose_secret());
         }
         Ok(options)
     }
@@ -181,14 +193,90 @@ pub fn classify(err: sqlx::Error) -> SourceError {
             SourceError::permanent(format!("TLS with the source failed: {e}"))
         }
         sqlx::Error::Io(e) => SourceError::transient(format!("source database unreachable: {e}")),
-        sqlx::Error::Tls(e) => SourceError::permanent(format!("TLS with the source failed: {e}")),
+        sqlx::Error::Tls(e) => SourceError::permanent(format!(
+            "TLS with the source failed: {}",
+            without_pem(&e.to_string())
+        )),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             SourceError::transient("source connection unavailable")
         }
         sqlx::Error::Protocol(e) => SourceError::transient(format!("source protocol error: {e}")),
-        sqlx::Error::Configuration(e) => {
-            SourceError::permanent(format!("invalid source connection settings: {e}"))
-        }
+        sqlx::Error::Configuration(e) => SourceError::permanent(format!(
+            "invalid source connection settings: {}",
+            without_pem(&e.to_string())
+        )),
         other => SourceError::permanent(format!("reading the source catalog failed: {other}")),
+    }
+}
+
+/// `message` up to any PEM text in it: sqlx quotes a certificate it cannot read, and what the
+/// client gave as `sslrootcert` must not come back in a sync's error (nor a key, in a log).
+fn without_pem(message: &str) -> String {
+    match message.find("-----BEGIN") {
+        Some(at) => format!("{}(PEM text left out)", &message[..at]),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_errors_leave_pem_text_out() {
+        let err = sqlx::Error::Tls(
+            "Invalid certificate -----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+                .into(),
+        );
+        let message = classify(err).message;
+        assert!(!message.contains("MIIB"), "{message}");
+        assert!(message.contains("Invalid certificate"), "{message}");
+    }
+
+    /// The name goes to TLS (to check the certificate against), the connection to the address
+    /// the policy checked.
+    #[tokio::test]
+    async fn the_connection_goes_to_the_checked_address_under_the_given_name() {
+        let limits = SourceLimits {
+            connect_timeout: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(5),
+            max_response_bytes: 1024,
+            batch_relations: 10,
+        };
+        let policy = SourcePolicy::parse("127.0.0.0/8,localhost").unwrap();
+        let source = DatabaseSource::new(limits, Arc::new(policy));
+        let options_for = async |host: &str| {
+            let target = SourceTarget {
+                host: host.into(),
+                port: 5432,
+                user: "u".into(),
+                dbname: "d".into(),
+                sslmode: Some("verify-full".into()),
+            };
+            let options = source
+                .connect_options(&target, &SourceSecrets::default())
+                .await
+                .unwrap();
+            let hostaddr = options
+                .to_url_lossy()
+                .query_pairs()
+                .find(|(k, _)| k == "hostaddr")
+                .map(|(_, v)| v.into_owned());
+            (options.get_host().to_owned(), hostaddr)
+        };
+        let (host, hostaddr) = options_for("localhost").await;
+        assert_eq!(host, "localhost");
+        assert!(
+            hostaddr
+                .as_deref()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|a| a.is_loopback()),
+            "{hostaddr:?}"
+        );
+        let (host, hostaddr) = options_for("2130706433").await;
+        assert_eq!(
+            (host.as_str(), hostaddr.as_deref()),
+            ("127.0.0.1", Some("127.0.0.1"))
+        );
     }
 }

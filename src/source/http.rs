@@ -4,7 +4,7 @@ use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::{SourceError, SourceLimits, SourceTarget};
+use super::{SourceError, SourceLimits, SourceSecrets, SourceTarget};
 use crate::catalog::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -14,7 +14,8 @@ pub struct HttpSource {
     limits: SourceLimits,
 }
 
-/// The request body: the original service's connection payload.
+/// The request body: the original service's connection payload (the TLS material only when
+/// given: the service connects to the source itself).
 #[derive(Serialize)]
 struct MetadataRequest<'a> {
     host: &'a str,
@@ -24,6 +25,16 @@ struct MetadataRequest<'a> {
     dbname: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sslmode: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sslrootcert: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sslcert: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sslkey: Option<&'a str>,
+}
+
+fn exposed(secret: &Option<SecretString>) -> Option<&str> {
+    secret.as_ref().map(|s| s.expose_secret())
 }
 
 impl HttpSource {
@@ -49,15 +60,19 @@ impl HttpSource {
     pub async fn fetch(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
     ) -> Result<Snapshot, SourceError> {
+        let tls = &secrets.tls;
         let body = MetadataRequest {
             host: &target.host,
             port: target.port,
             user: &target.user,
-            password: password.expose_secret(),
+            password: secrets.password.expose_secret(),
             dbname: &target.dbname,
             sslmode: target.sslmode.as_deref(),
+            sslrootcert: exposed(&tls.root_cert),
+            sslcert: exposed(&tls.client_cert),
+            sslkey: exposed(&tls.client_key),
         };
         let response = self
             .client

@@ -3,10 +3,10 @@
 
 mod database;
 mod http;
+mod secrets;
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
@@ -18,8 +18,13 @@ use crate::join::join_task;
 
 pub use database::DatabaseSource;
 pub use http::HttpSource;
+pub use secrets::{
+    MAX_CLIENT_CERT_BYTES, MAX_CLIENT_KEY_BYTES, MAX_ROOT_CERT_BYTES, PemContent, SourceSecrets,
+    SourceTls, check_pem,
+};
 
-/// Where a source database is and who to connect as (the password travels separately).
+/// Where a source database is and who to connect as (the password and TLS material travel
+/// separately, as [`SourceSecrets`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceTarget {
     pub host: String,
@@ -55,7 +60,8 @@ pub enum FailureKind {
     Permanent,
 }
 
-/// A failed fetch, with a message fit for the sync status (never containing the password).
+/// A failed fetch, with a message fit for the sync status (never containing the password or
+/// TLS material).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct SourceError {
@@ -128,7 +134,7 @@ impl MetadataSource {
     pub async fn read(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
         schemas: &SchemaFilter,
     ) -> Result<Reading, SourceError> {
         match self {
@@ -137,7 +143,7 @@ impl MetadataSource {
             Self::Database(source) => {
                 let (sender, pieces) = mpsc::channel(1);
                 let reading = source
-                    .read(target, password, schemas, sender.clone())
+                    .read(target, secrets, schemas, sender.clone())
                     .await?;
                 let schemas = schemas.clone();
                 // The caller's span (the read's) lasts until the task has sent the last piece.
@@ -162,7 +168,7 @@ impl MetadataSource {
             // The service answers one document, already in memory: its pieces are queued at
             // once, with no task to send them.
             Self::Http(source) => {
-                let mut snapshot = source.fetch(target, password).await?;
+                let mut snapshot = source.fetch(target, secrets).await?;
                 // A metadata service does not know the filter.
                 snapshot.schemas.retain(|s| schemas.admits(&s.name));
                 snapshot
@@ -193,12 +199,12 @@ impl MetadataSource {
     pub async fn probe(
         &self,
         target: &SourceTarget,
-        password: &SecretString,
+        secrets: &SourceSecrets,
         schemas: &SchemaFilter,
     ) -> Result<Option<String>, SourceError> {
         match self {
             Self::Database(source) => Ok(Some(probe_for(
-                &source.probe(target, password).await?,
+                &source.probe(target, secrets).await?,
                 schemas,
             ))),
             Self::Http(_) => Ok(None),

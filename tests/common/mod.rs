@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod service;
+pub mod tls_server;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
