@@ -1,6 +1,7 @@
 //! Change history: a re-sync records what changed in the source since the previous snapshot
-//! (relations, columns, constraints, indexes added, removed and altered), an unchanged re-sync
-//! records nothing, and the history pages and filters like every list.
+//! (relations, columns, constraints, indexes, types, sequences and functions added, removed and
+//! altered), an unchanged re-sync records nothing, and the history pages and filters like every
+//! list.
 
 mod common;
 
@@ -207,6 +208,98 @@ async fn a_resync_records_what_changed_and_an_unchanged_one_records_nothing() {
         ))
         .await;
     assert_eq!((status, later), (StatusCode::OK, json!([])));
+}
+
+const SCHEMA_OBJECTS: &str = r#"
+CREATE SCHEMA lib;
+CREATE TYPE lib.mood AS ENUM ('calm', 'busy');
+CREATE SEQUENCE lib.ticket;
+CREATE FUNCTION lib.double(x integer) RETURNS integer LANGUAGE sql AS 'SELECT x * 2';
+CREATE FUNCTION lib.double(x numeric) RETURNS numeric LANGUAGE sql AS 'SELECT x * 2';
+CREATE FUNCTION lib.half(x integer) RETURNS integer LANGUAGE sql AS 'SELECT x / 2';
+"#;
+
+/// Types, sequences and functions, the objects of a schema, are in the history too: a function
+/// is named with its arguments, so overloads are told apart, and a removed one is breaking.
+#[tokio::test]
+async fn a_schemas_types_sequences_and_functions_are_recorded() {
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let source = TestDatabase::with_ddl("pgcs_src", SCHEMA_OBJECTS).await;
+    let first = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    source
+        .execute(
+            "ALTER TYPE lib.mood ADD VALUE 'closed';
+             ALTER SEQUENCE lib.ticket INCREMENT BY 10;
+             DROP FUNCTION lib.double(numeric);
+             CREATE OR REPLACE FUNCTION lib.half(x integer) RETURNS integer
+                 LANGUAGE sql AS 'SELECT x / 2 + 0';
+             CREATE FUNCTION lib.triple(x integer) RETURNS integer LANGUAGE sql AS 'SELECT x * 3';",
+        )
+        .await;
+    let second = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(second["stats"]["changes"], 5, "{second}");
+    let (_, recorded) = app
+        .get(&format!(
+            "/syncs/{}/changes",
+            second["sync_id"].as_str().unwrap()
+        ))
+        .await;
+    let recorded = recorded.as_array().unwrap().clone();
+    let s = |o: &str, a: &str, r: &str| (o.to_owned(), a.to_owned(), r.to_owned(), None);
+    let summary: Vec<_> = change_summary(&Value::from(recorded.clone()));
+    assert_eq!(
+        summary,
+        [
+            s("type", "altered", "mood"),
+            s("sequence", "altered", "ticket"),
+            s("function", "removed", "double(x numeric)"),
+            s("function", "altered", "half(x integer)"),
+            s("function", "added", "triple(x integer)"),
+        ]
+    );
+    let mood = find(&recorded, "type", "mood", None);
+    assert_eq!(mood["before"]["labels"], json!(["calm", "busy"]), "{mood}");
+    assert_eq!(
+        mood["after"]["labels"],
+        json!(["calm", "busy", "closed"]),
+        "{mood}"
+    );
+    let ticket = find(&recorded, "sequence", "ticket", None);
+    assert_eq!(
+        (
+            &ticket["before"]["increment"],
+            &ticket["after"]["increment"]
+        ),
+        (&json!(1), &json!(10))
+    );
+    let removed = find(&recorded, "function", "double(x numeric)", None);
+    assert_eq!(removed["classification"], "breaking", "{removed}");
+    assert_eq!(removed["before"]["result"], "numeric", "{removed}");
+    let half = find(&recorded, "function", "half(x integer)", None);
+    assert!(
+        half["after"]["definition"]
+            .as_str()
+            .unwrap()
+            .contains("x / 2 + 0"),
+        "{half}"
+    );
+    assert_eq!(half["classification"], "non_breaking");
+
+    // The same changes between the two syncs as a diff, and between two catalogs.
+    let (status, diff) = app
+        .get(&format!(
+            "/diff?from={}&to={}",
+            first["sync_id"].as_str().unwrap(),
+            second["sync_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    assert_eq!(change_summary(&diff), summary);
+    let unchanged = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(unchanged["stats"]["changes"], 0, "{unchanged}");
 }
 
 fn urlencode(s: &str) -> String {

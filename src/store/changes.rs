@@ -22,7 +22,11 @@ use crate::ids::{CatalogId, SyncId};
 struct Compared {
     object: &'static str,
     table: &'static str,
+    /// Whether its rows belong to a schema's unit (types, sequences, functions) rather than a
+    /// relation's: they are set aside and compared by schema.
+    of_schemas: bool,
     /// The expressions naming a row: relation, then the object within it ('' for a relation).
+    /// A schema's object is named as a relation is (a function with its arguments).
     relation: &'static str,
     name: &'static str,
     /// Attributes that are not part of the object's definition: keys, and statistics that move
@@ -30,10 +34,11 @@ struct Compared {
     ignored: &'static [&'static str],
 }
 
-const COMPARED: [Compared; 4] = [
+const COMPARED: [Compared; 7] = [
     Compared {
         object: "relation",
         table: "catalog_relations",
+        of_schemas: false,
         relation: "name",
         name: "''",
         ignored: &[
@@ -51,6 +56,7 @@ const COMPARED: [Compared; 4] = [
         object: "column",
         // A relation's columns are stored as one list (see `compared_rows`).
         table: "catalog_column_lists",
+        of_schemas: false,
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
@@ -58,6 +64,7 @@ const COMPARED: [Compared; 4] = [
     Compared {
         object: "constraint",
         table: "catalog_constraints",
+        of_schemas: false,
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
@@ -65,11 +72,42 @@ const COMPARED: [Compared; 4] = [
     Compared {
         object: "index",
         table: "catalog_indexes",
+        of_schemas: false,
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
     },
+    Compared {
+        object: "type",
+        table: "catalog_types",
+        of_schemas: true,
+        relation: "name",
+        name: "''",
+        ignored: &["catalog_id", "schema_name", "name"],
+    },
+    Compared {
+        object: "sequence",
+        table: "catalog_sequences",
+        of_schemas: true,
+        relation: "name",
+        name: "''",
+        ignored: &["catalog_id", "schema_name", "name"],
+    },
+    Compared {
+        object: "function",
+        table: "catalog_functions",
+        of_schemas: true,
+        relation: "name || '(' || arguments || ')'",
+        name: "''",
+        ignored: &["catalog_id", "schema_name", "name"],
+    },
 ];
+
+/// Whether a write sets the rows of `table` aside (rather than deleting them) when their unit
+/// changes.
+pub fn is_compared(table: &str) -> bool {
+    COMPARED.iter().any(|c| c.table == table)
+}
 
 /// Creates the temporary tables [`set_aside`] moves rows into; they are dropped at commit.
 pub async fn prepare(tx: &mut Tx<'_>) -> sqlx::Result<()> {
@@ -90,6 +128,29 @@ pub async fn prepare(tx: &mut Tx<'_>) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Moves the stored rows of the compared tables of the schemas `schemas` aside, into the
+/// temporary tables [`prepare`] made.
+pub async fn set_aside_schemas(
+    tx: &mut Tx<'_>,
+    catalog_id: CatalogId,
+    schemas: &[String],
+) -> sqlx::Result<()> {
+    for c in COMPARED.iter().filter(|c| c.of_schemas) {
+        let table = c.table;
+        sqlx::query(AssertSqlSafe(format!(
+            "WITH gone AS (
+                 DELETE FROM {table} WHERE catalog_id = $1 AND schema_name = ANY($2) RETURNING *
+             )
+             INSERT INTO previous_{table} SELECT * FROM gone"
+        )))
+        .bind(catalog_id)
+        .bind(schemas)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Moves the stored rows of the compared tables of the relations `deleted` aside, into the
 /// temporary tables [`prepare`] made, and copies their view lineage there (for the blast
 /// radius of changes: `store::blast_radius`).
@@ -98,7 +159,7 @@ pub async fn set_aside(
     catalog_id: CatalogId,
     deleted: &Names,
 ) -> sqlx::Result<()> {
-    for c in &COMPARED {
+    for c in COMPARED.iter().filter(|c| !c.of_schemas) {
         let (table, relation) = (c.table, c.relation);
         sqlx::query(AssertSqlSafe(format!(
             "WITH gone AS (
@@ -133,7 +194,7 @@ pub async fn set_aside(
 #[derive(Clone, Copy)]
 enum Sides {
     /// A write: the rows [`set_aside`] kept against the catalog's (`$1`) new rows of the
-    /// relations touched (`$4`, `$5`).
+    /// relations touched (`$4`, `$5`) or, for a schema's objects, the schemas touched (`$6`).
     Write,
     /// Two catalogs' snapshots as stored now: `$1`'s against `$2`'s.
     Catalogs,
@@ -150,6 +211,9 @@ fn side_rows(c: &Compared, sides: Sides, previous: bool) -> String {
     let (table, relation) = (c.table, c.relation);
     match (sides, previous) {
         (Sides::Write, true) => format!("previous_{table}"),
+        (Sides::Write, false) if c.of_schemas => format!(
+            "(SELECT t.* FROM {table} t WHERE t.catalog_id = $1 AND t.schema_name = ANY($6))"
+        ),
         (Sides::Write, false) => format!(
             "(SELECT t.* FROM {table} t
               JOIN UNNEST($4::text[], $5::text[]) AS d(s, n)
@@ -248,16 +312,25 @@ fn comparison(c: &Compared, sides: Sides) -> String {
     )
 }
 
-/// Records what the new rows of the relations `touched` changed against the rows
-/// [`set_aside`] kept, as changes of `sync_id`. Returns how many.
+/// Records what the new rows of the relations `touched` and of the schemas `schemas` changed
+/// against the rows [`set_aside`] and [`set_aside_schemas`] kept, as changes of `sync_id`.
+/// Returns how many.
 pub async fn record(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
     sync_id: SyncId,
     touched: &Names,
+    schemas: &[String],
 ) -> sqlx::Result<u64> {
     let mut recorded = 0;
     for c in &COMPARED {
+        let nothing_touched = match c.of_schemas {
+            true => schemas.is_empty(),
+            false => touched.is_empty(),
+        };
+        if nothing_touched {
+            continue;
+        }
         let started = std::time::Instant::now();
         let object = c.object;
         let sql = format!(
@@ -275,6 +348,7 @@ pub async fn record(
             .bind(c.ignored)
             .bind(&touched.schemas)
             .bind(&touched.names)
+            .bind(schemas)
             .execute(&mut **tx)
             .await?;
         recorded += done.rows_affected();

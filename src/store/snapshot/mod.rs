@@ -165,6 +165,7 @@ pub async fn write(
         })
     };
     let mut touched = Names::default();
+    let mut touched_schemas: Vec<String> = Vec::new();
     let mut unchanged = true;
     while let Some(Step {
         plan,
@@ -182,6 +183,9 @@ pub async fn write(
         if recording && !plan.deleted_relations.is_empty() {
             changes::set_aside(tx, catalog_id, &plan.deleted_relations).await?;
         }
+        if recording && !plan.deleted_schemas.is_empty() {
+            changes::set_aside_schemas(tx, catalog_id, &plan.deleted_schemas).await?;
+        }
         delete_units(tx, catalog_id, &plan, recording).await?;
         refresh_statistics(tx, catalog_id, &plan.refreshed).await?;
         for family in families {
@@ -190,6 +194,7 @@ pub async fn write(
             }
         }
         touched.extend(&plan.touched_relations());
+        touched_schemas.extend(plan.touched_schemas().cloned());
         progress.advance(relations);
     }
     let Some(encoded) = join_task(encoder).await? else {
@@ -201,8 +206,8 @@ pub async fn write(
     }
     super::search::insert_names(tx, &encoded.names).await?;
     let changes = match recording {
-        true if !touched.is_empty() => {
-            Some(changes::record(tx, catalog_id, sync_id, &touched).await?)
+        true if !touched.is_empty() || !touched_schemas.is_empty() => {
+            Some(changes::record(tx, catalog_id, sync_id, &touched, &touched_schemas).await?)
         }
         true => Some(0),
         false => None,
@@ -372,7 +377,7 @@ impl Encoder {
 }
 
 /// Deletes the stored rows of the changed and removed units from every table of their kind;
-/// the compared tables' rows of the relations were set aside already when `set_aside`.
+/// on a re-sync the compared tables' rows were set aside already (`changes::set_aside`).
 async fn delete_units(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
@@ -380,14 +385,10 @@ async fn delete_units(
     set_aside: bool,
 ) -> sqlx::Result<()> {
     for family in Family::ALL {
-        let compared = matches!(
-            family,
-            Family::Relations | Family::ColumnLists | Family::Constraints | Family::Indexes
-        );
-        if compared && set_aside {
+        let table = family.table();
+        if set_aside && changes::is_compared(table) {
             continue;
         }
-        let table = family.table();
         // Every name in these statements is a constant of `Family`.
         match family.unit_columns() {
             (schema, Some(relation)) if !plan.deleted_relations.is_empty() => {

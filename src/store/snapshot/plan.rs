@@ -80,9 +80,13 @@ impl Stored {
                 }
                 Some(_) => {
                     plan.deleted_schemas.push(schema.name.clone());
+                    plan.written_schemas.push(schema.name.clone());
                     true
                 }
-                None => true,
+                None => {
+                    plan.written_schemas.push(schema.name.clone());
+                    true
+                }
             })
             .collect()
     }
@@ -200,6 +204,8 @@ impl Refreshed {
 pub struct Plan {
     /// Stored schemas to delete: changed or gone.
     pub deleted_schemas: Vec<String>,
+    /// Schemas written: added or changed.
+    pub written_schemas: Vec<String>,
     /// Stored relations to delete: changed or gone.
     pub deleted_relations: Names,
     /// Relations written: added or changed.
@@ -209,6 +215,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The schemas whose rows change: written or deleted (a changed one is both).
+    pub fn touched_schemas(&self) -> impl Iterator<Item = &String> {
+        self.written_schemas.iter().chain(
+            self.deleted_schemas
+                .iter()
+                .filter(|s| !self.written_schemas.contains(s)),
+        )
+    }
+
     /// The relations whose rows change: written or deleted (a changed one is both).
     pub fn touched_relations(&self) -> Names {
         let mut touched = self.written_relations.clone();
