@@ -6,6 +6,7 @@
 //! extended with optional fields. Every field beyond that original shape has a default, so a
 //! service that only speaks the original contract is still understood.
 
+pub mod access;
 pub mod classify;
 pub mod ddl;
 mod links;
@@ -14,6 +15,7 @@ mod stream;
 
 use serde::{Deserialize, Serialize};
 
+pub use access::{Access, ObjectType, Policy, Privilege};
 pub use links::{Dependent, Links, Partition};
 pub use schema_filter::SchemaFilter;
 pub use stream::{BATCH_RELATIONS, End, Head, Piece, Relation};
@@ -24,6 +26,9 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseInfo>,
     pub schemas: Vec<Schema>,
+    /// Roles and default privileges, where the source reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
 }
 
 /// Facts about the source database itself.
@@ -36,6 +41,10 @@ pub struct DatabaseInfo {
     pub encoding: Option<String>,
     #[serde(default)]
     pub size_bytes: Option<i64>,
+    /// What the source user could not read (say, a catalog whose SELECT was revoked): the rest
+    /// is synced without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +65,9 @@ pub struct Schema {
     /// The extensions installed in this schema (their own objects are not listed apart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Extension>,
+    /// The privileges on the schema itself and on its sequences, functions and types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<Privilege>,
 }
 
 /// An extension, as `CREATE EXTENSION` installed it in its schema.
@@ -122,6 +134,9 @@ pub struct Table {
     pub unlogged: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub rls_enabled: bool,
+    /// Row-level security applies to the owner too (`FORCE ROW LEVEL SECURITY`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rls_forced: bool,
     /// For a partitioned table: its partition key, e.g. `RANGE (payment_date)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_key: Option<String>,
@@ -144,6 +159,12 @@ pub struct Table {
     /// For a view or materialized view: the relations it reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<QualifiedName>,
+    /// The privileges on the relation and on its columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<Privilege>,
+    /// Its row-level security policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -569,6 +590,7 @@ mod tests {
     fn duplicate_and_nul_names_are_refused() {
         let mut snapshot = Snapshot {
             database: None,
+            access: None,
             schemas: vec![Schema {
                 name: "s".into(),
                 tables: vec![Table {

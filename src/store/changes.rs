@@ -30,7 +30,7 @@ struct Compared {
     ignored: &'static [&'static str],
 }
 
-const COMPARED: [Compared; 4] = [
+const COMPARED: [Compared; 6] = [
     Compared {
         object: "relation",
         table: "catalog_relations",
@@ -64,6 +64,23 @@ const COMPARED: [Compared; 4] = [
     Compared {
         object: "index",
         table: "catalog_indexes",
+        relation: "relation_name",
+        name: "name",
+        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+    },
+    Compared {
+        object: "privilege",
+        table: "catalog_privileges",
+        relation: "relation_name",
+        // One ACL entry: what, on which column, to whom, by whom; e.g. `UPDATE (email) to
+        // reporting by owner`. Only its grant option can be altered.
+        name: "privilege || coalesce(' (' || column_name || ')', '') || ' to ' || grantee \
+               || ' by ' || grantor",
+        ignored: &["catalog_id", "schema_name", "relation_name"],
+    },
+    Compared {
+        object: "policy",
+        table: "catalog_policies",
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
@@ -347,13 +364,15 @@ pub async fn compare_catalogs(
 /// One change to a catalog: what the history records, and what a diff answers.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
-    /// `relation`, `column`, `constraint` or `index`.
+    /// `relation`, `column`, `constraint`, `index`, `privilege` (on the relation or one of its
+    /// columns) or `policy`.
     pub object: String,
     /// `added`, `removed` or `altered`.
     pub action: String,
     pub schema: String,
     pub relation: String,
-    /// The column, constraint or index; null for a relation.
+    /// The column, constraint, index or policy, or the privilege as `PRIVILEGE [(column)] to
+    /// grantee by grantor`; null for a relation.
     pub name: Option<String>,
     /// Removed: what the object was. Altered: the attributes that changed, as they were.
     pub before: Option<Value>,

@@ -377,7 +377,12 @@ async fn delete_units(
     for family in Family::ALL {
         let compared = matches!(
             family,
-            Family::Relations | Family::ColumnLists | Family::Constraints | Family::Indexes
+            Family::Relations
+                | Family::ColumnLists
+                | Family::Constraints
+                | Family::Indexes
+                | Family::Privileges
+                | Family::Policies
         );
         if compared && set_aside {
             continue;
@@ -436,16 +441,20 @@ async fn refresh_statistics(
     Ok(())
 }
 
-/// Stamps the catalog with the snapshot's time, database facts and source probe.
+/// Stamps the catalog with the snapshot's time, database facts, access facts (roles and
+/// default privileges: the whole database's, so kept with the catalog rather than in a unit)
+/// and source probe.
 async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx::Result<()> {
     let database = end.database.as_ref().map(|d| json!(d));
-    sqlx::query!(
-        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3
+    let access = end.access.as_ref().map(|a| json!(a));
+    sqlx::query(
+        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4
            WHERE id = $1"#,
-        catalog_id.uuid(),
-        database,
-        end.probe.as_deref()
     )
+    .bind(catalog_id)
+    .bind(database)
+    .bind(end.probe.as_deref())
+    .bind(access)
     .execute(&mut **tx)
     .await?;
     Ok(())
