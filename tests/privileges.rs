@@ -2,108 +2,15 @@
 //! row-level security, default privileges and roles are read from the source, served as lists
 //! and in a relation's detail, compared in the change history, and a source user who may not
 //! read some of it still syncs the rest.
-//!
-//! Roles are server-wide: each test makes its own, with names unique to the run, and drops
-//! them after its databases.
 
 mod common;
 
 use std::collections::BTreeSet;
 
+use common::roles::{ACCESS_DDL, Roles, source_rows};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
-
-/// The roles of one test, `{prefix}_{name}`: dropped (after the test's databases, which are
-/// declared after them and so dropped first) when it ends.
-struct Roles {
-    prefix: String,
-}
-
-impl Roles {
-    /// `base`; `reader`, a member of `base`; `alice`, a login member of `reader` who does not
-    /// inherit; `bob`, a member of `reader` WITH ADMIN OPTION; `limited`, a login role.
-    async fn create() -> Self {
-        let prefix = format!("pgcs_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let p = &prefix;
-        let admin = PgPool::connect(&admin_url()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "CREATE ROLE {p}_base NOLOGIN;
-             CREATE ROLE {p}_reader NOLOGIN IN ROLE {p}_base;
-             CREATE ROLE {p}_alice LOGIN NOINHERIT CONNECTION LIMIT 3 IN ROLE {p}_reader;
-             CREATE ROLE {p}_bob NOLOGIN;
-             GRANT {p}_reader TO {p}_bob WITH ADMIN OPTION;
-             CREATE ROLE {p}_limited LOGIN;"
-        )))
-        .execute(&admin)
-        .await
-        .expect("creating roles");
-        admin.close().await;
-        Self { prefix }
-    }
-
-    fn name(&self, role: &str) -> String {
-        format!("{}_{role}", self.prefix)
-    }
-
-    /// `sql` with `{p}` replaced by the roles' prefix.
-    fn sql(&self, sql: &str) -> String {
-        sql.replace("{p}", &self.prefix)
-    }
-}
-
-impl Drop for Roles {
-    fn drop(&mut self) {
-        let p = self.prefix.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(admin) = PgPool::connect(&admin_url()).await {
-                    for role in ["limited", "bob", "alice", "reader", "base"] {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                            "DROP ROLE IF EXISTS {p}_{role}"
-                        )))
-                        .execute(&admin)
-                        .await;
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
-
-const DDL: &str = r#"
-CREATE SCHEMA app;
-CREATE TABLE app.accounts (id int PRIMARY KEY, owner_name text, balance numeric, secret text);
-CREATE VIEW app.account_names AS SELECT id, owner_name FROM app.accounts;
-CREATE TABLE app.untouched (id int);
-CREATE SEQUENCE app.ticket_seq;
-CREATE FUNCTION app.add(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';
-CREATE TYPE app.mood AS ENUM ('ok', 'sad');
-
-GRANT USAGE ON SCHEMA app TO {p}_base;
-GRANT SELECT ON app.accounts TO {p}_reader WITH GRANT OPTION;
-GRANT SELECT (id, owner_name), UPDATE (owner_name) ON app.accounts TO {p}_alice;
-GRANT SELECT ON app.account_names TO PUBLIC;
-GRANT USAGE ON SEQUENCE app.ticket_seq TO {p}_base;
-REVOKE EXECUTE ON FUNCTION app.add(int, int) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.add(int, int) TO {p}_reader;
-REVOKE USAGE ON TYPE app.mood FROM PUBLIC;
-
-ALTER TABLE app.accounts ENABLE ROW LEVEL SECURITY;
-ALTER TABLE app.accounts FORCE ROW LEVEL SECURITY;
-CREATE POLICY own_rows ON app.accounts FOR SELECT TO {p}_reader USING (owner_name = current_user);
-CREATE POLICY not_frozen ON app.accounts AS RESTRICTIVE FOR UPDATE TO {p}_alice, {p}_bob
-    USING (balance > 0) WITH CHECK (balance >= 0);
-
-ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO {p}_reader;
-ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
-"#;
 
 /// Every ACL entry of the objects the catalog lists, as the source's own catalogs say:
 /// (object_type, schema, object, column, grantee, grantor, privilege, grantable).
@@ -158,23 +65,10 @@ fn entry(p: &Value) -> Entry {
     )
 }
 
-async fn source_rows<T>(source: &TestDatabase, sql: &str) -> Vec<T>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    let pool = PgPool::connect(&source.url).await.unwrap();
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    rows
-}
-
 #[tokio::test]
 async fn privileges_policies_and_roles_match_the_source() {
     let roles = Roles::create().await;
-    let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(DDL)).await;
+    let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(ACCESS_DDL)).await;
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
     let sync = app.sync_and_wait(&sync_body(&source.name)).await;
@@ -418,7 +312,7 @@ async fn privileges_policies_and_roles_match_the_source() {
 #[tokio::test]
 async fn grants_revokes_and_policy_changes_are_in_the_history() {
     let roles = Roles::create().await;
-    let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(DDL)).await;
+    let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(ACCESS_DDL)).await;
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
     let first = app.sync_and_wait(&sync_body(&source.name)).await;
@@ -477,7 +371,7 @@ async fn grants_revokes_and_policy_changes_are_in_the_history() {
 #[tokio::test]
 async fn a_user_who_may_not_read_policies_still_syncs_the_rest() {
     let roles = Roles::create().await;
-    let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(DDL)).await;
+    let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(ACCESS_DDL)).await;
     source
         .execute(&roles.sql(
             "REVOKE SELECT ON pg_catalog.pg_policy FROM PUBLIC;

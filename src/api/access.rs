@@ -1,17 +1,21 @@
 //! Who may do what in a catalog: privileges, row-level security policies, default privileges
 //! and roles. Every list follows the pagination convention.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::objects::{check_empty_list, name_param};
+use super::objects::{RelationPath, check_empty_list, check_name, name_param};
 use super::openapi::{CatalogId, PageParams, ReadErrors, SchemaParam};
 use super::pagination::{PageRequest, page_response};
 use crate::catalog::access::{DefaultPrivilege, Role};
+use crate::catalog::effective::{RelationAccess, RoleAccess, effective};
 use crate::error::ApiError;
 use crate::store::access_reads::{
     self, PolicyItem, PrivilegeCursor, PrivilegeFilter, PrivilegeItem,
@@ -23,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_policies))
         .routes(routes!(list_default_privileges))
         .routes(routes!(list_roles))
+        .routes(routes!(get_table_access))
 }
 
 /// The filters of the privilege list.
@@ -210,5 +215,60 @@ async fn list_roles(
     let path = format!("/catalogs/{c}/roles");
     Ok(page_response(rows, &page, &path, &[], |r: &Role| {
         r.name.clone()
+    }))
+}
+
+/// What every role of a catalog may do on one relation.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TableAccess {
+    /// Each role of the catalog (see `/roles`), in name order.
+    roles: Vec<RoleAccess>,
+    rls_enabled: bool,
+    rls_forced: bool,
+}
+
+/// For every role of the catalog, what it may do on the relation and on each of its columns,
+/// resolving memberships (where the member INHERITs), `PUBLIC`, ownership and superusers as
+/// `has_table_privilege` and `has_column_privilege` do, and which row-level security policies
+/// restrict its rows.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/tables/{schema}/{table}/access", tag = "objects",
+    params(RelationPath),
+    responses((status = 200, description = "Each role's access", body = TableAccess), ReadErrors)
+)]
+async fn get_table_access(
+    State(state): State<AppState>,
+    PathParams((id, schema, table)): PathParams<(String, String, String)>,
+    query: QueryParams,
+) -> Result<Json<TableAccess>, ApiError> {
+    query.only(&[])?;
+    check_name("schema", &schema)?;
+    check_name("table", &table)?;
+    let c = parse_id("catalog_id", &id)?;
+    let mut conn = state.pool.acquire().await?;
+    let Some(stored) = access_reads::relation_access(&mut conn, c, &schema, &table).await? else {
+        drop(conn);
+        ensure_catalog(&state, c).await?;
+        return Err(ApiError::NotFound(format!(
+            "no relation {schema:?}.{table:?} in catalog {c}"
+        )));
+    };
+    let access = access_reads::access_facts(&mut *conn, c)
+        .await?
+        .unwrap_or_default();
+    let relation = RelationAccess {
+        owner: stored.owner.as_deref(),
+        privileges: &stored.privileges,
+        policies: &stored.policies,
+        columns: &stored.columns,
+        rls_enabled: stored.rls_enabled,
+        rls_forced: stored.rls_forced,
+    };
+    let mut roles = access.roles;
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(TableAccess {
+        roles: effective(&relation, &roles),
+        rls_enabled: stored.rls_enabled,
+        rls_forced: stored.rls_forced,
     }))
 }

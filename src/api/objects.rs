@@ -49,7 +49,7 @@ struct TableFilters {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
-struct RelationPath {
+pub(super) struct RelationPath {
     /// The catalog's id.
     id: uuid::Uuid,
     schema: String,
@@ -124,7 +124,7 @@ struct RelationDetail {
 }
 
 /// A name from a path segment: PostgreSQL names hold no NUL byte and are short.
-fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     if name.len() > MAX_NAME_BYTES {
         return Err(ApiError::validation(
             field,

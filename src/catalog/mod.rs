@@ -9,6 +9,7 @@
 pub mod access;
 pub mod classify;
 pub mod ddl;
+pub mod effective;
 mod links;
 mod schema_filter;
 mod stream;

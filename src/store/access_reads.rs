@@ -3,10 +3,10 @@
 //! facts (roles, default privileges) kept with the catalog.
 
 use serde::Serialize;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::catalog::Access;
+use crate::catalog::{Access, ObjectType, Policy, Privilege};
 
 /// One privilege: one entry of an object's ACL.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -155,4 +155,102 @@ pub async fn access_facts(
             .fetch_optional(db)
             .await?;
     Ok(found.map(|a| a.map(|a| a.0).unwrap_or_default()))
+}
+
+/// What deciding who may do what on one relation takes from its snapshot.
+#[derive(Debug, Clone)]
+pub struct StoredRelationAccess {
+    pub owner: Option<String>,
+    pub rls_enabled: bool,
+    pub rls_forced: bool,
+    /// In ordinal order.
+    pub columns: Vec<String>,
+    pub privileges: Vec<Privilege>,
+    pub policies: Vec<Policy>,
+}
+
+/// The relation `schema`.`name`'s owner, row-level security, columns, privileges and policies;
+/// `None` when the catalog has no such relation.
+pub async fn relation_access(
+    conn: &mut PgConnection,
+    catalog_id: Uuid,
+    schema: &str,
+    name: &str,
+) -> sqlx::Result<Option<StoredRelationAccess>> {
+    /// Owner, RLS enabled, RLS forced, column names.
+    type RelationRow = (Option<String>, bool, bool, Option<Vec<String>>);
+    let found: Option<RelationRow> = sqlx::query_as(
+        r#"SELECT r.owner, r.rls_enabled, r.rls_forced,
+                  (SELECT l.names FROM catalog_column_lists l
+                   WHERE l.catalog_id = r.catalog_id AND l.schema_name = r.schema_name
+                     AND l.relation_name = r.name)
+           FROM catalog_relations r
+           WHERE r.catalog_id = $1 AND r.schema_name = $2 AND r.name = $3"#,
+    )
+    .bind(catalog_id)
+    .bind(schema)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((owner, rls_enabled, rls_forced, columns)) = found else {
+        return Ok(None);
+    };
+    let rows: Vec<(String, Option<String>, String, String, String, bool)> = sqlx::query_as(
+        r#"SELECT object_type, column_name, grantee, grantor, privilege, grantable
+           FROM catalog_privileges
+           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3"#,
+    )
+    .bind(catalog_id)
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    let privileges = rows
+        .into_iter()
+        .filter_map(
+            |(object_type, column, grantee, grantor, privilege, grantable)| {
+                Some(Privilege {
+                    object_type: ObjectType::parse(&object_type)?,
+                    object: name.to_owned(),
+                    column,
+                    grantee,
+                    grantor,
+                    privilege,
+                    grantable,
+                })
+            },
+        )
+        .collect();
+    let rows: Vec<PolicyItem> = sqlx::query_as(
+        r#"SELECT schema_name AS schema, relation_name AS table, name,
+                  CASE WHEN permissive THEN 'permissive' ELSE 'restrictive' END AS kind,
+                  command, roles, using_expr AS using, with_check
+           FROM catalog_policies
+           WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
+           ORDER BY name"#,
+    )
+    .bind(catalog_id)
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    let policies = rows
+        .into_iter()
+        .map(|p| Policy {
+            permissive: p.kind == "permissive",
+            name: p.name,
+            command: p.command,
+            roles: p.roles,
+            using: p.using,
+            with_check: p.with_check,
+        })
+        .collect();
+    Ok(Some(StoredRelationAccess {
+        owner,
+        rls_enabled,
+        rls_forced,
+        columns: columns.unwrap_or_default(),
+        privileges,
+        policies,
+    }))
 }

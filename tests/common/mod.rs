@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod roles;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
