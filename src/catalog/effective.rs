@@ -168,3 +168,105 @@ fn in_order(order: &[&str], granted: &BTreeSet<&str>) -> Vec<String> {
         .map(|p| (*p).to_owned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::access::Membership;
+
+    fn role(name: &str, inherit: bool, member_of: &[&str]) -> Role {
+        Role {
+            name: name.into(),
+            login: false,
+            superuser: false,
+            createdb: false,
+            createrole: false,
+            inherit,
+            bypassrls: false,
+            replication: false,
+            connection_limit: -1,
+            valid_until: None,
+            member_of: member_of
+                .iter()
+                .map(|m| Membership {
+                    role: (*m).into(),
+                    admin_option: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn grant(grantee: &str, privilege: &str, column: Option<&str>) -> Privilege {
+        Privilege {
+            object_type: match column {
+                Some(_) => ObjectType::Column,
+                None => ObjectType::Table,
+            },
+            object: "t".into(),
+            column: column.map(Into::into),
+            grantee: grantee.into(),
+            grantor: "owner".into(),
+            privilege: privilege.into(),
+            grantable: false,
+        }
+    }
+
+    #[test]
+    fn memberships_are_followed_only_where_the_member_inherits() {
+        let roles = [
+            role("group", true, &[]),
+            role("inheriting", true, &["middle"]),
+            role("middle", true, &["group"]),
+            role("noinherit", false, &["group"]),
+        ];
+        let privileges = [
+            grant("group", "SELECT", None),
+            grant("PUBLIC", "INSERT", None),
+            grant("noinherit", "UPDATE", Some("a")),
+        ];
+        let columns = ["a".to_owned(), "b".to_owned()];
+        let relation = RelationAccess {
+            owner: Some("owner"),
+            privileges: &privileges,
+            policies: &[],
+            columns: &columns,
+            rls_enabled: false,
+            rls_forced: false,
+        };
+        let found = effective(&relation, &roles);
+        assert_eq!(found[1].privileges, ["INSERT", "SELECT"]);
+        assert_eq!(found[1].via, ["PUBLIC", "group"]);
+        assert_eq!(found[3].privileges, ["INSERT"]);
+        assert_eq!(found[3].columns["a"], ["INSERT", "UPDATE"]);
+        assert_eq!(found[3].columns["b"], ["INSERT"]);
+    }
+
+    #[test]
+    fn an_unchanged_acl_gives_the_owner_everything_and_forced_rls_binds_it() {
+        let roles = [role("owner", true, &[]), role("other", true, &[])];
+        let policies = [Policy {
+            name: "p".into(),
+            permissive: true,
+            command: "ALL".into(),
+            roles: vec![PUBLIC.into()],
+            using: Some("true".into()),
+            with_check: None,
+        }];
+        let mut relation = RelationAccess {
+            owner: Some("owner"),
+            privileges: &[],
+            policies: &policies,
+            columns: &[],
+            rls_enabled: true,
+            rls_forced: false,
+        };
+        let found = effective(&relation, &roles);
+        assert_eq!(found[0].privileges.len(), RELATION_PRIVILEGES.len());
+        assert_eq!(found[0].via, ["owner"]);
+        assert!(found[0].policies.is_empty());
+        assert!(found[1].privileges.is_empty());
+        assert_eq!(found[1].policies, ["p"]);
+        relation.rls_forced = true;
+        assert_eq!(effective(&relation, &roles)[0].policies, ["p"]);
+    }
+}
