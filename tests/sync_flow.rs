@@ -57,8 +57,7 @@ SELECT md5(concat_ws('|',
     (SELECT md5(query_to_xml('SELECT
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_policy) AS policies,
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_default_acl) AS defaults,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members',
-        false, true, '')::text)),
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members', false, true, '')::text)),
     current_setting('server_version_num')
 ))
 "#;
@@ -451,10 +450,9 @@ async fn the_stored_probe_is_of_the_state_the_sync_read() {
     assert_eq!(app.stored_probe(&catalog).await, Some(current));
 }
 
-/// The probe converts each distinct transaction id once instead of every row's, and must
-/// still give the digest of converting every row's, as earlier versions did. (Since the probe
-/// covers roles' attributes and the access catalogs, a catalog synced before is read once more
-/// after the upgrade, which brings its access metadata in.)
+/// The probe converts each distinct transaction id once instead of every row's, and must still
+/// give the digest of converting every row's, as earlier versions did (but for roles and the
+/// access catalogs: after the upgrade a catalog is read once more, gaining its access data).
 #[tokio::test]
 async fn the_probe_is_the_digest_earlier_versions_stored() {
     let source = TestDatabase::with_ddl("pgcs_probe", DDL).await;
