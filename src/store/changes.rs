@@ -265,16 +265,25 @@ fn comparison(c: &Compared, sides: Sides) -> String {
     )
 }
 
+/// The kinds a snapshot written before access metadata was read lacks: against such a
+/// snapshot, every grant and policy would show as added.
+const ACCESS_KINDS: [&str; 2] = ["privilege", "policy"];
+
 /// Records what the new rows of the relations `touched` changed against the rows
-/// [`set_aside`] kept, as changes of `sync_id`. Returns how many.
+/// [`set_aside`] kept, as changes of `sync_id`; privileges and policies only when
+/// `access_compared` (the previous snapshot has them). Returns how many.
 pub async fn record(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
     sync_id: SyncId,
     touched: &Names,
+    access_compared: bool,
 ) -> sqlx::Result<u64> {
     let mut recorded = 0;
-    for c in &COMPARED {
+    let compared = COMPARED
+        .iter()
+        .filter(|c| access_compared || !ACCESS_KINDS.contains(&c.object));
+    for c in compared {
         let started = std::time::Instant::now();
         let object = c.object;
         let sql = format!(

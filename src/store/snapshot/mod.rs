@@ -137,8 +137,17 @@ pub async fn write(
         true => Stored::load(tx, catalog_id).await?,
         false => Stored::default(),
     };
+    // A snapshot written before access metadata was read has no access facts (a later one
+    // has them, empty where the source gives none): its privileges and policies are not
+    // compared, or the first sync after the upgrade would record every grant as added.
+    let mut access_compared = false;
     if recording {
         changes::prepare(tx).await?;
+        access_compared =
+            sqlx::query_scalar("SELECT access IS NOT NULL FROM catalogs WHERE id = $1")
+                .bind(catalog_id)
+                .fetch_one(&mut **tx)
+                .await?;
     }
     let loaded_ms = ms(started);
     let phase = match recording {
@@ -197,7 +206,7 @@ pub async fn write(
     super::search::insert_names(tx, &encoded.names).await?;
     let changes = match recording {
         true if !touched.is_empty() => {
-            Some(changes::record(tx, catalog_id, sync_id, &touched).await?)
+            Some(changes::record(tx, catalog_id, sync_id, &touched, access_compared).await?)
         }
         true => Some(0),
         false => None,
@@ -446,7 +455,9 @@ async fn refresh_statistics(
 /// and source probe.
 async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx::Result<()> {
     let database = end.database.as_ref().map(|d| json!(d));
-    let access = end.access.as_ref().map(|a| json!(a));
+    // Stored even when the source gives none, so that the next write knows this snapshot was
+    // written with access metadata.
+    let access = json!(end.access.clone().unwrap_or_default());
     sqlx::query(
         r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4
            WHERE id = $1"#,
