@@ -380,7 +380,13 @@ async fn the_migration_builds_the_detail_documents_the_worker_writes() {
     assert_eq!(rebuilt.len(), written.len());
     assert!(rebuilt.iter().all(|(.., inside, _)| *inside));
     for (w, r) in written.iter().zip(&rebuilt) {
-        assert_eq!((&w.0, &w.1, &w.3), (&r.0, &r.1, &r.3));
+        // What documents show of access came after that migration: a document it built is
+        // replaced by the next sync (the relation's hash covers its access rows).
+        let mut w3 = w.3.clone();
+        for later in ["privileges", "policies", "rls_forced"] {
+            w3.as_object_mut().unwrap().remove(later);
+        }
+        assert_eq!((&w.0, &w.1, &w3), (&r.0, &r.1, &r.3));
     }
 }
 

@@ -62,8 +62,10 @@ pub fn catalog(dbname: &str, size: Size) -> Snapshot {
             server_version: Some("synthetic".into()),
             encoding: Some("UTF8".into()),
             size_bytes: None,
+            access_warnings: Vec::new(),
         }),
         schemas,
+        access: None,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::store::syncs::SyncRow;
 
 /// The object reads whose answers depend only on the catalog's snapshot.
-const CACHED_ROUTES: [&str; 9] = [
+const CACHED_ROUTES: [&str; 14] = [
     "/catalogs/{id}/schemas",
     "/catalogs/{id}/tables",
     "/catalogs/{id}/tables/{schema}/{table}",
@@ -34,6 +34,11 @@ const CACHED_ROUTES: [&str; 9] = [
     "/catalogs/{id}/types",
     "/catalogs/{id}/sequences",
     "/catalogs/{id}/functions",
+    "/catalogs/{id}/privileges",
+    "/catalogs/{id}/policies",
+    "/catalogs/{id}/default_privileges",
+    "/catalogs/{id}/roles",
+    "/catalogs/{id}/tables/{schema}/{table}/access",
     "/catalogs/{id}/erd",
     "/catalogs/{id}/ddl",
 ];

@@ -1,5 +1,6 @@
 //! The HTTP API: routes, shared state, middleware, and serving with graceful shutdown.
 
+mod access;
 mod audit;
 pub(crate) mod authorize;
 mod cache;
@@ -233,6 +234,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ddl::router())
         .merge(schedules::router())
         .merge(objects::router())
+        .merge(access::router())
         .merge(audit::router())
         .merge(search::router())
         .merge(webhooks::router())

@@ -49,7 +49,7 @@ struct TableFilters {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
-struct RelationPath {
+pub(super) struct RelationPath {
     /// The catalog's id.
     id: uuid::Uuid,
     schema: String,
@@ -62,7 +62,7 @@ struct RelationPath {
 #[allow(dead_code)]
 struct DetailFields {
     /// Comma-separated, some of `columns`, `constraints`, `indexes`, `triggers`, `partitions`,
-    /// `lineage`; all by default.
+    /// `lineage`, `access` (privileges and policies); all by default.
     fields: Option<String>,
 }
 
@@ -91,6 +91,8 @@ struct RelationDetail {
     total_bytes: Option<i64>,
     unlogged: bool,
     rls_enabled: bool,
+    /// Row-level security applies to the owner too.
+    rls_forced: bool,
     column_count: i32,
     /// A view's definition.
     definition: Option<String>,
@@ -113,10 +115,16 @@ struct RelationDetail {
     depends_on: Option<Vec<serde_json::Value>>,
     /// The views reading this relation.
     dependent_views: Option<Vec<serde_json::Value>>,
+    /// The privileges on the relation and its columns: object_type (`table`, `view` or
+    /// `column`), column, grantee (`PUBLIC` for everyone), grantor, privilege, grantable.
+    privileges: Option<Vec<serde_json::Value>>,
+    /// Row-level security policies: name, kind (`permissive` or `restrictive`), command,
+    /// roles, using, with_check.
+    policies: Option<Vec<serde_json::Value>>,
 }
 
 /// A name from a path segment: PostgreSQL names hold no NUL byte and are short.
-fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     if name.len() > MAX_NAME_BYTES {
         return Err(ApiError::validation(
             field,
@@ -130,7 +138,10 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
 }
 
 /// A name-like query parameter: at most [`MAX_NAME_BYTES`], no NUL bytes.
-fn name_param<'a>(query: &'a QueryParams, field: &str) -> Result<Option<&'a str>, ApiError> {
+pub(super) fn name_param<'a>(
+    query: &'a QueryParams,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
     let value = query.get(field);
     if let Some(v) = value {
         check_name(field, v)?;
@@ -141,7 +152,7 @@ fn name_param<'a>(query: &'a QueryParams, field: &str) -> Result<Option<&'a str>
 /// A page with rows proves its catalog (and schema filter) exist; only an empty page has to
 /// find out whether one of them is unknown (404) or the page is merely empty. So a list costs
 /// one query in the common case.
-async fn check_empty_list(
+pub(super) async fn check_empty_list(
     state: &AppState,
     at: &Snapshot,
     schema: Option<&str>,
@@ -159,7 +170,7 @@ async fn check_empty_list(
 }
 
 /// A list's query parameters for its links: `given` (those set) and the snapshot's.
-fn link_params<'a>(
+pub(super) fn link_params<'a>(
     given: &[(&'a str, Option<&'a str>)],
     snapshot: &'a [(&'static str, String)],
 ) -> Vec<(&'a str, &'a str)> {
@@ -258,13 +269,14 @@ async fn list_tables(
 }
 
 /// The heavy parts of a table's detail, each of which `?fields=` can leave out.
-const DETAIL_FIELDS: [&str; 6] = [
+const DETAIL_FIELDS: [&str; 7] = [
     "columns",
     "constraints",
     "indexes",
     "triggers",
     "partitions",
     "lineage",
+    "access",
 ];
 
 /// A relation with its columns (in ordinal order), keys, constraints, indexes, triggers,
@@ -310,6 +322,7 @@ async fn get_table(
         triggers: wants("triggers"),
         partitions: wants("partitions"),
         lineage: wants("lineage"),
+        access: wants("access"),
     };
     let c = parse_id("catalog_id", &id)?;
     let at = past::snapshot(&state, c, &query).await?;

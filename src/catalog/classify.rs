@@ -42,7 +42,7 @@ const REFUSING_KINDS: [&str; 3] = ["primary_key", "unique", "check"];
 ///   default (nor identity or generation), which inserts that omit it cannot fill;
 /// - a check, unique or primary key constraint added, or its definition changed;
 /// - a column's default removed;
-/// - a privilege revoked.
+/// - a privilege revoked, or its grant option.
 ///
 /// Everything else is non-breaking: tables, views, nullable columns, indexes, foreign keys,
 /// comments and privileges added, other attributes altered.
@@ -57,6 +57,10 @@ pub fn classify(
         (_, "renamed") => true,
         ("relation" | "column" | "function", "removed") => true,
         ("privilege", "removed") => true,
+        ("privilege", "altered") => {
+            get(before, "grantable") == Some(Value::Bool(true))
+                && get(after, "grantable") == Some(Value::Bool(false))
+        }
         ("column", "altered") => {
             let changed = |key: &str| get(before, key) != get(after, key);
             TYPE_ATTRIBUTES.iter().any(|k| changed(k))
@@ -265,6 +269,12 @@ mod tests {
             Breaking
         );
         assert_eq!(of("privilege", "added", Value::Null, grant), NonBreaking);
+        let (with, without) = (json!({"grantable": true}), json!({"grantable": false}));
+        assert_eq!(
+            of("privilege", "altered", with.clone(), without.clone()),
+            Breaking
+        );
+        assert_eq!(of("privilege", "altered", without, with), NonBreaking);
     }
 
     #[test]

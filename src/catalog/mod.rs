@@ -6,14 +6,18 @@
 //! extended with optional fields. Every field beyond that original shape has a default, so a
 //! service that only speaks the original contract is still understood.
 
+pub mod access;
 pub mod classify;
 pub mod ddl;
+pub mod effective;
 mod links;
 mod schema_filter;
 mod stream;
+mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use access::{Access, ObjectType, Policy, Privilege};
 pub use links::{Dependent, Links, Partition};
 pub use schema_filter::SchemaFilter;
 pub use stream::{BATCH_RELATIONS, End, Head, Piece, Relation};
@@ -24,6 +28,9 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseInfo>,
     pub schemas: Vec<Schema>,
+    /// Roles and default privileges, where the source reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
 }
 
 /// Facts about the source database itself.
@@ -36,6 +43,10 @@ pub struct DatabaseInfo {
     pub encoding: Option<String>,
     #[serde(default)]
     pub size_bytes: Option<i64>,
+    /// What the source user could not read (say, a catalog whose SELECT was revoked): the rest
+    /// is synced without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +67,9 @@ pub struct Schema {
     /// The extensions installed in this schema (their own objects are not listed apart).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<Extension>,
+    /// The privileges on the schema itself and on its sequences, functions and types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<Privilege>,
 }
 
 /// An extension, as `CREATE EXTENSION` installed it in its schema.
@@ -122,6 +136,9 @@ pub struct Table {
     pub unlogged: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub rls_enabled: bool,
+    /// Row-level security applies to the owner too (`FORCE ROW LEVEL SECURITY`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rls_forced: bool,
     /// For a partitioned table: its partition key, e.g. `RANGE (payment_date)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition_key: Option<String>,
@@ -144,6 +161,12 @@ pub struct Table {
     /// For a view or materialized view: the relations it reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<QualifiedName>,
+    /// The privileges on the relation and on its columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<Privilege>,
+    /// Its row-level security policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -438,113 +461,6 @@ impl Snapshot {
         }
         stats
     }
-
-    /// Checks what PostgreSQL itself guarantees of a catalog, so that a broken external
-    /// service's payload is refused as a whole instead of being half-written.
-    pub fn validate(&self) -> Result<(), String> {
-        fn name(kind: &str, n: &str) -> Result<(), String> {
-            if n.is_empty() {
-                return Err(format!("{kind} with an empty name"));
-            }
-            if n.contains('\0') {
-                return Err(format!("{kind} name contains a NUL byte"));
-            }
-            if n.len() > MAX_NAME_BYTES {
-                return Err(format!("{kind} name longer than {MAX_NAME_BYTES} bytes"));
-            }
-            Ok(())
-        }
-        let mut schemas = std::collections::HashSet::new();
-        for schema in &self.schemas {
-            name("schema", &schema.name)?;
-            if !schemas.insert(schema.name.as_str()) {
-                return Err(format!("schema {:?} appears twice", schema.name));
-            }
-            let mut tables = std::collections::HashSet::new();
-            for table in &schema.tables {
-                name("table", &table.name)?;
-                if !tables.insert(table.name.as_str()) {
-                    return Err(format!(
-                        "table {:?}.{:?} appears twice",
-                        schema.name, table.name
-                    ));
-                }
-                let mut columns = std::collections::HashSet::new();
-                let mut ordinals = std::collections::HashSet::new();
-                for (i, column) in table.columns.iter().enumerate() {
-                    name("column", &column.name)?;
-                    if column.data_type.is_empty() || column.data_type.contains('\0') {
-                        return Err(format!(
-                            "column {:?} of {:?}.{:?} has an invalid type",
-                            column.name, schema.name, table.name
-                        ));
-                    }
-                    if !columns.insert(column.name.as_str())
-                        || !ordinals.insert(column.ordinal.unwrap_or(i as i32 + 1))
-                    {
-                        return Err(format!(
-                            "column {:?} of {:?}.{:?} appears twice",
-                            column.name, schema.name, table.name
-                        ));
-                    }
-                }
-                let mut constraints = std::collections::HashSet::new();
-                for c in &table.constraints {
-                    name("constraint", &c.name)?;
-                    if !constraints.insert(c.name.as_str()) {
-                        return Err(format!("constraint {:?} appears twice", c.name));
-                    }
-                }
-                let mut indexes = std::collections::HashSet::new();
-                for i in &table.indexes {
-                    name("index", &i.name)?;
-                    if !indexes.insert(i.name.as_str()) {
-                        return Err(format!("index {:?} appears twice", i.name));
-                    }
-                }
-                let mut triggers = std::collections::HashSet::new();
-                for t in &table.triggers {
-                    name("trigger", &t.name)?;
-                    if !triggers.insert(t.name.as_str()) {
-                        return Err(format!("trigger {:?} appears twice", t.name));
-                    }
-                }
-            }
-            let mut types = std::collections::HashSet::new();
-            for t in &schema.types {
-                name("type", &t.name)?;
-                if !types.insert(t.name.as_str()) {
-                    return Err(format!("type {:?}.{:?} appears twice", schema.name, t.name));
-                }
-            }
-            let mut sequences = std::collections::HashSet::new();
-            for q in &schema.sequences {
-                name("sequence", &q.name)?;
-                if !sequences.insert(q.name.as_str()) {
-                    return Err(format!(
-                        "sequence {:?}.{:?} appears twice",
-                        schema.name, q.name
-                    ));
-                }
-            }
-            let mut functions = std::collections::HashSet::new();
-            for f in &schema.functions {
-                name("function", &f.name)?;
-                if f.arguments.contains('\0')
-                    || !functions.insert((f.name.as_str(), f.arguments.as_str()))
-                {
-                    return Err(format!(
-                        "function {:?}.{:?}({}) is invalid or appears twice",
-                        schema.name, f.name, f.arguments
-                    ));
-                }
-            }
-            for e in &schema.extensions {
-                name("extension", &e.name)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -569,6 +485,7 @@ mod tests {
     fn duplicate_and_nul_names_are_refused() {
         let mut snapshot = Snapshot {
             database: None,
+            access: None,
             schemas: vec![Schema {
                 name: "s".into(),
                 tables: vec![Table {

@@ -2,7 +2,7 @@
 //! [`End`], one [`Piece`] at a time through a bounded channel, so that neither side holds more
 //! than a few batches of the catalog at once.
 
-use super::{DatabaseInfo, Links, Schema, Snapshot, Table};
+use super::{Access, DatabaseInfo, Links, Schema, Snapshot, Table};
 
 /// How many relations a batch holds at most unless configured otherwise
 /// (`SYNC_BATCH_RELATIONS`).
@@ -39,6 +39,8 @@ pub struct Relation {
 pub struct End {
     pub database: Option<DatabaseInfo>,
     pub probe: Option<String>,
+    /// Roles and default privileges, where the source reads them.
+    pub access: Option<Access>,
 }
 
 impl Snapshot {
@@ -72,6 +74,7 @@ impl Snapshot {
         let end = Piece::End(End {
             database: self.database,
             probe,
+            access: self.access,
         });
         std::iter::once(head)
             .chain(batches)
@@ -101,7 +104,10 @@ impl Snapshot {
                         }
                     }
                 }
-                Piece::End(end) => snapshot.database = end.database,
+                Piece::End(end) => {
+                    snapshot.database = end.database;
+                    snapshot.access = end.access;
+                }
             }
         }
         snapshot

@@ -61,6 +61,8 @@ pub struct BatchRows {
     pub columns: Vec<queries::ColumnRow>,
     pub keys: Keys,
     pub triggers: Vec<queries::TriggerRow>,
+    pub privileges: Vec<queries::PrivilegeRow>,
+    pub policies: Vec<queries::PolicyRow>,
 }
 
 /// The schemas of a catalog, with their types, sequences and functions, and their names by
@@ -164,6 +166,7 @@ pub fn relations(
                 total_bytes: r.total_bytes,
                 unlogged: r.unlogged,
                 rls_enabled: r.rls_enabled,
+                rls_forced: r.rls_forced,
                 partition_key: r.partition_key,
                 definition: r.definition,
                 partition_of: r
@@ -213,6 +216,7 @@ pub fn relations(
             definition: t.definition,
         });
     }
+    super::access::add_relation_access(&mut relations, &positions, rows.privileges, rows.policies);
     relations
 }
 

@@ -7,6 +7,7 @@
 //! in one query per kind and batch of relations (the oids travel as one array), handed to the
 //! writer batch by batch.
 
+mod access;
 mod assemble;
 mod printing;
 mod queries;
@@ -26,7 +27,7 @@ use printing::Printer;
 use crate::join::{Cancelled, join_task};
 
 use crate::catalog::{
-    BATCH_RELATIONS, DatabaseInfo, Head, Piece, QualifiedName, Relation, SchemaFilter,
+    Access, BATCH_RELATIONS, DatabaseInfo, Head, Piece, QualifiedName, Relation, SchemaFilter,
 };
 
 /// Options for one introspection run.
@@ -74,6 +75,8 @@ pub struct Read {
     /// change committed on the source after the read moves the probe a later sync compares
     /// with this one.
     pub probe: String,
+    /// The roles the snapshot names, default privileges, and what could not be read.
+    pub access: Access,
 }
 
 /// Reads the whole catalog of the database `conn` is connected to into `out`, as a head and
@@ -100,6 +103,7 @@ pub async fn introspect(
         head,
         oids,
         batch,
+        default_privileges,
     } = step("its schemas")
         .bounded(start(conn, helper, options))
         .await?;
@@ -122,15 +126,16 @@ pub async fn introspect(
     }
     let relations_ms = started.elapsed().as_millis() as u64;
 
-    let (size, probe) = step("its size")
+    let (size, probe, roles) = step("its size")
         .bounded(async {
             let size: Option<i64> = sqlx::query_scalar(queries::DATABASE_SIZE)
                 .fetch_one(&mut *helper)
                 .await?;
             let probe = probe(conn).await?;
+            let roles = access::roles(conn, batch.readable, &batch.roles).await?;
             sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
             sqlx::raw_sql("COMMIT").execute(&mut *helper).await?;
-            Ok::<_, ReadError>((size, probe))
+            Ok::<_, ReadError>((size, probe, roles))
         })
         .await?;
     tracing::debug!(
@@ -146,8 +151,13 @@ pub async fn introspect(
             server_version: database.server_version,
             encoding: database.encoding,
             size_bytes: size,
+            access_warnings: batch.readable.warnings(),
         },
         probe,
+        access: Access {
+            roles,
+            default_privileges,
+        },
     })
 }
 
@@ -158,6 +168,7 @@ struct Start {
     head: Head,
     oids: Vec<Oid>,
     batch: Batch,
+    default_privileges: Vec<crate::catalog::access::DefaultPrivilege>,
 }
 
 /// Begins the read and reads everything before the relations: the schemas with their types,
@@ -179,6 +190,7 @@ async fn start(
         .await?;
     let schema_oids: Vec<Oid> = schemas.iter().map(|s| s.oid).collect();
     let schema_oids = &schema_oids;
+    let readable = access::Readable::of(&database);
     // Each query of what comes before the relations takes the schemas' oids.
     macro_rules! all {
         ($conn:expr, $sql:expr) => {
@@ -197,7 +209,16 @@ async fn start(
             .await?;
         let partitions: Vec<queries::PartitionRow> = all!(conn, queries::PARTITIONS).await?;
         let dependencies: Vec<queries::DependencyRow> = all!(conn, queries::DEPENDENCIES).await?;
-        Ok::<_, sqlx::Error>((printing, oids, partitions, dependencies))
+        let privileges = access::schema_privileges(conn, readable, schema_oids).await?;
+        let defaults = access::default_privileges(conn, readable, schema_oids).await?;
+        Ok::<_, sqlx::Error>((
+            printing,
+            oids,
+            partitions,
+            dependencies,
+            privileges,
+            defaults,
+        ))
     };
     let side = async {
         let types: Vec<queries::TypeRow> = all!(helper, queries::TYPES).await?;
@@ -206,11 +227,17 @@ async fn start(
         let extensions: Vec<queries::ExtensionRow> = all!(helper, queries::EXTENSIONS).await?;
         Ok::<_, sqlx::Error>((types, sequences, functions, extensions))
     };
-    let ((printing, oids, partitions, dependencies), (types, sequences, functions, extensions)) =
-        tokio::try_join!(main, side)?;
+    let (
+        (printing, oids, partitions, dependencies, privileges, default_privileges),
+        (types, sequences, functions, extensions),
+    ) = tokio::try_join!(main, side)?;
 
     let links = assemble::links(partitions, &dependencies);
-    let (schemas, names) = assemble::schemas(schemas, types, sequences, functions, extensions);
+    let (mut schemas, names) = assemble::schemas(schemas, types, sequences, functions, extensions);
+    access::add_schema_privileges(&mut schemas, &names, privileges);
+    let mut roles = access::RoleNames::default();
+    roles.add_schemas(&schemas);
+    roles.add_default_privileges(&default_privileges);
     let mut depends_on: HashMap<Oid, Vec<QualifiedName>> = HashMap::new();
     for d in dependencies {
         depends_on
@@ -235,6 +262,8 @@ async fn start(
         depends_on: Arc::new(depends_on),
         types: Arc::default(),
         version_num: database.version_num,
+        readable,
+        roles,
     };
     Ok(Start {
         head: Head {
@@ -245,6 +274,7 @@ async fn start(
         database,
         oids,
         batch,
+        default_privileges,
     })
 }
 
@@ -314,6 +344,9 @@ struct Batch {
     /// The column types read so far: each is asked for once.
     types: Arc<ColumnTypes>,
     version_num: i32,
+    readable: access::Readable,
+    /// The roles met so far, whose attributes the end reads.
+    roles: access::RoleNames,
 }
 
 impl Batch {
@@ -334,6 +367,7 @@ impl Batch {
             true => queries::CONSTRAINTS_SERVER_PRINTED,
             false => queries::CONSTRAINTS,
         };
+        let readable = self.readable;
         let main = async {
             let columns = read_columns(&mut *conn, oids).await?;
             add_column_types(&mut *conn, Arc::make_mut(&mut self.types), &columns).await?;
@@ -350,10 +384,12 @@ impl Batch {
             let indexes: Vec<queries::IndexRow> = of!(indexes).await?;
             let constraints: Vec<queries::ConstraintRow> = of!(constraints).await?;
             let triggers: Vec<queries::TriggerRow> = of!(queries::TRIGGERS).await?;
-            Ok::<_, sqlx::Error>((relations, indexes, constraints, triggers))
+            let access = access::relation_access(&mut *helper, readable, oids).await?;
+            Ok::<_, sqlx::Error>((relations, indexes, constraints, triggers, access))
         };
-        let (columns, (relations, indexes, mut constraints, triggers)) =
+        let (columns, (relations, indexes, mut constraints, triggers, (privileges, policies))) =
             tokio::try_join!(main, side)?;
+        self.roles.add_batch(&relations, &privileges, &policies);
         let columns_of = columns_by_table(&columns);
         let index_definitions = index_definitions(
             conn,
@@ -376,6 +412,8 @@ impl Batch {
                 index_definitions,
             },
             triggers,
+            privileges,
+            policies,
         };
         Ok(rows)
     }

@@ -81,6 +81,7 @@ impl DatabaseSource {
         pieces.push(Piece::End(End {
             database: Some(read.database),
             probe: None,
+            access: Some(read.access),
         }));
         Ok(Snapshot::from_pieces(pieces))
     }

@@ -153,6 +153,7 @@ impl MetadataSource {
                         let end = End {
                             probe: Some(probe_for(&read.probe, &schemas)),
                             database: Some(read.database),
+                            access: Some(read.access),
                         };
                         // Nobody takes it when the writer failed, which it reports itself.
                         let _ = sender.send(Piece::End(end)).await;

@@ -34,7 +34,7 @@ struct Compared {
     ignored: &'static [&'static str],
 }
 
-const COMPARED: [Compared; 7] = [
+const COMPARED: [Compared; 10] = [
     Compared {
         object: "relation",
         table: "catalog_relations",
@@ -78,6 +78,25 @@ const COMPARED: [Compared; 7] = [
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
     },
     Compared {
+        object: "privilege",
+        table: "catalog_privileges",
+        of_schemas: false,
+        relation: "relation_name",
+        // One ACL entry: what, on which column, to whom, by whom; e.g. `UPDATE (email) to
+        // reporting by owner`. Only its grant option can be altered.
+        name: "privilege || coalesce(' (' || column_name || ')', '') || ' to ' || grantee \
+               || ' by ' || grantor",
+        ignored: &["catalog_id", "schema_name", "relation_name"],
+    },
+    Compared {
+        object: "policy",
+        table: "catalog_policies",
+        of_schemas: false,
+        relation: "relation_name",
+        name: "name",
+        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+    },
+    Compared {
         object: "type",
         table: "catalog_types",
         of_schemas: true,
@@ -100,6 +119,15 @@ const COMPARED: [Compared; 7] = [
         relation: "name || '(' || arguments || ')'",
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
+    },
+    Compared {
+        // The privileges of a schema (named by itself), a sequence, a function or a type.
+        object: "privilege",
+        table: "catalog_schema_privileges",
+        of_schemas: true,
+        relation: "object",
+        name: "privilege || ' to ' || grantee || ' by ' || grantor",
+        ignored: &["catalog_id", "schema_name", "object"],
     },
 ];
 
@@ -312,8 +340,13 @@ fn comparison(c: &Compared, sides: Sides) -> String {
     )
 }
 
+/// The kinds a snapshot written before access metadata was read lacks: against such a
+/// snapshot, every grant and policy would show as added.
+const ACCESS_KINDS: [&str; 2] = ["privilege", "policy"];
+
 /// Records what the new rows of the relations `touched` and of the schemas `schemas` changed
-/// against the rows [`set_aside`] and [`set_aside_schemas`] kept, as changes of `sync_id`.
+/// against the rows [`set_aside`] and [`set_aside_schemas`] kept, as changes of `sync_id`;
+/// privileges and policies only when `access_compared` (the previous snapshot has them).
 /// Returns how many.
 pub async fn record(
     tx: &mut Tx<'_>,
@@ -321,9 +354,13 @@ pub async fn record(
     sync_id: SyncId,
     touched: &Names,
     schemas: &[String],
+    access_compared: bool,
 ) -> sqlx::Result<u64> {
     let mut recorded = 0;
-    for c in &COMPARED {
+    let compared = COMPARED
+        .iter()
+        .filter(|c| access_compared || !ACCESS_KINDS.contains(&c.object));
+    for c in compared {
         let nothing_touched = match c.of_schemas {
             true => schemas.is_empty(),
             false => touched.is_empty(),
@@ -421,13 +458,15 @@ pub async fn compare_catalogs(
 /// One change to a catalog: what the history records, and what a diff answers.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
-    /// `relation`, `column`, `constraint` or `index`.
+    /// `relation`, `column`, `constraint`, `index`, `privilege` (on the relation or one of its
+    /// columns) or `policy`.
     pub object: String,
     /// `added`, `removed` or `altered`.
     pub action: String,
     pub schema: String,
     pub relation: String,
-    /// The column, constraint or index; null for a relation.
+    /// The column, constraint, index or policy, or the privilege as `PRIVILEGE [(column)] to
+    /// grantee by grantor`; null for a relation.
     pub name: Option<String>,
     /// Removed: what the object was. Altered: the attributes that changed, as they were.
     pub before: Option<Value>,

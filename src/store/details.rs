@@ -21,7 +21,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::column_types;
-use crate::catalog::{ConstraintKind, Dependent, Links, Partition, QualifiedName, Table};
+use crate::catalog::{
+    ConstraintKind, Dependent, Links, Partition, Policy, Privilege, QualifiedName, Table,
+};
 
 #[derive(Serialize)]
 struct Detail<'a> {
@@ -32,6 +34,7 @@ struct Detail<'a> {
     comment: Option<&'a str>,
     unlogged: bool,
     rls_enabled: bool,
+    rls_forced: bool,
     column_count: usize,
     definition: Option<&'a str>,
     partition_key: Option<&'a str>,
@@ -45,6 +48,52 @@ struct Detail<'a> {
     partitions: &'a [Partition],
     depends_on: Vec<Name<'a>>,
     dependent_views: &'a [Dependent],
+    privileges: Vec<Grant<'a>>,
+    policies: Vec<PolicyItem<'a>>,
+}
+
+/// A privilege on the relation or one of its columns, as the relation's detail shows it.
+#[derive(Serialize)]
+struct Grant<'a> {
+    object_type: &'static str,
+    column: Option<&'a str>,
+    grantee: &'a str,
+    grantor: &'a str,
+    privilege: &'a str,
+    grantable: bool,
+}
+
+fn grant(p: &Privilege) -> Grant<'_> {
+    Grant {
+        object_type: p.object_type.as_str(),
+        column: p.column.as_deref(),
+        grantee: &p.grantee,
+        grantor: &p.grantor,
+        privilege: &p.privilege,
+        grantable: p.grantable,
+    }
+}
+
+/// A row-level security policy, as the relation's detail and the policy list show it.
+#[derive(Serialize)]
+struct PolicyItem<'a> {
+    name: &'a str,
+    kind: &'static str,
+    command: &'a str,
+    roles: &'a [String],
+    using: Option<&'a str>,
+    with_check: Option<&'a str>,
+}
+
+fn policy(p: &Policy) -> PolicyItem<'_> {
+    PolicyItem {
+        name: &p.name,
+        kind: p.kind(),
+        command: &p.command,
+        roles: &p.roles,
+        using: p.using.as_deref(),
+        with_check: p.with_check.as_deref(),
+    }
 }
 
 #[derive(Serialize)]
@@ -183,6 +232,7 @@ pub fn document(schema: &str, t: &Table, links: &Links) -> String {
         comment: t.comment.as_deref(),
         unlogged: t.unlogged,
         rls_enabled: t.rls_enabled,
+        rls_forced: t.rls_forced,
         column_count: t.columns.len(),
         definition: t.definition.as_deref(),
         partition_key: t.partition_key.as_deref(),
@@ -196,6 +246,8 @@ pub fn document(schema: &str, t: &Table, links: &Links) -> String {
         partitions: links.partitions(schema, &t.name),
         depends_on,
         dependent_views: links.dependents(schema, &t.name),
+        privileges: t.privileges.iter().map(grant).collect(),
+        policies: t.policies.iter().map(policy).collect(),
     };
     serde_json::to_string(&detail).expect("a detail document serializes")
 }

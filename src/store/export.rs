@@ -197,7 +197,11 @@ pub async fn snapshot(
             owned_by,
         });
     }
-    Ok(Snapshot { database, schemas })
+    Ok(Snapshot {
+        database,
+        schemas,
+        access: None,
+    })
 }
 
 /// The column `column` of the relation stored as `schema.table` text, if the snapshot read
@@ -224,6 +228,8 @@ struct StoredRelation {
     total_bytes: Option<i64>,
     unlogged: bool,
     rls_enabled: bool,
+    #[serde(default)]
+    rls_forced: bool,
     definition: Option<String>,
     partition_key: Option<String>,
     parent_schema: Option<String>,
@@ -289,6 +295,7 @@ impl StoredRelation {
             total_bytes: self.total_bytes,
             unlogged: self.unlogged,
             rls_enabled: self.rls_enabled,
+            rls_forced: self.rls_forced,
             partition_key: self.partition_key,
             definition: self.definition,
             partition_of: self
@@ -301,6 +308,9 @@ impl StoredRelation {
             indexes: self.indexes,
             triggers: self.triggers,
             depends_on: self.depends_on,
+            // The DDL export renders no grants nor policies yet.
+            privileges: Vec::new(),
+            policies: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! table family; functions that must be atomic take a transaction and leave the commit to
 //! the caller.
 
+pub mod access_reads;
 pub mod audit;
 pub mod blast_radius;
 pub mod catalogs;

@@ -137,6 +137,7 @@ pub struct DetailParts {
     pub triggers: bool,
     pub partitions: bool,
     pub lineage: bool,
+    pub access: bool,
 }
 
 impl DetailParts {
@@ -148,6 +149,7 @@ impl DetailParts {
         triggers: true,
         partitions: true,
         lineage: true,
+        access: true,
     };
 
     /// The document without the keys of the parts left out. The whole document, the common
@@ -161,6 +163,7 @@ impl DetailParts {
             (self.triggers, &["triggers"][..]),
             (self.partitions, &["partitions"][..]),
             (self.lineage, &["depends_on", "dependent_views"][..]),
+            (self.access, &["privileges", "policies"][..]),
         ]
         .into_iter()
         .filter(|(kept, _)| !kept)

@@ -227,6 +227,7 @@ pub(super) async fn table_page(
         triggers: false,
         partitions: false,
         lineage: false,
+        access: false,
     };
     let detail = reads::relation_detail(&state.pool, id, &schema, &table, "", parts)
         .await?

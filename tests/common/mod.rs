@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod roles;
 pub mod service;
 pub mod tls_server;
 

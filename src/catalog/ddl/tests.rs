@@ -52,6 +52,7 @@ fn snapshot(schema: Schema) -> Snapshot {
     Snapshot {
         database: None,
         schemas: vec![schema],
+        access: None,
     }
 }
 

@@ -32,7 +32,18 @@ pub const DATABASE: &str = r#"
 SELECT current_database()::text                 AS name,
        current_setting('server_version')        AS server_version,
        pg_encoding_to_char(d.encoding)::text    AS encoding,
-       current_setting('server_version_num')::int4 AS version_num
+       current_setting('server_version_num')::int4 AS version_num,
+       -- What of the access metadata the reading user may read: an administrator can revoke
+       -- SELECT on these catalogs, and the rest of the catalog is read without them.
+       has_column_privilege('pg_catalog.pg_class', 'relacl', 'SELECT')
+           AND has_column_privilege('pg_catalog.pg_attribute', 'attacl', 'SELECT')
+           AND has_column_privilege('pg_catalog.pg_namespace', 'nspacl', 'SELECT')
+           AND has_column_privilege('pg_catalog.pg_proc', 'proacl', 'SELECT')
+           AND has_column_privilege('pg_catalog.pg_type', 'typacl', 'SELECT') AS acls_readable,
+       has_table_privilege('pg_catalog.pg_policy', 'SELECT') AS policies_readable,
+       has_table_privilege('pg_catalog.pg_default_acl', 'SELECT') AS default_acl_readable,
+       has_table_privilege('pg_catalog.pg_roles', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_auth_members', 'SELECT') AS roles_readable
 FROM pg_database d
 WHERE d.datname = current_database()
 "#;
@@ -43,6 +54,10 @@ pub struct DatabaseRow {
     pub server_version: Option<String>,
     pub encoding: Option<String>,
     pub version_num: i32,
+    pub acls_readable: bool,
+    pub policies_readable: bool,
+    pub default_acl_readable: bool,
+    pub roles_readable: bool,
 }
 
 /// The database's size on disk. It stat()s every file of every relation, so it runs beside
@@ -139,6 +154,7 @@ SELECT c.oid,
        END AS total_bytes,
        c.relpersistence = 'u'              AS unlogged,
        c.relrowsecurity                    AS rls_enabled,
+       c.relforcerowsecurity               AS rls_forced,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS definition,
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
        pn.nspname::text                    AS parent_schema,
@@ -171,6 +187,7 @@ pub struct RelationRow {
     pub total_bytes: Option<i64>,
     pub unlogged: bool,
     pub rls_enabled: bool,
+    pub rls_forced: bool,
     pub definition: Option<String>,
     pub partition_key: Option<String>,
     pub parent_schema: Option<String>,
@@ -448,5 +465,7 @@ pub struct PrintingRow {
 }
 
 // Declared after the macros above, which its queries use.
+mod access;
 mod objects;
+pub use access::*;
 pub use objects::*;

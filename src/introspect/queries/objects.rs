@@ -275,8 +275,13 @@ macro_rules! xmin_digest {
 
 /// A digest of the source's catalog state, one cheap query: row counts and transaction ids of
 /// every catalog a snapshot is built from (any DDL writes new row versions there), plus the
-/// statistics that VACUUM and ANALYZE update in place, and the role names owners are shown by.
-/// Equal probes mean an unchanged catalog; a different probe only means "read it all again".
+/// statistics that VACUUM and ANALYZE update in place, and the roles (names and attributes)
+/// owners and grantees are shown by. Equal probes mean an unchanged catalog; a different
+/// probe only means "read it all again".
+///
+/// The access catalogs (policies, default privileges, memberships) are digested through
+/// `query_to_xml`, which runs its query only when the user may read them all: a table named
+/// in the probe itself would fail the whole probe for a user whose access was revoked.
 pub const PROBE: &str = concat!(
     "SELECT md5(concat_ws('|',\n",
     xmin_digest!("pg_class"),
@@ -295,6 +300,14 @@ pub const PROBE: &str = concat!(
     xmin_digest!("pg_rewrite"),
     xmin_digest!("pg_depend"),
     "(SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
-    (SELECT string_agg(oid::text || '=' || rolname, ',' ORDER BY oid) FROM pg_roles),
+    (SELECT string_agg(r::text, ',' ORDER BY oid) FROM pg_roles r),
+    CASE WHEN has_table_privilege('pg_catalog.pg_policy', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_default_acl', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_auth_members', 'SELECT')
+    THEN md5(query_to_xml('SELECT
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_policy) AS policies,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_default_acl) AS defaults,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members',
+        false, true, '')::text) END,
     current_setting('server_version_num')))"
 );

@@ -138,8 +138,17 @@ pub async fn write(
         true => Stored::load(tx, catalog_id).await?,
         false => Stored::default(),
     };
+    // A snapshot written before access metadata was read has no access facts (a later one
+    // has them, empty where the source gives none): its privileges and policies are not
+    // compared, or the first sync after the upgrade would record every grant as added.
+    let mut access_compared = false;
     if recording {
         changes::prepare(tx).await?;
+        access_compared =
+            sqlx::query_scalar("SELECT access IS NOT NULL FROM catalogs WHERE id = $1")
+                .bind(catalog_id)
+                .fetch_one(&mut **tx)
+                .await?;
     }
     versions::mark_writer(tx, sync_id).await?;
     let loaded_ms = ms(started);
@@ -206,9 +215,17 @@ pub async fn write(
     }
     super::search::insert_names(tx, &encoded.names).await?;
     let changes = match recording {
-        true if !touched.is_empty() || !touched_schemas.is_empty() => {
-            Some(changes::record(tx, catalog_id, sync_id, &touched, &touched_schemas).await?)
-        }
+        true if !touched.is_empty() || !touched_schemas.is_empty() => Some(
+            changes::record(
+                tx,
+                catalog_id,
+                sync_id,
+                &touched,
+                &touched_schemas,
+                access_compared,
+            )
+            .await?,
+        ),
         true => Some(0),
         false => None,
     };
@@ -442,16 +459,22 @@ async fn refresh_statistics(
     Ok(())
 }
 
-/// Stamps the catalog with the snapshot's time, database facts and source probe.
+/// Stamps the catalog with the snapshot's time, database facts, access facts (roles and
+/// default privileges: the whole database's, so kept with the catalog rather than in a unit)
+/// and source probe.
 async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx::Result<()> {
     let database = end.database.as_ref().map(|d| json!(d));
-    sqlx::query!(
-        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3
+    // Stored even when the source gives none, so that the next write knows this snapshot was
+    // written with access metadata.
+    let access = json!(end.access.clone().unwrap_or_default());
+    sqlx::query(
+        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4
            WHERE id = $1"#,
-        catalog_id.uuid(),
-        database,
-        end.probe.as_deref()
     )
+    .bind(catalog_id)
+    .bind(database)
+    .bind(end.probe.as_deref())
+    .bind(access)
     .execute(&mut **tx)
     .await?;
     Ok(())

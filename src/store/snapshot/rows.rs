@@ -1,8 +1,8 @@
 //! The store tables a snapshot is written to, and how one unit's rows are encoded for each.
 //!
-//! A snapshot is stored in two kinds of unit: a schema (its row, types, sequences, functions
-//! and extensions) and a relation (its row, column list, constraints, indexes, triggers, view
-//! dependencies and detail document). A unit is written and deleted as a whole, in every
+//! A snapshot is stored in two kinds of unit: a schema (its row, types, sequences, functions,
+//! extensions and privileges) and a relation (its row, column list, constraints, indexes,
+//! triggers, view dependencies, privileges, policies and detail document). A unit is written and deleted as a whole, in every
 //! table of its kind, and its content hash is the digest of exactly the rows it is stored as.
 
 use sha2::Digest;
@@ -25,49 +25,58 @@ pub enum Family {
     Sequences,
     Functions,
     Extensions,
+    SchemaPrivileges,
     Relations,
     ColumnLists,
     Constraints,
     Indexes,
     Triggers,
     Dependencies,
+    Privileges,
+    Policies,
     Details,
 }
 
 impl Family {
     /// Every table, in the order a write copies them and a unit's hash digests them: a unit's
     /// own row (which carries the hash) comes after the unit's other rows.
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 15] = [
         Family::Types,
         Family::Sequences,
         Family::Functions,
         Family::Extensions,
+        Family::SchemaPrivileges,
         Family::Schemas,
         Family::ColumnLists,
         Family::Constraints,
         Family::Indexes,
         Family::Triggers,
         Family::Dependencies,
+        Family::Privileges,
+        Family::Policies,
         Family::Relations,
         Family::Details,
     ];
 
     /// The tables of a schema unit, in [`Family::ALL`] order.
-    pub const OF_SCHEMAS: [Family; 5] = [
+    pub const OF_SCHEMAS: [Family; 6] = [
         Family::Types,
         Family::Sequences,
         Family::Functions,
         Family::Extensions,
+        Family::SchemaPrivileges,
         Family::Schemas,
     ];
 
     /// The tables of a relation unit, in [`Family::ALL`] order.
-    pub const OF_RELATIONS: [Family; 7] = [
+    pub const OF_RELATIONS: [Family; 9] = [
         Family::ColumnLists,
         Family::Constraints,
         Family::Indexes,
         Family::Triggers,
         Family::Dependencies,
+        Family::Privileges,
+        Family::Policies,
         Family::Relations,
         Family::Details,
     ];
@@ -86,6 +95,7 @@ impl Family {
                 | Family::Sequences
                 | Family::Functions
                 | Family::Extensions
+                | Family::SchemaPrivileges
         )
     }
 
@@ -103,6 +113,9 @@ impl Family {
             Family::Triggers => "catalog_triggers",
             Family::Dependencies => "catalog_dependencies",
             Family::Details => "catalog_relation_details",
+            Family::SchemaPrivileges => "catalog_schema_privileges",
+            Family::Privileges => "catalog_privileges",
+            Family::Policies => "catalog_policies",
         }
     }
 
@@ -110,9 +123,11 @@ impl Family {
     pub fn unit_columns(self) -> (&'static str, Option<&'static str>) {
         match self {
             Family::Schemas => ("name", None),
-            Family::Types | Family::Sequences | Family::Functions | Family::Extensions => {
-                ("schema_name", None)
-            }
+            Family::Types
+            | Family::Sequences
+            | Family::Functions
+            | Family::Extensions
+            | Family::SchemaPrivileges => ("schema_name", None),
             Family::Relations | Family::Details => ("schema_name", Some("name")),
             _ => ("schema_name", Some("relation_name")),
         }
@@ -146,7 +161,8 @@ impl Family {
             Family::Relations => {
                 "COPY catalog_relations (catalog_id, schema_name, name, kind, owner, comment, \
                  definition, parent_schema, parent_name, partition_bound, column_count, unlogged, \
-                 rls_enabled, partition_key, content_hash, row_estimate, total_bytes) \
+                 rls_enabled, partition_key, rls_forced, content_hash, row_estimate, \
+                 total_bytes) \
                  FROM STDIN (FORMAT binary)"
             }
             Family::ColumnLists => {
@@ -171,6 +187,18 @@ impl Family {
             Family::Dependencies => {
                 "COPY catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, \
                  ref_name) FROM STDIN (FORMAT binary)"
+            }
+            Family::SchemaPrivileges => {
+                "COPY catalog_schema_privileges (catalog_id, schema_name, object_type, object, \
+                 grantee, grantor, privilege, grantable) FROM STDIN (FORMAT binary)"
+            }
+            Family::Privileges => {
+                "COPY catalog_privileges (catalog_id, schema_name, relation_name, object_type, \
+                 column_name, grantee, grantor, privilege, grantable) FROM STDIN (FORMAT binary)"
+            }
+            Family::Policies => {
+                "COPY catalog_policies (catalog_id, schema_name, relation_name, name, permissive, \
+                 command, roles, using_expr, with_check) FROM STDIN (FORMAT binary)"
             }
             Family::Details => {
                 "COPY catalog_relation_details (catalog_id, schema_name, name, detail, \
@@ -348,6 +376,19 @@ fn schema_rows(
                 out.text(x.version.as_deref());
             }
         }
+        Family::SchemaPrivileges => {
+            for p in &s.privileges {
+                out.tuple(8);
+                out.uuid(catalog);
+                out.text(Some(&s.name));
+                out.text(Some(p.object_type.as_str()));
+                out.text(Some(&p.object));
+                out.text(Some(&p.grantee));
+                out.text(Some(&p.grantor));
+                out.text(Some(&p.privilege));
+                out.boolean(p.grantable);
+            }
+        }
         _ => {}
     }
 }
@@ -370,7 +411,7 @@ fn relation_rows(
     match family {
         Family::Relations => {
             let parent = t.partition_of.as_ref();
-            head(out, 17);
+            head(out, 18);
             out.text(Some(t.kind.as_str()));
             out.text(t.owner.as_deref());
             out.text(t.comment.as_deref());
@@ -382,6 +423,7 @@ fn relation_rows(
             out.boolean(t.unlogged);
             out.boolean(t.rls_enabled);
             out.text(t.partition_key.as_deref());
+            out.boolean(t.rls_forced);
             // The hash and the statistics come last: a hashed row leaves all three out.
             if hash.is_some() {
                 hash_field(out, hash);
@@ -448,6 +490,28 @@ fn relation_rows(
                 head(out, 5);
                 out.text(Some(ref_schema));
                 out.text(Some(ref_name));
+            }
+        }
+        Family::Privileges => {
+            for p in &t.privileges {
+                head(out, 9);
+                out.text(Some(p.object_type.as_str()));
+                out.text(p.column.as_deref());
+                out.text(Some(&p.grantee));
+                out.text(Some(&p.grantor));
+                out.text(Some(&p.privilege));
+                out.boolean(p.grantable);
+            }
+        }
+        Family::Policies => {
+            for p in &t.policies {
+                head(out, 9);
+                out.text(Some(&p.name));
+                out.boolean(p.permissive);
+                out.text(Some(&p.command));
+                out.text_array(Some(&p.roles));
+                out.text(p.using.as_deref());
+                out.text(p.with_check.as_deref());
             }
         }
         Family::Details => {

@@ -1,0 +1,281 @@
+//! Who may do what in a catalog: privileges, row-level security policies, default privileges
+//! and roles. Every list follows the pagination convention.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::catalogs::ensure_catalog;
+use super::extract::{PathParams, QueryParams, parse_id};
+use super::objects::{RelationPath, check_empty_list, check_name, link_params, name_param};
+use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
+use super::pagination::{PageRequest, page_response};
+use super::past;
+use crate::catalog::access::{DefaultPrivilege, Role};
+use crate::catalog::effective::{RelationAccess, RoleAccess, effective};
+use crate::error::ApiError;
+use crate::store::access_reads::{
+    self, PolicyItem, PrivilegeCursor, PrivilegeFilter, PrivilegeItem,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_privileges))
+        .routes(routes!(list_policies))
+        .routes(routes!(list_default_privileges))
+        .routes(routes!(list_roles))
+        .routes(routes!(get_table_access))
+}
+
+/// The filters of the privilege list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PrivilegeFilters {
+    /// Only privileges granted to this role (`PUBLIC` for those granted to every role).
+    grantee: Option<String>,
+    /// Only this schema.
+    schema: Option<String>,
+    /// Only this object (a relation, sequence or type name, a function's
+    /// `name(arguments)`, or a schema's own name).
+    object: Option<String>,
+}
+
+/// The privileges on the catalog's schemas, relations, columns, sequences, functions and
+/// types, one item per ACL entry as `aclexplode` gives it (an object whose ACL was never
+/// changed has none), in (schema, object, object type, column, grantee, privilege, grantor)
+/// order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/privileges", tag = "objects",
+    params(CatalogId, PrivilegeFilters, PastParams, PageParams),
+    responses((status = 200, description = "A page of privileges", body = Vec<PrivilegeItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
+async fn list_privileges(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&[
+        "grantee", "schema", "object", "limit", "cursor", "sync", "as_of",
+    ])?;
+    let c = parse_id("catalog_id", &id)?;
+    let filter = PrivilegeFilter {
+        grantee: name_param(&query, "grantee")?,
+        schema: name_param(&query, "schema")?,
+        object: query.get("object"),
+    };
+    if let Some(object) = filter.object
+        && object.contains('\0')
+    {
+        return Err(ApiError::validation("object", "must not contain NUL bytes"));
+    }
+    let page = PageRequest::<PrivilegeCursor>::from_query(&query)?;
+    let at = past::snapshot(&state, c, &query).await?;
+    let rows = access_reads::privileges(
+        &state.pool,
+        at.stored_as,
+        &filter,
+        page.after.clone(),
+        page.fetch_limit(),
+    )
+    .await?;
+    if rows.is_empty() {
+        check_empty_list(&state, &at, filter.schema).await?;
+    }
+    let path = format!("/catalogs/{c}/privileges");
+    let snapshot = at.link_params();
+    let params = link_params(
+        &[
+            ("grantee", filter.grantee),
+            ("schema", filter.schema),
+            ("object", filter.object),
+        ],
+        &snapshot,
+    );
+    Ok(page_response(
+        rows,
+        &page,
+        &path,
+        &params,
+        PrivilegeItem::cursor,
+    ))
+}
+
+/// The row-level security policies of the catalog's relations, in (schema, table, name)
+/// order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/policies", tag = "objects",
+    params(CatalogId, SchemaParam, PastParams, PageParams),
+    responses((status = 200, description = "A page of policies", body = Vec<PolicyItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
+async fn list_policies(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["schema", "limit", "cursor", "sync", "as_of"])?;
+    let c = parse_id("catalog_id", &id)?;
+    let schema = name_param(&query, "schema")?;
+    let page = PageRequest::<(String, String, String)>::from_query(&query)?;
+    let at = past::snapshot(&state, c, &query).await?;
+    let rows = access_reads::policies(
+        &state.pool,
+        at.stored_as,
+        schema,
+        page.after.clone(),
+        page.fetch_limit(),
+    )
+    .await?;
+    if rows.is_empty() {
+        check_empty_list(&state, &at, schema).await?;
+    }
+    let path = format!("/catalogs/{c}/policies");
+    let snapshot = at.link_params();
+    let params = link_params(&[("schema", schema)], &snapshot);
+    Ok(page_response(rows, &page, &path, &params, |p| {
+        (p.schema.clone(), p.table.clone(), p.name.clone())
+    }))
+}
+
+/// One page of `items` (kept in their order, each with a cursor that grows along it): those
+/// after the request's cursor, one more than the page to tell whether another follows.
+fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
+    items: Vec<T>,
+    page: &PageRequest<C>,
+    cursor: impl Fn(&T) -> C,
+) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|item| {
+            page.after
+                .as_ref()
+                .is_none_or(|after| cursor(item) > *after)
+        })
+        .take(page.fetch_limit() as usize)
+        .collect()
+}
+
+/// (role, schema or '', object type, grantee, privilege): a default privilege's place.
+type DefaultCursor = (String, String, String, String, String);
+
+fn default_cursor(d: &DefaultPrivilege) -> DefaultCursor {
+    (
+        d.role.clone(),
+        d.schema.clone().unwrap_or_default(),
+        d.object_type.clone(),
+        d.grantee.clone(),
+        d.privilege.clone(),
+    )
+}
+
+/// The source database's default privileges (`ALTER DEFAULT PRIVILEGES`) that apply
+/// everywhere or in one of the catalog's schemas, one item per ACL entry, in (role, schema,
+/// object type, grantee, privilege) order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/default_privileges", tag = "objects",
+    params(CatalogId, PageParams),
+    responses((status = 200, description = "A page of default privileges", body = Vec<DefaultPrivilege>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
+async fn list_default_privileges(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["limit", "cursor"])?;
+    let c = parse_id("catalog_id", &id)?;
+    let page = PageRequest::<DefaultCursor>::from_query(&query)?;
+    let access = access_reads::access_facts(&state.pool, c)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
+    let mut items = access.default_privileges;
+    items.sort_by_key(default_cursor);
+    let rows = page_of(items, &page, default_cursor);
+    let path = format!("/catalogs/{c}/default_privileges");
+    Ok(page_response(rows, &page, &path, &[], default_cursor))
+}
+
+/// The source server's roles that own or are granted anything in the catalog, and their
+/// members, with their attributes and memberships (never a password), in name order.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/roles", tag = "objects",
+    params(CatalogId, PageParams),
+    responses((status = 200, description = "A page of roles", body = Vec<Role>, headers(("link" = String, description = "The next page"))), ReadErrors)
+)]
+async fn list_roles(
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    query.only(&["limit", "cursor"])?;
+    let c = parse_id("catalog_id", &id)?;
+    let page = PageRequest::<String>::from_query(&query)?;
+    let access = access_reads::access_facts(&state.pool, c)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
+    let mut roles = access.roles;
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows = page_of(roles, &page, |r: &Role| r.name.clone());
+    let path = format!("/catalogs/{c}/roles");
+    Ok(page_response(rows, &page, &path, &[], |r: &Role| {
+        r.name.clone()
+    }))
+}
+
+/// What every role of a catalog may do on one relation.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TableAccess {
+    /// Each role of the catalog (see `/roles`), in name order.
+    roles: Vec<RoleAccess>,
+    rls_enabled: bool,
+    rls_forced: bool,
+}
+
+/// For every role of the catalog, what it may do on the relation and on each of its columns,
+/// resolving memberships (where the member INHERITs), `PUBLIC`, ownership and superusers as
+/// `has_table_privilege` and `has_column_privilege` do, and which row-level security policies
+/// restrict its rows.
+#[utoipa::path(
+    get, path = "/catalogs/{id}/tables/{schema}/{table}/access", tag = "objects",
+    params(RelationPath),
+    responses((status = 200, description = "Each role's access", body = TableAccess), ReadErrors)
+)]
+async fn get_table_access(
+    State(state): State<AppState>,
+    PathParams((id, schema, table)): PathParams<(String, String, String)>,
+    query: QueryParams,
+) -> Result<Json<TableAccess>, ApiError> {
+    query.only(&[])?;
+    check_name("schema", &schema)?;
+    check_name("table", &table)?;
+    let c = parse_id("catalog_id", &id)?;
+    let mut conn = state.pool.acquire().await?;
+    let Some(stored) = access_reads::relation_access(&mut conn, c, &schema, &table).await? else {
+        drop(conn);
+        ensure_catalog(&state, c).await?;
+        return Err(ApiError::NotFound(format!(
+            "no relation {schema:?}.{table:?} in catalog {c}"
+        )));
+    };
+    let access = access_reads::access_facts(&mut *conn, c)
+        .await?
+        .unwrap_or_default();
+    let relation = RelationAccess {
+        owner: stored.owner.as_deref(),
+        privileges: &stored.privileges,
+        policies: &stored.policies,
+        columns: &stored.columns,
+        rls_enabled: stored.rls_enabled,
+        rls_forced: stored.rls_forced,
+    };
+    let mut roles = access.roles;
+    roles.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(TableAccess {
+        roles: effective(&relation, &roles),
+        rls_enabled: stored.rls_enabled,
+        rls_forced: stored.rls_forced,
+    }))
+}
