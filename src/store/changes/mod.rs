@@ -1,8 +1,8 @@
 //! Change history: what a sync changed against the catalog's previous snapshot.
 //!
-//! A write moves the stored rows of the relations it deletes (changed or gone) into temporary
-//! tables (dropped at commit) as it writes the new rows, then compares the two for the
-//! relations it touched, in the store, with one statement per object kind: the cost follows
+//! A write moves the stored rows of the units it deletes (changed or gone) into temporary
+//! tables (dropped at commit) as it writes the new rows, then compares the two for the units
+//! it touched, in the store, with one statement per object kind: the cost follows
 //! the size of the change, not of the catalog, and nothing travels to the worker and back.
 //! The same statements compare two catalogs' snapshots for a diff ([`compare_catalogs`]), so
 //! the history and the diff say the same things the same way ([`Change`]).
@@ -17,119 +17,9 @@ use super::Tx;
 use super::snapshot::Names;
 use crate::catalog::classify::{Classification, classify};
 use crate::ids::{CatalogId, SyncId};
+use kinds::{COMPARED, Compared};
 
-/// One kind of compared object: its snapshot table and how its rows are named.
-struct Compared {
-    object: &'static str,
-    table: &'static str,
-    /// Whether its rows belong to a schema's unit (types, sequences, functions) rather than a
-    /// relation's: they are set aside and compared by schema.
-    of_schemas: bool,
-    /// The expressions naming a row: relation, then the object within it ('' for a relation).
-    /// A schema's object is named as a relation is (a function with its arguments).
-    relation: &'static str,
-    name: &'static str,
-    /// Attributes that are not part of the object's definition: keys, and statistics that move
-    /// with the data.
-    ignored: &'static [&'static str],
-}
-
-const COMPARED: [Compared; 10] = [
-    Compared {
-        object: "relation",
-        table: "catalog_relations",
-        of_schemas: false,
-        relation: "name",
-        name: "''",
-        ignored: &[
-            "catalog_id",
-            "schema_name",
-            "name",
-            "row_estimate",
-            "total_bytes",
-            "column_count",
-            "content_hash",
-            "written_by",
-        ],
-    },
-    Compared {
-        object: "column",
-        // A relation's columns are stored as one list (see `compared_rows`).
-        table: "catalog_column_lists",
-        of_schemas: false,
-        relation: "relation_name",
-        name: "name",
-        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-    },
-    Compared {
-        object: "constraint",
-        table: "catalog_constraints",
-        of_schemas: false,
-        relation: "relation_name",
-        name: "name",
-        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-    },
-    Compared {
-        object: "index",
-        table: "catalog_indexes",
-        of_schemas: false,
-        relation: "relation_name",
-        name: "name",
-        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-    },
-    Compared {
-        object: "privilege",
-        table: "catalog_privileges",
-        of_schemas: false,
-        relation: "relation_name",
-        // One ACL entry: what, on which column, to whom, by whom; e.g. `UPDATE (email) to
-        // reporting by owner`. Only its grant option can be altered.
-        name: "privilege || coalesce(' (' || column_name || ')', '') || ' to ' || grantee \
-               || ' by ' || grantor",
-        ignored: &["catalog_id", "schema_name", "relation_name"],
-    },
-    Compared {
-        object: "policy",
-        table: "catalog_policies",
-        of_schemas: false,
-        relation: "relation_name",
-        name: "name",
-        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
-    },
-    Compared {
-        object: "type",
-        table: "catalog_types",
-        of_schemas: true,
-        relation: "name",
-        name: "''",
-        ignored: &["catalog_id", "schema_name", "name"],
-    },
-    Compared {
-        object: "sequence",
-        table: "catalog_sequences",
-        of_schemas: true,
-        relation: "name",
-        name: "''",
-        ignored: &["catalog_id", "schema_name", "name"],
-    },
-    Compared {
-        object: "function",
-        table: "catalog_functions",
-        of_schemas: true,
-        relation: "name || '(' || arguments || ')'",
-        name: "''",
-        ignored: &["catalog_id", "schema_name", "name"],
-    },
-    Compared {
-        // The privileges of a schema (named by itself), a sequence, a function or a type.
-        object: "privilege",
-        table: "catalog_schema_privileges",
-        of_schemas: true,
-        relation: "object",
-        name: "privilege || ' to ' || grantee || ' by ' || grantor",
-        ignored: &["catalog_id", "schema_name", "object"],
-    },
-];
+mod kinds;
 
 /// Whether a write sets the rows of `table` aside (rather than deleting them) when their unit
 /// changes.
