@@ -11,11 +11,13 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::objects::{RelationPath, check_empty_list, check_name, link_params, name_param};
+use super::objects::{
+    RelationPath, SchemaList, check_empty_list, check_name, link_params, name_param,
+};
 use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
 use super::pagination::{PageRequest, page_response};
 use super::past;
-use crate::catalog::access::{DefaultPrivilege, Role};
+use crate::catalog::access::{Access, DefaultPrivilege, Role};
 use crate::catalog::effective::{RelationAccess, RoleAccess, effective};
 use crate::error::ApiError;
 use crate::store::access_reads::{
@@ -117,28 +119,19 @@ async fn list_policies(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema", "limit", "cursor", "sync", "as_of"])?;
-    let c = parse_id("catalog_id", &id)?;
-    let schema = name_param(&query, "schema")?;
-    let page = PageRequest::<(String, String, String)>::from_query(&query)?;
-    let at = past::snapshot(&state, c, &query).await?;
+    let list = SchemaList::<(String, String, String)>::from_request(&state, &id, &query).await?;
     let rows = access_reads::policies(
         &state.pool,
-        at.stored_as,
-        schema,
-        page.after.clone(),
-        page.fetch_limit(),
+        list.at.stored_as,
+        list.schema,
+        list.page.after.clone(),
+        list.page.fetch_limit(),
     )
     .await?;
-    if rows.is_empty() {
-        check_empty_list(&state, &at, schema).await?;
-    }
-    let path = format!("/catalogs/{c}/policies");
-    let snapshot = at.link_params();
-    let params = link_params(&[("schema", schema)], &snapshot);
-    Ok(page_response(rows, &page, &path, &params, |p| {
+    list.respond(&state, "policies", rows, |p| {
         (p.schema.clone(), p.table.clone(), p.name.clone())
-    }))
+    })
+    .await
 }
 
 /// One page of `items` (kept in their order, each with a cursor that grows along it): those
@@ -185,17 +178,15 @@ async fn list_default_privileges(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["limit", "cursor"])?;
-    let c = parse_id("catalog_id", &id)?;
-    let page = PageRequest::<DefaultCursor>::from_query(&query)?;
-    let access = access_reads::access_facts(&state.pool, c)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
-    let mut items = access.default_privileges;
-    items.sort_by_key(default_cursor);
-    let rows = page_of(items, &page, default_cursor);
-    let path = format!("/catalogs/{c}/default_privileges");
-    Ok(page_response(rows, &page, &path, &[], default_cursor))
+    facts_page(
+        &state,
+        &id,
+        &query,
+        "default_privileges",
+        |facts| facts.default_privileges,
+        default_cursor,
+    )
+    .await
 }
 
 /// The source server's roles that own or are granted anything in the catalog, and their
@@ -210,19 +201,41 @@ async fn list_roles(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
+    facts_page(
+        &state,
+        &id,
+        &query,
+        "roles",
+        |facts| facts.roles,
+        |r: &Role| r.name.clone(),
+    )
+    .await
+}
+
+/// A page of a list taken from the catalog's whole-database access facts (`catalogs.access`),
+/// sorted by `cursor`.
+async fn facts_page<T: Serialize, C>(
+    state: &AppState,
+    id: &str,
+    query: &QueryParams,
+    kind: &str,
+    items: impl FnOnce(Access) -> Vec<T>,
+    cursor: impl Fn(&T) -> C,
+) -> Result<Response, ApiError>
+where
+    C: Ord + Serialize + serde::de::DeserializeOwned,
+{
     query.only(&["limit", "cursor"])?;
-    let c = parse_id("catalog_id", &id)?;
-    let page = PageRequest::<String>::from_query(&query)?;
-    let access = access_reads::access_facts(&state.pool, c)
+    let c = parse_id("catalog_id", id)?;
+    let page = PageRequest::<C>::from_query(query)?;
+    let facts = access_reads::access_facts(&state.pool, c)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
-    let mut roles = access.roles;
-    roles.sort_by(|a, b| a.name.cmp(&b.name));
-    let rows = page_of(roles, &page, |r: &Role| r.name.clone());
-    let path = format!("/catalogs/{c}/roles");
-    Ok(page_response(rows, &page, &path, &[], |r: &Role| {
-        r.name.clone()
-    }))
+    let mut items = items(facts);
+    items.sort_by_key(|item| cursor(item));
+    let rows = page_of(items, &page, &cursor);
+    let path = format!("/catalogs/{c}/{kind}");
+    Ok(page_response(rows, &page, &path, &[], cursor))
 }
 
 /// What every role of a catalog may do on one relation.

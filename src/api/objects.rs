@@ -390,16 +390,16 @@ async fn find_columns(
     }))
 }
 
-/// What the schema-filtered lists (types, sequences, functions) share: the catalog, the
-/// `schema` filter and the page.
-struct SchemaList<'q, C> {
-    at: Snapshot,
-    schema: Option<&'q str>,
-    page: PageRequest<C>,
+/// What the schema-filtered lists (types, sequences, functions, policies) share: the
+/// catalog's snapshot, the `schema` filter and the page.
+pub(super) struct SchemaList<'q, C> {
+    pub at: Snapshot,
+    pub schema: Option<&'q str>,
+    pub page: PageRequest<C>,
 }
 
 impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
-    async fn from_request(
+    pub async fn from_request(
         state: &AppState,
         id: &str,
         query: &'q QueryParams,
@@ -412,7 +412,7 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
         Ok(Self { at, schema, page })
     }
 
-    async fn respond<T: Serialize, K: Serialize>(
+    pub async fn respond<T: Serialize, K: Serialize>(
         &self,
         state: &AppState,
         kind: &str,
