@@ -66,6 +66,7 @@ pub fn catalog(dbname: &str, size: Size) -> Snapshot {
         }),
         schemas,
         access: None,
+        objects: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod ddl;
 pub mod effective;
 mod links;
+pub mod objects;
 mod schema_filter;
 mod stream;
 mod validate;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use access::{Access, ObjectType, Policy, Privilege};
 pub use links::{Dependent, Links, Partition};
+pub use objects::{DatabaseObject, SchemaObject};
 pub use schema_filter::SchemaFilter;
 pub use stream::{BATCH_RELATIONS, End, Head, Piece, Relation};
 
@@ -31,6 +33,9 @@ pub struct Snapshot {
     /// Roles and default privileges, where the source reads them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<Access>,
+    /// Publications, event triggers, foreign data wrappers and servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<DatabaseObject>,
 }
 
 /// Facts about the source database itself.
@@ -70,6 +75,9 @@ pub struct Schema {
     /// The privileges on the schema itself and on its sequences, functions and types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<Privilege>,
+    /// Its rules, collations, extended statistics and text search configurations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SchemaObject>,
 }
 
 /// An extension, as `CREATE EXTENSION` installed it in its schema.
@@ -78,6 +86,21 @@ pub struct Extension {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The objects it owns, left out of every other list as `pg_dump` leaves them out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<ExtensionMember>,
+}
+
+/// An object an extension owns, as `pg_identify_object` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionMember {
+    /// `function`, `table`, `type`, `operator`, and so on.
+    #[serde(rename = "type")]
+    pub object_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The object's identity, e.g. `public.similarity(text,text)`.
+    pub identity: String,
 }
 
 /// What kind of relation a [`Table`] is (PostgreSQL's `relkind`).
@@ -486,6 +509,7 @@ mod tests {
         let mut snapshot = Snapshot {
             database: None,
             access: None,
+            objects: Vec::new(),
             schemas: vec![Schema {
                 name: "s".into(),
                 tables: vec![Table {

@@ -2,7 +2,7 @@
 //! [`End`], one [`Piece`] at a time through a bounded channel, so that neither side holds more
 //! than a few batches of the catalog at once.
 
-use super::{Access, DatabaseInfo, Links, Schema, Snapshot, Table};
+use super::{Access, DatabaseInfo, DatabaseObject, Links, Schema, Snapshot, Table};
 
 /// How many relations a batch holds at most unless configured otherwise
 /// (`SYNC_BATCH_RELATIONS`).
@@ -41,6 +41,8 @@ pub struct End {
     pub probe: Option<String>,
     /// Roles and default privileges, where the source reads them.
     pub access: Option<Access>,
+    /// Publications, event triggers, foreign data wrappers and servers.
+    pub objects: Vec<DatabaseObject>,
 }
 
 impl Snapshot {
@@ -75,6 +77,7 @@ impl Snapshot {
             database: self.database,
             probe,
             access: self.access,
+            objects: self.objects,
         });
         std::iter::once(head)
             .chain(batches)
@@ -107,6 +110,7 @@ impl Snapshot {
                 Piece::End(end) => {
                     snapshot.database = end.database;
                     snapshot.access = end.access;
+                    snapshot.objects = end.objects;
                 }
             }
         }

@@ -21,6 +21,8 @@ pub struct Readable {
     pub policies: bool,
     pub default_acl: bool,
     pub roles: bool,
+    pub schema_objects: bool,
+    pub database_objects: bool,
 }
 
 impl Readable {
@@ -30,6 +32,8 @@ impl Readable {
             policies: row.policies_readable,
             default_acl: row.default_acl_readable,
             roles: row.roles_readable,
+            schema_objects: row.schema_objects_readable,
+            database_objects: row.database_objects_readable,
         }
     }
 
@@ -40,6 +44,14 @@ impl Readable {
             (self.policies, "row-level security policies (pg_policy)"),
             (self.default_acl, "default privileges (pg_default_acl)"),
             (self.roles, "roles (pg_roles, pg_auth_members)"),
+            (
+                self.schema_objects,
+                "rules, collations, extended statistics and text search configurations",
+            ),
+            (
+                self.database_objects,
+                "publications, event triggers, foreign data wrappers and servers",
+            ),
         ]
         .into_iter()
         .filter(|(readable, _)| !readable)

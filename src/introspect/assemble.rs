@@ -8,9 +8,9 @@ use sqlx::postgres::types::Oid;
 
 use super::queries;
 use crate::catalog::{
-    Column, ColumnRef, Constraint, ConstraintKind, Dependent, Extension, ForeignKeyTarget,
-    Function, Index, Links, Partition, QualifiedName, Relation, RelationKind, Schema, Sequence,
-    Table, Trigger, TypeAttribute, TypeDef, TypeKind,
+    Column, ColumnRef, Constraint, ConstraintKind, DatabaseObject, Dependent, Extension,
+    ForeignKeyTarget, Function, Index, Links, Partition, QualifiedName, Relation, RelationKind,
+    Schema, SchemaObject, Sequence, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// The relations' indexes and constraints, with the indexes' definitions (in `indexes` order).
@@ -91,10 +91,51 @@ pub fn schemas(
             schemas[si].extensions.push(Extension {
                 name: x.name,
                 version: x.version,
+                members: x.members.0,
             });
         }
     }
     (schemas, names)
+}
+
+/// Adds the rules, collations, extended statistics and text search configurations `rows` to
+/// their schemas (`names` by oid), in the order of kind, relation and name.
+pub fn add_other_objects(
+    schemas: &mut [Schema],
+    names: &HashMap<Oid, String>,
+    rows: Vec<queries::SchemaObjectRow>,
+) {
+    let positions: HashMap<&str, usize> = schemas
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut placed: Vec<(usize, SchemaObject)> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let position = positions.get(names.get(&row.schema_oid)?.as_str())?;
+            Some((*position, row.body.0))
+        })
+        .collect();
+    placed.sort_by(|(a, x), (b, y)| {
+        (a, x.kind().as_str(), x.relation(), x.name()).cmp(&(
+            b,
+            y.kind().as_str(),
+            y.relation(),
+            y.name(),
+        ))
+    });
+    for (position, object) in placed {
+        schemas[position].objects.push(object);
+    }
+}
+
+/// The database's publications, event triggers, foreign data wrappers and servers, in the
+/// order of kind and name.
+pub fn database_objects(rows: Vec<queries::DatabaseObjectRow>) -> Vec<DatabaseObject> {
+    let mut objects: Vec<DatabaseObject> = rows.into_iter().map(|row| row.body.0).collect();
+    objects.sort_by(|a, b| (a.kind().as_str(), a.name()).cmp(&(b.kind().as_str(), b.name())));
+    objects
 }
 
 /// The links between the relations of a catalog: its partitions and what its views read.

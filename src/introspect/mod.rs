@@ -27,7 +27,7 @@ use printing::Printer;
 use crate::join::{Cancelled, join_task};
 
 use crate::catalog::{
-    Access, BATCH_RELATIONS, DatabaseInfo, Head, Piece, QualifiedName, Relation, SchemaFilter,
+    Access, BATCH_RELATIONS, DatabaseInfo, DatabaseObject, Head, Piece, QualifiedName, Relation, SchemaFilter,
 };
 
 /// Options for one introspection run.
@@ -77,6 +77,8 @@ pub struct Read {
     pub probe: String,
     /// The roles the snapshot names, default privileges, and what could not be read.
     pub access: Access,
+    /// Publications, event triggers, foreign data wrappers and servers.
+    pub objects: Vec<DatabaseObject>,
 }
 
 /// Reads the whole catalog of the database `conn` is connected to into `out`, as a head and
@@ -104,6 +106,7 @@ pub async fn introspect(
         oids,
         batch,
         default_privileges,
+        objects,
     } = step("its schemas")
         .bounded(start(conn, helper, options))
         .await?;
@@ -158,6 +161,7 @@ pub async fn introspect(
             roles,
             default_privileges,
         },
+        objects,
     })
 }
 
@@ -169,6 +173,7 @@ struct Start {
     oids: Vec<Oid>,
     batch: Batch,
     default_privileges: Vec<crate::catalog::access::DefaultPrivilege>,
+    objects: Vec<DatabaseObject>,
 }
 
 /// Begins the read and reads everything before the relations: the schemas with their types,
@@ -211,13 +216,23 @@ async fn start(
         let dependencies: Vec<queries::DependencyRow> = all!(conn, queries::DEPENDENCIES).await?;
         let privileges = access::schema_privileges(conn, readable, schema_oids).await?;
         let defaults = access::default_privileges(conn, readable, schema_oids).await?;
+        let objects: Vec<queries::DatabaseObjectRow> = match readable.database_objects {
+            false => Vec::new(),
+            true => {
+                let sql = match database.version_num >= 150_000 {
+                    true => queries::DATABASE_OBJECTS,
+                    false => queries::DATABASE_OBJECTS_BEFORE_15,
+                };
+                sqlx::query_as(sql).fetch_all(&mut *conn).await?
+            }
+        };
         Ok::<_, sqlx::Error>((
             printing,
             oids,
             partitions,
             dependencies,
-            privileges,
-            defaults,
+            (privileges, defaults),
+            objects,
         ))
     };
     let side = async {
@@ -225,15 +240,20 @@ async fn start(
         let sequences: Vec<queries::SequenceRow> = all!(helper, queries::SEQUENCES).await?;
         let functions: Vec<queries::FunctionRow> = all!(helper, queries::FUNCTIONS).await?;
         let extensions: Vec<queries::ExtensionRow> = all!(helper, queries::EXTENSIONS).await?;
-        Ok::<_, sqlx::Error>((types, sequences, functions, extensions))
+        let others: Vec<queries::SchemaObjectRow> = match readable.schema_objects {
+            false => Vec::new(),
+            true => all!(helper, queries::SCHEMA_OBJECTS).await?,
+        };
+        Ok::<_, sqlx::Error>((types, sequences, functions, extensions, others))
     };
     let (
-        (printing, oids, partitions, dependencies, privileges, default_privileges),
-        (types, sequences, functions, extensions),
+        (printing, oids, partitions, dependencies, (privileges, default_privileges), objects),
+        (types, sequences, functions, extensions, others),
     ) = tokio::try_join!(main, side)?;
 
     let links = assemble::links(partitions, &dependencies);
     let (mut schemas, names) = assemble::schemas(schemas, types, sequences, functions, extensions);
+    assemble::add_other_objects(&mut schemas, &names, others);
     access::add_schema_privileges(&mut schemas, &names, privileges);
     let mut roles = access::RoleNames::default();
     roles.add_schemas(&schemas);
@@ -275,6 +295,7 @@ async fn start(
         oids,
         batch,
         default_privileges,
+        objects: assemble::database_objects(objects),
     })
 }
 

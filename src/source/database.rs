@@ -82,6 +82,7 @@ impl DatabaseSource {
             database: Some(read.database),
             probe: None,
             access: Some(read.access),
+            objects: read.objects,
         }));
         Ok(Snapshot::from_pieces(pieces))
     }

@@ -154,6 +154,7 @@ impl MetadataSource {
                             probe: Some(probe_for(&read.probe, &schemas)),
                             database: Some(read.database),
                             access: Some(read.access),
+                            objects: read.objects,
                         };
                         // Nobody takes it when the writer failed, which it reports itself.
                         let _ = sender.send(Piece::End(end)).await;

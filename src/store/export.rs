@@ -128,9 +128,11 @@ pub async fn snapshot(
     .await?;
     for x in extensions {
         if let Some(i) = position(&x.schema_name) {
+            // The DDL names an extension, not the objects `CREATE EXTENSION` makes.
             schemas[i].extensions.push(Extension {
                 name: x.name,
                 version: x.version,
+                members: Vec::new(),
             });
         }
     }
@@ -201,6 +203,7 @@ pub async fn snapshot(
         database,
         schemas,
         access: None,
+        objects: Vec::new(),
     })
 }
 

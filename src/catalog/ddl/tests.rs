@@ -53,6 +53,7 @@ fn snapshot(schema: Schema) -> Snapshot {
         database: None,
         schemas: vec![schema],
         access: None,
+        objects: Vec::new(),
     }
 }
 
@@ -75,6 +76,7 @@ fn types_come_after_the_types_they_name() {
         extensions: vec![Extension {
             name: "uuid-ossp".into(),
             version: Some("1.1".into()),
+            members: Vec::new(),
         }],
         ..Schema::default()
     }));

@@ -43,7 +43,20 @@ SELECT current_database()::text                 AS name,
        has_table_privilege('pg_catalog.pg_policy', 'SELECT') AS policies_readable,
        has_table_privilege('pg_catalog.pg_default_acl', 'SELECT') AS default_acl_readable,
        has_table_privilege('pg_catalog.pg_roles', 'SELECT')
-           AND has_table_privilege('pg_catalog.pg_auth_members', 'SELECT') AS roles_readable
+           AND has_table_privilege('pg_catalog.pg_auth_members', 'SELECT') AS roles_readable,
+       has_table_privilege('pg_catalog.pg_rewrite', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_collation', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_statistic_ext', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_ts_config', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_ts_config_map', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_ts_parser', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_ts_dict', 'SELECT') AS schema_objects_readable,
+       has_table_privilege('pg_catalog.pg_publication', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_publication_rel', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_event_trigger', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_foreign_data_wrapper', 'SELECT')
+           AND has_table_privilege('pg_catalog.pg_foreign_server', 'SELECT')
+           AS database_objects_readable
 FROM pg_database d
 WHERE d.datname = current_database()
 "#;
@@ -58,6 +71,8 @@ pub struct DatabaseRow {
     pub policies_readable: bool,
     pub default_acl_readable: bool,
     pub roles_readable: bool,
+    pub schema_objects_readable: bool,
+    pub database_objects_readable: bool,
 }
 
 /// The database's size on disk. It stat()s every file of every relation, so it runs beside
@@ -467,5 +482,7 @@ pub struct PrintingRow {
 // Declared after the macros above, which its queries use.
 mod access;
 mod objects;
+mod other_objects;
 pub use access::*;
 pub use objects::*;
+pub use other_objects::*;

@@ -177,11 +177,19 @@ pub struct FunctionRow {
     pub definition: Option<String>,
 }
 
-/// The extensions installed in the included schemas (plpgsql, in `pg_catalog`, never is).
+/// The extensions installed in the included schemas (plpgsql, in `pg_catalog`, never is),
+/// each with the objects it owns as `pg_identify_object` names them.
 pub const EXTENSIONS: &str = r#"
 SELECT x.extnamespace AS schema_oid,
        x.extname::text AS name,
-       x.extversion    AS version
+       x.extversion    AS version,
+       coalesce((SELECT json_agg(json_build_object('type', i.type, 'schema', i.schema,
+                                                   'identity', i.identity)
+                                 ORDER BY i.type, i.identity)
+                 FROM pg_depend d
+                 CROSS JOIN LATERAL pg_identify_object(d.classid, d.objid, d.objsubid) i
+                 WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = x.oid
+                   AND d.deptype = 'e'), '[]') AS members
 FROM pg_extension x
 WHERE x.extnamespace = ANY($1)
 ORDER BY x.extnamespace, x.extname
@@ -192,6 +200,7 @@ pub struct ExtensionRow {
     pub schema_oid: Oid,
     pub name: String,
     pub version: Option<String>,
+    pub members: sqlx::types::Json<Vec<crate::catalog::ExtensionMember>>,
 }
 
 /// User triggers (not the internal ones behind foreign keys), decoded from `tgtype`'s bits:
@@ -279,7 +288,8 @@ macro_rules! xmin_digest {
 /// owners and grantees are shown by. Equal probes mean an unchanged catalog; a different
 /// probe only means "read it all again".
 ///
-/// The access catalogs (policies, default privileges, memberships) are digested through
+/// The access catalogs (policies, default privileges, memberships) and those of the other
+/// object kinds (collations to foreign servers) are digested through
 /// `query_to_xml`, which runs its query only when the user may read them all: a table named
 /// in the probe itself would fail the whole probe for a user whose access was revoked.
 pub const PROBE: &str = concat!(
@@ -309,5 +319,32 @@ pub const PROBE: &str = concat!(
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_default_acl) AS defaults,
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members',
         false, true, '')::text) END,
+    CASE WHEN has_table_privilege('pg_catalog.pg_collation', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_statistic_ext', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_ts_config', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_ts_config_map', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_extension', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_publication', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_publication_rel', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_event_trigger', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_foreign_data_wrapper', 'SELECT')
+          AND has_table_privilege('pg_catalog.pg_foreign_server', 'SELECT')
+    THEN md5(query_to_xml('SELECT
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_collation) AS collations,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_statistic_ext) AS statistics,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_ts_config) AS configurations,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_ts_config_map) AS mappings,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_extension) AS extensions,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_publication) AS publications,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_publication_rel) AS published,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_event_trigger) AS events,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_foreign_data_wrapper) AS fdws,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_foreign_server) AS servers',
+        false, true, '')::text) END,
+    -- Schemas published whole (PostgreSQL 15 and later).
+    CASE WHEN to_regclass('pg_catalog.pg_publication_namespace') IS NULL THEN NULL
+         WHEN has_table_privilege('pg_catalog.pg_publication_namespace', 'SELECT')
+    THEN md5(query_to_xml('SELECT count(*) || '':'' || sum(xmin::text::int8)
+                           FROM pg_catalog.pg_publication_namespace', false, true, '')::text) END,
     current_setting('server_version_num')))"
 );

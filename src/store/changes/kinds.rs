@@ -4,6 +4,12 @@
 /// One kind of compared object: its snapshot table and how its rows are named.
 pub(super) struct Compared {
     pub object: &'static str,
+    /// Where the table holds several kinds of object: the column naming each row's kind, which
+    /// the history records as its object (else `object`).
+    pub kind_column: Option<&'static str>,
+    /// Where a row holds its object as one JSON document: that column, whose attributes are
+    /// compared (else the row's columns are).
+    pub document: Option<&'static str>,
     pub table: &'static str,
     /// Whether its rows belong to a schema's unit (types, sequences, functions, privileges on
     /// them) rather than a relation's: they are set aside and compared by schema.
@@ -17,7 +23,19 @@ pub(super) struct Compared {
     pub ignored: &'static [&'static str],
 }
 
-pub(super) const COMPARED: [Compared; 10] = [
+/// The defaults of [`Compared`]'s optional fields.
+const ONE_KIND: Compared = Compared {
+    object: "",
+    kind_column: None,
+    document: None,
+    table: "",
+    of_schemas: false,
+    relation: "",
+    name: "",
+    ignored: &[],
+};
+
+pub(super) const COMPARED: [Compared; 11] = [
     Compared {
         object: "relation",
         table: "catalog_relations",
@@ -34,6 +52,7 @@ pub(super) const COMPARED: [Compared; 10] = [
             "content_hash",
             "written_by",
         ],
+        ..ONE_KIND
     },
     Compared {
         object: "column",
@@ -43,6 +62,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         object: "constraint",
@@ -51,6 +71,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         object: "index",
@@ -59,6 +80,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         object: "privilege",
@@ -70,6 +92,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         name: "privilege || coalesce(' (' || column_name || ')', '') || ' to ' || grantee \
                || ' by ' || grantor",
         ignored: &["catalog_id", "schema_name", "relation_name"],
+        ..ONE_KIND
     },
     Compared {
         object: "policy",
@@ -78,6 +101,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "relation_name",
         name: "name",
         ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         object: "type",
@@ -86,6 +110,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "name",
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         object: "sequence",
@@ -94,6 +119,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "name",
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         object: "function",
@@ -102,6 +128,7 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "name || '(' || arguments || ')'",
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
+        ..ONE_KIND
     },
     Compared {
         // The privileges of a schema (named by itself), a sequence, a function or a type.
@@ -111,5 +138,18 @@ pub(super) const COMPARED: [Compared; 10] = [
         relation: "object",
         name: "privilege || ' to ' || grantee || ' by ' || grantor",
         ignored: &["catalog_id", "schema_name", "object"],
+        ..ONE_KIND
+    },
+    Compared {
+        // Rules (named within their relation), collations, extended statistics and text
+        // search configurations, each compared by the attributes of its document.
+        object: "schema_object",
+        kind_column: Some("kind"),
+        document: Some("body"),
+        table: "catalog_schema_objects",
+        of_schemas: true,
+        relation: "CASE relation_name WHEN '' THEN name ELSE relation_name END",
+        name: "CASE relation_name WHEN '' THEN '' ELSE name END",
+        ignored: &["kind", "name", "table"],
     },
 ];

@@ -19,7 +19,10 @@ use crate::catalog::classify::{Classification, classify};
 use crate::ids::{CatalogId, SyncId};
 use kinds::{COMPARED, Compared};
 
+mod database;
 mod kinds;
+
+pub use database::record_database_objects;
 
 /// Whether a write sets the rows of `table` aside (rather than deleting them) when their unit
 /// changes.
@@ -185,6 +188,14 @@ fn compared_rows(c: &Compared, sides: Sides, previous: bool) -> String {
 /// differs, `name` NULL for a relation. `$3` binds the ignored attributes.
 fn comparison(c: &Compared, sides: Sides) -> String {
     let Compared { relation, name, .. } = c;
+    let kind = match c.kind_column {
+        Some(column) => column.to_owned(),
+        None => format!("'{}'", c.object),
+    };
+    let attributes = |side: &str| match c.document {
+        Some(column) => format!("(to_jsonb({side}) -> '{column}')"),
+        None => format!("to_jsonb({side})"),
+    };
     // Altered objects keep only the attributes that differ, on each side.
     let only_changed = |a: &str, b: &str| {
         format!(
@@ -194,7 +205,10 @@ fn comparison(c: &Compared, sides: Sides) -> String {
     };
     // Each side's rows, named by schema, relation and object, as the whole row `t`.
     let keyed = |rows: String| {
-        format!("(SELECT schema_name AS s, {relation} AS r, {name} AS nm, t FROM {rows} t)")
+        format!(
+            "(SELECT {kind} AS k, schema_name AS s, {relation} AS r, {name} AS nm, t \
+              FROM {rows} t)"
+        )
     };
     // Whole rows are compared first, which is cheap; only the few that differ are turned into
     // JSON, and compared again without their ignored attributes (a relation whose statistics
@@ -202,20 +216,20 @@ fn comparison(c: &Compared, sides: Sides) -> String {
     format!(
         "WITH {with}
          differing AS MATERIALIZED (
-             SELECT coalesce(o.s, n.s) AS s, coalesce(o.r, n.r) AS r,
+             SELECT coalesce(o.k, n.k) AS k, coalesce(o.s, n.s) AS s, coalesce(o.r, n.r) AS r,
                     coalesce(o.nm, n.nm) AS nm, o.t AS before, n.t AS after
              FROM {previous} o
-             FULL JOIN {current} n ON o.s = n.s AND o.r = n.r AND o.nm = n.nm
+             FULL JOIN {current} n ON o.k = n.k AND o.s = n.s AND o.r = n.r AND o.nm = n.nm
              WHERE o.t IS DISTINCT FROM n.t
          ),
          compared AS (
-             SELECT CASE WHEN o_j IS NULL THEN 'added' WHEN n_j IS NULL THEN 'removed'
-                         ELSE 'altered' END AS action,
+             SELECT k, CASE WHEN o_j IS NULL THEN 'added' WHEN n_j IS NULL THEN 'removed'
+                            ELSE 'altered' END AS action,
                     s, r, nullif(nm, '') AS name,
                     CASE WHEN n_j IS NULL THEN o_j WHEN o_j IS NOT NULL THEN {before} END AS before,
                     CASE WHEN o_j IS NULL THEN n_j WHEN n_j IS NOT NULL THEN {after} END AS after
-             FROM (SELECT s, r, nm, to_jsonb(before) - $3::text[] AS o_j,
-                          to_jsonb(after) - $3::text[] AS n_j
+             FROM (SELECT k, s, r, nm, {before_attributes} - $3::text[] AS o_j,
+                          {after_attributes} - $3::text[] AS n_j
                    FROM differing) d
              WHERE o_j IS DISTINCT FROM n_j
          )",
@@ -227,29 +241,46 @@ fn comparison(c: &Compared, sides: Sides) -> String {
         current = keyed(compared_rows(c, sides, false)),
         before = only_changed("o_j", "n_j"),
         after = only_changed("n_j", "o_j"),
+        before_attributes = attributes("before"),
+        after_attributes = attributes("after"),
     )
 }
 
-/// The kinds a snapshot written before access metadata was read lacks: against such a
-/// snapshot, every grant and policy would show as added.
+/// The kinds a snapshot written before access metadata was read lacks.
 const ACCESS_KINDS: [&str; 2] = ["privilege", "policy"];
+
+/// Which kinds of object the previous snapshot was read with. Against a snapshot written
+/// before a kind was read, every such object would show as added: those kinds are not
+/// compared.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous {
+    /// Privileges and policies.
+    pub access: bool,
+    /// Rules, collations, extended statistics, text search configurations, and the database's
+    /// publications, event triggers, foreign data wrappers and servers.
+    pub other_objects: bool,
+}
+
+impl Previous {
+    fn compares(self, c: &Compared) -> bool {
+        (self.access || !ACCESS_KINDS.contains(&c.object))
+            && (self.other_objects || c.kind_column.is_none())
+    }
+}
 
 /// Records what the new rows of the relations `touched` and of the schemas `schemas` changed
 /// against the rows [`set_aside`] and [`set_aside_schemas`] kept, as changes of `sync_id`;
-/// privileges and policies only when `access_compared` (the previous snapshot has them).
-/// Returns how many.
+/// only the kinds `previous` was read with. Returns how many.
 pub async fn record(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
     sync_id: SyncId,
     touched: &Names,
     schemas: &[String],
-    access_compared: bool,
+    previous: Previous,
 ) -> sqlx::Result<u64> {
     let mut recorded = 0;
-    let compared = COMPARED
-        .iter()
-        .filter(|c| access_compared || !ACCESS_KINDS.contains(&c.object));
+    let compared = COMPARED.iter().filter(|c| previous.compares(c));
     for c in compared {
         let nothing_touched = match c.of_schemas {
             true => schemas.is_empty(),
@@ -264,9 +295,9 @@ pub async fn record(
             "{comparison}
              INSERT INTO catalog_changes
                  (catalog_id, sync_id, object, action, schema_name, relation_name, name, before, after)
-             SELECT $1, $2, '{object}', action, s, r, name, before, after
+             SELECT $1, $2, k, action, s, r, name, before, after
              FROM compared
-             ORDER BY s, r, name",
+             ORDER BY k, s, r, name",
             comparison = comparison(c, Sides::Write),
         );
         let done = sqlx::query(AssertSqlSafe(sql))
@@ -288,8 +319,9 @@ pub async fn record(
     Ok(recorded)
 }
 
-/// A row a comparison yields: action, schema, relation, name, before, after.
+/// A row a comparison yields: object, action, schema, relation, name, before, after.
 type ComparedRow = (
+    String,
     String,
     String,
     String,
@@ -318,7 +350,7 @@ pub async fn compare_catalogs(
     for c in &COMPARED {
         let sql = format!(
             "{comparison}
-             SELECT action, s, r, name, before, after FROM compared ORDER BY s, r, name",
+             SELECT k, action, s, r, name, before, after FROM compared ORDER BY k, s, r, name",
             comparison = comparison(c, Sides::Catalogs),
         );
         let rows: Vec<ComparedRow> = sqlx::query_as(AssertSqlSafe(sql))
@@ -329,9 +361,9 @@ pub async fn compare_catalogs(
             .await?;
         changes.extend(
             rows.into_iter()
-                .map(|(action, schema, relation, name, before, after)| {
+                .map(|(object, action, schema, relation, name, before, after)| {
                     Change::new(
-                        c.object.to_owned(),
+                        object,
                         action,
                         schema,
                         relation,

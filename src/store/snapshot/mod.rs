@@ -138,17 +138,21 @@ pub async fn write(
         true => Stored::load(tx, catalog_id).await?,
         false => Stored::default(),
     };
-    // A snapshot written before access metadata was read has no access facts (a later one
-    // has them, empty where the source gives none): its privileges and policies are not
-    // compared, or the first sync after the upgrade would record every grant as added.
-    let mut access_compared = false;
+    // A snapshot written before access metadata (or the other object kinds) was read has no
+    // access facts (no database objects); a later one has them, empty where the source gives
+    // none. Those kinds are not compared against it.
+    let mut previous = changes::Previous {
+        access: false,
+        other_objects: false,
+    };
     if recording {
         changes::prepare(tx).await?;
-        access_compared =
-            sqlx::query_scalar("SELECT access IS NOT NULL FROM catalogs WHERE id = $1")
-                .bind(catalog_id)
-                .fetch_one(&mut **tx)
-                .await?;
+        (previous.access, previous.other_objects) = sqlx::query_as(
+            "SELECT access IS NOT NULL, objects IS NOT NULL FROM catalogs WHERE id = $1",
+        )
+        .bind(catalog_id)
+        .fetch_one(&mut **tx)
+        .await?;
     }
     versions::mark_writer(tx, sync_id).await?;
     let loaded_ms = ms(started);
@@ -222,13 +226,20 @@ pub async fn write(
                 sync_id,
                 &touched,
                 &touched_schemas,
-                access_compared,
+                previous,
             )
             .await?,
         ),
         true => Some(0),
         false => None,
     };
+    let database_changes = match recording && previous.other_objects {
+        true => changes::record_database_objects(tx, catalog_id, sync_id, &encoded.end.objects)
+            .await?,
+        false => 0,
+    };
+    unchanged &= database_changes == 0;
+    let changes = changes.map(|n| n + database_changes);
     let recorded_ms = ms(started);
     mark_synced(tx, catalog_id, &encoded.end).await?;
     tracing::debug!(
@@ -460,21 +471,25 @@ async fn refresh_statistics(
 }
 
 /// Stamps the catalog with the snapshot's time, database facts, access facts (roles and
-/// default privileges: the whole database's, so kept with the catalog rather than in a unit)
-/// and source probe.
+/// default privileges) and objects (publications, event triggers, foreign data wrappers and
+/// servers): the whole database's, so kept with the catalog rather than in a unit; and its
+/// source probe.
 async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx::Result<()> {
     let database = end.database.as_ref().map(|d| json!(d));
     // Stored even when the source gives none, so that the next write knows this snapshot was
     // written with access metadata.
     let access = json!(end.access.clone().unwrap_or_default());
+    let objects = json!(end.objects);
     sqlx::query(
-        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4
+        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4,
+                              objects = $5
            WHERE id = $1"#,
     )
     .bind(catalog_id)
     .bind(database)
     .bind(end.probe.as_deref())
     .bind(access)
+    .bind(objects)
     .execute(&mut **tx)
     .await?;
     Ok(())

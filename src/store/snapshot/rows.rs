@@ -1,7 +1,8 @@
 //! The store tables a snapshot is written to, and how one unit's rows are encoded for each.
 //!
 //! A snapshot is stored in two kinds of unit: a schema (its row, types, sequences, functions,
-//! extensions and privileges) and a relation (its row, column list, constraints, indexes,
+//! extensions, privileges, and its other objects: rules, collations, extended statistics, text
+//! search configurations) and a relation (its row, column list, constraints, indexes,
 //! triggers, view dependencies, privileges, policies and detail document). A unit is written and deleted as a whole, in every
 //! table of its kind, and its content hash is the digest of exactly the rows it is stored as.
 
@@ -26,6 +27,7 @@ pub enum Family {
     Functions,
     Extensions,
     SchemaPrivileges,
+    SchemaObjects,
     Relations,
     ColumnLists,
     Constraints,
@@ -40,12 +42,13 @@ pub enum Family {
 impl Family {
     /// Every table, in the order a write copies them and a unit's hash digests them: a unit's
     /// own row (which carries the hash) comes after the unit's other rows.
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::Types,
         Family::Sequences,
         Family::Functions,
         Family::Extensions,
         Family::SchemaPrivileges,
+        Family::SchemaObjects,
         Family::Schemas,
         Family::ColumnLists,
         Family::Constraints,
@@ -59,12 +62,13 @@ impl Family {
     ];
 
     /// The tables of a schema unit, in [`Family::ALL`] order.
-    pub const OF_SCHEMAS: [Family; 6] = [
+    pub const OF_SCHEMAS: [Family; 7] = [
         Family::Types,
         Family::Sequences,
         Family::Functions,
         Family::Extensions,
         Family::SchemaPrivileges,
+        Family::SchemaObjects,
         Family::Schemas,
     ];
 
@@ -96,6 +100,7 @@ impl Family {
                 | Family::Functions
                 | Family::Extensions
                 | Family::SchemaPrivileges
+                | Family::SchemaObjects
         )
     }
 
@@ -114,6 +119,7 @@ impl Family {
             Family::Dependencies => "catalog_dependencies",
             Family::Details => "catalog_relation_details",
             Family::SchemaPrivileges => "catalog_schema_privileges",
+            Family::SchemaObjects => "catalog_schema_objects",
             Family::Privileges => "catalog_privileges",
             Family::Policies => "catalog_policies",
         }
@@ -127,7 +133,8 @@ impl Family {
             | Family::Sequences
             | Family::Functions
             | Family::Extensions
-            | Family::SchemaPrivileges => ("schema_name", None),
+            | Family::SchemaPrivileges
+            | Family::SchemaObjects => ("schema_name", None),
             Family::Relations | Family::Details => ("schema_name", Some("name")),
             _ => ("schema_name", Some("relation_name")),
         }
@@ -155,7 +162,7 @@ impl Family {
                  language, kind, comment, definition) FROM STDIN (FORMAT binary)"
             }
             Family::Extensions => {
-                "COPY catalog_extensions (catalog_id, schema_name, name, version) \
+                "COPY catalog_extensions (catalog_id, schema_name, name, version, members) \
                  FROM STDIN (FORMAT binary)"
             }
             Family::Relations => {
@@ -187,6 +194,10 @@ impl Family {
             Family::Dependencies => {
                 "COPY catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, \
                  ref_name) FROM STDIN (FORMAT binary)"
+            }
+            Family::SchemaObjects => {
+                "COPY catalog_schema_objects (catalog_id, schema_name, kind, relation_name, \
+                 name, body) FROM STDIN (FORMAT binary)"
             }
             Family::SchemaPrivileges => {
                 "COPY catalog_schema_privileges (catalog_id, schema_name, object_type, object, \
@@ -369,11 +380,25 @@ fn schema_rows(
         }
         Family::Extensions => {
             for x in &s.extensions {
-                out.tuple(4);
+                out.tuple(5);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&x.name));
                 out.text(x.version.as_deref());
+                let members = serde_json::to_string(&x.members).expect("members serialize");
+                out.jsonb(&members);
+            }
+        }
+        Family::SchemaObjects => {
+            for o in &s.objects {
+                out.tuple(6);
+                out.uuid(catalog);
+                out.text(Some(&s.name));
+                out.text(Some(o.kind().as_str()));
+                out.text(Some(o.relation().unwrap_or_default()));
+                out.text(Some(o.name()));
+                let body = serde_json::to_string(o).expect("objects serialize");
+                out.jsonb(&body);
             }
         }
         Family::SchemaPrivileges => {
