@@ -226,6 +226,34 @@ async fn an_awkward_schema_round_trips() {
     assert!(export.contains("CREATE TABLE \"Mixed Case\".\"select\" (\n    \"from\" integer GENERATED ALWAYS AS IDENTITY"));
 }
 
+/// Collations (used by columns), a disabled rule, extended statistics and a text search
+/// configuration with its mappings.
+const OTHER_KINDS: &str = r#"
+CREATE SCHEMA app;
+CREATE COLLATION app.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE COLLATION app.plain (provider = libc, locale = 'C');
+CREATE TABLE app.t (id int, name text COLLATE app.nocase, code text COLLATE app.plain);
+CREATE TABLE app.log (id int);
+CREATE RULE copy_id AS ON INSERT TO app.t DO ALSO INSERT INTO app.log VALUES (NEW.id);
+ALTER TABLE app.t DISABLE RULE copy_id;
+CREATE STATISTICS app.t_stats (mcv) ON id, code FROM app.t;
+CREATE TEXT SEARCH CONFIGURATION app.cfg (PARSER = pg_catalog.default);
+ALTER TEXT SEARCH CONFIGURATION app.cfg
+    ADD MAPPING FOR asciiword, word WITH pg_catalog.english_stem, pg_catalog.simple;
+"#;
+
+#[tokio::test]
+async fn rules_collations_statistics_and_text_search_round_trip() {
+    let export = round_trip("kinds", OTHER_KINDS, &[]).await.unwrap();
+    for statement in [
+        "CREATE COLLATION app.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);",
+        "ALTER TABLE app.t DISABLE RULE copy_id;",
+        "CREATE STATISTICS app.t_stats (mcv) ON id, code FROM app.t;",
+    ] {
+        assert!(export.contains(statement), "{statement}\n{export}");
+    }
+}
+
 #[tokio::test]
 async fn the_pagila_schema_round_trips() {
     round_trip("pagila", PAGILA, &[]).await.unwrap();

@@ -136,7 +136,7 @@ async fn list_policies(
 
 /// One page of `items` (kept in their order, each with a cursor that grows along it): those
 /// after the request's cursor, one more than the page to tell whether another follows.
-fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
+pub(super) fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
     items: Vec<T>,
     page: &PageRequest<C>,
     cursor: impl Fn(&T) -> C,

@@ -14,6 +14,7 @@ pub(crate) mod extract;
 mod health;
 mod objects;
 mod openapi;
+mod other_objects;
 pub(crate) mod pagination;
 pub(crate) mod past;
 pub mod rate_limit;
@@ -235,6 +236,7 @@ pub fn router(state: AppState) -> Router {
         .merge(schedules::router())
         .merge(objects::router())
         .merge(access::router())
+        .merge(other_objects::router())
         .merge(audit::router())
         .merge(search::router())
         .merge(webhooks::router())

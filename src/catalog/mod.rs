@@ -81,7 +81,7 @@ pub struct Schema {
 }
 
 /// An extension, as `CREATE EXTENSION` installed it in its schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Extension {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +92,7 @@ pub struct Extension {
 }
 
 /// An object an extension owns, as `pg_identify_object` names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExtensionMember {
     /// `function`, `table`, `type`, `operator`, and so on.
     #[serde(rename = "type")]

@@ -66,7 +66,7 @@ impl SchemaObject {
 
 /// A rewrite rule (`CREATE RULE`) on a table or view; a view's own `_RETURN` rule is its
 /// definition, not a rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
     pub name: String,
     pub table: String,
@@ -79,7 +79,7 @@ pub struct Rule {
     pub definition: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collation {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,7 +100,7 @@ pub struct Collation {
 }
 
 /// An extended statistics object (`CREATE STATISTICS`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Statistics {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,7 +115,7 @@ pub struct Statistics {
     pub definition: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextSearchConfiguration {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,13 +126,14 @@ pub struct TextSearchConfiguration {
     pub mappings: Vec<TokenMapping>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenMapping {
     pub token: String,
     pub dictionaries: Vec<String>,
 }
 
-/// An object of the whole database.
+/// An object of the whole database. A foreign data wrapper an extension owns is not one (as
+/// `pg_dump` leaves it out), but its servers show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DatabaseObject {
@@ -182,7 +183,7 @@ impl DatabaseObject {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Publication {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,7 +200,7 @@ pub struct Publication {
     pub schemas: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishedTable {
     pub schema: String,
     pub table: String,
@@ -211,7 +212,7 @@ pub struct PublishedTable {
     pub row_filter: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventTrigger {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,7 +227,7 @@ pub struct EventTrigger {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForeignDataWrapper {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,12 +241,13 @@ pub struct ForeignDataWrapper {
 }
 
 /// A foreign server (user mappings are never read: they hold credentials).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForeignServer {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    pub wrapper: String,
+    /// Its wrapper, also where an extension owns it (`postgres_fdw`'s).
+    pub wrapper: ForeignDataWrapper,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -274,13 +276,22 @@ mod tests {
         let server = DatabaseObject::ForeignServer(ForeignServer {
             name: "s".into(),
             owner: None,
-            wrapper: "w".into(),
+            wrapper: ForeignDataWrapper {
+                name: "w".into(),
+                owner: None,
+                handler: None,
+                validator: None,
+                options: vec![],
+            },
             server_type: None,
             version: None,
             options: vec!["host=x".into()],
         });
         let json = serde_json::to_value(&server).unwrap();
         assert_eq!(json["kind"], "foreign_server");
-        assert_eq!(serde_json::from_value::<DatabaseObject>(json).unwrap(), server);
+        assert_eq!(
+            serde_json::from_value::<DatabaseObject>(json).unwrap(),
+            server
+        );
     }
 }

@@ -27,7 +27,8 @@ use printing::Printer;
 use crate::join::{Cancelled, join_task};
 
 use crate::catalog::{
-    Access, BATCH_RELATIONS, DatabaseInfo, DatabaseObject, Head, Piece, QualifiedName, Relation, SchemaFilter,
+    Access, BATCH_RELATIONS, DatabaseInfo, DatabaseObject, Head, Piece, QualifiedName, Relation,
+    SchemaFilter,
 };
 
 /// Options for one introspection run.

@@ -9,13 +9,14 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::reads::{self, DetailKey, DetailParts};
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, Extension, ForeignKeyTarget,
-    Function, Index, QualifiedName, RelationKind, Schema, Sequence, Snapshot, Table, Trigger,
-    TypeAttribute, TypeDef, TypeKind,
+    Function, Index, QualifiedName, RelationKind, Schema, SchemaObject, Sequence, Snapshot, Table,
+    Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// Relations read per detail query.
@@ -134,6 +135,21 @@ pub async fn snapshot(
                 version: x.version,
                 members: Vec::new(),
             });
+        }
+    }
+
+    let objects: Vec<(String, Json<SchemaObject>)> = sqlx::query_as(
+        r#"SELECT schema_name, body FROM catalog_schema_objects
+           WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+           ORDER BY schema_name, kind, relation_name, name"#,
+    )
+    .bind(catalog_id)
+    .bind(schema)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (schema_name, object) in objects {
+        if let Some(i) = position(&schema_name) {
+            schemas[i].objects.push(object.0);
         }
     }
 

@@ -14,6 +14,7 @@ pub mod diagrams;
 pub mod diff;
 pub mod export;
 pub mod jobs;
+pub mod object_reads;
 pub mod outbox;
 pub mod progress;
 pub mod reads;

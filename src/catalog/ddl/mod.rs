@@ -2,11 +2,12 @@
 //! `pg_dump --schema-only` prints for them, in an order where each object comes after what
 //! it needs.
 //!
-//! The order: schemas, extensions, types (enums, then domains, ranges and composite types,
-//! each after the types it names), sequences, functions and aggregates, tables (columns, defaults,
-//! identity, generated columns), partitions attached, keys and checks, functions whose
-//! signature names a relation's row type, views and materialized views (each after what it
-//! reads), indexes, foreign keys, triggers, sequence ownership, comments. A
+//! The order: schemas, extensions, collations, types (enums, then domains, ranges and
+//! composite types, each after the types it names), sequences, functions and aggregates, text
+//! search configurations, tables (columns, defaults, identity, generated columns), partitions
+//! attached, keys and checks, functions whose signature names a relation's row type, views
+//! and materialized views (each after what it reads), rules, indexes, extended statistics,
+//! foreign keys, triggers, sequence ownership, comments. A
 //! partition's keys, indexes and foreign keys come before its parent's, which then attach
 //! them instead of making their own.
 //!
@@ -16,14 +17,15 @@
 //! first. Function bodies are not checked while created (`check_function_bodies = false`, as
 //! pg_dump sets it), so a function may name a table created later.
 //!
-//! Not exported, because the snapshot does not hold them: owners and privileges, row security
-//! policies, operators, casts, collations, rules, foreign servers (a foreign table is named
-//! in a comment), statistics objects, publications, and the comments on constraints, indexes
+//! Not exported: owners and privileges, row security policies, publications, event triggers,
+//! foreign data wrappers and servers (a foreign table is named in a comment), and, because the
+//! snapshot does not hold them, operators, casts, and the comments on constraints, indexes
 //! and triggers.
 
 mod order;
 pub mod quote;
 mod relations;
+mod schema_objects;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
@@ -62,6 +64,8 @@ struct Ddl<'a> {
     by_name: HashMap<(&'a str, &'a str), Rel<'a>>,
     /// The sequences by the (schema, table, column) that owns them.
     by_owner: HashMap<(&'a str, &'a str, &'a str), Seq<'a>>,
+    /// The snapshot's own collations, qualified and quoted as columns name them.
+    collations: HashSet<String>,
 }
 
 impl<'a> Ddl<'a> {
@@ -96,6 +100,7 @@ impl<'a> Ddl<'a> {
             relations,
             by_name,
             by_owner,
+            collations: schema_objects::qualified_collations(snapshot),
         }
     }
 
@@ -153,10 +158,15 @@ impl<'a> Ddl<'a> {
                 ));
             }
         }
+        for collation in schema_objects::collations(self.snapshot) {
+            self.line(collation);
+        }
         self.types();
         self.sequences();
         let late = self.late_functions();
         self.functions(|s, f| !late.contains(&(s, f.name.as_str(), f.arguments.as_str())));
+        let configurations = schema_objects::text_search_configurations(self.snapshot);
+        self.lines("Text search configurations", configurations);
         self.tables();
         let Keys {
             keys,
@@ -166,7 +176,12 @@ impl<'a> Ddl<'a> {
         self.lines("Keys and checks", keys);
         self.functions(|s, f| late.contains(&(s, f.name.as_str(), f.arguments.as_str())));
         self.views();
+        self.lines("Rules", schema_objects::rules(self.snapshot));
         self.lines("Indexes", indexes);
+        self.lines(
+            "Extended statistics",
+            schema_objects::statistics(self.snapshot),
+        );
         self.lines("Foreign keys", foreign);
         self.triggers();
         self.sequence_ownership();

@@ -89,7 +89,12 @@ impl<'a> Ddl<'a> {
     fn column(&self, schema: &str, table: &str, c: &Column) -> String {
         let mut sql = format!("{} {}", ident(&c.name), c.data_type);
         if let Some(collation) = &c.collation {
-            let _ = write!(sql, " COLLATE {}", ident(collation));
+            // A collation of the snapshot's schemas is named qualified (and quoted) already.
+            let collation = match self.collations.contains(collation.as_str()) {
+                true => collation.clone(),
+                false => ident(collation),
+            };
+            let _ = write!(sql, " COLLATE {collation}");
         }
         if let Some(expression) = &c.generated {
             let _ = write!(sql, " GENERATED ALWAYS AS ({expression}) STORED");

@@ -303,9 +303,16 @@ pub struct ColumnTypeRow {
     pub collation_oid: Oid,
 }
 
-/// Names of the collations `$1`.
-pub const COLLATIONS: &str =
-    "SELECT oid, collname::text FROM pg_collation WHERE oid = ANY($1::oid[])";
+/// Names of the collations `$1`: a built-in one (`pg_catalog`'s) by its name, another one
+/// schema-qualified and quoted where needed.
+pub const COLLATIONS: &str = r#"
+SELECT co.oid,
+       CASE WHEN co.collnamespace = 'pg_catalog'::regnamespace THEN co.collname::text
+            ELSE format('%I.%I', n.nspname, co.collname) END
+FROM pg_collation co
+JOIN pg_namespace n ON n.oid = co.collnamespace
+WHERE co.oid = ANY($1::oid[])
+"#;
 
 /// Key, unique, foreign-key, check and exclusion constraints of the relations `$1`. Column
 /// lists come as attribute numbers, resolved to names from the batch's columns (a per-row

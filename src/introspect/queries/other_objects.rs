@@ -119,6 +119,22 @@ macro_rules! published_tables {
     };
 }
 
+/// A foreign data wrapper `w` as JSON.
+macro_rules! wrapper {
+    () => {
+        r#"jsonb_build_object(
+           'name', w.fdwname::text,
+           'owner', pg_get_userbyid(w.fdwowner)::text,
+           'handler', (SELECT format('%I.%I', hn.nspname, h.proname)
+                       FROM pg_proc h JOIN pg_namespace hn ON hn.oid = h.pronamespace
+                       WHERE h.oid = w.fdwhandler),
+           'validator', (SELECT format('%I.%I', vn.nspname, v.proname)
+                         FROM pg_proc v JOIN pg_namespace vn ON vn.oid = v.pronamespace
+                         WHERE v.oid = w.fdwvalidator),
+           'options', coalesce(w.fdwoptions, '{}'))"#
+    };
+}
+
 /// Publications, event triggers, foreign data wrappers and foreign servers, extensions'
 /// members left out. `$published` gives a publication's tables, `$schemas` its schemas.
 macro_rules! database_objects {
@@ -164,16 +180,9 @@ WHERE "#,
             not_extension_member!("pg_event_trigger", "et.oid"),
             r#"
 UNION ALL
-SELECT json_build_object(
-           'kind', 'foreign_data_wrapper', 'name', w.fdwname::text,
-           'owner', pg_get_userbyid(w.fdwowner)::text,
-           'handler', (SELECT format('%I.%I', hn.nspname, h.proname)
-                       FROM pg_proc h JOIN pg_namespace hn ON hn.oid = h.pronamespace
-                       WHERE h.oid = w.fdwhandler),
-           'validator', (SELECT format('%I.%I', vn.nspname, v.proname)
-                         FROM pg_proc v JOIN pg_namespace vn ON vn.oid = v.pronamespace
-                         WHERE v.oid = w.fdwvalidator),
-           'options', coalesce(w.fdwoptions, '{}'))
+SELECT (jsonb_build_object('kind', 'foreign_data_wrapper') || "#,
+            wrapper!(),
+            r#")::json
 FROM pg_foreign_data_wrapper w
 WHERE "#,
             not_extension_member!("pg_foreign_data_wrapper", "w.oid"),
@@ -182,7 +191,9 @@ UNION ALL
 SELECT json_build_object(
            'kind', 'foreign_server', 'name', s.srvname::text,
            'owner', pg_get_userbyid(s.srvowner)::text,
-           'wrapper', w.fdwname::text,
+           'wrapper', "#,
+            wrapper!(),
+            r#",
            'server_type', s.srvtype, 'version', s.srvversion,
            'options', coalesce(s.srvoptions, '{}'))
 FROM pg_foreign_server s

@@ -133,7 +133,13 @@ mod tests {
         let summary: Vec<_> = changes
             .iter()
             .map(|((kind, name), action, before, after)| {
-                (kind.as_str(), name.as_str(), *action, before.clone(), after.clone())
+                (
+                    kind.as_str(),
+                    name.as_str(),
+                    *action,
+                    before.clone(),
+                    after.clone(),
+                )
             })
             .collect();
         assert_eq!(

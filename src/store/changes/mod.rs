@@ -359,20 +359,11 @@ pub async fn compare_catalogs(
             .bind(c.ignored)
             .fetch_all(&mut **tx)
             .await?;
-        changes.extend(
-            rows.into_iter()
-                .map(|(object, action, schema, relation, name, before, after)| {
-                    Change::new(
-                        object,
-                        action,
-                        schema,
-                        relation,
-                        name,
-                        before,
-                        after,
-                    )
-                }),
-        );
+        changes.extend(rows.into_iter().map(
+            |(object, action, schema, relation, name, before, after)| {
+                Change::new(object, action, schema, relation, name, before, after)
+            },
+        ));
     }
     Ok(changes)
 }

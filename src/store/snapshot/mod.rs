@@ -234,8 +234,9 @@ pub async fn write(
         false => None,
     };
     let database_changes = match recording && previous.other_objects {
-        true => changes::record_database_objects(tx, catalog_id, sync_id, &encoded.end.objects)
-            .await?,
+        true => {
+            changes::record_database_objects(tx, catalog_id, sync_id, &encoded.end.objects).await?
+        }
         false => 0,
     };
     unchanged &= database_changes == 0;

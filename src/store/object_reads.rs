@@ -1,0 +1,114 @@
+//! Reads of the object kinds beyond relations, types, sequences and functions: a schema's
+//! rules, collations, extended statistics and text search configurations (rows of its unit),
+//! its extensions, and the database's publications, event triggers and foreign servers (the
+//! catalog's `objects` document).
+
+use serde::de::DeserializeOwned;
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::catalog::objects::SchemaObjectKind;
+use crate::catalog::{DatabaseObject, Extension};
+
+/// A schema object's place in its list: schema, relation ('' but for a rule), name.
+pub type SchemaObjectCursor = (String, String, String);
+
+/// The objects of `kind` in the catalog stored as `catalog_id`, in (schema, relation, name)
+/// order, after `after`, at most `limit`: each with its schema, as `T` (the kind's model).
+pub async fn schema_objects<T: DeserializeOwned + Send + Unpin + 'static>(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    kind: SchemaObjectKind,
+    schema: Option<&str>,
+    after: Option<SchemaObjectCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<(SchemaObjectCursor, T)>> {
+    let (after_schema, after_relation, after_name) = match after {
+        Some((s, r, n)) => (Some(s), Some(r), Some(n)),
+        None => (None, None, None),
+    };
+    let rows: Vec<(String, String, String, Json<T>)> = sqlx::query_as(
+        r#"SELECT schema_name, relation_name, name, body
+           FROM catalog_schema_objects
+           WHERE catalog_id = $1 AND kind = $2
+             AND ($3::text IS NULL OR schema_name = $3)
+             AND ($4::text IS NULL
+                  OR (schema_name, relation_name, name) > ($4, $5::text, $6::text))
+           ORDER BY schema_name, relation_name, name
+           LIMIT $7"#,
+    )
+    .bind(catalog_id)
+    .bind(kind.as_str())
+    .bind(schema)
+    .bind(after_schema)
+    .bind(after_relation)
+    .bind(after_name)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, r, n, body)| ((s, r, n), body.0))
+        .collect())
+}
+
+/// An extension with its schema.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ExtensionItem {
+    pub schema: String,
+    #[serde(flatten)]
+    pub extension: Extension,
+}
+
+/// The extensions of the catalog stored as `catalog_id`, in (schema, name) order.
+pub async fn extensions(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    schema: Option<&str>,
+    after: Option<(String, String)>,
+    limit: i64,
+) -> sqlx::Result<Vec<ExtensionItem>> {
+    let (after_schema, after_name) = after.unzip();
+    let rows: Vec<(String, String, Option<String>, Json<Vec<_>>)> = sqlx::query_as(
+        r#"SELECT schema_name, name, version, members
+           FROM catalog_extensions
+           WHERE catalog_id = $1
+             AND ($2::text IS NULL OR schema_name = $2)
+             AND ($3::text IS NULL OR (schema_name, name) > ($3, $4::text))
+           ORDER BY schema_name, name
+           LIMIT $5"#,
+    )
+    .bind(catalog_id)
+    .bind(schema)
+    .bind(after_schema)
+    .bind(after_name)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(schema, name, version, members)| ExtensionItem {
+            schema,
+            extension: Extension {
+                name,
+                version,
+                members: members.0,
+            },
+        })
+        .collect())
+}
+
+/// The database-wide objects of a catalog: `None` for an unknown catalog, none for one
+/// synced from a source that has none (or never synced).
+pub async fn database_objects(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+) -> sqlx::Result<Option<Vec<DatabaseObject>>> {
+    let found: Option<Option<Json<Vec<DatabaseObject>>>> =
+        sqlx::query_scalar("SELECT objects FROM catalogs WHERE id = $1")
+            .bind(catalog_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.map(|objects| objects.map(|o| o.0).unwrap_or_default()))
+}
