@@ -150,6 +150,11 @@ async fn round_trip(name: &str, ddl: &str, extensions: &[&str]) -> Option<String
     let synced = app.sync_and_wait(&sync_body(&source.name)).await;
     assert_eq!(synced["status"], "succeeded", "{synced}");
     let original = synced["catalog_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        counts::served_counts(&app, &original).await,
+        counts::source_counts(&source.url).await,
+        "the counts by kind of {name}"
+    );
     let (status, content_type, export) = get_ddl(&app, &original, None).await;
     assert_eq!(status, StatusCode::OK, "{export}");
     assert_eq!(content_type, "application/sql; charset=utf-8");

@@ -11,15 +11,16 @@ use super::*;
 
 /// A generated source database: `tables` tables in schemas of 100 (at least 10 schemas), as a
 /// schema-per-tenant database has them. Each table has a serial key, a foreign key to its
-/// schema's `root` table, 18 more columns of 18 types (defaults on four), a unique index and
-/// two comments. Created once and reused while [`SOURCE_VERSION`] holds.
+/// schema's `root` table, 18 more columns of 18 types (defaults on four), a unique index, two
+/// comments, a table grant and a column grant to two roles, and row-level security with a
+/// policy. Created once and reused while [`SOURCE_VERSION`] holds.
 pub struct GeneratedSource {
     db: &'static str,
     pub tables: usize,
 }
 
 /// Bumped when the generated shape changes: older databases are made again.
-const SOURCE_VERSION: i32 = 2;
+const SOURCE_VERSION: i32 = 3;
 
 /// The source of the webhook latency scenario (its tables are altered and restored).
 pub const SMALL: GeneratedSource = GeneratedSource {
@@ -85,6 +86,19 @@ impl GeneratedSource {
         admin.close().await;
         let pool = PgPool::connect(&url).await?;
         let schemas = self.schemas();
+        // The roles are the server's: made once, kept.
+        sqlx::raw_sql(
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_reader') THEN
+                     CREATE ROLE bench_reader;
+                 END IF;
+                 IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_writer') THEN
+                     CREATE ROLE bench_writer IN ROLE bench_reader;
+                 END IF;
+             END $$",
+        )
+        .execute(&pool)
+        .await?;
         let roots: String = (0..schemas)
             .map(|s| format!("CREATE SCHEMA s{s}; CREATE TABLE s{s}.root (id bigint PRIMARY KEY);"))
             .collect();
@@ -101,7 +115,11 @@ impl GeneratedSource {
                          root_id bigint NOT NULL REFERENCES {s}.root (id), {COLUMNS});\n\
                      CREATE UNIQUE INDEX t{i}_c3_key ON {t} (c3);\n\
                      COMMENT ON TABLE {t} IS 'table {i}';\n\
-                     COMMENT ON COLUMN {t}.id IS 'key of table {i}';\n"
+                     COMMENT ON COLUMN {t}.id IS 'key of table {i}';\n\
+                     GRANT SELECT ON {t} TO bench_reader;\n\
+                     GRANT UPDATE (c3) ON {t} TO bench_writer;\n\
+                     ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n\
+                     CREATE POLICY own_root ON {t} USING (root_id > 0);\n"
                 ));
             }
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod counts;
 pub mod receiver;
 pub mod roles;
 pub mod service;
