@@ -391,12 +391,13 @@ async fn grants_revokes_and_policy_changes_are_in_the_history() {
 }
 
 #[tokio::test]
-async fn a_user_who_may_not_read_policies_still_syncs_the_rest() {
+async fn a_user_who_may_not_read_policies_or_publications_still_syncs_the_rest() {
     let roles = Roles::create().await;
     let source = TestDatabase::with_ddl("pgcs_access", &roles.sql(ACCESS_DDL)).await;
     source
         .execute(&roles.sql(
             "REVOKE SELECT ON pg_catalog.pg_policy FROM PUBLIC;
+             REVOKE SELECT ON pg_catalog.pg_publication FROM PUBLIC;
              GRANT USAGE ON SCHEMA app TO {p}_limited;",
         ))
         .await;
@@ -417,10 +418,13 @@ async fn a_user_who_may_not_read_policies_still_syncs_the_rest() {
     let (_, facts) = app.get(&format!("/catalogs/{catalog}")).await;
     let warnings = facts["catalog"]["database"]["access_warnings"].clone();
     assert!(
-        warnings
-            .as_array()
-            .is_some_and(|w| w.len() == 1 && w[0].as_str().unwrap().contains("pg_policy")),
+        warnings.as_array().is_some_and(|w| w.len() == 2
+            && w[0].as_str().unwrap().contains("pg_policy")
+            && w[1].as_str().unwrap().contains("publications")),
         "{facts}"
     );
+    let (status, publications) = app.get(&format!("/catalogs/{catalog}/publications")).await;
+    assert_eq!(status, StatusCode::OK, "{publications}");
+    assert_eq!(publications, json!([]));
     drop(source);
 }
