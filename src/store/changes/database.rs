@@ -64,6 +64,41 @@ pub async fn record_database_objects(
     Ok(done.rows_affected())
 }
 
+/// How the database objects of catalog `to` differ from those of `from`, as changes that
+/// would turn `from` into `to`, in the order of kind and name. A catalog stored without the
+/// document counts as having none.
+pub(super) async fn compare(
+    tx: &mut Tx<'_>,
+    from: CatalogId,
+    to: CatalogId,
+) -> sqlx::Result<Vec<super::Change>> {
+    let mut sides = Vec::new();
+    for catalog in [from, to] {
+        let stored: Option<Option<sqlx::types::Json<Vec<Value>>>> =
+            sqlx::query_scalar("SELECT objects FROM catalogs WHERE id = $1")
+                .bind(catalog)
+                .fetch_optional(&mut **tx)
+                .await?;
+        sides.push(keyed(stored.flatten().map(|o| o.0).unwrap_or_default()));
+    }
+    let to = sides.pop().unwrap_or_default();
+    let from = sides.pop().unwrap_or_default();
+    Ok(differences(from, to)
+        .into_iter()
+        .map(|((kind, name), action, before, after)| {
+            super::Change::new(
+                kind,
+                action.into(),
+                String::new(),
+                name,
+                None,
+                before,
+                after,
+            )
+        })
+        .collect())
+}
+
 /// Kind and name.
 type Key = (String, String);
 

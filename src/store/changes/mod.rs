@@ -365,14 +365,17 @@ pub async fn compare_catalogs(
             },
         ));
     }
+    changes.extend(database::compare(tx, from, to).await?);
     Ok(changes)
 }
 
 /// One change to a catalog: what the history records, and what a diff answers.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Change {
-    /// `relation`, `column`, `constraint`, `index`, `privilege` (on the relation or one of its
-    /// columns) or `policy`.
+    /// `relation`, `column`, `constraint`, `index`, `privilege`, `policy`, `type`, `sequence`,
+    /// `function`, `rule`, `collation`, `statistics`, `text_search_configuration`, or a
+    /// database-wide `publication`, `event_trigger`, `foreign_data_wrapper`, `foreign_server`
+    /// (whose schema is '' and relation its name).
     pub object: String,
     /// `added`, `removed` or `altered`.
     pub action: String,
