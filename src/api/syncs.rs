@@ -214,7 +214,7 @@ pub struct SyncView {
     /// A whole-server sync's database selection (`{}`: every database).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub databases: Option<Value>,
-    /// A whole-server sync's databases, in name order, once discovery found them.
+    /// A whole-server sync's databases, in name order (none until discovery found them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<ChildView>>,
     /// How a whole-server sync's databases stand.
