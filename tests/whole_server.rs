@@ -410,3 +410,29 @@ async fn a_token_limited_to_catalogs_cannot_sync_a_whole_server() {
         .send();
     assert_eq!(seen.await.unwrap().status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_cli_queues_a_whole_server_sync_with_dbname_star() {
+    let app = spawn_app().await;
+    let (host, port) = server_host_port();
+    let out = tokio::process::Command::new(binary("pg-catalog-sync"))
+        .args(["sync", "--host", &host, "--port", &port.to_string()])
+        .args(["--user", "postgres", "--dbname", "*", "--schema", "public"])
+        .env("PGCS_API_URL", &app.base)
+        .env_remove("PGPASSWORD")
+        .output()
+        .await
+        .expect("running pg-catalog-sync");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("catalog - (whole server)"), "{stdout}");
+    let sync_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sync    "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    let (_, parent) = app.get(&format!("/syncs/{sync_id}")).await;
+    assert_eq!(parent["status"], "queued", "{parent}");
+    assert_eq!(parent["databases"], json!({}));
+    assert_eq!(parent["schemas"], json!({"include": ["public"]}));
+}
