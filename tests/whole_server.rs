@@ -436,3 +436,30 @@ async fn the_cli_queues_a_whole_server_sync_with_dbname_star() {
     assert_eq!(parent["databases"], json!({}));
     assert_eq!(parent["schemas"], json!({"include": ["public"]}));
 }
+
+#[tokio::test]
+async fn retention_deletes_an_ended_parent_and_keeps_each_catalogs_latest_sync() {
+    let app = spawn_app().await;
+    let mut config = worker_config(&app);
+    config.sync_retention = Duration::from_secs(1);
+    let _worker = app.start_worker(config).await;
+    let db = database_with_table("ws_kept").await;
+    let mut body = sync_body("*");
+    body["databases"] = json!({ "include": [&db.name] });
+    let sync_id = post_server_sync(&app, &body).await;
+    let (parent, children) = ended(&app, &sync_id).await;
+    assert_eq!(parent["status"], "succeeded", "{parent}");
+    let child = children[&db.name]["sync_id"].as_str().unwrap().to_owned();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.get(&format!("/syncs/{sync_id}")).await.0 != StatusCode::NOT_FOUND {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention never deleted the parent"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, kept) = app.get(&format!("/syncs/{child}")).await;
+    assert_eq!(status, StatusCode::OK, "the catalog's latest sync is kept");
+    assert_eq!(kept["status"], "succeeded");
+}
