@@ -230,9 +230,12 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
         .call(api.request(Method::POST, "/sync").json(&body))
         .await?;
     let sync_id = accepted["sync_id"].as_str().unwrap_or_default().to_owned();
+    // A whole-server sync (`--dbname '*'`) has no catalog of its own.
     println!(
         "catalog {}",
-        accepted["catalog_id"].as_str().unwrap_or_default()
+        accepted["catalog_id"]
+            .as_str()
+            .unwrap_or("- (whole server)")
     );
     println!(
         "sync    {sync_id} ({})",
@@ -243,7 +246,13 @@ pub async fn sync(args: SyncArgs) -> anyhow::Result<bool> {
     }
     let sync = follow(&api, &sync_id).await?;
     print_sync(&sync);
-    Ok(sync["status"] == "succeeded")
+    Ok(sync["status"] == "succeeded" && all_databases_succeeded(&sync))
+}
+
+/// Whether every database of a whole-server sync succeeded (true for a catalog's sync).
+fn all_databases_succeeded(sync: &Value) -> bool {
+    let summary = &sync["summary"];
+    summary.is_null() || summary["databases"] == summary["succeeded"]
 }
 
 /// Long-polls the sync until it ends, showing its status as it goes: one line that updates in
@@ -294,6 +303,21 @@ fn print_sync(sync: &Value) {
     );
     if let Some(error) = sync["last_error"].as_str() {
         println!("error   {error}");
+    }
+    if let Some(children) = sync["children"].as_array() {
+        for child in children {
+            let error = child["last_error"]
+                .as_str()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default();
+            println!(
+                "database {}  {}  {}{error}",
+                text(&child["dbname"]),
+                text(&child["status"]),
+                text(&child["catalog_id"]),
+            );
+        }
+        return;
     }
     let stats = &sync["stats"];
     if stats.is_object() {

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// The token is limited to other catalogs (403).
     #[error("this token is not allowed to reach catalog {0}")]
     CatalogNotAllowed(uuid::Uuid),
+    /// A token limited to catalogs asked for a whole-server sync, which reaches every
+    /// catalog of a server (403).
+    #[error(
+        "this token is limited to some catalogs; a whole-server sync needs a token that is not"
+    )]
+    ServerNotAllowed,
     /// A dashboard form without a valid token of this dashboard's pages (403).
     #[error(
         "this form did not come from a page of this dashboard (or is too old): reload the page and try again"
@@ -77,6 +83,7 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
             Self::CatalogNotAllowed(_) => (StatusCode::FORBIDDEN, "catalog_not_allowed"),
+            Self::ServerNotAllowed => (StatusCode::FORBIDDEN, "server_not_allowed"),
             Self::FormRefused => (StatusCode::FORBIDDEN, "form_refused"),
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

@@ -108,17 +108,17 @@ impl ReadCache {
     /// them. (`finished_at` is the store's clock; a skew between the clocks only moves the
     /// window in which the notification alone does it.)
     pub fn saw_sync(&self, sync: &SyncRow) {
-        let Some(finished_at) = sync.finished_at else {
+        let (Some(finished_at), Some(catalog_id)) = (sync.finished_at, sync.catalog_id) else {
             return;
         };
         let last_retired = self
             .versions
             .lock()
             .expect("the versions lock")
-            .get(&sync.catalog_id)
+            .get(&catalog_id)
             .map(|(_, at)| *at);
         if last_retired.is_none_or(|at| at < finished_at) {
-            self.catalog_changed(sync.catalog_id);
+            self.catalog_changed(catalog_id);
         }
     }
 
@@ -226,7 +226,7 @@ mod tests {
     fn sync(catalog_id: Uuid, finished_at: Option<DateTime<Utc>>) -> SyncRow {
         SyncRow {
             id: Uuid::now_v7(),
-            catalog_id,
+            catalog_id: Some(catalog_id),
             status: if finished_at.is_some() {
                 SyncStatus::Succeeded
             } else {
@@ -242,6 +242,7 @@ mod tests {
             stats: None,
             schema_filter: None,
             progress: None,
+            databases: None,
         }
     }
 

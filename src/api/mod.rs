@@ -20,6 +20,7 @@ pub(crate) mod past;
 pub mod rate_limit;
 pub(crate) mod schedules;
 pub(crate) mod search;
+mod server_syncs;
 pub(crate) mod sync_request;
 pub(crate) mod syncs;
 mod watch;

@@ -85,7 +85,7 @@ pub async fn snapshot(
             let found = syncs::get(&state.pool, id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("no sync {}", id.uuid())))?;
-            if found.catalog_id != catalog {
+            if found.catalog_id != Some(catalog) {
                 return Err(ApiError::validation(
                     "sync",
                     format!("sync {} is not a sync of catalog {catalog}", id.uuid()),

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::extract::only_fields;
-use crate::catalog::{MAX_NAME_BYTES, SchemaFilter};
+use crate::catalog::{DatabaseSelection, MAX_NAME_BYTES, SchemaFilter};
 use crate::error::ApiError;
 use crate::source::{
     MAX_CLIENT_CERT_BYTES, MAX_CLIENT_KEY_BYTES, MAX_ROOT_CERT_BYTES, PemContent, SourceSecrets,
@@ -26,6 +26,8 @@ pub(super) struct SyncRequest {
     /// Sealed at once; never stored in clear nor returned.
     #[schema(max_length = 1024)]
     password: Option<String>,
+    /// The database to sync, or `*` for every database of the server (a whole-server sync;
+    /// may be left out when `databases` is given).
     #[schema(min_length = 1, max_length = 1024)]
     dbname: String,
     /// `disable`, `allow`, `prefer`, `require`, `verify-ca` or `verify-full`.
@@ -44,9 +46,16 @@ pub(super) struct SyncRequest {
     sslkey: Option<String>,
     /// Which schemas to read: `{"include": [...], "exclude": [...]}`; all user schemas by default.
     schemas: Option<SchemaFilter>,
+    /// A whole-server sync's databases: `{"include": [...], "exclude": [...]}` (exact names);
+    /// every connectable, non-template database the user may connect to by default. Only with
+    /// `dbname` `*` or without `dbname`.
+    databases: Option<DatabaseSelection>,
 }
 
-const FIELDS: [&str; 10] = [
+/// The `dbname` of a whole-server sync.
+pub(super) const WHOLE_SERVER: &str = "*";
+
+const FIELDS: [&str; 11] = [
     "host",
     "port",
     "user",
@@ -57,6 +66,7 @@ const FIELDS: [&str; 10] = [
     "sslcert",
     "sslkey",
     "schemas",
+    "databases",
 ];
 const SSL_MODES: [&str; 6] = [
     "disable",
@@ -231,6 +241,79 @@ pub(super) fn parse_schema_filter(value: Option<&Value>) -> Result<SchemaFilter,
     })
 }
 
+/// What a `POST /sync` body covers: one database, or the databases of a whole server. A
+/// `databases` selection makes a whole-server sync, and then `dbname` is `*` or absent (it is
+/// set to `*` in `body`); a `dbname` naming one database with `databases` is refused.
+pub(super) fn parse_scope(
+    body: &mut Map<String, Value>,
+) -> Result<Option<DatabaseSelection>, ApiError> {
+    let selection = body.get("databases").filter(|v| !v.is_null()).cloned();
+    let whole = match body.get("dbname") {
+        None | Some(Value::Null) if selection.is_some() => {
+            body.insert("dbname".into(), WHOLE_SERVER.into());
+            true
+        }
+        Some(Value::String(d)) if d.trim() == WHOLE_SERVER => true,
+        _ if selection.is_some() => {
+            return Err(ApiError::validation(
+                "databases",
+                "is for a whole-server sync: give dbname \"*\" or leave dbname out",
+            ));
+        }
+        _ => false,
+    };
+    if !whole {
+        return Ok(None);
+    }
+    let Some(selection) = selection else {
+        return Ok(Some(DatabaseSelection::default()));
+    };
+    let Value::Object(object) = &selection else {
+        return Err(ApiError::validation(
+            "databases",
+            "must be an object with \"include\" and/or \"exclude\" lists",
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "include" && *k != "exclude") {
+        return Err(ApiError::validation(
+            format!("databases.{unknown}"),
+            "unknown field; expected include or exclude",
+        ));
+    }
+    let list = |key: &str| -> Result<Option<Vec<String>>, ApiError> {
+        let field = format!("databases.{key}");
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) if key == "include" && items.is_empty() => Err(
+                ApiError::validation(&field, "must name at least one database"),
+            ),
+            Some(Value::Array(items)) if items.len() <= 1000 => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s)
+                        if !s.is_empty() && s.len() <= MAX_NAME_BYTES && !s.contains('\0') =>
+                    {
+                        Ok(s.clone())
+                    }
+                    _ => Err(ApiError::validation(
+                        &field,
+                        format!("must hold database names (non-empty strings of at most {MAX_NAME_BYTES} bytes)"),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::validation(
+                &field,
+                "must be a list of at most 1000 database names",
+            )),
+        }
+    };
+    Ok(Some(DatabaseSelection {
+        include: list("include")?,
+        exclude: list("exclude")?.unwrap_or_default(),
+    }))
+}
+
 /// A non-blank string field without NUL bytes, at most `max` bytes long.
 fn required_text(body: &Map<String, Value>, field: &str, max: usize) -> Result<String, ApiError> {
     match body.get(field) {
@@ -292,6 +375,47 @@ mod tests {
         let mut missing = ok.clone();
         missing.as_object_mut().unwrap().remove("host");
         assert_eq!(field_of(missing), "host");
+    }
+
+    fn scope_of(v: Value) -> Result<Option<DatabaseSelection>, ApiError> {
+        let mut body = v.as_object().unwrap().clone();
+        parse_scope(&mut body)
+    }
+
+    #[test]
+    fn a_star_or_a_selection_makes_a_whole_server_sync() {
+        let one = json!({"dbname": "app"});
+        assert_eq!(scope_of(one).unwrap(), None);
+        let all = json!({"dbname": "*"});
+        assert_eq!(scope_of(all).unwrap(), Some(DatabaseSelection::default()));
+        let mut implied = json!({"databases": {"include": ["a"], "exclude": ["b"]}});
+        let selection = parse_scope(implied.as_object_mut().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(selection.include, Some(vec!["a".to_owned()]));
+        assert_eq!(selection.exclude, vec!["b".to_owned()]);
+        assert_eq!(implied["dbname"], "*");
+        let field = |v: Value| match scope_of(v) {
+            Err(ApiError::Validation { field, .. }) => field,
+            other => panic!("expected a validation error, got {:?}", other.ok()),
+        };
+        assert_eq!(
+            field(json!({"dbname": "app", "databases": {}})),
+            "databases"
+        );
+        assert_eq!(field(json!({"dbname": "*", "databases": []})), "databases");
+        assert_eq!(
+            field(json!({"dbname": "*", "databases": {"include": []}})),
+            "databases.include"
+        );
+        assert_eq!(
+            field(json!({"databases": {"exclude": [""]}})),
+            "databases.exclude"
+        );
+        assert_eq!(
+            field(json!({"databases": {"only": ["a"]}})),
+            "databases.only"
+        );
     }
 
     #[test]

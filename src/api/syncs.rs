@@ -19,7 +19,8 @@ use super::openapi::{
     BodyErrors, CatalogId as CatalogIdParam, ReadErrors, SyncId, WaitOutcome, WaitParam,
     WaitResponses,
 };
-use super::sync_request::{SyncRequest, parse_schema_filter, parse_sync_request};
+use super::server_syncs::{self, ChildView};
+use super::sync_request::{SyncRequest, parse_schema_filter, parse_scope, parse_sync_request};
 use super::watch;
 use crate::access::Caller;
 use crate::catalog::SchemaFilter;
@@ -28,6 +29,7 @@ use crate::queue::{EnqueueRequest, SealedCredentials};
 use crate::store::catalogs::catalog_id_for;
 use crate::store::progress::ProgressReport;
 use crate::store::schedules;
+use crate::store::server_syncs::{ServerSummary, lock_active_children};
 use crate::store::syncs::{self, AttemptRow, SyncRow, SyncStatus};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,7 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct SyncAccepted {
-    catalog_id: Uuid,
+    /// The catalog the sync writes; null for a whole-server sync (its status lists the
+    /// databases' catalogs once discovery found them).
+    catalog_id: Option<Uuid>,
     sync_id: Uuid,
     status: SyncStatus,
 }
@@ -48,6 +52,10 @@ pub(super) struct SyncAccepted {
 /// Validates the source's connection details and enqueues a sync; never touches the source.
 /// With `?wait=30s` it then waits for the sync to end: 200 when it succeeded, 502 when it
 /// failed (the source's error), 504 when the wait ended first.
+///
+/// With `dbname` `*` (or a `databases` selection) it enqueues a whole-server sync: a worker
+/// lists the server's databases and syncs each into its own catalog, under this sync, whose
+/// status lists them (`children`). Its `catalog_id` is null.
 #[utoipa::path(
     post, path = "/sync", tag = "syncs",
     security(("bearer" = ["sync"])),
@@ -63,15 +71,25 @@ async fn create_sync(
     State(state): State<AppState>,
     caller: Caller,
     query: QueryParams,
-    JsonObject(body): JsonObject,
+    JsonObject(mut body): JsonObject,
 ) -> Result<Response, ApiError> {
     query.only(&["wait"])?;
     let wait = query.get("wait").map(watch::parse_wait).transpose()?;
+    let whole_server = parse_scope(&mut body)?;
     let (target, secrets) = parse_sync_request(&body)?;
     state
         .source_policy
         .check_host(&target.host)
         .map_err(|message| ApiError::validation("host", message))?;
+    if let Some(databases) = whole_server {
+        let schemas = parse_schema_filter(body.get("schemas"))?;
+        let sync_id =
+            server_syncs::create(&state, &caller, target, secrets, databases, schemas).await?;
+        let mut response = answer_new(&state, sync_id, None, wait).await?;
+        let target = AuditTarget(format!("/syncs/{sync_id}"));
+        response.extensions_mut().insert(target);
+        return Ok(response);
+    }
     let catalog = catalog_id_for(&target.host, target.port, &target.dbname);
     authorize::reach(&caller, catalog)?;
     let schemas = parse_schema_filter(body.get("schemas"))?;
@@ -100,7 +118,10 @@ pub(super) async fn reach_sync(
     let sync = syncs::get(&state.pool, id.into())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
-    authorize::reach(caller, sync.catalog_id)
+    match sync.catalog_id {
+        Some(catalog) => authorize::reach(caller, catalog),
+        None => server_syncs::reach_server(caller),
+    }
 }
 
 /// Enqueues `request` and answers 202 with the sync (a new one, or the catalog's active one);
@@ -110,11 +131,25 @@ async fn enqueue_and_answer(
     request: EnqueueRequest,
     wait: Option<std::time::Duration>,
 ) -> Result<Response, ApiError> {
-    let enqueued = state.enqueuer.enqueue(request).await?;
-    if enqueued.created {
+    let queued = state.enqueuer.enqueue(request).await?;
+    let enqueued = Enqueued {
+        catalog_id: Some(queued.catalog_id),
+        sync_id: queued.sync_id,
+        status: queued.status,
+    };
+    if queued.created {
         metrics::counter!("pgcs_syncs_enqueued_total").increment(1);
-        tracing::info!(sync_id = %enqueued.sync_id, catalog_id = %enqueued.catalog_id, "sync queued");
+        tracing::info!(sync_id = %queued.sync_id, catalog_id = %queued.catalog_id, "sync queued");
     }
+    answer_enqueued(state, enqueued, wait).await
+}
+
+/// Answers 202 with the sync, or with `wait`, waits for it to end first.
+async fn answer_enqueued(
+    state: &AppState,
+    enqueued: Enqueued,
+    wait: Option<std::time::Duration>,
+) -> Result<Response, ApiError> {
     let location = format!("/syncs/{}", enqueued.sync_id);
     if let Some(wait) = wait {
         return waited_response(state, enqueued.sync_id, wait, location).await;
@@ -131,11 +166,34 @@ async fn enqueue_and_answer(
         .into_response())
 }
 
+/// [`answer_enqueued`] for a sync just queued, of `catalog` (none for a whole-server sync).
+async fn answer_new(
+    state: &AppState,
+    sync_id: Uuid,
+    catalog: Option<Uuid>,
+    wait: Option<std::time::Duration>,
+) -> Result<Response, ApiError> {
+    let enqueued = Enqueued {
+        catalog_id: catalog,
+        sync_id,
+        status: SyncStatus::Queued,
+    };
+    answer_enqueued(state, enqueued, wait).await
+}
+
+/// A sync that answers a request.
+struct Enqueued {
+    catalog_id: Option<Uuid>,
+    sync_id: Uuid,
+    status: SyncStatus,
+}
+
 /// A sync as clients see it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SyncView {
     pub sync_id: Uuid,
-    pub catalog_id: Uuid,
+    /// Null for a whole-server sync.
+    pub catalog_id: Option<Uuid>,
     pub status: SyncStatus,
     pub attempts: i32,
     pub max_attempts: i32,
@@ -153,6 +211,15 @@ pub struct SyncView {
     pub schemas: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<AttemptRow>>,
+    /// A whole-server sync's database selection (`{}`: every database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Value>,
+    /// A whole-server sync's databases, in name order (none until discovery found them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<ChildView>>,
+    /// How a whole-server sync's databases stand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ServerSummary>,
 }
 
 impl From<SyncRow> for SyncView {
@@ -173,6 +240,9 @@ impl From<SyncRow> for SyncView {
             progress,
             schemas: s.schema_filter,
             attempt_log: None,
+            databases: s.databases,
+            children: None,
+            summary: None,
         }
     }
 }
@@ -213,7 +283,8 @@ async fn waited_response(
             )),
         ),
     };
-    let view = SyncView::from(sync);
+    let mut view = SyncView::from(sync);
+    server_syncs::add_children(state, &mut view).await?;
     let headers = [(LOCATION, location)];
     Ok(match error {
         None => (status, headers, Json(view)).into_response(),
@@ -249,11 +320,13 @@ async fn get_sync(
     state.cache.saw_sync(&sync);
     let mut view = SyncView::from(sync);
     view.attempt_log = Some(syncs::attempts(&state.pool, id.into()).await?);
+    server_syncs::add_children(&state, &mut view).await?;
     Ok(Json(view))
 }
 
 /// Cancels a queued or running sync: 200 with the sync, now `cancelled`; 409 when it had
-/// already ended. A running sync stops at its next step and writes nothing.
+/// already ended. A running sync stops at its next step and writes nothing. Cancelling a
+/// whole-server sync cancels those of its databases' syncs that have not ended.
 #[utoipa::path(
     delete, path = "/syncs/{id}", tag = "syncs",
     security(("bearer" = ["sync"])),
@@ -281,7 +354,15 @@ pub(crate) async fn cancel(
 ) -> Result<SyncRow, ApiError> {
     reach_sync(state, caller, id).await?;
     let mut tx = state.pool.begin().await?;
+    // A parent's children are locked before the parent, the order in which a child's end
+    // locks them.
+    let children = lock_active_children(&mut tx, id.into()).await?;
     let outcome = syncs::cancel(&mut tx, id.into()).await?;
+    if let syncs::Cancelled::Done(_) = outcome {
+        for child in &children {
+            syncs::cancel(&mut tx, (*child).into()).await?;
+        }
+    }
     tx.commit().await?;
     match outcome {
         syncs::Cancelled::Done(sync) => {
@@ -319,6 +400,10 @@ async fn retry_sync(
     query.only(&["wait"])?;
     let wait = query.get("wait").map(watch::parse_wait).transpose()?;
     let id = parse_id("sync_id", &id)?;
+    if let Some(request) = server_syncs::retry_request(&state, &caller, id).await? {
+        let sync_id = server_syncs::enqueue_again(&state, request).await?;
+        return answer_new(&state, sync_id, None, wait).await;
+    }
     let request = retry_request(&state, &caller, id).await?;
     enqueue_and_answer(&state, request, wait).await
 }
@@ -332,14 +417,17 @@ pub(crate) async fn retry_request(
     let old = syncs::retry_source(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sync {id}")))?;
-    authorize::reach(caller, old.catalog_id)?;
+    let catalog = old.catalog_id.ok_or_else(|| {
+        ApiError::Conflict("a whole-server sync is retried with POST /syncs/{id}/retry".into())
+    })?;
+    authorize::reach(caller, catalog)?;
     if !matches!(old.status, SyncStatus::Failed | SyncStatus::Cancelled) {
         return Err(ApiError::Conflict(format!(
             "only a failed or cancelled sync can be retried; this one is {}",
             old.status
         )));
     }
-    tracing::info!(sync_id = %id, catalog_id = %old.catalog_id, "retrying sync");
+    tracing::info!(sync_id = %id, catalog_id = %catalog, "retrying sync");
     request_again(state, id.as_bytes(), old.credentials, old.schema_filter)
 }
 

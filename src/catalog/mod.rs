@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod classify;
+mod database_selection;
 pub mod ddl;
 pub mod effective;
 mod links;
@@ -19,6 +20,7 @@ mod validate;
 use serde::{Deserialize, Serialize};
 
 pub use access::{Access, ObjectType, Policy, Privilege};
+pub use database_selection::{DatabaseSelection, Selected};
 pub use links::{Dependent, Links, Partition};
 pub use objects::{DatabaseObject, SchemaObject};
 pub use schema_filter::SchemaFilter;

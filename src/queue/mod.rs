@@ -9,6 +9,7 @@ pub mod delivery;
 mod enqueue;
 mod housekeeping;
 mod runner;
+mod server;
 pub mod source_slots;
 mod worker;
 
@@ -22,6 +23,7 @@ use crate::telemetry::TraceContext;
 
 pub use enqueue::{EnqueueError, EnqueueRequest, Enqueued, Enqueuer, enqueue_all, enqueue_all_in};
 pub use runner::{RetryPolicy, SyncRunner};
+pub use server::{ServerJob, ServerRequest, enqueue_server};
 pub use worker::{Worker, WorkerHandle};
 
 /// How many times apalis may hand one job to a worker. Deliveries beyond the first happen only
@@ -107,4 +109,14 @@ pub struct SyncJob {
     /// (absent when traces are not exported, and in scheduled syncs: they start a trace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
+}
+
+/// A job of the sync queue: a catalog's sync, or a whole-server sync's discovery. Untagged, so
+/// the payload of a catalog's sync is the [`SyncJob`] itself; a [`ServerJob`] is told apart by
+/// its `databases` field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Job {
+    Server(ServerJob),
+    Catalog(SyncJob),
 }

@@ -67,6 +67,8 @@ pub struct SyncRunner {
     pub slots: Option<SourceSlots>,
     /// The webhook queue the events of ended syncs are delivered through.
     pub webhook_queue: Arc<str>,
+    /// The sync queue, where a whole-server sync's discovery queues its children.
+    pub queue: Arc<str>,
 }
 
 impl SyncRunner {

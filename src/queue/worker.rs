@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::delivery::{Deliverer, DeliverySettings};
 use super::housekeeping::Housekeeping;
 use super::source_slots::SourceSlots;
-use super::{RetryPolicy, SyncJob, SyncRunner};
+use super::{Job, RetryPolicy, SyncRunner};
 use crate::access::{SourcePolicy, Subject};
 use crate::config::WorkerConfig;
 use crate::crypto::CredentialsKey;
@@ -106,6 +106,7 @@ impl Worker {
             shutdown: CancellationToken::new(),
             slots,
             webhook_queue: webhook_queue.into(),
+            queue: config.store.queue_name.as_str().into(),
         };
         Ok(Self {
             name: unique_worker_name(config.worker_name.as_deref()),
@@ -207,7 +208,7 @@ async fn consume(
     let poll = WorkerConfig::ms(config.poll_interval_ms.max(1));
     // LISTEN/NOTIFY wakes an idle worker at once; the short poll catches what a notification
     // misses (delayed and re-queued jobs, a wake-up lost during a fetch).
-    let syncs = PostgresStorage::<SyncJob>::new(pool)
+    let syncs = PostgresStorage::<Job>::new(pool)
         .with_config(queue_config(&config.store.queue_name, config.batch_size))
         .with_pubsub()
         .poll_with_interval(poll);
@@ -263,17 +264,26 @@ async fn handle_delivery(
         })
 }
 
-/// The apalis handler: runs one sync job on its own task, so syncs use every core (apalis
-/// drives all of a worker's handlers from one task).
+/// The apalis handler: runs one sync job (or a whole-server sync's discovery) on its own task,
+/// so syncs use every core (apalis drives all of a worker's handlers from one task).
 async fn handle_sync(
-    job: SyncJob,
+    job: Job,
     runner: Data<Arc<SyncRunner>>,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
     let runner = Arc::clone(&runner);
     let name = worker.name().to_owned();
-    let sync_id = job.sync_id;
-    let result = tokio::spawn(async move { runner.run(&job, &name).await }).await?;
+    let sync_id = match &job {
+        Job::Catalog(job) => job.sync_id,
+        Job::Server(job) => job.sync_id,
+    };
+    let result = tokio::spawn(async move {
+        match &job {
+            Job::Catalog(job) => runner.run(job, &name).await,
+            Job::Server(job) => runner.discover(job, &name).await,
+        }
+    })
+    .await?;
     result.map_err(|e| {
         warn!(%sync_id, error = %e, "sync released to the queue");
         e.into()

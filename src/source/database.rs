@@ -106,6 +106,53 @@ impl DatabaseSource {
             .map_err(classify)
     }
 
+    /// The databases of `target`'s server the user may connect to: connectable, not
+    /// templates, with CONNECT for the user. It connects to the `postgres` database, or to
+    /// `template1` where `postgres` is absent or refuses the user (`target.dbname` is ignored).
+    pub async fn list_databases(
+        &self,
+        target: &SourceTarget,
+        secrets: &SourceSecrets,
+    ) -> Result<Vec<String>, SourceError> {
+        let mut error = None;
+        for dbname in DISCOVERY_DATABASES {
+            let target = SourceTarget {
+                dbname: dbname.to_owned(),
+                ..target.clone()
+            };
+            let options = self.connect_options(&target, secrets).await?;
+            let run = async {
+                let mut conn = options.connect().await?;
+                let names = sqlx::query_scalar(
+                    "SELECT datname::text FROM pg_database
+                     WHERE datallowconn AND NOT datistemplate
+                       AND has_database_privilege(oid, 'CONNECT')
+                     ORDER BY datname",
+                )
+                .fetch_all(&mut conn)
+                .await;
+                let _ = conn.close().await;
+                names
+            };
+            let listed =
+                tokio::time::timeout(self.limits.connect_timeout + self.limits.timeout, run)
+                    .await
+                    .map_err(|_| {
+                        SourceError::transient("listing the server's databases timed out")
+                    })?;
+            match listed {
+                Ok(names) => return Ok(names),
+                Err(sqlx::Error::Database(db))
+                    if matches!(db.code().as_deref(), Some("3D000" | "42501")) =>
+                {
+                    error = Some(classify(sqlx::Error::Database(db)));
+                }
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Err(error.expect("every discovery database was tried"))
+    }
+
     /// Connection options to an address the source policy allows: the host is resolved and
     /// checked, and the connection goes to the checked address (`hostaddr`: DNS cannot answer
     /// differently in between), while TLS sends the host's name and, with `verify-full`, checks
@@ -161,6 +208,10 @@ impl DatabaseSource {
         Ok(options)
     }
 }
+
+/// The databases whole-server discovery connects to, in turn: the first that exists and admits
+/// the user answers.
+const DISCOVERY_DATABASES: [&str; 2] = ["postgres", "template1"];
 
 /// Sorts a failed read: a query's error by [`classify`], the rest (the read's own machinery
 /// failing) as worth another try.

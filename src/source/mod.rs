@@ -191,6 +191,22 @@ impl MetadataSource {
         }
     }
 
+    /// The databases of the server of `target` a whole-server sync may cover; only a database
+    /// source can list them.
+    pub async fn list_databases(
+        &self,
+        target: &SourceTarget,
+        secrets: &SourceSecrets,
+    ) -> Result<Vec<String>, SourceError> {
+        match self {
+            Self::Database(source) => source.list_databases(target, secrets).await,
+            Self::Http(_) => Err(SourceError::permanent(
+                "a whole-server sync needs to read the source database itself; this worker \
+                 reads metadata from EXTERNAL_METADATA_URL",
+            )),
+        }
+    }
+
     /// Whether [`probe`](Self::probe) can tell an unchanged catalog.
     pub fn can_probe(&self) -> bool {
         matches!(self, Self::Database(_))

@@ -32,19 +32,21 @@ impl State {
 /// What `id` names, if anything: a catalog, a sync, or a sync that retention deleted but
 /// whose changes the history still holds.
 pub async fn resolve(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<State>> {
-    let found = sqlx::query!(
-        r#"SELECT kind AS "kind!", catalog_id AS "catalog_id!" FROM (
-               SELECT 'catalog' AS kind, id AS catalog_id FROM catalogs WHERE id = $1
-               UNION ALL
-               SELECT 'sync', catalog_id FROM syncs WHERE id = $1
-               UNION ALL
-               (SELECT 'sync', catalog_id FROM catalog_changes WHERE sync_id = $1 LIMIT 1)
-           ) found
-           LIMIT 1"#,
-        id
+    // A whole-server sync has no catalog, so names no state of one.
+    let found: Option<(String, Uuid)> = sqlx::query_as(
+        "SELECT kind, catalog_id FROM (
+             SELECT 'catalog' AS kind, id AS catalog_id FROM catalogs WHERE id = $1
+             UNION ALL
+             SELECT 'sync', catalog_id FROM syncs WHERE id = $1 AND catalog_id IS NOT NULL
+             UNION ALL
+             (SELECT 'sync', catalog_id FROM catalog_changes WHERE sync_id = $1 LIMIT 1)
+         ) found
+         LIMIT 1",
     )
+    .bind(id)
     .fetch_optional(db)
     .await?;
+    let found = found.map(|(kind, catalog_id)| Found { kind, catalog_id });
     Ok(found.map(|f| match f.kind.as_str() {
         "catalog" => State::Catalog(f.catalog_id.into()),
         _ => State::Sync {
@@ -52,6 +54,11 @@ pub async fn resolve(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<S
             catalog: f.catalog_id.into(),
         },
     }))
+}
+
+struct Found {
+    kind: String,
+    catalog_id: Uuid,
 }
 
 /// One object's changes composed, as they are applied in order.

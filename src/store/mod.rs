@@ -20,6 +20,7 @@ pub mod progress;
 pub mod reads;
 pub mod schedules;
 pub mod search;
+pub mod server_syncs;
 pub mod snapshot;
 pub mod states;
 pub mod syncs;

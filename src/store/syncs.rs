@@ -86,10 +86,11 @@ impl sqlx::Decode<'_, sqlx::Postgres> for SyncStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SyncRow {
     pub id: Uuid,
-    pub catalog_id: Uuid,
+    /// `None` for a whole-server sync (a parent; see [`super::server_syncs`]).
+    pub catalog_id: Option<Uuid>,
     pub status: SyncStatus,
     pub attempts: i32,
     pub max_attempts: i32,
@@ -102,7 +103,13 @@ pub struct SyncRow {
     pub schema_filter: Option<serde_json::Value>,
     /// A running sync's last [`ProgressReport`].
     pub progress: Option<serde_json::Value>,
+    /// A whole-server sync's database selection.
+    pub databases: Option<serde_json::Value>,
 }
+
+/// The columns of a [`SyncRow`].
+const SYNC_COLUMNS: &str = "id, catalog_id, status, attempts, max_attempts, last_error, \
+     source_kind, enqueued_at, started_at, finished_at, stats, schema_filter, progress, databases";
 
 impl SyncRow {
     /// How far the sync is: a running sync's last report, or that a sync not started yet waits
@@ -128,34 +135,32 @@ pub struct AttemptRow {
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: SyncId) -> sqlx::Result<Option<SyncRow>> {
-    sqlx::query_as!(
-        SyncRow,
-        r#"SELECT id, catalog_id, status AS "status: _", attempts, max_attempts, last_error,
-                  source_kind,
-                  enqueued_at, started_at, finished_at, stats, schema_filter, progress
-           FROM syncs WHERE id = $1"#,
-        id.uuid()
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SYNC_COLUMNS} FROM syncs WHERE id = $1"
+    )))
+    .bind(id.uuid())
     .fetch_optional(db)
     .await
 }
 
 /// What a manual retry needs of a sync: its status, and the credentials and schema filter it
 /// ran with (the credentials are gone once it succeeded or retention removed them).
+#[derive(sqlx::FromRow)]
 pub struct RetrySource {
-    pub catalog_id: Uuid,
+    /// `None` for a whole-server sync.
+    pub catalog_id: Option<Uuid>,
     pub status: SyncStatus,
     pub credentials: Option<serde_json::Value>,
     pub schema_filter: Option<serde_json::Value>,
+    /// A whole-server sync's database selection.
+    pub databases: Option<serde_json::Value>,
 }
 
 pub async fn retry_source(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<RetrySource>> {
-    sqlx::query_as!(
-        RetrySource,
-        r#"SELECT catalog_id, status AS "status: _", credentials, schema_filter
-           FROM syncs WHERE id = $1"#,
-        id
+    sqlx::query_as(
+        "SELECT catalog_id, status, credentials, schema_filter, databases FROM syncs WHERE id = $1",
     )
+    .bind(id)
     .fetch_optional(db)
     .await
 }
@@ -175,10 +180,11 @@ pub async fn latest_with_credentials(
     .await?;
     Ok(row.map(|r| {
         let source = RetrySource {
-            catalog_id: r.catalog_id,
+            catalog_id: Some(r.catalog_id),
             status: r.status,
             credentials: r.credentials,
             schema_filter: r.schema_filter,
+            databases: None,
         };
         (r.id, source)
     }))
@@ -206,7 +212,9 @@ pub async fn apply_retention(db: &sqlx::PgPool, age: std::time::Duration) -> sql
     )
     .execute(db)
     .await?;
-    Ok(deleted.rows_affected())
+    let parents =
+        super::server_syncs::apply_retention(db, std::time::Duration::from_secs_f64(age)).await?;
+    Ok(deleted.rows_affected() + parents)
 }
 
 /// How many syncs are in each status.
@@ -264,21 +272,17 @@ pub async fn list_for_catalog(
     limit: i64,
 ) -> sqlx::Result<Vec<SyncRow>> {
     let (after_ts, after_id) = after.unzip();
-    sqlx::query_as!(
-        SyncRow,
-        r#"SELECT id, catalog_id, status AS "status: _", attempts, max_attempts, last_error,
-                  source_kind,
-                  enqueued_at, started_at, finished_at, stats, schema_filter, progress
-           FROM syncs
-           WHERE catalog_id = $1
-             AND ($2::timestamptz IS NULL OR (enqueued_at, id) < ($2, $3::uuid))
-           ORDER BY enqueued_at DESC, id DESC
-           LIMIT $4"#,
-        catalog_id.uuid(),
-        after_ts,
-        after_id,
-        limit
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SYNC_COLUMNS} FROM syncs
+         WHERE catalog_id = $1
+           AND ($2::timestamptz IS NULL OR (enqueued_at, id) < ($2, $3::uuid))
+         ORDER BY enqueued_at DESC, id DESC
+         LIMIT $4"
+    )))
+    .bind(catalog_id.uuid())
+    .bind(after_ts)
+    .bind(after_id)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

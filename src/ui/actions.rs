@@ -202,7 +202,9 @@ async fn cancel(
     answer(
         async {
             let sync = syncs::cancel(&state, &caller, parse_id("sync_id", &id)?).await?;
-            Ok(sync.catalog_id)
+            // The dashboard lists catalogs' syncs; a whole-server sync has no page to go back to.
+            sync.catalog_id
+                .ok_or_else(|| ApiError::NotFound("a whole-server sync has no catalog".into()))
         }
         .await,
     )
