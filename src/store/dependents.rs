@@ -145,29 +145,37 @@ pub async fn dependents(
     relation: &str,
     column: Option<&str>,
 ) -> sqlx::Result<Vec<Dependent>> {
-    let rows: Vec<(String, String, Option<String>, String, Json<Vec<PathStep>>)> =
-        sqlx::query_as(DEPENDENTS)
-            .bind(stored_as)
-            .bind(schema)
-            .bind(relation)
-            .bind(column)
-            .bind(MAX_DEPTH)
-            .fetch_all(db)
-            .await?;
+    let rows: Vec<DependentRow> = sqlx::query_as(DEPENDENTS)
+        .bind(stored_as)
+        .bind(schema)
+        .bind(relation)
+        .bind(column)
+        .bind(MAX_DEPTH)
+        .fetch_all(db)
+        .await?;
     let mut found: Vec<Dependent> = rows
         .into_iter()
-        .filter_map(|(kind, schema, relation, name, Json(path))| {
+        .filter_map(|row| {
             Some(Dependent {
-                kind: DependentKind::parse(&kind)?,
-                schema,
-                relation,
-                name,
-                path,
+                kind: DependentKind::parse(&row.kind)?,
+                schema: row.schema,
+                relation: row.relation,
+                name: row.name,
+                path: row.path.0,
             })
         })
         .collect();
     found.sort_by_cached_key(Dependent::sort_key);
     Ok(found)
+}
+
+#[derive(sqlx::FromRow)]
+struct DependentRow {
+    kind: String,
+    schema: String,
+    relation: Option<String>,
+    name: String,
+    path: Json<Vec<PathStep>>,
 }
 
 /// `$1` the snapshot, `$2`.`$3` the relation, `$4` the column or NULL, `$5` the depth cap.
