@@ -216,6 +216,33 @@ pub struct RelationUse {
     pub columns: Option<Vec<String>>,
 }
 
+impl RelationUse {
+    /// `uses` with each relation once, in (schema, name) order, reading the union of the
+    /// columns its entries read (the whole relation if any of them reads it whole).
+    pub fn merged(uses: &[RelationUse]) -> Vec<RelationUse> {
+        let mut sorted: Vec<&RelationUse> = uses.iter().collect();
+        sorted.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        sorted
+            .chunk_by(|a, b| (&a.schema, &a.name) == (&b.schema, &b.name))
+            .map(|same| {
+                let columns = same.iter().try_fold(Vec::new(), |mut all, d| {
+                    for c in d.columns.as_ref()? {
+                        if !all.contains(c) {
+                            all.push(c.clone());
+                        }
+                    }
+                    Some(all)
+                });
+                RelationUse {
+                    schema: same[0].schema.clone(),
+                    name: same[0].name.clone(),
+                    columns,
+                }
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,

@@ -513,26 +513,12 @@ fn relation_rows(
             }
         }
         Family::Dependencies => {
-            // A source may name a relation more than once; the table holds each pair once,
-            // with the union of the columns (none, the whole relation, if any names none).
-            let mut targets: Vec<&RelationUse> = t.depends_on.iter().collect();
-            targets.sort_unstable_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
-            for same in targets.chunk_by(|a, b| (&a.schema, &a.name) == (&b.schema, &b.name)) {
+            // A source may name a relation more than once; the table holds each pair once.
+            for d in RelationUse::merged(&t.depends_on) {
                 head(out, 6);
-                out.text(Some(&same[0].schema));
-                out.text(Some(&same[0].name));
-                match same.iter().all(|d| d.columns.is_some()) {
-                    true => {
-                        let mut all: Vec<&str> = Vec::new();
-                        for c in same.iter().flat_map(|d| d.columns.iter().flatten()) {
-                            if !all.contains(&c.as_str()) {
-                                all.push(c);
-                            }
-                        }
-                        out.array(CopyData::TEXT, all.iter().map(|c| Some(c.as_bytes())));
-                    }
-                    false => out.field(None),
-                }
+                out.text(Some(&d.schema));
+                out.text(Some(&d.name));
+                out.text_array(d.columns.as_deref());
             }
         }
         Family::Privileges => {
