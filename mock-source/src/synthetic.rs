@@ -105,6 +105,7 @@ fn table(t: u32, columns: u32) -> Table {
             method: Some("btree".into()),
             predicate: None,
             include: Vec::new(),
+            expression_columns: Vec::new(),
             definition: None,
         }],
         columns,

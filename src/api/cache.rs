@@ -1,5 +1,5 @@
 //! A read-through cache of catalog object reads (schemas, relations, a relation's detail,
-//! columns, types, sequences, functions, diagrams, the DDL export).
+//! columns, types, sequences, functions, dependents, diagrams, the DDL export).
 //!
 //! A catalog's snapshot only changes when one of its syncs ends or the catalog is deleted, and
 //! the store then notifies `pgcs_catalog_changed` (see [`super::watch`]). Each catalog has a
@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::store::syncs::SyncRow;
 
 /// The object reads whose answers depend only on the catalog's snapshot.
-const CACHED_ROUTES: [&str; 14] = [
+const CACHED_ROUTES: [&str; 16] = [
     "/catalogs/{id}/schemas",
     "/catalogs/{id}/tables",
     "/catalogs/{id}/tables/{schema}/{table}",
@@ -39,6 +39,8 @@ const CACHED_ROUTES: [&str; 14] = [
     "/catalogs/{id}/default_privileges",
     "/catalogs/{id}/roles",
     "/catalogs/{id}/tables/{schema}/{table}/access",
+    "/catalogs/{id}/tables/{schema}/{table}/dependents",
+    "/catalogs/{id}/tables/{schema}/{table}/columns/{column}/dependents",
     "/catalogs/{id}/erd",
     "/catalogs/{id}/ddl",
 ];

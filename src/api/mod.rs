@@ -8,6 +8,7 @@ mod catalogs;
 mod changes;
 mod conditional;
 mod ddl;
+mod dependents;
 pub(crate) mod diagrams;
 mod diff;
 pub(crate) mod extract;
@@ -236,6 +237,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ddl::router())
         .merge(schedules::router())
         .merge(objects::router())
+        .merge(dependents::router())
         .merge(access::router())
         .merge(other_objects::router())
         .merge(audit::router())

@@ -91,6 +91,9 @@ pub struct Policy {
     pub using: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_check: Option<String>,
+    /// The columns of its relation that its expressions read, in column order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 fn permissive() -> bool {

@@ -251,6 +251,7 @@ mod tests {
             roles: vec![PUBLIC.into()],
             using: Some("true".into()),
             with_check: None,
+            columns: vec![],
         }];
         let mut relation = RelationAccess {
             owner: Some("owner"),

@@ -48,8 +48,12 @@ impl Links {
                     );
                 }
                 for target in &t.depends_on {
+                    let target = QualifiedName {
+                        schema: target.schema.clone(),
+                        name: target.name.clone(),
+                    };
                     links.add_dependent(
-                        target,
+                        &target,
                         Dependent {
                             schema: s.name.clone(),
                             name: t.name.clone(),

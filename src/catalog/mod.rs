@@ -183,9 +183,9 @@ pub struct Table {
     pub indexes: Vec<Index>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<Trigger>,
-    /// For a view or materialized view: the relations it reads.
+    /// For a view or materialized view: the relations it reads, with the columns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<QualifiedName>,
+    pub depends_on: Vec<RelationUse>,
     /// The privileges on the relation and on its columns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<Privilege>,
@@ -202,6 +202,45 @@ fn is_false(b: &bool) -> bool {
 pub struct QualifiedName {
     pub schema: String,
     pub name: String,
+}
+
+/// What a view or a SQL-standard function body reads of one relation, as the source's
+/// `pg_depend` records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RelationUse {
+    pub schema: String,
+    pub name: String,
+    /// The columns read, in column order; `None` for the whole relation (a whole-row
+    /// reference, `count(*)`, or a source that does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+}
+
+impl RelationUse {
+    /// `uses` with each relation once, in (schema, name) order, reading the union of the
+    /// columns its entries read (the whole relation if any of them reads it whole).
+    pub fn merged(uses: &[RelationUse]) -> Vec<RelationUse> {
+        let mut sorted: Vec<&RelationUse> = uses.iter().collect();
+        sorted.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        sorted
+            .chunk_by(|a, b| (&a.schema, &a.name) == (&b.schema, &b.name))
+            .map(|same| {
+                let columns = same.iter().try_fold(Vec::new(), |mut all, d| {
+                    for c in d.columns.as_ref()? {
+                        if !all.contains(c) {
+                            all.push(c.clone());
+                        }
+                    }
+                    Some(all)
+                });
+                RelationUse {
+                    schema: same[0].schema.clone(),
+                    name: same[0].name.clone(),
+                    columns,
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -318,6 +357,9 @@ pub struct Index {
     /// Non-key columns of `INCLUDE (...)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
+    /// The columns its key expressions and predicate read, in column order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expression_columns: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
 }
@@ -423,6 +465,10 @@ pub struct Function {
     /// `CREATE AGGREGATE` built from `pg_aggregate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition: Option<String>,
+    /// For a SQL-standard body (`BEGIN ATOMIC` or `RETURN`): the relations and columns it
+    /// reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<RelationUse>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -438,6 +484,10 @@ pub struct Trigger {
     pub function: String,
     pub enabled: bool,
     pub definition: String,
+    /// The columns of its `UPDATE OF` list and those its `WHEN` condition reads, in column
+    /// order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 /// Counts of what a snapshot holds, kept with each sync.

@@ -314,6 +314,7 @@ pub fn add_relation_access(
                 roles,
                 using: p.using_expr,
                 with_check: p.with_check,
+                columns: p.columns,
             });
         }
     }

@@ -10,7 +10,7 @@ use super::queries;
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseObject, Dependent, Extension,
     ForeignKeyTarget, Function, Index, Links, Partition, QualifiedName, Relation, RelationKind,
-    Schema, SchemaObject, Sequence, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
+    RelationUse, Schema, SchemaObject, Sequence, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// The relations' indexes and constraints, with the indexes' definitions (in `indexes` order).
@@ -180,7 +180,7 @@ pub fn relations(
     schema_names: &HashMap<Oid, String>,
     rows: BatchRows,
     column_types: &ColumnTypes,
-    depends_on: &HashMap<Oid, Vec<QualifiedName>>,
+    depends_on: &HashMap<Oid, Vec<RelationUse>>,
 ) -> Vec<Relation> {
     let mut positions = HashMap::with_capacity(rows.relations.len());
     let mut relations = Vec::with_capacity(rows.relations.len());
@@ -255,6 +255,7 @@ pub fn relations(
             function: t.function,
             enabled: t.enabled,
             definition: t.definition,
+            columns: t.columns.unwrap_or_default(),
         });
     }
     super::access::add_relation_access(&mut relations, &positions, rows.privileges, rows.policies);
@@ -347,10 +348,15 @@ fn add_keys(relations: &mut [Relation], positions: &HashMap<Oid, usize>, keys: K
             }
         }
         let include = column_names(table, include_attnums);
+        let expression_columns = index
+            .expression_keys
+            .map(|keys| column_names(table, &keys))
+            .unwrap_or_default();
         relations[i].table.indexes.push(Index {
             name: index.name,
             columns,
             include,
+            expression_columns,
             unique: index.is_unique,
             primary: index.is_primary,
             method: Some(index.method),
@@ -433,6 +439,7 @@ fn add_schema_objects(
             kind: f.kind,
             comment: f.comment,
             definition: f.definition,
+            uses: f.uses.map(|u| u.0).unwrap_or_default(),
         });
     }
 }

@@ -27,7 +27,7 @@ use printing::Printer;
 use crate::join::{Cancelled, join_task};
 
 use crate::catalog::{
-    Access, BATCH_RELATIONS, DatabaseInfo, DatabaseObject, Head, Piece, QualifiedName, Relation,
+    Access, BATCH_RELATIONS, DatabaseInfo, DatabaseObject, Head, Piece, Relation, RelationUse,
     SchemaFilter,
 };
 
@@ -239,7 +239,11 @@ async fn start(
     let side = async {
         let types: Vec<queries::TypeRow> = all!(helper, queries::TYPES).await?;
         let sequences: Vec<queries::SequenceRow> = all!(helper, queries::SEQUENCES).await?;
-        let functions: Vec<queries::FunctionRow> = all!(helper, queries::FUNCTIONS).await?;
+        let functions = match database.version_num >= 140_000 {
+            true => queries::FUNCTIONS,
+            false => queries::FUNCTIONS_BEFORE_14,
+        };
+        let functions: Vec<queries::FunctionRow> = all!(helper, functions).await?;
         let extensions: Vec<queries::ExtensionRow> = all!(helper, queries::EXTENSIONS).await?;
         let others: Vec<queries::SchemaObjectRow> = match readable.schema_objects {
             false => Vec::new(),
@@ -259,15 +263,13 @@ async fn start(
     let mut roles = access::RoleNames::default();
     roles.add_schemas(&schemas);
     roles.add_default_privileges(&default_privileges);
-    let mut depends_on: HashMap<Oid, Vec<QualifiedName>> = HashMap::new();
+    let mut depends_on: HashMap<Oid, Vec<RelationUse>> = HashMap::new();
     for d in dependencies {
-        depends_on
-            .entry(d.view_oid)
-            .or_default()
-            .push(QualifiedName {
-                schema: d.ref_schema,
-                name: d.ref_name,
-            });
+        depends_on.entry(d.view_oid).or_default().push(RelationUse {
+            schema: d.ref_schema,
+            name: d.ref_name,
+            columns: d.ref_columns,
+        });
     }
     let batch = Batch {
         printer: Printer {
@@ -362,7 +364,7 @@ impl Step {
 struct Batch {
     printer: Printer,
     names: Arc<HashMap<Oid, String>>,
-    depends_on: Arc<HashMap<Oid, Vec<QualifiedName>>>,
+    depends_on: Arc<HashMap<Oid, Vec<RelationUse>>>,
     /// The column types read so far: each is asked for once.
     types: Arc<ColumnTypes>,
     version_num: i32,

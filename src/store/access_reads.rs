@@ -243,6 +243,7 @@ pub async fn relation_access(
             roles: p.roles,
             using: p.using,
             with_check: p.with_check,
+            columns: Vec::new(),
         })
         .collect();
     Ok(Some(StoredRelationAccess {

@@ -5,8 +5,9 @@
 //! It runs in a sync's write transaction, after the history is recorded, and looks at both
 //! sides of the write: the current rows and the rows the write set aside
 //! (`changes::set_aside`). A view dropped with the column it read (`DROP ... CASCADE`) is in
-//! the blast radius of that column. Views are known to read relations, not columns: the
-//! snapshot's lineage is per relation.
+//! the blast radius of that column. The first view of a chain reads the changed column
+//! exactly (the lineage's `ref_columns`, as the source's `pg_depend` records them); beyond it,
+//! a view reading an earlier one at all is in the radius, as `store::dependents` finds them.
 
 use serde_json::Value;
 
@@ -45,10 +46,10 @@ pub async fn dependents(
              SELECT * FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::text[]) AS t(i, s, r, c)
          ),
          lineage AS (
-             SELECT schema_name, relation_name, ref_schema, ref_name
+             SELECT schema_name, relation_name, ref_schema, ref_name, ref_columns
              FROM catalog_dependencies WHERE catalog_id = $1
              UNION
-             SELECT schema_name, relation_name, ref_schema, ref_name
+             SELECT schema_name, relation_name, ref_schema, ref_name, ref_columns
              FROM previous_catalog_dependencies
          ),
          readers (i, s, r, path) AS (
@@ -56,6 +57,7 @@ pub async fn dependents(
                     jsonb_build_array(jsonb_build_object('schema', t.s, 'name', t.r),
                                       jsonb_build_object('schema', l.schema_name, 'name', l.relation_name))
              FROM targets t JOIN lineage l ON l.ref_schema = t.s AND l.ref_name = t.r
+             WHERE t.c IS NULL OR l.ref_columns IS NULL OR t.c = ANY (l.ref_columns)
              UNION ALL
              SELECT v.i, l.schema_name, l.relation_name,
                     v.path || jsonb_build_object('schema', l.schema_name, 'name', l.relation_name)

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::column_types;
 use crate::catalog::{
-    ConstraintKind, Dependent, Links, Partition, Policy, Privilege, QualifiedName, Table,
+    ConstraintKind, Dependent, Links, Partition, Policy, Privilege, RelationUse, Table,
 };
 
 #[derive(Serialize)]
@@ -157,7 +157,7 @@ struct Name<'a> {
     name: &'a str,
 }
 
-fn name_of(q: &QualifiedName) -> Name<'_> {
+fn name_of(q: &RelationUse) -> Name<'_> {
     Name {
         schema: &q.schema,
         name: &q.name,

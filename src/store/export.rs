@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::reads::{self, DetailKey, DetailParts};
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, Extension, ForeignKeyTarget,
-    Function, Index, QualifiedName, RelationKind, Schema, SchemaObject, Sequence, Snapshot, Table,
-    Trigger, TypeAttribute, TypeDef, TypeKind,
+    Function, Index, QualifiedName, RelationKind, RelationUse, Schema, SchemaObject, Sequence,
+    Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// Relations read per detail query.
@@ -114,6 +114,8 @@ pub async fn snapshot(
                 kind: f.kind,
                 comment: f.comment,
                 definition: f.definition,
+                // The DDL export needs only the definition.
+                uses: Vec::new(),
             });
         }
     }
@@ -263,7 +265,7 @@ struct StoredRelation {
     #[serde(default)]
     triggers: Vec<Trigger>,
     #[serde(default)]
-    depends_on: Vec<QualifiedName>,
+    depends_on: Vec<RelationUse>,
 }
 
 #[derive(Deserialize)]

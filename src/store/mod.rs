@@ -9,6 +9,7 @@ pub mod catalogs;
 pub mod changes;
 pub mod column_types;
 pub mod deliveries;
+pub mod dependents;
 pub mod details;
 pub mod diagrams;
 pub mod diff;

@@ -1,7 +1,7 @@
 use super::*;
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, Extension, Index as TableIndex, QualifiedName,
-    Trigger, TypeAttribute,
+    RelationUse, Trigger, TypeAttribute,
 };
 
 fn column(name: &str, data_type: &str, ordinal: i32) -> Column {
@@ -39,6 +39,7 @@ fn function(name: &str, kind: &str, result: &str, definition: &str) -> Function 
         kind: kind.into(),
         comment: None,
         definition: Some(definition.into()),
+        uses: vec![],
     }
 }
 
@@ -124,6 +125,7 @@ fn tables_views_and_keys_come_in_dependency_order() {
                 method: Some("btree".into()),
                 predicate: None,
                 include: vec![],
+                expression_columns: vec![],
                 definition: Some(
                     "CREATE UNIQUE INDEX film_pkey ON public.film USING btree (film_id)".into(),
                 ),
@@ -136,6 +138,7 @@ fn tables_views_and_keys_come_in_dependency_order() {
                 method: Some("btree".into()),
                 predicate: None,
                 include: vec![],
+                expression_columns: vec![],
                 definition: Some(
                     "CREATE INDEX film_title ON public.film USING btree (title)".into(),
                 ),
@@ -151,6 +154,7 @@ fn tables_views_and_keys_come_in_dependency_order() {
             definition:
                 "CREATE TRIGGER stamp BEFORE UPDATE ON film FOR EACH ROW EXECUTE FUNCTION stamp()"
                     .into(),
+            columns: vec![],
         }],
         comment: Some("Films".into()),
         ..Table::default()
@@ -160,9 +164,10 @@ fn tables_views_and_keys_come_in_dependency_order() {
         name: name.into(),
         kind: RelationKind::View,
         definition: Some(format!(" SELECT * FROM {reads};")),
-        depends_on: vec![QualifiedName {
+        depends_on: vec![RelationUse {
             schema: "public".into(),
             name: reads.into(),
+            columns: None,
         }],
         ..Table::default()
     };
@@ -250,6 +255,7 @@ fn partitions_are_attached_and_keyed_before_their_parents() {
         definition:
             "CREATE TRIGGER audit AFTER INSERT ON payment FOR EACH ROW EXECUTE FUNCTION audit()"
                 .into(),
+        columns: vec![],
     };
     let parent = Table {
         name: "payment".into(),

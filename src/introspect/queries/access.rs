@@ -104,7 +104,15 @@ SELECT pol.polrelid          AS table_oid,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r)::text END
              FROM unnest(pol.polroles) AS r) AS roles,
        pg_get_expr(pol.polqual, pol.polrelid)      AS using_expr,
-       pg_get_expr(pol.polwithcheck, pol.polrelid) AS with_check
+       pg_get_expr(pol.polwithcheck, pol.polrelid) AS with_check,
+       -- The columns its expressions read: the policy's dependencies.
+       ARRAY(SELECT a.attname::text
+             FROM pg_depend d
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+             WHERE d.classid = 'pg_policy'::regclass AND d.objid = pol.oid
+               AND d.refclassid = 'pg_class'::regclass AND d.refobjid = pol.polrelid
+               AND d.refobjsubid > 0
+             ORDER BY a.attnum)                    AS columns
 FROM pg_policy pol
 WHERE pol.polrelid = ANY($1)
 "#;
@@ -118,6 +126,7 @@ pub struct PolicyRow {
     pub roles: Vec<String>,
     pub using_expr: Option<String>,
     pub with_check: Option<String>,
+    pub columns: Vec<String>,
 }
 
 /// The default privileges (`ALTER DEFAULT PRIVILEGES`) that apply everywhere or in one of

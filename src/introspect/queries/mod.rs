@@ -432,7 +432,15 @@ SELECT i.indexrelid        AS oid,
             r#" AS nulls_not_distinct,
        (i.indclass::oid[])[:]      AS opclasses,
        (i.indcollation::oid[])[:]  AS collations,
-       (i.indoption::int2[])[:]    AS options
+       (i.indoption::int2[])[:]    AS options,
+       -- The columns the expressions and the predicate read: the index's dependencies.
+       CASE WHEN i.indexprs IS NOT NULL OR i.indpred IS NOT NULL THEN
+           ARRAY(SELECT d.refobjsubid::int2 FROM pg_depend d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
+                   AND d.refobjsubid > 0
+                 ORDER BY 1)
+       END                         AS expression_keys
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am    ON am.oid = ic.relam
@@ -462,6 +470,7 @@ pub struct IndexRow {
     pub opclasses: Vec<Oid>,
     pub collations: Vec<Oid>,
     pub options: Vec<i16>,
+    pub expression_keys: Option<Vec<i16>>,
 }
 
 /// `pg_get_indexdef` for the indexes `$1`.

@@ -120,9 +120,15 @@ pub struct SequenceRow {
     pub owned_by_column: Option<String>,
 }
 
-/// Functions, procedures, aggregates and window functions.
-pub const FUNCTIONS: &str = concat!(
-    r#"
+/// Functions, procedures, aggregates and window functions. A SQL-standard body (`BEGIN
+/// ATOMIC` or `RETURN`, PostgreSQL 14 on: `prosqlbody`) records its dependencies in `pg_depend`
+/// as a view's rule does: `uses` lists the relations it reads, each with its columns or NULL
+/// for the whole relation (see [`DEPENDENCIES`]). Servers before 14 have no such bodies
+/// ([`FUNCTIONS_BEFORE_14`]).
+macro_rules! functions {
+    ($uses:literal) => {
+        concat!(
+            r#"
 SELECT p.pronamespace                              AS schema_oid,
        p.proname::text                             AS name,
        pg_get_function_identity_arguments(p.oid)   AS arguments,
@@ -151,7 +157,10 @@ SELECT p.pronamespace                              AS schema_oid,
                              CASE p.proparallel WHEN 's' THEN 'PARALLEL = SAFE'
                                                 WHEN 'r' THEN 'PARALLEL = RESTRICTED' END))
            FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
-       END                                         AS definition
+       END                                         AS definition,
+       "#,
+            $uses,
+            r#"                                   AS uses
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
@@ -159,11 +168,34 @@ LEFT JOIN pg_description d
        ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
 WHERE p.pronamespace = ANY($1)
   AND "#,
-    not_extension_member!("pg_proc", "p.oid"),
-    r#"
+            not_extension_member!("pg_proc", "p.oid"),
+            r#"
 ORDER BY p.pronamespace, p.proname, 3
 "#
+        )
+    };
+}
+pub const FUNCTIONS: &str = functions!(
+    "CASE WHEN p.prosqlbody IS NOT NULL THEN (
+           SELECT jsonb_agg(jsonb_build_object('schema', rn.nspname, 'name', rc.relname,
+                                               'columns', u.columns)
+                            ORDER BY rn.nspname, rc.relname)
+           FROM (SELECT d.refobjid,
+                        CASE WHEN bool_or(d.refobjsubid = 0)
+                                  OR strpos(p.prosqlbody::text, ':varattno 0 ') > 0 THEN NULL
+                             ELSE array_agg(a.attname::text ORDER BY a.attnum) END AS columns
+                 FROM pg_depend d
+                 LEFT JOIN pg_attribute a
+                        ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                       AND d.refobjsubid > 0
+                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                   AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'n'
+                 GROUP BY d.refobjid) u
+           JOIN pg_class rc     ON rc.oid = u.refobjid
+           JOIN pg_namespace rn ON rn.oid = rc.relnamespace)
+       END"
 );
+pub const FUNCTIONS_BEFORE_14: &str = functions!("NULL::jsonb");
 
 #[derive(FromRow)]
 pub struct FunctionRow {
@@ -175,6 +207,7 @@ pub struct FunctionRow {
     pub kind: String,
     pub comment: Option<String>,
     pub definition: Option<String>,
+    pub uses: Option<sqlx::types::Json<Vec<crate::catalog::RelationUse>>>,
 }
 
 /// The extensions installed in the included schemas (plpgsql, in `pg_catalog`, never is),
@@ -217,7 +250,17 @@ SELECT t.tgrelid AS table_oid,
        CASE WHEN t.tgtype & 1 <> 0 THEN 'ROW' ELSE 'STATEMENT' END AS for_each,
        format('%I.%I', pn.nspname, p.proname) AS function,
        t.tgenabled <> 'D' AS enabled,
-       pg_get_triggerdef(t.oid, true) AS definition
+       pg_get_triggerdef(t.oid, true) AS definition,
+       -- The columns of UPDATE OF and of the WHEN condition: the trigger's dependencies.
+       CASE WHEN t.tgqual IS NOT NULL OR cardinality(t.tgattr::int2[]) > 0 THEN
+           ARRAY(SELECT a.attname::text
+                 FROM pg_depend d
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                 WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid
+                   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = t.tgrelid
+                   AND d.refobjsubid > 0
+                 ORDER BY a.attnum)
+       END AS columns
 FROM pg_trigger t
 JOIN pg_proc p       ON p.oid = t.tgfoid
 JOIN pg_namespace pn ON pn.oid = p.pronamespace
@@ -236,25 +279,39 @@ pub struct TriggerRow {
     pub function: String,
     pub enabled: bool,
     pub definition: String,
+    pub columns: Option<Vec<String>>,
 }
 
-/// What each view and materialized view reads, from its rewrite rule's dependencies.
+/// What each view and materialized view reads, from its rewrite rules' dependencies: each
+/// relation with the columns read (`pg_depend` records a rule's columns, with `refobjsubid`
+/// their numbers), or NULL for the whole relation. A relation whose only reference is a whole
+/// row or none (`count(*)`) is recorded without columns (`refobjsubid` 0); one read both by
+/// whole row and by column is recorded by its columns alone, so a rule holding any whole-row
+/// reference (a `Var` with `varattno` 0 in its tree) counts as reading every relation whole.
 pub const DEPENDENCIES: &str = r#"
-SELECT DISTINCT r.ev_class        AS view_oid,
+SELECT d.view_oid,
        vn.nspname::text           AS view_schema,
        v.relname::text            AS view_name,
        rn.nspname::text           AS ref_schema,
-       rc.relname::text           AS ref_name
-FROM pg_rewrite r
-JOIN pg_class v       ON v.oid = r.ev_class
+       rc.relname::text           AS ref_name,
+       CASE WHEN bool_or(d.attnum = 0) THEN NULL
+            ELSE array_agg(a.attname::text ORDER BY a.attnum) END AS ref_columns
+FROM (SELECT DISTINCT r.ev_class AS view_oid, dep.refobjid AS ref_oid,
+             CASE WHEN strpos(r.ev_action::text, ':varattno 0 ') > 0 THEN 0
+                  ELSE dep.refobjsubid END AS attnum
+      FROM pg_rewrite r
+      JOIN pg_class v    ON v.oid = r.ev_class
+      JOIN pg_depend dep ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
+                        AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'n'
+      WHERE v.relnamespace = ANY($1)
+        AND v.relkind IN ('v', 'm')
+        AND dep.refobjid <> r.ev_class) d
+JOIN pg_class v       ON v.oid = d.view_oid
 JOIN pg_namespace vn  ON vn.oid = v.relnamespace
-JOIN pg_depend dep    ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid
-                     AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'n'
-JOIN pg_class rc      ON rc.oid = dep.refobjid
+JOIN pg_class rc      ON rc.oid = d.ref_oid
 JOIN pg_namespace rn  ON rn.oid = rc.relnamespace
-WHERE v.relnamespace = ANY($1)
-  AND v.relkind IN ('v', 'm')
-  AND dep.refobjid <> r.ev_class
+LEFT JOIN pg_attribute a ON a.attrelid = d.ref_oid AND a.attnum = d.attnum AND d.attnum > 0
+GROUP BY d.view_oid, vn.nspname, v.relname, rn.nspname, rc.relname
 ORDER BY 1, 4, 5
 "#;
 
@@ -265,6 +322,7 @@ pub struct DependencyRow {
     pub view_name: String,
     pub ref_schema: String,
     pub ref_name: String,
+    pub ref_columns: Option<Vec<String>>,
 }
 
 /// One catalog's part of [`PROBE`]: its row count, and the sum and maximum of its rows'

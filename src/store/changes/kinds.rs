@@ -79,7 +79,14 @@ pub(super) const COMPARED: [Compared; 11] = [
         of_schemas: false,
         relation: "relation_name",
         name: "name",
-        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        // What its expressions read follows from its definition.
+        ignored: &[
+            "catalog_id",
+            "schema_name",
+            "relation_name",
+            "name",
+            "expression_columns",
+        ],
         ..ONE_KIND
     },
     Compared {
@@ -100,7 +107,14 @@ pub(super) const COMPARED: [Compared; 11] = [
         of_schemas: false,
         relation: "relation_name",
         name: "name",
-        ignored: &["catalog_id", "schema_name", "relation_name", "name"],
+        // What its expressions read follows from them.
+        ignored: &[
+            "catalog_id",
+            "schema_name",
+            "relation_name",
+            "name",
+            "columns",
+        ],
         ..ONE_KIND
     },
     Compared {
@@ -127,7 +141,8 @@ pub(super) const COMPARED: [Compared; 11] = [
         of_schemas: true,
         relation: "name || '(' || arguments || ')'",
         name: "''",
-        ignored: &["catalog_id", "schema_name", "name"],
+        // What its body reads follows from its definition.
+        ignored: &["catalog_id", "schema_name", "name", "uses"],
         ..ONE_KIND
     },
     Compared {

@@ -10,7 +10,7 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use super::copy::CopyData;
-use crate::catalog::{Column, Links, Schema, Table};
+use crate::catalog::{Column, Links, RelationUse, Schema, Table};
 use crate::ids::CatalogId;
 use crate::store::column_types::ColumnTypes;
 use crate::store::details;
@@ -159,7 +159,7 @@ impl Family {
             }
             Family::Functions => {
                 "COPY catalog_functions (catalog_id, schema_name, name, arguments, result, \
-                 language, kind, comment, definition) FROM STDIN (FORMAT binary)"
+                 language, kind, comment, definition, uses) FROM STDIN (FORMAT binary)"
             }
             Family::Extensions => {
                 "COPY catalog_extensions (catalog_id, schema_name, name, version, members) \
@@ -184,16 +184,17 @@ impl Family {
             }
             Family::Indexes => {
                 "COPY catalog_indexes (catalog_id, schema_name, relation_name, name, columns, \
-                 include_columns, is_unique, is_primary, method, predicate, definition) \
-                 FROM STDIN (FORMAT binary)"
+                 include_columns, is_unique, is_primary, method, predicate, definition, \
+                 expression_columns) FROM STDIN (FORMAT binary)"
             }
             Family::Triggers => {
                 "COPY catalog_triggers (catalog_id, schema_name, relation_name, name, timing, \
-                 events, for_each, function, enabled, definition) FROM STDIN (FORMAT binary)"
+                 events, for_each, function, enabled, definition, columns) \
+                 FROM STDIN (FORMAT binary)"
             }
             Family::Dependencies => {
                 "COPY catalog_dependencies (catalog_id, schema_name, relation_name, ref_schema, \
-                 ref_name) FROM STDIN (FORMAT binary)"
+                 ref_name, ref_columns) FROM STDIN (FORMAT binary)"
             }
             Family::SchemaObjects => {
                 "COPY catalog_schema_objects (catalog_id, schema_name, kind, relation_name, \
@@ -209,7 +210,7 @@ impl Family {
             }
             Family::Policies => {
                 "COPY catalog_policies (catalog_id, schema_name, relation_name, name, permissive, \
-                 command, roles, using_expr, with_check) FROM STDIN (FORMAT binary)"
+                 command, roles, using_expr, with_check, columns) FROM STDIN (FORMAT binary)"
             }
             Family::Details => {
                 "COPY catalog_relation_details (catalog_id, schema_name, name, detail, \
@@ -366,7 +367,7 @@ fn schema_rows(
         }
         Family::Functions => {
             for f in &s.functions {
-                out.tuple(9);
+                out.tuple(10);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&f.name));
@@ -376,6 +377,13 @@ fn schema_rows(
                 out.text(Some(&f.kind));
                 out.text(f.comment.as_deref());
                 out.text(f.definition.as_deref());
+                match f.uses.is_empty() {
+                    true => out.field(None),
+                    false => {
+                        let uses = serde_json::to_string(&f.uses).expect("relation uses serialize");
+                        out.jsonb(&uses);
+                    }
+                }
             }
         }
         Family::Extensions => {
@@ -479,7 +487,7 @@ fn relation_rows(
         }
         Family::Indexes => {
             for i in &t.indexes {
-                head(out, 11);
+                head(out, 12);
                 out.text(Some(&i.name));
                 out.text_array(Some(&i.columns));
                 out.text_array(Some(&i.include));
@@ -488,11 +496,12 @@ fn relation_rows(
                 out.text(i.method.as_deref());
                 out.text(i.predicate.as_deref());
                 out.text(i.definition.as_deref());
+                out.text_array(Some(&i.expression_columns));
             }
         }
         Family::Triggers => {
             for g in &t.triggers {
-                head(out, 10);
+                head(out, 11);
                 out.text(Some(&g.name));
                 out.text(Some(&g.timing));
                 out.text_array(Some(&g.events));
@@ -500,21 +509,16 @@ fn relation_rows(
                 out.text(Some(&g.function));
                 out.boolean(g.enabled);
                 out.text(Some(&g.definition));
+                out.text_array(Some(&g.columns));
             }
         }
         Family::Dependencies => {
-            // A view may name a relation more than once; the table holds each pair once.
-            let mut targets: Vec<(&str, &str)> = t
-                .depends_on
-                .iter()
-                .map(|d| (d.schema.as_str(), d.name.as_str()))
-                .collect();
-            targets.sort_unstable();
-            targets.dedup();
-            for (ref_schema, ref_name) in targets {
-                head(out, 5);
-                out.text(Some(ref_schema));
-                out.text(Some(ref_name));
+            // A source may name a relation more than once; the table holds each pair once.
+            for d in RelationUse::merged(&t.depends_on) {
+                head(out, 6);
+                out.text(Some(&d.schema));
+                out.text(Some(&d.name));
+                out.text_array(d.columns.as_deref());
             }
         }
         Family::Privileges => {
@@ -530,13 +534,14 @@ fn relation_rows(
         }
         Family::Policies => {
             for p in &t.policies {
-                head(out, 9);
+                head(out, 10);
                 out.text(Some(&p.name));
                 out.boolean(p.permissive);
                 out.text(Some(&p.command));
                 out.text_array(Some(&p.roles));
                 out.text(p.using.as_deref());
                 out.text(p.with_check.as_deref());
+                out.text_array(Some(&p.columns));
             }
         }
         Family::Details => {
