@@ -208,6 +208,21 @@ async fn every_kind_is_served_as_the_source_says() {
                             "options": ["debug=true"]}})
         ]
     );
+    // A publication depends on the columns it publishes: `big_orders` lists two of them,
+    // `logs` publishes the whole schema.
+    let publications_of = |column: &'static str| {
+        let path = format!("/catalogs/{catalog}/tables/app/orders/columns/{column}/dependents");
+        let app = &app;
+        async move {
+            let (status, found) = app.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            let found = found.as_array().unwrap().clone();
+            let publications = found.iter().filter(|d| d["kind"] == "publication");
+            names(&publications.cloned().collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(publications_of("total").await, ["big_orders", "logs"]);
+    assert_eq!(publications_of("customer").await, ["logs"]);
     let (_, everything) = app.get(&format!("/catalogs/{catalog}")).await;
     assert!(
         !everything.to_string().contains("do-not-read"),

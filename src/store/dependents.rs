@@ -35,8 +35,9 @@ pub enum DependentKind {
     Index,
     MaterializedView,
     Policy,
-    /// A publication publishing the relation or column; the snapshot stores none yet, so none
-    /// is found.
+    /// A publication publishing the relation or column: one that names it (with no column
+    /// list, or one holding the column), publishes its schema, or all tables. Publications
+    /// are the database's (schema `""`), as of the catalog's latest snapshot.
     Publication,
     Trigger,
     View,
@@ -258,6 +259,17 @@ found (kind, schema, relation, name, path) AS (
     WHERE f.catalog_id = $1 AND f.uses IS NOT NULL
       AND (NOT w.exact OR $4::text IS NULL
            OR jsonb_typeof(u->'columns') IS DISTINCT FROM 'array' OR u->'columns' ? $4)
+    UNION ALL
+    SELECT 'publication', '', NULL, p->>'name', jsonb_build_array(t.step)
+    FROM catalogs c
+    CROSS JOIN LATERAL jsonb_array_elements(coalesce(c.objects, '[]')) p
+    CROSS JOIN target t
+    WHERE c.id = $1 AND p->>'kind' = 'publication'
+      AND ((p->>'all_tables')::boolean OR p->'schemas' ? $2
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(p->'tables') pt
+                      WHERE pt->>'schema' = $2 AND pt->>'table' = $3
+                        AND ($4::text IS NULL OR jsonb_typeof(pt->'columns') IS DISTINCT FROM 'array'
+                             OR pt->'columns' ? $4)))
 )
 SELECT DISTINCT ON (kind, schema, relation, name) kind, schema, relation, name, path
 FROM found
