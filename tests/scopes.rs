@@ -98,7 +98,7 @@ async fn each_operation_needs_the_scope_its_document_states() {
             }
         }
     }
-    assert_eq!(checked, 44 * 3, "every operation with every scope");
+    assert_eq!(checked, 54 * 3, "every operation with every scope");
 }
 
 #[tokio::test]

@@ -58,6 +58,20 @@ SELECT md5(concat_ws('|',
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_policy) AS policies,
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_default_acl) AS defaults,
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members', false, true, '')::text)),
+    (SELECT md5(query_to_xml('SELECT
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_collation) AS collations,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_statistic_ext) AS statistics,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_ts_config) AS configurations,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_ts_config_map) AS mappings,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_extension) AS extensions,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_publication) AS publications,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_publication_rel) AS published,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_event_trigger) AS events,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_foreign_data_wrapper) AS fdws,
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_foreign_server) AS servers',
+        false, true, '')::text)),
+    (SELECT md5(query_to_xml('SELECT count(*) || '':'' || sum(xmin::text::int8)
+                           FROM pg_catalog.pg_publication_namespace', false, true, '')::text)),
     current_setting('server_version_num')
 ))
 "#;
@@ -451,8 +465,9 @@ async fn the_stored_probe_is_of_the_state_the_sync_read() {
 }
 
 /// The probe converts each distinct transaction id once instead of every row's, and must still
-/// give the digest of converting every row's, as earlier versions did (but for roles and the
-/// access catalogs: after the upgrade a catalog is read once more, gaining its access data).
+/// give the digest of converting every row's, as earlier versions did (but for roles, the
+/// access catalogs and those of the other object kinds: after the upgrade a catalog is read
+/// once more, gaining them).
 #[tokio::test]
 async fn the_probe_is_the_digest_earlier_versions_stored() {
     let source = TestDatabase::with_ddl("pgcs_probe", DDL).await;
