@@ -33,49 +33,6 @@ CREATE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE total >
 CREATE TABLE public."Weird ""Name""" ("col;drop" int);
 "#;
 
-/// The probe as versions before 2026-11-26 computed it, converting every row's transaction id
-/// on its own.
-const EARLIER_PROBE: &str = r#"
-SELECT md5(concat_ws('|',
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_class),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attribute),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_attrdef),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_constraint),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_index),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_description),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_namespace),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_type),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_enum),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_proc),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_trigger),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_sequence),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_inherits),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_rewrite),
-    (SELECT count(*) || ':' || sum(xmin::text::int8) || ':' || max(xmin::text::int8) FROM pg_depend),
-    (SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
-    (SELECT string_agg(r::text, ',' ORDER BY oid) FROM pg_roles r),
-    (SELECT md5(query_to_xml('SELECT
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_policy) AS policies,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_default_acl) AS defaults,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members', false, true, '')::text)),
-    (SELECT md5(query_to_xml('SELECT
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_collation) AS collations,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_statistic_ext) AS statistics,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_ts_config) AS configurations,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_ts_config_map) AS mappings,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_extension) AS extensions,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_publication) AS publications,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_publication_rel) AS published,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_event_trigger) AS events,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_foreign_data_wrapper) AS fdws,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_foreign_server) AS servers',
-        false, true, '')::text)),
-    (SELECT md5(query_to_xml('SELECT count(*) || '':'' || sum(xmin::text::int8)
-                           FROM pg_catalog.pg_publication_namespace', false, true, '')::text)),
-    current_setting('server_version_num')
-))
-"#;
-
 fn columns(table: &Value) -> Vec<(String, String, bool)> {
     table["columns"]
         .as_array()
@@ -462,29 +419,6 @@ async fn the_stored_probe_is_of_the_state_the_sync_read() {
         .await;
     assert_eq!(status, StatusCode::OK, "{added}");
     assert_eq!(app.stored_probe(&catalog).await, Some(current));
-}
-
-/// The probe converts each distinct transaction id once instead of every row's, and must still
-/// give the digest of converting every row's, as earlier versions did (but for roles, the
-/// access catalogs and those of the other object kinds: after the upgrade a catalog is read
-/// once more, gaining them).
-#[tokio::test]
-async fn the_probe_is_the_digest_earlier_versions_stored() {
-    let source = TestDatabase::with_ddl("pgcs_probe", DDL).await;
-    // More transactions, so that the catalogs' rows come from several.
-    source
-        .execute("COMMENT ON COLUMN sales.orders.total IS 'in cents'")
-        .await;
-    source
-        .execute("ALTER TABLE sales.orders ADD COLUMN note text")
-        .await;
-    let mut conn = sqlx::PgConnection::connect(&source.url).await.unwrap();
-    let earlier: String = sqlx::query_scalar(EARLIER_PROBE)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let now = pg_catalog_sync::introspect::probe(&mut conn).await.unwrap();
-    assert_eq!(now, earlier);
 }
 
 #[tokio::test]
