@@ -15,7 +15,7 @@ use super::objects::{
     RelationPath, SchemaList, check_empty_list, check_name, link_params, name_param,
 };
 use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
-use super::pagination::{PageRequest, page_response};
+use super::pagination::{PageRequest, document_page, page_response};
 use super::past;
 use crate::catalog::access::{Access, DefaultPrivilege, Role};
 use crate::catalog::effective::{RelationAccess, RoleAccess, effective};
@@ -134,24 +134,6 @@ async fn list_policies(
     .await
 }
 
-/// One page of `items` (kept in their order, each with a cursor that grows along it): those
-/// after the request's cursor, one more than the page to tell whether another follows.
-pub(super) fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
-    items: Vec<T>,
-    page: &PageRequest<C>,
-    cursor: impl Fn(&T) -> C,
-) -> Vec<T> {
-    items
-        .into_iter()
-        .filter(|item| {
-            page.after
-                .as_ref()
-                .is_none_or(|after| cursor(item) > *after)
-        })
-        .take(page.fetch_limit() as usize)
-        .collect()
-}
-
 /// (role, schema or '', object type, grantee, privilege): a default privilege's place.
 type DefaultCursor = (String, String, String, String, String);
 
@@ -225,17 +207,8 @@ async fn facts_page<T: Serialize, C>(
 where
     C: Ord + Serialize + serde::de::DeserializeOwned,
 {
-    query.only(&["limit", "cursor"])?;
-    let c = parse_id("catalog_id", id)?;
-    let page = PageRequest::<C>::from_query(query)?;
-    let facts = access_reads::access_facts(&state.pool, c)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
-    let mut items = items(facts);
-    items.sort_by_key(|item| cursor(item));
-    let rows = page_of(items, &page, &cursor);
-    let path = format!("/catalogs/{c}/{kind}");
-    Ok(page_response(rows, &page, &path, &[], cursor))
+    let load = |c| access_reads::access_facts(&state.pool, c);
+    document_page(id, query, kind, load, items, cursor).await
 }
 
 /// What every role of a catalog may do on one relation.

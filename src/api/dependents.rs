@@ -8,12 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::page_of;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
 use super::objects::{check_name, link_params};
 use super::openapi::{PageParams, PastParams, ReadErrors};
-use super::pagination::{PageRequest, encode_segment, page_response};
+use super::pagination::{PageRequest, encode_segment, page_of, page_response};
 use super::past;
 use crate::error::ApiError;
 use crate::store::dependents::{self, Dependent};

@@ -12,11 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::page_of;
-use super::extract::{PathParams, QueryParams, parse_id};
+use super::extract::{PathParams, QueryParams};
 use super::objects::SchemaList;
 use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
-use super::pagination::{PageRequest, page_response};
+use super::pagination::document_page;
 use crate::catalog::DatabaseObject;
 use crate::catalog::objects::{
     Collation, EventTrigger, ForeignServer, Publication, Rule, SchemaObjectKind, Statistics,
@@ -217,21 +216,13 @@ async fn database_objects<T: Serialize>(
     state: &AppState,
     id: &str,
     query: &QueryParams,
-    path: &str,
+    kind: &str,
     pick: impl Fn(DatabaseObject) -> Option<T>,
     name: impl Fn(&T) -> String,
 ) -> Result<Response, ApiError> {
-    query.only(&["limit", "cursor"])?;
-    let c = parse_id("catalog_id", id)?;
-    let page = PageRequest::<String>::from_query(query)?;
-    let objects = object_reads::database_objects(&state.pool, c)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
-    let mut items: Vec<T> = objects.into_iter().filter_map(pick).collect();
-    items.sort_by_key(|item| name(item));
-    let rows = page_of(items, &page, &name);
-    let path = format!("/catalogs/{c}/{path}");
-    Ok(page_response(rows, &page, &path, &[], name))
+    let load = |c| object_reads::database_objects(&state.pool, c);
+    let items = |objects: Vec<DatabaseObject>| objects.into_iter().filter_map(pick).collect();
+    document_page(id, query, kind, load, items, name).await
 }
 
 /// The source database's publications (logical replication), each with its tables (column

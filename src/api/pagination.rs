@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::extract::QueryParams;
+use super::extract::{QueryParams, parse_id};
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -98,4 +98,51 @@ pub fn page_response<T: Serialize, C: Serialize>(
 /// Percent-encodes one path segment (for links to names with any characters).
 pub fn encode_segment(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// One page of `items` (kept in their order, each with a cursor that grows along it): those
+/// after the request's cursor, one more than the page to tell whether another follows.
+pub fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
+    items: Vec<T>,
+    page: &PageRequest<C>,
+    cursor: impl Fn(&T) -> C,
+) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|item| {
+            page.after
+                .as_ref()
+                .is_none_or(|after| cursor(item) > *after)
+        })
+        .take(page.fetch_limit() as usize)
+        .collect()
+}
+
+/// A page of a list taken whole from one document of the catalog `id` (its access facts, its
+/// database objects), sorted by `cursor`: `load` reads the document, `None` when there is no
+/// such catalog. Such lists serve the latest snapshot only, and take no other parameters.
+pub async fn document_page<D, T, C, Loaded>(
+    id: &str,
+    query: &QueryParams,
+    kind: &str,
+    load: impl FnOnce(uuid::Uuid) -> Loaded,
+    items: impl FnOnce(D) -> Vec<T>,
+    cursor: impl Fn(&T) -> C,
+) -> Result<Response, ApiError>
+where
+    Loaded: Future<Output = sqlx::Result<Option<D>>>,
+    T: Serialize,
+    C: Ord + Serialize + DeserializeOwned,
+{
+    query.only(&["limit", "cursor"])?;
+    let c = parse_id("catalog_id", id)?;
+    let page = PageRequest::<C>::from_query(query)?;
+    let document = load(c)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
+    let mut items = items(document);
+    items.sort_by_key(|item| cursor(item));
+    let rows = page_of(items, &page, &cursor);
+    let path = format!("/catalogs/{c}/{kind}");
+    Ok(page_response(rows, &page, &path, &[], cursor))
 }
