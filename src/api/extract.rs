@@ -88,6 +88,15 @@ impl QueryParams {
         self.0.get(name).map(String::as_str)
     }
 
+    /// A `true` or `false` parameter, false when absent; anything else is refused.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::validation(name, "must be true or false")),
+        }
+    }
+
     /// Refuses parameters the endpoint does not know, naming the first.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         let mut unknown: Vec<&String> = self

@@ -11,14 +11,16 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
-use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
+use super::openapi::{
+    CatalogId, ExtensionMembersParam, PageParams, PastParams, ReadErrors, SchemaParam,
+};
 use super::pagination::{PageRequest, encode_segment, page_response};
 use super::past::{self, Snapshot};
 use crate::catalog::{MAX_NAME_BYTES, RelationKind};
 use crate::error::ApiError;
 use crate::store::reads::{
-    self, DetailKey, DetailParts, FoundColumn, FunctionRow, RelationFilter, RelationRow, SchemaRow,
-    SequenceRow, TypeRow,
+    self, DetailKey, DetailParts, FoundColumn, FunctionRow, Members, RelationFilter, RelationRow,
+    SchemaRow, SequenceRow, TypeRow,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -395,21 +397,56 @@ async fn find_columns(
 pub(super) struct SchemaList<'q, C> {
     pub at: Snapshot,
     pub schema: Option<&'q str>,
+    pub members: Members,
     pub page: PageRequest<C>,
 }
 
+/// The parameter of the lists that show extensions' members on request.
+const INCLUDE_EXTENSION_OBJECTS: &str = "include_extension_objects";
+
 impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
+    /// A list of the schema author's own objects.
     pub async fn from_request(
         state: &AppState,
         id: &str,
         query: &'q QueryParams,
     ) -> Result<Self, ApiError> {
         query.only(&["schema", "limit", "cursor", "sync", "as_of"])?;
+        Self::read(state, id, query, Members::Own).await
+    }
+
+    /// A list of a kind whose extensions' members are stored whole (functions, types):
+    /// `?include_extension_objects=true` shows them too.
+    pub async fn with_members(
+        state: &AppState,
+        id: &str,
+        query: &'q QueryParams,
+    ) -> Result<Self, ApiError> {
+        let params = ["schema", "limit", "cursor", "sync", "as_of"];
+        query.only(&[&params[..], &[INCLUDE_EXTENSION_OBJECTS]].concat())?;
+        let members = match query.flag(INCLUDE_EXTENSION_OBJECTS)? {
+            true => Members::WithExtensions,
+            false => Members::Own,
+        };
+        Self::read(state, id, query, members).await
+    }
+
+    async fn read(
+        state: &AppState,
+        id: &str,
+        query: &'q QueryParams,
+        members: Members,
+    ) -> Result<Self, ApiError> {
         let catalog = parse_id("catalog_id", id)?;
         let schema = name_param(query, "schema")?;
         let page = PageRequest::from_query(query)?;
         let at = past::snapshot(state, catalog, query).await?;
-        Ok(Self { at, schema, page })
+        Ok(Self {
+            at,
+            schema,
+            members,
+            page,
+        })
     }
 
     pub async fn respond<T: Serialize, K: Serialize>(
@@ -424,7 +461,17 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
         }
         let path = format!("/catalogs/{}/{kind}", self.at.catalog);
         let snapshot = self.at.link_params();
-        let params = link_params(&[("schema", self.schema)], &snapshot);
+        let members = match self.members {
+            Members::WithExtensions => Some("true"),
+            Members::Own => None,
+        };
+        let params = link_params(
+            &[
+                ("schema", self.schema),
+                (INCLUDE_EXTENSION_OBJECTS, members),
+            ],
+            &snapshot,
+        );
         Ok(page_response(rows, &self.page, &path, &params, cursor_of))
     }
 }
@@ -433,7 +480,7 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
 /// (the subtype as `base_type`).
 #[utoipa::path(
     get, path = "/catalogs/{id}/types", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of types", body = Vec<TypeRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_types(
@@ -441,11 +488,12 @@ async fn list_types(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String)>::with_members(&state, &id, &query).await?;
     let rows = reads::types(
         &state.pool,
         list.at.stored_as,
         list.schema,
+        list.members,
         list.page.after.clone(),
         list.page.fetch_limit(),
     )
@@ -485,7 +533,7 @@ async fn list_sequences(
 /// Functions and procedures: identity arguments, result, language and kind.
 #[utoipa::path(
     get, path = "/catalogs/{id}/functions", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of functions", body = Vec<FunctionRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_functions(
@@ -493,11 +541,12 @@ async fn list_functions(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String, String)>::with_members(&state, &id, &query).await?;
     let rows = reads::functions(
         &state.pool,
         list.at.stored_as,
         list.schema,
+        list.members,
         list.page.after.clone(),
         list.page.fetch_limit(),
     )

@@ -165,6 +165,16 @@ pub struct SchemaParam {
     schema: Option<String>,
 }
 
+/// Whether a list shows the objects extensions own, marked with `extension`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExtensionMembersParam {
+    /// `true`: extensions' members too, each marked with its `extension` (default `false`,
+    /// as `pg_dump` leaves them out).
+    include_extension_objects: Option<bool>,
+}
+
 /// The document as served.
 pub fn document(openapi: utoipa::openapi::OpenApi) -> String {
     openapi.to_json().expect("the OpenAPI document serializes")

@@ -35,8 +35,8 @@ const REFUSING_KINDS: [&str; 3] = ["primary_key", "unique", "check"];
 
 /// Classifies one change. Breaking:
 ///
-/// - a relation, column or function removed (a rename is recorded as a removal and an
-///   addition, or as the action `renamed`);
+/// - a relation, column, function or extension removed (a rename is recorded as a removal and
+///   an addition, or as the action `renamed`);
 /// - a column's type changed (narrowed or otherwise);
 /// - NOT NULL added: an existing column made NOT NULL, or a NOT NULL column added without a
 ///   default (nor identity or generation), which inserts that omit it cannot fill;
@@ -55,7 +55,8 @@ pub fn classify(
     let get = |side: Option<&Value>, key: &str| side.and_then(|v| v.get(key)).cloned();
     let breaking = match (object, action) {
         (_, "renamed") => true,
-        ("relation" | "column" | "function", "removed") => true,
+        // An extension takes the functions, types and operators it owns with it.
+        ("relation" | "column" | "function" | "extension", "removed") => true,
         ("privilege", "removed") => true,
         ("privilege", "altered") => {
             get(before, "grantable") == Some(Value::Bool(true))

@@ -88,7 +88,9 @@ pub struct Extension {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// The objects it owns, left out of every other list as `pg_dump` leaves them out.
+    /// The objects it owns. They are left out of every other list, count, comparison and DDL
+    /// export as `pg_dump` leaves them out; its functions and types are also kept whole,
+    /// marked with its name, for the lists that show them on request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<ExtensionMember>,
 }
@@ -392,6 +394,10 @@ pub struct TypeDef {
     /// (`SUBTYPE_DIFF = float8mi`), where it has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_options: Option<String>,
+    /// The extension that owns it: such a type is not the schema author's (see
+    /// [`Extension`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -469,6 +475,10 @@ pub struct Function {
     /// reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uses: Vec<RelationUse>,
+    /// The extension that owns it: such a function is not the schema author's (see
+    /// [`Extension`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -509,12 +519,21 @@ pub struct SnapshotStats {
 pub const MAX_NAME_BYTES: usize = 255;
 
 impl SnapshotStats {
-    /// Counts `schema`'s own objects (its relations are counted one by one).
+    /// Counts `schema`'s own objects, not its extensions' (its relations are counted one by
+    /// one).
     pub fn add_schema(&mut self, schema: &Schema) {
         self.schemas += 1;
-        self.types += schema.types.len() as u64;
+        self.types += schema
+            .types
+            .iter()
+            .filter(|t| t.extension.is_none())
+            .count() as u64;
         self.sequences += schema.sequences.len() as u64;
-        self.functions += schema.functions.len() as u64;
+        self.functions += schema
+            .functions
+            .iter()
+            .filter(|f| f.extension.is_none())
+            .count() as u64;
     }
 
     /// Counts a relation and its objects.

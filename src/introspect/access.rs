@@ -85,7 +85,10 @@ impl RoleNames {
     pub fn add_schemas(&mut self, schemas: &[Schema]) {
         for s in schemas {
             self.add(s.owner.as_deref());
-            s.types.iter().for_each(|t| self.add(t.owner.as_deref()));
+            s.types
+                .iter()
+                .filter(|t| t.extension.is_none())
+                .for_each(|t| self.add(t.owner.as_deref()));
             for p in &s.privileges {
                 self.add(Some(&p.grantee));
                 self.add(Some(&p.grantor));

@@ -401,6 +401,7 @@ fn add_schema_objects(
                 .zip(t.attribute_types)
                 .map(|(name, data_type)| TypeAttribute { name, data_type })
                 .collect(),
+            extension: t.extension,
         });
     }
     for q in sequences {
@@ -440,6 +441,7 @@ fn add_schema_objects(
             comment: f.comment,
             definition: f.definition,
             uses: f.uses.map(|u| u.0).unwrap_or_default(),
+            extension: f.extension,
         });
     }
 }

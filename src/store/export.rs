@@ -3,7 +3,8 @@
 //!
 //! Relations are read as the detail reads serve them ([`reads::relation_details`]: each
 //! relation's document with its column list), in chunks, and parsed back; schema objects
-//! from their tables, one query each.
+//! from their tables, one query each. Extensions' functions and types are left out: `CREATE
+//! EXTENSION` makes them.
 
 use std::collections::HashMap;
 
@@ -64,6 +65,7 @@ pub async fn snapshot(
                   default_expr, checks, attributes, range_options
            FROM catalog_types
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+             AND extension IS NULL
            ORDER BY schema_name, name"#,
         catalog_id,
         schema
@@ -91,6 +93,7 @@ pub async fn snapshot(
             checks: t.checks.unwrap_or_default(),
             attributes,
             range_options: t.range_options,
+            extension: None,
         });
     }
 
@@ -98,6 +101,7 @@ pub async fn snapshot(
         r#"SELECT schema_name, name, arguments, result, language, kind, comment, definition
            FROM catalog_functions
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+             AND extension IS NULL
            ORDER BY schema_name, name, arguments"#,
         catalog_id,
         schema
@@ -116,6 +120,7 @@ pub async fn snapshot(
                 definition: f.definition,
                 // The DDL export needs only the definition.
                 uses: Vec::new(),
+                extension: None,
             });
         }
     }

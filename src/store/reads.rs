@@ -402,12 +402,29 @@ pub struct TypeRow {
     pub default: Option<String>,
     pub checks: Option<Vec<String>>,
     pub attributes: Option<serde_json::Value>,
+    /// The extension that owns it (listed only on request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+}
+
+/// Which objects a list shows: the schema author's own, or extensions' members as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    Own,
+    WithExtensions,
+}
+
+impl Members {
+    fn with_extensions(self) -> bool {
+        self == Members::WithExtensions
+    }
 }
 
 pub async fn types(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     schema: Option<&str>,
+    members: Members,
     after: Option<(String, String)>,
     limit: i64,
 ) -> sqlx::Result<Vec<TypeRow>> {
@@ -415,18 +432,20 @@ pub async fn types(
     sqlx::query_as!(
         TypeRow,
         r#"SELECT schema_name AS schema, name, kind, owner, comment, labels, base_type, not_null,
-                  default_expr AS default, checks, attributes
+                  default_expr AS default, checks, attributes, extension
            FROM catalog_types
            WHERE catalog_id = $1
              AND ($2::text IS NULL OR schema_name = $2)
              AND ($3::text IS NULL OR (schema_name, name) > ($3, $4::text))
+             AND (extension IS NULL OR $6)
            ORDER BY schema_name, name
            LIMIT $5"#,
         catalog_id,
         schema,
         after_schema,
         after_name,
-        limit
+        limit,
+        members.with_extensions()
     )
     .fetch_all(db)
     .await
@@ -484,12 +503,16 @@ pub struct FunctionRow {
     pub language: String,
     pub kind: String,
     pub comment: Option<String>,
+    /// The extension that owns it (listed only on request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 pub async fn functions(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     schema: Option<&str>,
+    members: Members,
     after: Option<(String, String, String)>,
     limit: i64,
 ) -> sqlx::Result<Vec<FunctionRow>> {
@@ -499,11 +522,13 @@ pub async fn functions(
     };
     sqlx::query_as!(
         FunctionRow,
-        r#"SELECT schema_name AS schema, name, arguments, result, language, kind, comment
+        r#"SELECT schema_name AS schema, name, arguments, result, language, kind, comment,
+                  extension
            FROM catalog_functions
            WHERE catalog_id = $1
              AND ($2::text IS NULL OR schema_name = $2)
              AND ($3::text IS NULL OR (schema_name, name, arguments) > ($3, $4::text, $5::text))
+             AND (extension IS NULL OR $7)
            ORDER BY schema_name, name, arguments
            LIMIT $6"#,
         catalog_id,
@@ -511,7 +536,8 @@ pub async fn functions(
         after_schema,
         after_name,
         after_args,
-        limit
+        limit,
+        members.with_extensions()
     )
     .fetch_all(db)
     .await

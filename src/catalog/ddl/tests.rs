@@ -27,6 +27,7 @@ fn type_def(name: &str, kind: TypeKind) -> TypeDef {
         checks: vec![],
         attributes: vec![],
         range_options: None,
+        extension: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn function(name: &str, kind: &str, result: &str, definition: &str) -> Function 
         comment: None,
         definition: Some(definition.into()),
         uses: vec![],
+        extension: None,
     }
 }
 

@@ -14,6 +14,21 @@ macro_rules! relkinds {
     };
 }
 
+/// The extension that owns an object, as a column: NULL for the schema author's own. Functions
+/// and types are read with it, and lists show an extension's on request.
+macro_rules! owning_extension {
+    ($class:literal, $oid:literal) => {
+        concat!(
+            "(SELECT x.extname::text FROM pg_depend e JOIN pg_extension x ON x.oid = e.refobjid \
+              WHERE e.classid = '",
+            $class,
+            "'::regclass AND e.objid = ",
+            $oid,
+            " AND e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e')"
+        )
+    };
+}
+
 /// Objects that belong to an extension (pg_trgm's functions, hstore's type, pg_partman's
 /// tables) are the extension's, not the schema author's: they are left out.
 macro_rules! not_extension_member {

@@ -7,7 +7,7 @@ use sqlx::postgres::types::Oid;
 /// Enums, domains, ranges and stand-alone composite types (not the row types of tables). A
 /// range's options are those `CREATE TYPE ... AS RANGE` takes but the subtype and the
 /// multirange's name (which servers before 14 do not have), left out where they are the
-/// defaults.
+/// defaults. Extensions' types are read too, named by their extension.
 pub const TYPES: &str = concat!(
     r#"
 SELECT t.typnamespace                    AS schema_oid,
@@ -37,7 +37,10 @@ SELECT t.typnamespace                    AS schema_oid,
              ORDER BY a.attnum)          AS attribute_names,
        ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
              WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-             ORDER BY a.attnum)          AS attribute_types
+             ORDER BY a.attnum)          AS attribute_types,
+       "#,
+    owning_extension!("pg_type", "t.oid"),
+    r#" AS extension
 FROM pg_type t
 LEFT JOIN pg_class c ON c.oid = t.typrelid
 LEFT JOIN pg_range rng ON rng.rngtypid = t.oid
@@ -48,9 +51,6 @@ LEFT JOIN pg_description d
        ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
 WHERE t.typnamespace = ANY($1)
   AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c'))
-  AND "#,
-    not_extension_member!("pg_type", "t.oid"),
-    r#"
 ORDER BY t.typnamespace, t.typname
 "#
 );
@@ -70,6 +70,7 @@ pub struct TypeRow {
     pub checks: Vec<String>,
     pub attribute_names: Vec<String>,
     pub attribute_types: Vec<String>,
+    pub extension: Option<String>,
 }
 
 /// Sequences with their parameters and the column that owns them, if any; an extension's
@@ -120,7 +121,8 @@ pub struct SequenceRow {
     pub owned_by_column: Option<String>,
 }
 
-/// Functions, procedures, aggregates and window functions. A SQL-standard body (`BEGIN
+/// Functions, procedures, aggregates and window functions, extensions' ones named by their
+/// extension. A SQL-standard body (`BEGIN
 /// ATOMIC` or `RETURN`, PostgreSQL 14 on: `prosqlbody`) records its dependencies in `pg_depend`
 /// as a view's rule does: `uses` lists the relations it reads, each with its columns or NULL
 /// for the whole relation (see [`DEPENDENCIES`]). Servers before 14 have no such bodies
@@ -160,16 +162,16 @@ SELECT p.pronamespace                              AS schema_oid,
        END                                         AS definition,
        "#,
             $uses,
-            r#"                                   AS uses
+            r#"                                   AS uses,
+       "#,
+            owning_extension!("pg_proc", "p.oid"),
+            r#" AS extension
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
 LEFT JOIN pg_description d
        ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
 WHERE p.pronamespace = ANY($1)
-  AND "#,
-            not_extension_member!("pg_proc", "p.oid"),
-            r#"
 ORDER BY p.pronamespace, p.proname, 3
 "#
         )
@@ -208,6 +210,7 @@ pub struct FunctionRow {
     pub comment: Option<String>,
     pub definition: Option<String>,
     pub uses: Option<sqlx::types::Json<Vec<crate::catalog::RelationUse>>>,
+    pub extension: Option<String>,
 }
 
 /// The extensions installed in the included schemas (plpgsql, in `pg_catalog`, never is),

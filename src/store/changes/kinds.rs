@@ -21,6 +21,9 @@ pub(super) struct Compared {
     /// Attributes that are not part of the object's definition: keys, and statistics that move
     /// with the data.
     pub ignored: &'static [&'static str],
+    /// Whether rows name the extension that owns them (`extension`): extensions' members are
+    /// not compared, as they are in no list (their extension's version and members are).
+    pub of_extensions: bool,
 }
 
 /// The defaults of [`Compared`]'s optional fields.
@@ -33,9 +36,10 @@ const ONE_KIND: Compared = Compared {
     relation: "",
     name: "",
     ignored: &[],
+    of_extensions: false,
 };
 
-pub(super) const COMPARED: [Compared; 11] = [
+pub(super) const COMPARED: [Compared; 12] = [
     Compared {
         object: "relation",
         table: "catalog_relations",
@@ -124,6 +128,7 @@ pub(super) const COMPARED: [Compared; 11] = [
         relation: "name",
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
+        of_extensions: true,
         ..ONE_KIND
     },
     Compared {
@@ -143,6 +148,17 @@ pub(super) const COMPARED: [Compared; 11] = [
         name: "''",
         // What its body reads follows from its definition.
         ignored: &["catalog_id", "schema_name", "name", "uses"],
+        of_extensions: true,
+        ..ONE_KIND
+    },
+    Compared {
+        // An installed extension: its version. What it owns follows from its version.
+        object: "extension",
+        table: "catalog_extensions",
+        of_schemas: true,
+        relation: "name",
+        name: "''",
+        ignored: &["catalog_id", "schema_name", "name", "members"],
         ..ONE_KIND
     },
     Compared {
@@ -166,5 +182,6 @@ pub(super) const COMPARED: [Compared; 11] = [
         relation: "CASE relation_name WHEN '' THEN name ELSE relation_name END",
         name: "CASE relation_name WHEN '' THEN '' ELSE name END",
         ignored: &["kind", "name", "table"],
+        ..ONE_KIND
     },
 ];

@@ -204,10 +204,14 @@ fn comparison(c: &Compared, sides: Sides) -> String {
         )
     };
     // Each side's rows, named by schema, relation and object, as the whole row `t`.
+    let own = match c.of_extensions {
+        true => "WHERE t.extension IS NULL",
+        false => "",
+    };
     let keyed = |rows: String| {
         format!(
             "(SELECT {kind} AS k, schema_name AS s, {relation} AS r, {name} AS nm, t \
-              FROM {rows} t)"
+              FROM {rows} t {own})"
         )
     };
     // Whole rows are compared first, which is cheap; only the few that differ are turned into
@@ -249,6 +253,10 @@ fn comparison(c: &Compared, sides: Sides) -> String {
 /// The kinds a snapshot written before access metadata was read lacks.
 const ACCESS_KINDS: [&str; 2] = ["privilege", "policy"];
 
+/// The kinds compared only against a snapshot read with the other object kinds: those kinds,
+/// and extensions, whose members were read from then on.
+const OTHER_KINDS: [&str; 2] = ["schema_object", "extension"];
+
 /// Which kinds of object the previous snapshot was read with. Against a snapshot written
 /// before a kind was read, every such object would show as added: those kinds are not
 /// compared.
@@ -264,7 +272,7 @@ pub struct Previous {
 impl Previous {
     fn compares(self, c: &Compared) -> bool {
         (self.access || !ACCESS_KINDS.contains(&c.object))
-            && (self.other_objects || c.kind_column.is_none())
+            && (self.other_objects || !OTHER_KINDS.contains(&c.object))
     }
 }
 

@@ -149,7 +149,7 @@ impl Family {
             }
             Family::Types => {
                 "COPY catalog_types (catalog_id, schema_name, name, kind, owner, comment, labels, \
-                 base_type, not_null, default_expr, checks, attributes, range_options) \
+                 base_type, not_null, default_expr, checks, attributes, range_options, extension) \
                  FROM STDIN (FORMAT binary)"
             }
             Family::Sequences => {
@@ -159,7 +159,7 @@ impl Family {
             }
             Family::Functions => {
                 "COPY catalog_functions (catalog_id, schema_name, name, arguments, result, \
-                 language, kind, comment, definition, uses) FROM STDIN (FORMAT binary)"
+                 language, kind, comment, definition, uses, extension) FROM STDIN (FORMAT binary)"
             }
             Family::Extensions => {
                 "COPY catalog_extensions (catalog_id, schema_name, name, version, members) \
@@ -330,7 +330,7 @@ fn schema_rows(
         }
         Family::Types => {
             for t in &s.types {
-                out.tuple(13);
+                out.tuple(14);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&t.name));
@@ -346,6 +346,7 @@ fn schema_rows(
                     serde_json::to_string(&t.attributes).expect("type attributes serialize");
                 out.jsonb(&attributes);
                 out.text(t.range_options.as_deref());
+                out.text(t.extension.as_deref());
             }
         }
         Family::Sequences => {
@@ -367,7 +368,7 @@ fn schema_rows(
         }
         Family::Functions => {
             for f in &s.functions {
-                out.tuple(10);
+                out.tuple(11);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&f.name));
@@ -384,6 +385,7 @@ fn schema_rows(
                         out.jsonb(&uses);
                     }
                 }
+                out.text(f.extension.as_deref());
             }
         }
         Family::Extensions => {
