@@ -12,27 +12,20 @@ use super::super::Tx;
 use crate::catalog::DatabaseObject;
 use crate::ids::{CatalogId, SyncId};
 
-/// Records how `current` differs from the catalog's stored database objects, as changes of
-/// `sync_id` (object: the kind; schema: ''; relation: the object's name). Returns how many.
-/// Nothing is recorded against a catalog stored without the document.
+/// Records how `current` differs from `stored`, the catalog's database objects as the write
+/// found them, as changes of `sync_id` (object: the kind; schema: ''; relation: the object's
+/// name). Returns how many.
 pub async fn record_database_objects(
     tx: &mut Tx<'_>,
     catalog_id: CatalogId,
     sync_id: SyncId,
+    stored: Vec<Value>,
     current: &[DatabaseObject],
 ) -> sqlx::Result<u64> {
-    let stored: Option<sqlx::types::Json<Vec<Value>>> =
-        sqlx::query_scalar("SELECT objects FROM catalogs WHERE id = $1")
-            .bind(catalog_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    let Some(stored) = stored else {
-        return Ok(0);
-    };
     let current = current
         .iter()
         .map(|o| serde_json::to_value(o).expect("objects serialize"));
-    let changes = differences(keyed(stored.0), keyed(current));
+    let changes = differences(keyed(stored), keyed(current));
     if changes.is_empty() {
         return Ok(0);
     }

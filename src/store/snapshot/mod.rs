@@ -145,14 +145,17 @@ pub async fn write(
         access: false,
         other_objects: false,
     };
+    let mut stored_objects = None;
     if recording {
         changes::prepare(tx).await?;
-        (previous.access, previous.other_objects) = sqlx::query_as(
-            "SELECT access IS NOT NULL, objects IS NOT NULL FROM catalogs WHERE id = $1",
-        )
-        .bind(catalog_id)
-        .fetch_one(&mut **tx)
-        .await?;
+        let (access, objects): (bool, Option<sqlx::types::Json<Vec<serde_json::Value>>>) =
+            sqlx::query_as("SELECT access IS NOT NULL, objects FROM catalogs WHERE id = $1")
+                .bind(catalog_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        previous.access = access;
+        previous.other_objects = objects.is_some();
+        stored_objects = objects.map(|o| o.0);
     }
     versions::mark_writer(tx, sync_id).await?;
     let loaded_ms = ms(started);
@@ -233,11 +236,12 @@ pub async fn write(
         true => Some(0),
         false => None,
     };
-    let database_changes = match recording && previous.other_objects {
-        true => {
-            changes::record_database_objects(tx, catalog_id, sync_id, &encoded.end.objects).await?
+    let database_changes = match stored_objects {
+        Some(stored) => {
+            let current = &encoded.end.objects;
+            changes::record_database_objects(tx, catalog_id, sync_id, stored, current).await?
         }
-        false => 0,
+        None => 0,
     };
     unchanged &= database_changes == 0;
     let changes = changes.map(|n| n + database_changes);
