@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::reads::{self, DetailKey, DetailParts};
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, Extension, ForeignKeyTarget,
-    Function, Index, QualifiedName, RelationKind, RelationUse, Schema, SchemaObject, Sequence,
-    Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
+    Function, Index, Policy, QualifiedName, RelationKind, RelationUse, Schema, SchemaObject,
+    Sequence, Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// Relations read per detail query.
@@ -271,6 +271,19 @@ struct StoredRelation {
     triggers: Vec<Trigger>,
     #[serde(default)]
     depends_on: Vec<RelationUse>,
+    #[serde(default)]
+    policies: Vec<StoredPolicy>,
+}
+
+/// A policy as the detail document shows it (`kind`: permissive or restrictive).
+#[derive(Deserialize)]
+struct StoredPolicy {
+    name: String,
+    kind: String,
+    command: String,
+    roles: Vec<String>,
+    using: Option<String>,
+    with_check: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -334,9 +347,22 @@ impl StoredRelation {
             indexes: self.indexes,
             triggers: self.triggers,
             depends_on: self.depends_on,
-            // The DDL export renders no grants nor policies yet.
+            // The DDL export renders no grants.
             privileges: Vec::new(),
-            policies: Vec::new(),
+            policies: self
+                .policies
+                .into_iter()
+                .map(|p| Policy {
+                    permissive: p.kind == "permissive",
+                    name: p.name,
+                    command: p.command,
+                    roles: p.roles,
+                    using: p.using,
+                    with_check: p.with_check,
+                    // What its expressions read is not rendered.
+                    columns: Vec::new(),
+                })
+                .collect(),
         }
     }
 }

@@ -7,7 +7,8 @@
 //! search configurations, tables (columns, defaults, identity, generated columns), partitions
 //! attached, keys and checks, functions whose signature names a relation's row type, views
 //! and materialized views (each after what it reads), rules, indexes, extended statistics,
-//! foreign keys, triggers, sequence ownership, comments. A
+//! foreign keys, triggers, row-level security (switches and policies), sequence ownership,
+//! comments. A
 //! partition's keys, indexes and foreign keys come before its parent's, which then attach
 //! them instead of making their own.
 //!
@@ -17,7 +18,7 @@
 //! first. Function bodies are not checked while created (`check_function_bodies = false`, as
 //! pg_dump sets it), so a function may name a table created later.
 //!
-//! Not exported: owners and privileges, row security policies, publications, event triggers,
+//! Not exported: owners and privileges, publications, event triggers,
 //! foreign data wrappers and servers (a foreign table is named in a comment), and, because the
 //! snapshot does not hold them, operators, casts, and the comments on constraints, indexes
 //! and triggers.
@@ -184,6 +185,7 @@ impl<'a> Ddl<'a> {
         );
         self.lines("Foreign keys", foreign);
         self.triggers();
+        self.row_security();
         self.sequence_ownership();
         self.comments();
         self.out

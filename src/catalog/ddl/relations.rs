@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::order::{Index, dependency_order};
 use super::quote::{ident, qualified};
 use super::{Ddl, Rel, sequence_parameters};
+use crate::catalog::access::PUBLIC;
 use crate::catalog::{Column, ConstraintKind, RelationKind, Table};
 
 impl<'a> Ddl<'a> {
@@ -268,6 +269,53 @@ impl<'a> Ddl<'a> {
             }
         }
         self.lines("Triggers", lines);
+    }
+
+    /// Each relation's row-level security switches and policies. The roles a policy applies
+    /// to must exist where the export is loaded, as with pg_dump's output.
+    pub(super) fn row_security(&mut self) {
+        let mut lines = Vec::new();
+        for r in &self.relations {
+            let t = r.table;
+            if t.rls_enabled {
+                lines.push(format!(
+                    "ALTER TABLE {} ENABLE ROW LEVEL SECURITY;",
+                    r.name()
+                ));
+            }
+            if t.rls_forced {
+                lines.push(format!(
+                    "ALTER TABLE {} FORCE ROW LEVEL SECURITY;",
+                    r.name()
+                ));
+            }
+            for p in &t.policies {
+                let roles: Vec<String> = p
+                    .roles
+                    .iter()
+                    .map(|role| match role.as_str() {
+                        PUBLIC => PUBLIC.to_owned(),
+                        role => ident(role),
+                    })
+                    .collect();
+                let mut policy = format!(
+                    "CREATE POLICY {} ON {} AS {} FOR {} TO {}",
+                    ident(&p.name),
+                    r.name(),
+                    p.kind().to_uppercase(),
+                    p.command,
+                    roles.join(", ")
+                );
+                if let Some(using) = &p.using {
+                    let _ = write!(policy, " USING ({using})");
+                }
+                if let Some(check) = &p.with_check {
+                    let _ = write!(policy, " WITH CHECK ({check})");
+                }
+                lines.push(format!("{policy};"));
+            }
+        }
+        self.lines("Row security", lines);
     }
 }
 
