@@ -16,8 +16,8 @@ use uuid::Uuid;
 use super::reads::{self, DetailKey, DetailParts};
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, Extension, ForeignKeyTarget,
-    Function, Index, Policy, QualifiedName, RelationKind, RelationUse, Schema, SchemaObject,
-    Sequence, Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
+    Function, Index, ObjectType, Policy, Privilege, QualifiedName, RelationKind, RelationUse,
+    Schema, SchemaObject, Sequence, Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// Relations read per detail query.
@@ -143,6 +143,35 @@ pub async fn snapshot(
                 members: Vec::new(),
             });
         }
+    }
+
+    // The privileges of the schemas, their sequences, functions and types, in ACL order.
+    type PrivilegeRow = (String, String, String, String, String, String, bool);
+    let privileges: Vec<PrivilegeRow> = sqlx::query_as(
+        r#"SELECT schema_name, object_type, object, grantee, grantor, privilege, grantable
+           FROM catalog_schema_privileges
+           WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+           ORDER BY schema_name, object_type, object, grantor, grantee, privilege"#,
+    )
+    .bind(catalog_id)
+    .bind(schema)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (schema_name, object_type, object, grantee, grantor, privilege, grantable) in privileges {
+        let (Some(i), Some(object_type)) =
+            (position(&schema_name), ObjectType::parse(&object_type))
+        else {
+            continue;
+        };
+        schemas[i].privileges.push(Privilege {
+            object_type,
+            object,
+            column: None,
+            grantee,
+            grantor,
+            privilege,
+            grantable,
+        });
     }
 
     let objects: Vec<(String, Json<SchemaObject>)> = sqlx::query_as(
@@ -272,7 +301,20 @@ struct StoredRelation {
     #[serde(default)]
     depends_on: Vec<RelationUse>,
     #[serde(default)]
+    privileges: Vec<StoredGrant>,
+    #[serde(default)]
     policies: Vec<StoredPolicy>,
+}
+
+/// A privilege on the relation or one of its columns, as the detail document shows it.
+#[derive(Deserialize)]
+struct StoredGrant {
+    object_type: ObjectType,
+    column: Option<String>,
+    grantee: String,
+    grantor: String,
+    privilege: String,
+    grantable: bool,
 }
 
 /// A policy as the detail document shows it (`kind`: permissive or restrictive).
@@ -325,6 +367,17 @@ impl StoredRelation {
                 initially_deferred: k.initially_deferred,
             })
             .collect();
+        let privileges = (self.privileges.into_iter())
+            .map(|p| Privilege {
+                object_type: p.object_type,
+                object: self.name.clone(),
+                column: p.column,
+                grantee: p.grantee,
+                grantor: p.grantor,
+                privilege: p.privilege,
+                grantable: p.grantable,
+            })
+            .collect();
         Table {
             name: self.name,
             kind: self.kind,
@@ -347,8 +400,7 @@ impl StoredRelation {
             indexes: self.indexes,
             triggers: self.triggers,
             depends_on: self.depends_on,
-            // The DDL export renders no grants.
-            privileges: Vec::new(),
+            privileges,
             policies: self
                 .policies
                 .into_iter()

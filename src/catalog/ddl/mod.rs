@@ -8,7 +8,7 @@
 //! attached, keys and checks, functions whose signature names a relation's row type, views
 //! and materialized views (each after what it reads), rules, indexes, extended statistics,
 //! foreign keys, triggers, row-level security (switches and policies), sequence ownership,
-//! comments. A
+//! comments, owners, privileges. A
 //! partition's keys, indexes and foreign keys come before its parent's, which then attach
 //! them instead of making their own.
 //!
@@ -18,12 +18,13 @@
 //! first. Function bodies are not checked while created (`check_function_bodies = false`, as
 //! pg_dump sets it), so a function may name a table created later.
 //!
-//! Not exported: owners and privileges, publications, event triggers,
-//! foreign data wrappers and servers (a foreign table is named in a comment), and, because the
-//! snapshot does not hold them, operators, casts, and the comments on constraints, indexes
-//! and triggers.
+//! Not exported: the owners of sequences and functions, default privileges, publications,
+//! event triggers, foreign data wrappers and servers (a foreign table is named in a comment),
+//! and, because the snapshot does not hold them, operators, casts, and the comments on
+//! constraints, indexes and triggers.
 
 mod order;
+mod privileges;
 pub mod quote;
 mod relations;
 mod schema_objects;
@@ -188,6 +189,8 @@ impl<'a> Ddl<'a> {
         self.row_security();
         self.sequence_ownership();
         self.comments();
+        self.lines("Owners", privileges::owners(self.snapshot));
+        self.lines("Privileges", privileges::grants(self.snapshot));
         self.out
     }
 
