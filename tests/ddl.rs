@@ -268,18 +268,41 @@ CREATE STATISTICS app.t_stats (mcv) ON id, code FROM app.t;
 CREATE TEXT SEARCH CONFIGURATION app.cfg (PARSER = pg_catalog.default);
 ALTER TEXT SEARCH CONFIGURATION app.cfg
     ADD MAPPING FOR asciiword, word WITH pg_catalog.english_stem, pg_catalog.simple;
+CREATE PUBLICATION "some t" FOR TABLE app.t (id, code) WHERE (id > 10), TABLE app.log
+    WITH (publish = 'insert, delete');
+CREATE PUBLICATION whole FOR TABLES IN SCHEMA app WITH (publish_via_partition_root = true);
+CREATE PUBLICATION empty;
+CREATE FUNCTION app.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+CREATE EVENT TRIGGER audit ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'DROP TABLE')
+    EXECUTE FUNCTION app.on_ddl();
+CREATE EVENT TRIGGER quiet ON sql_drop EXECUTE FUNCTION app.on_ddl();
+ALTER EVENT TRIGGER quiet DISABLE;
+CREATE FOREIGN DATA WRAPPER plain_fdw OPTIONS (debug 'it''s on');
+CREATE SERVER warehouse TYPE 'pg' VERSION '15' FOREIGN DATA WRAPPER plain_fdw
+    OPTIONS (host 'warehouse.internal', port '5432');
 "#;
 
 #[tokio::test]
-async fn rules_collations_statistics_and_text_search_round_trip() {
+async fn every_other_kind_round_trips() {
     let export = round_trip("kinds", OTHER_KINDS, &[]).await.unwrap();
     for statement in [
         "CREATE COLLATION app.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);",
         "ALTER TABLE app.t DISABLE RULE copy_id;",
         "CREATE STATISTICS app.t_stats (mcv) ON id, code FROM app.t;",
+        "CREATE PUBLICATION \"some t\" FOR TABLE ONLY app.log, TABLE ONLY app.t (id, code) \
+         WHERE ((id > 10)) WITH (publish = 'insert, delete', publish_via_partition_root = false);",
+        "CREATE SERVER warehouse TYPE 'pg' VERSION '15' FOREIGN DATA WRAPPER plain_fdw \
+         OPTIONS (host 'warehouse.internal', port '5432');",
+        "ALTER EVENT TRIGGER quiet DISABLE;",
     ] {
         assert!(export.contains(statement), "{statement}\n{export}");
     }
+    // Event triggers come last: none fires while the script loads.
+    let last_create = export.rfind("CREATE ").unwrap();
+    assert!(
+        export[last_create..].starts_with("CREATE EVENT TRIGGER"),
+        "{export}"
+    );
 }
 
 #[tokio::test]

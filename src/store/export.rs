@@ -3,8 +3,8 @@
 //!
 //! Relations are read as the detail reads serve them ([`reads::relation_details`]: each
 //! relation's document with its column list), in chunks, and parsed back; schema objects
-//! from their tables, one query each. Extensions' functions and types are left out: `CREATE
-//! EXTENSION` makes them.
+//! from their tables, one query each; the database-wide objects with the catalog. Extensions'
+//! functions and types are left out: `CREATE EXTENSION` makes them.
 
 use std::collections::HashMap;
 
@@ -251,11 +251,19 @@ pub async fn snapshot(
             owned_by,
         });
     }
+    // The database-wide objects are kept with the catalog's latest snapshot only: a whole
+    // database's current export has them.
+    let objects = match (schema, catalog_id == catalog) {
+        (None, true) => super::object_reads::database_objects(&mut *conn, catalog)
+            .await?
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     Ok(Snapshot {
         database,
         schemas,
         access: None,
-        objects: Vec::new(),
+        objects,
     })
 }
 
