@@ -288,6 +288,12 @@ async fn hostile_paths_and_cursors_get_4xx_json() {
             StatusCode::BAD_REQUEST,
         ),
         ("/syncs/%00".to_owned(), StatusCode::BAD_REQUEST),
+        // No parameter takes a NUL byte, whatever it filters.
+        ("/audit?action=a%00b".to_owned(), StatusCode::BAD_REQUEST),
+        (
+            format!("/catalogs/{c}/privileges?grantee=%00"),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let response = app.client.get(app.url(&path)).send().await.unwrap();
         let status = response.status();

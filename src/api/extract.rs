@@ -74,12 +74,25 @@ impl FromRequestParts<AppState> for QueryParams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        axum::extract::Query::<std::collections::HashMap<String, String>>::from_request_parts(
-            parts, state,
-        )
-        .await
-        .map(|q| Self(q.0))
-        .map_err(|e| ApiError::validation("query", e.body_text()))
+        let query =
+            axum::extract::Query::<std::collections::HashMap<String, String>>::from_request_parts(
+                parts, state,
+            )
+            .await
+            .map_err(|e| ApiError::validation("query", e.body_text()))?;
+        // No stored text holds a NUL byte (PostgreSQL's text cannot), and none reaches a query.
+        let mut with_nul: Vec<&String> = (query.0.iter())
+            .filter(|(_, v)| v.contains('\0'))
+            .map(|(k, _)| k)
+            .collect();
+        with_nul.sort();
+        if let Some(name) = with_nul.first() {
+            return Err(ApiError::validation(
+                name.as_str(),
+                "must not contain NUL bytes",
+            ));
+        }
+        Ok(Self(query.0))
     }
 }
 
