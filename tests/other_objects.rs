@@ -317,5 +317,30 @@ async fn changes_of_every_kind_are_in_the_history() {
         .find(|c| c["object"] == "event_trigger")
         .unwrap();
     assert_eq!(trigger["after"], json!({"enabled": "disabled"}));
+
+    // The database-wide lists serve the state a past sync left, as the schema lists do.
+    let catalog = second["catalog_id"].as_str().unwrap();
+    let before = first["sync_id"].as_str().unwrap();
+    let host = |servers: Vec<Value>| servers[0]["options"][0].clone();
+    let past = list(&app, catalog, &format!("foreign_servers?sync={before}")).await;
+    assert_eq!(host(past), "host=warehouse.internal");
+    let now = list(&app, catalog, &format!("foreign_servers?sync={sync}")).await;
+    assert_eq!(host(now), "host=replica.internal");
+    assert_eq!(
+        host(list(&app, catalog, "foreign_servers").await),
+        "host=replica.internal"
+    );
+    let past = list(&app, catalog, &format!("event_triggers?sync={before}")).await;
+    assert_eq!(past[0]["enabled"], "origin");
+    // Pages of one: the next page's link keeps the state.
+    let path = format!("/catalogs/{catalog}/publications?sync={before}&limit=1");
+    let (past, _) = app.get_all_pages(&path).await;
+    assert_eq!(names(&past), ["big_orders", "logs"]);
+    assert_eq!(past[1]["operations"], json!(["insert", "update"]));
+    let unknown = "00000000-0000-7000-8000-000000000000";
+    let (status, body) = app
+        .get(&format!("/catalogs/{catalog}/publications?sync={unknown}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     drop(source);
 }

@@ -15,7 +15,7 @@ use super::objects::{
     RelationPath, SchemaList, check_empty_list, check_name, link_params, name_param,
 };
 use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
-use super::pagination::{PageRequest, document_page, page_response};
+use super::pagination::{DocumentList, DocumentStates, PageRequest, document_page, page_response};
 use super::past;
 use crate::catalog::access::{Access, DefaultPrivilege, Role};
 use crate::catalog::effective::{RelationAccess, RoleAccess, effective};
@@ -207,8 +207,13 @@ async fn facts_page<T: Serialize, C>(
 where
     C: Ord + Serialize + serde::de::DeserializeOwned,
 {
-    let load = |c| access_reads::access_facts(&state.pool, c);
-    document_page(id, query, kind, load, items, cursor).await
+    // The access facts are kept with the latest snapshot only.
+    let load = |c, _| access_reads::access_facts(&state.pool, c);
+    let list = DocumentList {
+        kind,
+        states: DocumentStates::Latest,
+    };
+    document_page(state, id, query, list, load, items, cursor).await
 }
 
 /// What every role of a catalog may do on one relation.

@@ -1,8 +1,9 @@
 //! The lists of the object kinds beyond relations, types, sequences and functions: a schema's
 //! extensions, rules, collations, extended statistics and text search configurations (which
 //! take `?schema=` and the past-state parameters, as the other schema lists do), and the
-//! database's publications, event triggers and foreign servers (kept with the catalog's latest
-//! snapshot). Every list follows the pagination convention.
+//! database's publications, event triggers and foreign servers (kept with the catalog, with
+//! their past versions: they take the past-state parameters too). Every list follows the
+//! pagination convention.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -15,7 +16,7 @@ use super::AppState;
 use super::extract::{PathParams, QueryParams};
 use super::objects::SchemaList;
 use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
-use super::pagination::document_page;
+use super::pagination::{DocumentList, DocumentStates, document_page};
 use crate::catalog::DatabaseObject;
 use crate::catalog::objects::{
     Collation, EventTrigger, ForeignServer, Publication, Rule, SchemaObjectKind, Statistics,
@@ -211,7 +212,7 @@ async fn list_text_search_configurations(
 }
 
 /// A page of the database objects `pick` takes, in name order, from the catalog's latest
-/// snapshot.
+/// snapshot or as a past sync left them.
 async fn database_objects<T: Serialize>(
     state: &AppState,
     id: &str,
@@ -220,16 +221,25 @@ async fn database_objects<T: Serialize>(
     pick: impl Fn(DatabaseObject) -> Option<T>,
     name: impl Fn(&T) -> String,
 ) -> Result<Response, ApiError> {
-    let load = |c| object_reads::database_objects(&state.pool, c);
+    let load = |c, sync| async move {
+        match sync {
+            None => object_reads::database_objects(&state.pool, c).await,
+            Some(sync) => object_reads::database_objects_at(&state.pool, c, sync).await,
+        }
+    };
     let items = |objects: Vec<DatabaseObject>| objects.into_iter().filter_map(pick).collect();
-    document_page(id, query, kind, load, items, name).await
+    let list = DocumentList {
+        kind,
+        states: DocumentStates::Past,
+    };
+    document_page(state, id, query, list, load, items, name).await
 }
 
 /// The source database's publications (logical replication), each with its tables (column
 /// lists and row filters), schemas and operations, in name order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/publications", tag = "objects",
-    params(CatalogId, PageParams),
+    params(CatalogId, PastParams, PageParams),
     responses((status = 200, description = "A page of publications", body = Vec<Publication>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_publications(
@@ -250,7 +260,7 @@ async fn list_publications(
 /// The source database's event triggers, in name order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/event_triggers", tag = "objects",
-    params(CatalogId, PageParams),
+    params(CatalogId, PastParams, PageParams),
     responses((status = 200, description = "A page of event triggers", body = Vec<EventTrigger>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_event_triggers(
@@ -272,7 +282,7 @@ async fn list_event_triggers(
 /// (user mappings are never read: they hold credentials), in name order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/foreign_servers", tag = "objects",
-    params(CatalogId, PageParams),
+    params(CatalogId, PastParams, PageParams),
     responses((status = 200, description = "A page of foreign servers", body = Vec<ForeignServer>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_foreign_servers(

@@ -10,8 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::AppState;
 use super::extract::{QueryParams, parse_id};
+use super::past;
 use crate::error::ApiError;
+use crate::ids::SyncId;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -118,14 +121,31 @@ pub fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Which states of a catalog a list taken from one of its documents serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentStates {
+    /// The latest snapshot's only: the list takes no other parameters.
+    Latest,
+    /// Past ones too (`?sync=`, `?as_of=`): the document is versioned with the snapshot.
+    Past,
+}
+
+/// A list taken from a catalog's document: its path under `/catalogs/{id}/` and the states it
+/// serves.
+pub struct DocumentList<'a> {
+    pub kind: &'a str,
+    pub states: DocumentStates,
+}
+
 /// A page of a list taken whole from one document of the catalog `id` (its access facts, its
-/// database objects), sorted by `cursor`: `load` reads the document, `None` when there is no
-/// such catalog. Such lists serve the latest snapshot only, and take no other parameters.
+/// database objects), sorted by `cursor`: `load` reads the document as a past sync left it
+/// (`None`: the latest), itself `None` when there is no such catalog.
 pub async fn document_page<D, T, C, Loaded>(
+    state: &AppState,
     id: &str,
     query: &QueryParams,
-    kind: &str,
-    load: impl FnOnce(uuid::Uuid) -> Loaded,
+    DocumentList { kind, states }: DocumentList<'_>,
+    load: impl FnOnce(uuid::Uuid, Option<SyncId>) -> Loaded,
     items: impl FnOnce(D) -> Vec<T>,
     cursor: impl Fn(&T) -> C,
 ) -> Result<Response, ApiError>
@@ -134,15 +154,25 @@ where
     T: Serialize,
     C: Ord + Serialize + DeserializeOwned,
 {
-    query.only(&["limit", "cursor"])?;
+    let past_params: &[&str] = match states {
+        DocumentStates::Latest => &[],
+        DocumentStates::Past => &past::PARAMS,
+    };
+    query.only(&[&["limit", "cursor"][..], past_params].concat())?;
     let c = parse_id("catalog_id", id)?;
     let page = PageRequest::<C>::from_query(query)?;
-    let document = load(c)
+    let sync = match states {
+        DocumentStates::Latest => None,
+        DocumentStates::Past => past::sync(state, c, query).await?,
+    };
+    let document = load(c, sync)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;
     let mut items = items(document);
     items.sort_by_key(|item| cursor(item));
     let rows = page_of(items, &page, &cursor);
     let path = format!("/catalogs/{c}/{kind}");
-    Ok(page_response(rows, &page, &path, &[], cursor))
+    let sync = sync.map(|s| s.uuid().to_string());
+    let params: Vec<(&str, &str)> = sync.iter().map(|s| ("sync", s.as_str())).collect();
+    Ok(page_response(rows, &page, &path, &params, cursor))
 }

@@ -63,16 +63,36 @@ impl Snapshot {
     }
 }
 
-/// The snapshot `query` asks for in `catalog`. 400 names `sync` or `as_of` when malformed or
-/// both given, 404 for an unknown catalog or sync or no sync before `as_of`, 409 for a sync that
-/// did not succeed (it wrote no snapshot).
+/// The snapshot `query` asks for in `catalog`, copied for reading when it is a past one; the
+/// errors are [`sync`]'s.
 pub async fn snapshot(
     state: &AppState,
     catalog: Uuid,
     query: &QueryParams,
 ) -> Result<Snapshot, ApiError> {
+    let Some(sync) = sync(state, catalog, query).await? else {
+        return Ok(Snapshot::current(catalog));
+    };
+    let stored_as = states::readable(&state.pool, catalog.into(), sync)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no catalog {catalog}")))?;
+    Ok(Snapshot {
+        catalog,
+        stored_as,
+        sync: Some(sync),
+    })
+}
+
+/// The past sync `query` names in `catalog` (`None`: the current state). 400 names `sync` or
+/// `as_of` when malformed or both given, 404 for an unknown catalog or sync or no sync before
+/// `as_of`, 409 for a sync that did not succeed (it wrote no snapshot).
+pub async fn sync(
+    state: &AppState,
+    catalog: Uuid,
+    query: &QueryParams,
+) -> Result<Option<SyncId>, ApiError> {
     let sync = match (query.get("sync"), query.get("as_of")) {
-        (None, None) => return Ok(Snapshot::current(catalog)),
+        (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
             return Err(ApiError::validation(
                 "as_of",
@@ -116,12 +136,5 @@ pub async fn snapshot(
                 })?
         }
     };
-    let stored_as = states::readable(&state.pool, catalog.into(), sync)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no catalog {catalog}")))?;
-    Ok(Snapshot {
-        catalog,
-        stored_as,
-        sync: Some(sync),
-    })
+    Ok(Some(sync))
 }

@@ -1,7 +1,7 @@
 //! Reads of the object kinds beyond relations, types, sequences and functions: a schema's
 //! rules, collations, extended statistics and text search configurations (rows of its unit),
 //! its extensions, and the database's publications, event triggers and foreign servers (the
-//! catalog's `objects` document).
+//! catalog's `objects` document, and its versions a later write replaced).
 
 use serde::de::DeserializeOwned;
 use sqlx::PgExecutor;
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::catalog::objects::SchemaObjectKind;
 use crate::catalog::{DatabaseObject, Extension};
+use crate::ids::SyncId;
 
 /// A schema object's place in its list: schema, relation ('' but for a rule), name.
 pub type SchemaObjectCursor = (String, String, String);
@@ -110,5 +111,32 @@ pub async fn database_objects(
             .bind(catalog_id)
             .fetch_optional(db)
             .await?;
+    Ok(found.map(|objects| objects.map(|o| o.0).unwrap_or_default()))
+}
+
+/// The database-wide objects of a catalog as its sync `sync` left them: the stored document if
+/// `sync` or an earlier sync wrote it, else the version kept when a later write replaced it
+/// (in `catalog_retired_rows`, as the snapshot's units are). `None` for an unknown catalog;
+/// none for a sync from before these objects were read.
+pub async fn database_objects_at(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    sync: SyncId,
+) -> sqlx::Result<Option<Vec<DatabaseObject>>> {
+    let found: Option<Option<Json<Vec<DatabaseObject>>>> = sqlx::query_scalar(
+        "SELECT coalesce(
+             (SELECT c.objects WHERE c.objects_written_by IS NULL OR c.objects_written_by <= $2),
+             (SELECT a.row FROM catalog_retired_rows a
+              WHERE a.catalog_id = c.id AND a.snapshot_table = 'catalogs.objects'
+                AND (a.written_by IS NULL OR a.written_by <= $2) AND a.retired_by > $2
+              ORDER BY a.retired_by
+              LIMIT 1))
+         FROM catalogs c
+         WHERE c.id = $1",
+    )
+    .bind(catalog_id)
+    .bind(sync.uuid())
+    .fetch_optional(db)
+    .await?;
     Ok(found.map(|objects| objects.map(|o| o.0).unwrap_or_default()))
 }

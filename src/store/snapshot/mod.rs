@@ -246,7 +246,7 @@ pub async fn write(
     unchanged &= database_changes == 0;
     let changes = changes.map(|n| n + database_changes);
     let recorded_ms = ms(started);
-    mark_synced(tx, catalog_id, &encoded.end).await?;
+    mark_synced(tx, catalog_id, sync_id, &encoded.end).await?;
     tracing::debug!(
         loaded_ms,
         copied_ms,
@@ -479,15 +479,30 @@ async fn refresh_statistics(
 /// default privileges) and objects (publications, event triggers, foreign data wrappers and
 /// servers): the whole database's, so kept with the catalog rather than in a unit; and its
 /// source probe.
-async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx::Result<()> {
+async fn mark_synced(
+    tx: &mut Tx<'_>,
+    catalog_id: CatalogId,
+    sync_id: SyncId,
+    end: &End,
+) -> sqlx::Result<()> {
     let database = end.database.as_ref().map(|d| json!(d));
     // Stored even when the source gives none, so that the next write knows this snapshot was
     // written with access metadata.
     let access = json!(end.access.clone().unwrap_or_default());
     let objects = json!(end.objects);
+    // The database-wide objects are versioned as the units are: a document this write replaces
+    // is kept, valid from the sync that wrote it until this one.
     sqlx::query(
-        r#"UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4,
-                              objects = $5
+        r#"WITH retired AS (
+               INSERT INTO catalog_retired_rows
+                   (catalog_id, retired_by, written_by, snapshot_table, row)
+               SELECT id, $6, objects_written_by, 'catalogs.objects', objects FROM catalogs
+               WHERE id = $1 AND objects IS NOT NULL AND objects IS DISTINCT FROM $5::jsonb
+           )
+           UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4,
+                  objects = $5,
+                  objects_written_by = CASE WHEN objects IS DISTINCT FROM $5::jsonb THEN $6
+                                            ELSE objects_written_by END
            WHERE id = $1"#,
     )
     .bind(catalog_id)
@@ -495,6 +510,7 @@ async fn mark_synced(tx: &mut Tx<'_>, catalog_id: CatalogId, end: &End) -> sqlx:
     .bind(end.probe.as_deref())
     .bind(access)
     .bind(objects)
+    .bind(sync_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
