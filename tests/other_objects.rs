@@ -261,7 +261,11 @@ async fn changes_of_every_kind_are_in_the_history() {
                  ALTER MAPPING FOR asciiword WITH pg_catalog.simple;
              ALTER PUBLICATION logs SET (publish = 'insert');
              ALTER EVENT TRIGGER audit_ddl DISABLE;
-             ALTER SERVER warehouse OPTIONS (SET host 'replica.internal');",
+             ALTER SERVER warehouse OPTIONS (SET host 'replica.internal');
+             CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RETURN NEW; END $$;
+             CREATE TRIGGER touch BEFORE UPDATE ON app.orders
+                 FOR EACH ROW EXECUTE FUNCTION app.touch();",
         )
         .await;
     let second = app.sync_and_wait(&sync_body(&source.name)).await;
@@ -291,6 +295,8 @@ async fn changes_of_every_kind_are_in_the_history() {
         ("publication", "altered", "logs"),
         ("event_trigger", "altered", "audit_ddl"),
         ("foreign_server", "altered", "warehouse"),
+        ("function", "added", "touch()"),
+        ("trigger", "added", "orders.touch"),
     ];
     let expected: BTreeSet<_> = expected
         .iter()

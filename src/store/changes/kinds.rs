@@ -39,7 +39,7 @@ const ONE_KIND: Compared = Compared {
     of_extensions: false,
 };
 
-pub(super) const COMPARED: [Compared; 12] = [
+pub(super) const COMPARED: [Compared; 13] = [
     Compared {
         object: "relation",
         table: "catalog_relations",
@@ -90,6 +90,22 @@ pub(super) const COMPARED: [Compared; 12] = [
             "relation_name",
             "name",
             "expression_columns",
+        ],
+        ..ONE_KIND
+    },
+    Compared {
+        object: "trigger",
+        table: "catalog_triggers",
+        of_schemas: false,
+        relation: "relation_name",
+        name: "name",
+        // What its UPDATE OF list and WHEN condition read follows from its definition.
+        ignored: &[
+            "catalog_id",
+            "schema_name",
+            "relation_name",
+            "name",
+            "columns",
         ],
         ..ONE_KIND
     },
