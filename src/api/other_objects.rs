@@ -221,12 +221,7 @@ async fn database_objects<T: Serialize>(
     pick: impl Fn(DatabaseObject) -> Option<T>,
     name: impl Fn(&T) -> String,
 ) -> Result<Response, ApiError> {
-    let load = |c, sync| async move {
-        match sync {
-            None => object_reads::database_objects(&state.pool, c).await,
-            Some(sync) => object_reads::database_objects_at(&state.pool, c, sync).await,
-        }
-    };
+    let load = |c, sync| object_reads::database_objects(&state.pool, c, sync);
     let items = |objects: Vec<DatabaseObject>| objects.into_iter().filter_map(pick).collect();
     let list = DocumentList {
         kind,

@@ -254,7 +254,7 @@ pub async fn snapshot(
     // The database-wide objects are kept with the catalog's latest snapshot only: a whole
     // database's current export has them.
     let objects = match (schema, catalog_id == catalog) {
-        (None, true) => super::object_reads::database_objects(&mut *conn, catalog)
+        (None, true) => super::object_reads::database_objects(&mut *conn, catalog, None)
             .await?
             .unwrap_or_default(),
         _ => Vec::new(),

@@ -100,32 +100,21 @@ pub async fn extensions(
         .collect())
 }
 
-/// The database-wide objects of a catalog: `None` for an unknown catalog, none for one
-/// synced from a source that has none (or never synced).
+/// The database-wide objects of a catalog, as its latest snapshot holds them or (`at`) as its
+/// sync left them: the stored document if that sync or an earlier one wrote it, else the
+/// version kept when a later write replaced it (in `catalog_retired_rows`, as the snapshot's
+/// units are). `None` for an unknown catalog; none for a catalog synced from a source that has
+/// none, never synced, or at a sync from before these objects were read.
 pub async fn database_objects(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
-) -> sqlx::Result<Option<Vec<DatabaseObject>>> {
-    let found: Option<Option<Json<Vec<DatabaseObject>>>> =
-        sqlx::query_scalar("SELECT objects FROM catalogs WHERE id = $1")
-            .bind(catalog_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(found.map(|objects| objects.map(|o| o.0).unwrap_or_default()))
-}
-
-/// The database-wide objects of a catalog as its sync `sync` left them: the stored document if
-/// `sync` or an earlier sync wrote it, else the version kept when a later write replaced it
-/// (in `catalog_retired_rows`, as the snapshot's units are). `None` for an unknown catalog;
-/// none for a sync from before these objects were read.
-pub async fn database_objects_at(
-    db: impl PgExecutor<'_>,
-    catalog_id: Uuid,
-    sync: SyncId,
+    at: Option<SyncId>,
 ) -> sqlx::Result<Option<Vec<DatabaseObject>>> {
     let found: Option<Option<Json<Vec<DatabaseObject>>>> = sqlx::query_scalar(
         "SELECT coalesce(
-             (SELECT c.objects WHERE c.objects_written_by IS NULL OR c.objects_written_by <= $2),
+             (SELECT c.objects
+              WHERE $2::uuid IS NULL OR c.objects_written_by IS NULL
+                 OR c.objects_written_by <= $2),
              (SELECT a.row FROM catalog_retired_rows a
               WHERE a.catalog_id = c.id AND a.snapshot_table = 'catalogs.objects'
                 AND (a.written_by IS NULL OR a.written_by <= $2) AND a.retired_by > $2
@@ -135,7 +124,7 @@ pub async fn database_objects_at(
          WHERE c.id = $1",
     )
     .bind(catalog_id)
-    .bind(sync.uuid())
+    .bind(at.map(|s| s.uuid()))
     .fetch_optional(db)
     .await?;
     Ok(found.map(|objects| objects.map(|o| o.0).unwrap_or_default()))
