@@ -262,6 +262,7 @@ async fn changes_of_every_kind_are_in_the_history() {
              ALTER PUBLICATION logs SET (publish = 'insert');
              ALTER EVENT TRIGGER audit_ddl DISABLE;
              ALTER SERVER warehouse OPTIONS (SET host 'replica.internal');
+             DROP PUBLICATION big_orders;
              CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql
                  AS $$ BEGIN RETURN NEW; END $$;
              CREATE TRIGGER touch BEFORE UPDATE ON app.orders
@@ -293,6 +294,7 @@ async fn changes_of_every_kind_are_in_the_history() {
         ("collation", "added", "bytes"),
         ("text_search_configuration", "altered", "plain_english"),
         ("publication", "altered", "logs"),
+        ("publication", "removed", "big_orders"),
         ("event_trigger", "altered", "audit_ddl"),
         ("foreign_server", "altered", "warehouse"),
         ("function", "added", "touch()"),
@@ -343,6 +345,21 @@ async fn changes_of_every_kind_are_in_the_history() {
     let (past, _) = app.get_all_pages(&path).await;
     assert_eq!(names(&past), ["big_orders", "logs"]);
     assert_eq!(past[1]["operations"], json!(["insert", "update"]));
+    // So does impact analysis: the dropped publication published the column then.
+    let publications_of = |at: String| {
+        let path = format!("/catalogs/{catalog}/tables/app/orders/columns/total/dependents{at}");
+        let app = &app;
+        async move {
+            let (status, found) = app.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            let found = found.as_array().unwrap().clone();
+            let publications = found.into_iter().filter(|d| d["kind"] == "publication");
+            names(&publications.collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(publications_of(String::new()).await, ["logs"]);
+    let past = publications_of(format!("?sync={before}")).await;
+    assert_eq!(past, ["big_orders", "logs"]);
     let unknown = "00000000-0000-7000-8000-000000000000";
     let (status, body) = app
         .get(&format!("/catalogs/{catalog}/publications?sync={unknown}"))

@@ -16,6 +16,7 @@ use super::pagination::{PageRequest, encode_segment, page_of, page_response};
 use super::past;
 use crate::error::ApiError;
 use crate::store::dependents::{self, Dependent};
+use crate::store::object_reads;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -105,7 +106,11 @@ async fn respond(
             )));
         }
     }
-    let found = dependents::dependents(&state.pool, at.stored_as, schema, table, column).await?;
+    let objects = object_reads::database_objects(&state.pool, c, at.sync)
+        .await?
+        .unwrap_or_default();
+    let found =
+        dependents::dependents(&state.pool, at.stored_as, &objects, schema, table, column).await?;
     let rows = page_of(found, &page, Dependent::sort_key);
     let mut path = format!(
         "/catalogs/{c}/tables/{}/{}",

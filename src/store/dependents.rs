@@ -22,6 +22,8 @@ use sqlx::PgExecutor;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::catalog::DatabaseObject;
+
 /// How deep a chain of views is followed (as the blast radius of changes does).
 const MAX_DEPTH: i32 = 32;
 
@@ -37,7 +39,7 @@ pub enum DependentKind {
     Policy,
     /// A publication publishing the relation or column: one that names it (with no column
     /// list, or one holding the column), publishes its schema, or all tables. Publications
-    /// are the database's (schema `""`), as of the catalog's latest snapshot.
+    /// are the database's (schema `""`), as of the snapshot read.
     Publication,
     Trigger,
     View,
@@ -138,10 +140,13 @@ pub async fn target_exists(
 }
 
 /// The dependents of relation `schema`.`relation` (of its `column`, when given) in the
-/// snapshot `stored_as`, each once with its shortest path, in [`Dependent::sort_key`] order.
+/// snapshot `stored_as`, whose database-wide objects are `objects` (kept apart from the
+/// snapshot's units: see `object_reads::database_objects`), each once with its shortest path,
+/// in [`Dependent::sort_key`] order.
 pub async fn dependents(
     db: impl PgExecutor<'_>,
     stored_as: Uuid,
+    objects: &[DatabaseObject],
     schema: &str,
     relation: &str,
     column: Option<&str>,
@@ -152,6 +157,7 @@ pub async fn dependents(
         .bind(relation)
         .bind(column)
         .bind(MAX_DEPTH)
+        .bind(Json(objects))
         .fetch_all(db)
         .await?;
     let mut found: Vec<Dependent> = rows
@@ -179,7 +185,8 @@ struct DependentRow {
     path: Json<Vec<PathStep>>,
 }
 
-/// `$1` the snapshot, `$2`.`$3` the relation, `$4` the column or NULL, `$5` the depth cap.
+/// `$1` the snapshot, `$2`.`$3` the relation, `$4` the column or NULL, `$5` the depth cap, `$6`
+/// the database-wide objects.
 const DEPENDENTS: &str = r#"
 WITH RECURSIVE
 target AS (
@@ -261,10 +268,9 @@ found (kind, schema, relation, name, path) AS (
            OR jsonb_typeof(u->'columns') IS DISTINCT FROM 'array' OR u->'columns' ? $4)
     UNION ALL
     SELECT 'publication', '', NULL, p->>'name', jsonb_build_array(t.step)
-    FROM catalogs c
-    CROSS JOIN LATERAL jsonb_array_elements(coalesce(c.objects, '[]')) p
+    FROM jsonb_array_elements($6::jsonb) p
     CROSS JOIN target t
-    WHERE c.id = $1 AND p->>'kind' = 'publication'
+    WHERE p->>'kind' = 'publication'
       AND ((p->>'all_tables')::boolean OR p->'schemas' ? $2
            OR EXISTS (SELECT 1 FROM jsonb_array_elements(p->'tables') pt
                       WHERE pt->>'schema' = $2 AND pt->>'table' = $3
