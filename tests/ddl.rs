@@ -57,6 +57,9 @@ REVOKE ALL ON SCHEMA "Mixed Case" FROM PUBLIC;
 GRANT USAGE ON SCHEMA "Mixed Case" TO pg_read_all_data;
 GRANT USAGE ON SEQUENCE "Mixed Case".counter TO pg_monitor;
 GRANT USAGE ON TYPE "Mixed Case"."Mood" TO pg_read_all_data;
+ALTER DEFAULT PRIVILEGES IN SCHEMA "Mixed Case" GRANT SELECT ON TABLES TO pg_read_all_data;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES GRANT USAGE ON TYPES TO pg_monitor WITH GRANT OPTION;
 ALTER TABLE "Mixed Case"."select" ENABLE ROW LEVEL SECURITY;
 ALTER TABLE "Mixed Case"."select" FORCE ROW LEVEL SECURITY;
 CREATE POLICY "Happy only" ON "Mixed Case"."select" FOR SELECT TO PUBLIC
@@ -199,7 +202,13 @@ async fn round_trip(name: &str, ddl: &str, extensions: &[&str]) -> Option<String
         differing.is_empty(),
         "the catalogs of {name} and its copy differ: {differing:?}"
     );
-    for what in ["schemas", "types", "sequences", "functions"] {
+    for what in [
+        "schemas",
+        "types",
+        "sequences",
+        "functions",
+        "default_privileges",
+    ] {
         let strip = |rows: Vec<Value>| -> Vec<Value> {
             rows.into_iter()
                 .map(|mut r| {
@@ -240,8 +249,11 @@ async fn an_awkward_schema_round_trips() {
     assert!(at("AGGREGATE public.total") < at("CREATE VIEW public.a_view"));
     assert!(at("TABLE public.child (") < at("FUNCTION public.children()"));
     assert!(at("CREATE TABLE \"Mixed Case\".\"select\"") < at("ENABLE ROW LEVEL SECURITY"));
-    // A grant keeps its column and its grantor.
+    // A grant keeps its column and its grantor; default privileges come after every grant.
+    assert!(at("RESET ROLE;") < at("ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA"));
     for grant in [
+        "ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS FROM PUBLIC, postgres;",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE postgres GRANT USAGE ON TYPES TO pg_monitor WITH GRANT OPTION;",
         "GRANT UPDATE (\"Quote\"\"d\") ON TABLE \"Mixed Case\".\"select\" TO pg_read_all_data;",
         "SET ROLE pg_monitor;\nGRANT SELECT ON TABLE \"Mixed Case\".\"select\" TO pg_read_all_stats;\nRESET ROLE;",
     ] {

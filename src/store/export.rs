@@ -251,18 +251,21 @@ pub async fn snapshot(
             owned_by,
         });
     }
-    // The database-wide objects are kept with the catalog's latest snapshot only: a whole
-    // database's current export has them.
-    let objects = match (schema, catalog_id == catalog) {
-        (None, true) => super::object_reads::database_objects(&mut *conn, catalog, None)
-            .await?
-            .unwrap_or_default(),
-        _ => Vec::new(),
+    // The database-wide objects and access facts (default privileges) are kept with the
+    // catalog: a whole database's current export has them.
+    let (objects, access) = match (schema, catalog_id == catalog) {
+        (None, true) => (
+            super::object_reads::database_objects(&mut *conn, catalog, None)
+                .await?
+                .unwrap_or_default(),
+            super::access_reads::access_facts(&mut *conn, catalog).await?,
+        ),
+        _ => (Vec::new(), None),
     };
     Ok(Snapshot {
         database,
         schemas,
-        access: None,
+        access,
         objects,
     })
 }

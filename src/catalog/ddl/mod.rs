@@ -8,10 +8,10 @@
 //! attached, keys and checks, functions whose signature names a relation's row type, views
 //! and materialized views (each after what it reads), rules, indexes, extended statistics,
 //! foreign keys, triggers, row-level security (switches and policies), sequence ownership,
-//! comments, owners, privileges, and the database-wide foreign data wrappers and servers,
-//! publications and event triggers (last, so that none fires while the script loads). A
-//! partition's keys, indexes and foreign keys come before its parent's, which then attach
-//! them instead of making their own.
+//! comments, owners, privileges, default privileges, and the database-wide foreign data
+//! wrappers and servers, publications and event triggers (last, so that none fires while the
+//! script loads). A partition's keys, indexes and foreign keys come before its parent's, which
+//! then attach them instead of making their own.
 //!
 //! What the snapshot prints with the server's functions (view, index, constraint, trigger and
 //! function definitions, defaults, types) is used as printed: the server left out the schema
@@ -19,10 +19,9 @@
 //! first. Function bodies are not checked while created (`check_function_bodies = false`, as
 //! pg_dump sets it), so a function may name a table created later.
 //!
-//! Not exported: the owners of sequences, functions and database-wide objects, default
-//! privileges, user mappings, foreign tables (named in a comment), and, because the snapshot
-//! does not hold them, operators, casts, and the comments on constraints, indexes and
-//! triggers.
+//! Not exported: the owners of sequences, functions and database-wide objects, user mappings,
+//! foreign tables (named in a comment), and, because the snapshot does not hold them,
+//! operators, casts, and the comments on constraints, indexes and triggers.
 
 mod database_objects;
 mod order;
@@ -193,6 +192,10 @@ impl<'a> Ddl<'a> {
         self.comments();
         self.lines("Owners", privileges::owners(self.snapshot));
         self.lines("Privileges", privileges::grants(self.snapshot));
+        self.lines(
+            "Default privileges",
+            privileges::default_privileges(self.snapshot),
+        );
         self.lines(
             "Database objects",
             database_objects::database_objects(self.snapshot),

@@ -6,13 +6,14 @@
 //! are revoked from `PUBLIC` and from its owner first, then each entry is granted. An entry
 //! that a role other than the owner granted (holding the grant option) is granted as that role
 //! (`SET ROLE`). Where the snapshot names no owner, the owner on the source is the role that
-//! granted itself privileges. Column grants add to the relation's ACL. The roles must exist
-//! where the script is loaded, as with pg_dump's output.
+//! granted itself privileges. Column grants add to the relation's ACL. Default privileges
+//! come last, so that they apply to what is created after the script, not by it. The roles
+//! must exist where the script is loaded, as with pg_dump's output.
 
 use std::collections::BTreeMap;
 
 use super::quote::{ident, qualified};
-use crate::catalog::access::{ObjectType, PUBLIC, Privilege};
+use crate::catalog::access::{DefaultPrivilege, ObjectType, PUBLIC, Privilege};
 use crate::catalog::{Schema, Snapshot, TypeKind};
 
 /// `ALTER ... OWNER TO` of each schema, relation and type with an owner.
@@ -136,5 +137,61 @@ fn grant(p: &Privilege, on: &str, owner: Option<&str>) -> Vec<String> {
             "RESET ROLE;".to_owned(),
         ],
         false => vec![statement],
+    }
+}
+
+/// `ALTER DEFAULT PRIVILEGES` of the snapshot's default privileges. A role's entry for every
+/// schema replaces the built-in defaults (it lists the role's own privileges too): those are
+/// revoked first. An entry for one schema adds to them.
+pub(super) fn default_privileges(snapshot: &Snapshot) -> Vec<String> {
+    let Some(access) = &snapshot.access else {
+        return Vec::new();
+    };
+    let mut entries: BTreeMap<(&str, Option<&str>, &str), Vec<&DefaultPrivilege>> = BTreeMap::new();
+    for d in &access.default_privileges {
+        let key = (d.role.as_str(), d.schema.as_deref(), d.object_type.as_str());
+        entries.entry(key).or_default().push(d);
+    }
+    let mut lines = Vec::new();
+    for ((role, schema, object_type), entries) in entries {
+        let Some(objects) = default_objects(object_type) else {
+            continue;
+        };
+        let mut prefix = format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", ident(role));
+        if let Some(schema) = schema {
+            prefix.push_str(&format!(" IN SCHEMA {}", ident(schema)));
+        } else {
+            lines.push(format!(
+                "{prefix} REVOKE ALL ON {objects} FROM PUBLIC, {};",
+                ident(role)
+            ));
+        }
+        for d in entries {
+            let grantee = match d.grantee.as_str() {
+                PUBLIC => PUBLIC.to_owned(),
+                role => ident(role),
+            };
+            let option = match d.grantable {
+                true => " WITH GRANT OPTION",
+                false => "",
+            };
+            lines.push(format!(
+                "{prefix} GRANT {} ON {objects} TO {grantee}{option};",
+                d.privilege
+            ));
+        }
+    }
+    lines
+}
+
+/// The objects clause of `ALTER DEFAULT PRIVILEGES` for a default privilege's object type.
+fn default_objects(object_type: &str) -> Option<&'static str> {
+    match object_type {
+        "table" => Some("TABLES"),
+        "sequence" => Some("SEQUENCES"),
+        "function" => Some("FUNCTIONS"),
+        "type" => Some("TYPES"),
+        "schema" => Some("SCHEMAS"),
+        _ => None,
     }
 }
