@@ -121,15 +121,12 @@ fn source_owner<'a>(entries: &[&'a Privilege]) -> Option<&'a str> {
 /// `GRANT` of one entry, `on` its object (`ON TABLE ...`, `(column) ON TABLE ...`), as its
 /// grantor where that was not the owner.
 fn grant(p: &Privilege, on: &str, owner: Option<&str>) -> Vec<String> {
-    let grantee = match p.grantee.as_str() {
-        PUBLIC => PUBLIC.to_owned(),
-        role => ident(role),
-    };
-    let option = match p.grantable {
-        true => " WITH GRANT OPTION",
-        false => "",
-    };
-    let statement = format!("GRANT {} {on} TO {grantee}{option};", p.privilege);
+    let statement = format!(
+        "GRANT {} {on} TO {}{};",
+        p.privilege,
+        role(&p.grantee),
+        grant_option(p.grantable)
+    );
     match owner.is_some_and(|owner| owner != p.grantor) {
         true => vec![
             format!("SET ROLE {};", ident(&p.grantor)),
@@ -153,31 +150,25 @@ pub(super) fn default_privileges(snapshot: &Snapshot) -> Vec<String> {
         entries.entry(key).or_default().push(d);
     }
     let mut lines = Vec::new();
-    for ((role, schema, object_type), entries) in entries {
+    for ((owner, schema, object_type), entries) in entries {
         let Some(objects) = default_objects(object_type) else {
             continue;
         };
-        let mut prefix = format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", ident(role));
+        let mut prefix = format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", ident(owner));
         if let Some(schema) = schema {
             prefix.push_str(&format!(" IN SCHEMA {}", ident(schema)));
         } else {
             lines.push(format!(
                 "{prefix} REVOKE ALL ON {objects} FROM PUBLIC, {};",
-                ident(role)
+                ident(owner)
             ));
         }
         for d in entries {
-            let grantee = match d.grantee.as_str() {
-                PUBLIC => PUBLIC.to_owned(),
-                role => ident(role),
-            };
-            let option = match d.grantable {
-                true => " WITH GRANT OPTION",
-                false => "",
-            };
             lines.push(format!(
-                "{prefix} GRANT {} ON {objects} TO {grantee}{option};",
-                d.privilege
+                "{prefix} GRANT {} ON {objects} TO {}{};",
+                d.privilege,
+                role(&d.grantee),
+                grant_option(d.grantable)
             ));
         }
     }
@@ -193,5 +184,20 @@ fn default_objects(object_type: &str) -> Option<&'static str> {
         "type" => Some("TYPES"),
         "schema" => Some("SCHEMAS"),
         _ => None,
+    }
+}
+
+/// A role as a grant or policy names it: `PUBLIC`, the keyword, for everyone.
+pub(super) fn role(name: &str) -> String {
+    match name {
+        PUBLIC => PUBLIC.to_owned(),
+        role => ident(role),
+    }
+}
+
+fn grant_option(grantable: bool) -> &'static str {
+    match grantable {
+        true => " WITH GRANT OPTION",
+        false => "",
     }
 }

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 use super::order::{Index, dependency_order};
+use super::privileges::role;
 use super::quote::{ident, qualified};
 use super::{Ddl, Rel, sequence_parameters};
-use crate::catalog::access::PUBLIC;
 use crate::catalog::{Column, ConstraintKind, RelationKind, Table};
 
 impl<'a> Ddl<'a> {
@@ -290,14 +290,7 @@ impl<'a> Ddl<'a> {
                 ));
             }
             for p in &t.policies {
-                let roles: Vec<String> = p
-                    .roles
-                    .iter()
-                    .map(|role| match role.as_str() {
-                        PUBLIC => PUBLIC.to_owned(),
-                        role => ident(role),
-                    })
-                    .collect();
+                let roles: Vec<String> = p.roles.iter().map(|r| role(r)).collect();
                 let mut policy = format!(
                     "CREATE POLICY {} ON {} AS {} FOR {} TO {}",
                     ident(&p.name),
