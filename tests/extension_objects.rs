@@ -12,12 +12,19 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// `tablefunc` owns functions and composite types; the schema has one of each of its own.
+/// `tablefunc` owns functions and composite types, and is given a sequence and a collation;
+/// the schema has one of each of its own.
 const DDL: &str = r#"
 CREATE SCHEMA app;
 CREATE EXTENSION tablefunc SCHEMA app;
 CREATE TYPE app.mood AS ENUM ('ok', 'happy');
 CREATE FUNCTION app.cheer(m app.mood) RETURNS text LANGUAGE sql AS $$ SELECT m::text $$;
+CREATE SEQUENCE app.counter;
+CREATE SEQUENCE app.ext_counter;
+CREATE COLLATION app.plain (provider = libc, locale = 'C');
+CREATE COLLATION app.ext_plain (provider = libc, locale = 'C');
+ALTER EXTENSION tablefunc ADD SEQUENCE app.ext_counter;
+ALTER EXTENSION tablefunc ADD COLLATION app.ext_plain;
 "#;
 
 /// `(name, arguments or '', extension or '')` of each item.
@@ -39,6 +46,10 @@ async fn owned(source: &TestDatabase, sql: &str) -> BTreeSet<(String, String, St
 
 fn own(name: &str, arguments: &str) -> (String, String, String) {
     (name.to_owned(), arguments.to_owned(), String::new())
+}
+
+fn own_item(name: &str) -> (String, String, String) {
+    own(name, "")
 }
 
 #[tokio::test]
@@ -111,6 +122,18 @@ async fn extension_members_are_listed_only_on_request() {
         .collect();
     assert_eq!(attributes, ["row_name", "category_1", "category_2"]);
 
+    // Any other kind an extension owns, the same way.
+    for (kind, own, member) in [
+        ("sequences", "counter", "ext_counter"),
+        ("collations", "plain", "ext_plain"),
+    ] {
+        let listed = list(&format!("{kind}?schema=app")).await;
+        assert_eq!(keys(&listed), [own_item(own)].into(), "{kind}");
+        let listed = list(&format!("{kind}?schema=app&include_extension_objects=true")).await;
+        let member = (member.to_owned(), String::new(), "tablefunc".to_owned());
+        assert_eq!(keys(&listed), [own_item(own), member].into(), "{kind}");
+    }
+
     // The export creates the extension, not what it owns.
     let ddl = app
         .client
@@ -124,6 +147,10 @@ async fn extension_members_are_listed_only_on_request() {
     assert!(ddl.contains("CREATE EXTENSION"), "{ddl}");
     assert!(ddl.contains("app.cheer"), "{ddl}");
     assert!(!ddl.contains("crosstab"), "{ddl}");
+    assert!(
+        !ddl.contains("ext_counter") && !ddl.contains("ext_plain"),
+        "{ddl}"
+    );
 
     // Bad values are refused, naming the parameter; lists that do not hold extensions'
     // objects whole do not take it.
@@ -131,6 +158,7 @@ async fn extension_members_are_listed_only_on_request() {
         "functions?include_extension_objects=yes",
         "types?include_extension_objects=1",
         "tables?include_extension_objects=true",
+        "rules?include_extension_objects=true",
     ] {
         let (status, body) = app.get(&format!("/catalogs/{catalog}/{path}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");

@@ -415,7 +415,8 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
         Self::read(state, id, query, Members::Own).await
     }
 
-    /// A list of a kind whose extensions' members are stored whole (functions, types):
+    /// A list of a kind whose extensions' members are stored whole (functions, types,
+    /// sequences, collations, statistics, text search configurations):
     /// `?include_extension_objects=true` shows them too.
     pub async fn with_members(
         state: &AppState,
@@ -507,7 +508,7 @@ async fn list_types(
 /// Sequences: type, start, increment, bounds, cache, cycle and owning column.
 #[utoipa::path(
     get, path = "/catalogs/{id}/sequences", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of sequences", body = Vec<SequenceRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_sequences(
@@ -515,11 +516,12 @@ async fn list_sequences(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String)>::with_members(&state, &id, &query).await?;
     let rows = reads::sequences(
         &state.pool,
         list.at.stored_as,
         list.schema,
+        list.members,
         list.page.after.clone(),
         list.page.fetch_limit(),
     )

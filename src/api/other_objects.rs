@@ -15,7 +15,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::extract::{PathParams, QueryParams};
 use super::objects::SchemaList;
-use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
+use super::openapi::{
+    CatalogId, ExtensionMembersParam, PageParams, PastParams, ReadErrors, SchemaParam,
+};
 use super::pagination::{DocumentList, DocumentStates, document_page};
 use crate::catalog::DatabaseObject;
 use crate::catalog::objects::{
@@ -79,12 +81,17 @@ where
     T: DeserializeOwned + Send + Unpin + 'static,
     I: Serialize + From<(SchemaObjectCursor, T)>,
 {
-    let list = SchemaList::<SchemaObjectCursor>::from_request(state, id, query).await?;
+    // A rule is its relation's; the other kinds' extension members are listed on request.
+    let list = match kind {
+        SchemaObjectKind::Rule => SchemaList::from_request(state, id, query).await?,
+        _ => SchemaList::<SchemaObjectCursor>::with_members(state, id, query).await?,
+    };
     let rows = object_reads::schema_objects::<T>(
         &state.pool,
         list.at.stored_as,
         kind,
         list.schema,
+        list.members,
         list.page.after.clone(),
         list.page.fetch_limit(),
     )
@@ -142,7 +149,7 @@ async fn list_rules(
 /// The collations of the catalog's schemas, in (schema, name) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/collations", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of collations", body = Vec<CollationItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_collations(
@@ -166,7 +173,7 @@ async fn list_collations(
 /// (schema, name) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/statistics", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of statistics objects", body = Vec<StatisticsItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_statistics(
@@ -190,7 +197,7 @@ async fn list_statistics(
 /// token mappings, in (schema, name) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/text_search_configurations", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of text search configurations", body = Vec<TextSearchConfigurationItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_text_search_configurations(

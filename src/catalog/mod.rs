@@ -446,6 +446,9 @@ pub struct Sequence {
     /// The column that owns the sequence (serial and identity columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned_by: Option<ColumnRef>,
+    /// The extension that owns it: such a sequence is not the schema author's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,6 +55,16 @@ impl SchemaObject {
         }
     }
 
+    /// The extension that owns it, if any (a rule belongs to its relation instead).
+    pub fn extension(&self) -> Option<&str> {
+        match self {
+            SchemaObject::Rule(_) => None,
+            SchemaObject::Collation(o) => o.extension.as_deref(),
+            SchemaObject::Statistics(o) => o.extension.as_deref(),
+            SchemaObject::TextSearchConfiguration(o) => o.extension.as_deref(),
+        }
+    }
+
     /// The relation the object is on, where its name is only unique per relation (a rule's).
     pub fn relation(&self) -> Option<&str> {
         match self {
@@ -97,6 +107,9 @@ pub struct Collation {
     /// The encoding it is for; `None` for any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// The extension that owns it: such an object is not the schema author's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 /// An extended statistics object (`CREATE STATISTICS`).
@@ -113,6 +126,9 @@ pub struct Statistics {
     pub columns: Vec<String>,
     /// `pg_get_statisticsobjdef`'s `CREATE STATISTICS` statement.
     pub definition: String,
+    /// The extension that owns it: such an object is not the schema author's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -124,6 +140,9 @@ pub struct TextSearchConfiguration {
     pub parser: String,
     /// For each token type the configuration maps, its dictionaries in order.
     pub mappings: Vec<TokenMapping>,
+    /// The extension that owns it: such an object is not the schema author's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

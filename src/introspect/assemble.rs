@@ -426,6 +426,7 @@ fn add_schema_objects(
             cache: q.cache,
             cycle: q.cycle,
             owned_by,
+            extension: q.extension,
         });
     }
     for f in functions {

@@ -4,7 +4,7 @@
 //! Relations are read as the detail reads serve them ([`reads::relation_details`]: each
 //! relation's document with its column list), in chunks, and parsed back; schema objects
 //! from their tables, one query each; the database-wide objects with the catalog. Extensions'
-//! functions and types are left out: `CREATE EXTENSION` makes them.
+//! members are left out: `CREATE EXTENSION` makes them.
 
 use std::collections::HashMap;
 
@@ -177,6 +177,7 @@ pub async fn snapshot(
     let objects: Vec<(String, Json<SchemaObject>)> = sqlx::query_as(
         r#"SELECT schema_name, body FROM catalog_schema_objects
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+             AND extension IS NULL
            ORDER BY schema_name, kind, relation_name, name"#,
     )
     .bind(catalog_id)
@@ -225,6 +226,7 @@ pub async fn snapshot(
                   cache, cycle, owned_by_table, owned_by_column
            FROM catalog_sequences
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+             AND extension IS NULL
            ORDER BY schema_name, name"#,
         catalog_id,
         schema
@@ -249,6 +251,7 @@ pub async fn snapshot(
             cache: q.cache,
             cycle: q.cycle,
             owned_by,
+            extension: None,
         });
     }
     // The database-wide objects and access facts (default privileges) are kept with the

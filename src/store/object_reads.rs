@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::catalog::objects::SchemaObjectKind;
 use crate::catalog::{DatabaseObject, Extension};
 use crate::ids::SyncId;
+use crate::store::reads::Members;
 
 /// A schema object's place in its list: schema, relation ('' but for a rule), name.
 pub type SchemaObjectCursor = (String, String, String);
@@ -22,6 +23,7 @@ pub async fn schema_objects<T: DeserializeOwned + Send + Unpin + 'static>(
     catalog_id: Uuid,
     kind: SchemaObjectKind,
     schema: Option<&str>,
+    members: Members,
     after: Option<SchemaObjectCursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<(SchemaObjectCursor, T)>> {
@@ -36,6 +38,7 @@ pub async fn schema_objects<T: DeserializeOwned + Send + Unpin + 'static>(
              AND ($3::text IS NULL OR schema_name = $3)
              AND ($4::text IS NULL
                   OR (schema_name, relation_name, name) > ($4, $5::text, $6::text))
+             AND (extension IS NULL OR $8)
            ORDER BY schema_name, relation_name, name
            LIMIT $7"#,
     )
@@ -46,6 +49,7 @@ pub async fn schema_objects<T: DeserializeOwned + Send + Unpin + 'static>(
     .bind(after_relation)
     .bind(after_name)
     .bind(limit)
+    .bind(members.with_extensions())
     .fetch_all(db)
     .await?;
     Ok(rows

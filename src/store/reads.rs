@@ -415,7 +415,7 @@ pub enum Members {
 }
 
 impl Members {
-    fn with_extensions(self) -> bool {
+    pub fn with_extensions(self) -> bool {
         self == Members::WithExtensions
     }
 }
@@ -464,12 +464,16 @@ pub struct SequenceRow {
     pub cycle: bool,
     pub owned_by_table: Option<String>,
     pub owned_by_column: Option<String>,
+    /// The extension that owns it (listed only on request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 pub async fn sequences(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     schema: Option<&str>,
+    members: Members,
     after: Option<(String, String)>,
     limit: i64,
 ) -> sqlx::Result<Vec<SequenceRow>> {
@@ -477,18 +481,21 @@ pub async fn sequences(
     sqlx::query_as!(
         SequenceRow,
         r#"SELECT schema_name AS schema, name, data_type, start_value AS start, increment,
-                  min_value AS min, max_value AS max, cache, cycle, owned_by_table, owned_by_column
+                  min_value AS min, max_value AS max, cache, cycle, owned_by_table, owned_by_column,
+                  extension
            FROM catalog_sequences
            WHERE catalog_id = $1
              AND ($2::text IS NULL OR schema_name = $2)
              AND ($3::text IS NULL OR (schema_name, name) > ($3, $4::text))
+             AND (extension IS NULL OR $6)
            ORDER BY schema_name, name
            LIMIT $5"#,
         catalog_id,
         schema,
         after_schema,
         after_name,
-        limit
+        limit,
+        members.with_extensions()
     )
     .fetch_all(db)
     .await

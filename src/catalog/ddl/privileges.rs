@@ -86,7 +86,7 @@ fn schema_object<'a>(
     match kind {
         ObjectType::Schema => Some((format!("SCHEMA {}", ident(&s.name)), s.owner.as_deref())),
         ObjectType::Sequence => (s.sequences.iter())
-            .find(|q| q.name == object)
+            .find(|q| q.name == object && q.extension.is_none())
             .map(|q| (format!("SEQUENCE {}", name(&q.name)), None)),
         ObjectType::Type => (s.types.iter())
             .find(|t| t.name == object && t.extension.is_none())

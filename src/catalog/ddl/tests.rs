@@ -190,6 +190,7 @@ fn tables_views_and_keys_come_in_dependency_order() {
                 table: "film".into(),
                 column: "film_id".into(),
             }),
+            extension: None,
         }],
         functions: vec![
             function(

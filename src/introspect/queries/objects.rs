@@ -73,8 +73,8 @@ pub struct TypeRow {
     pub extension: Option<String>,
 }
 
-/// Sequences with their parameters and the column that owns them, if any; an extension's
-/// own are left out.
+/// Sequences with their parameters and the column that owns them, if any, extensions' ones
+/// named by their extension.
 pub const SEQUENCES: &str = concat!(
     r#"
 SELECT c.relnamespace                     AS schema_oid,
@@ -88,7 +88,10 @@ SELECT c.relnamespace                     AS schema_oid,
        s.seqcycle                         AS cycle,
        on_.nspname::text                  AS owned_by_schema,
        oc.relname::text                   AS owned_by_table,
-       oa.attname::text                   AS owned_by_column
+       oa.attname::text                   AS owned_by_column,
+       "#,
+    owning_extension!("pg_class", "c.oid"),
+    r#" AS extension
 FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 LEFT JOIN pg_depend dep
@@ -98,9 +101,6 @@ LEFT JOIN pg_class oc      ON oc.oid = dep.refobjid
 LEFT JOIN pg_namespace on_ ON on_.oid = oc.relnamespace
 LEFT JOIN pg_attribute oa  ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid
 WHERE c.relnamespace = ANY($1)
-  AND "#,
-    not_extension_member!("pg_class", "c.oid"),
-    r#"
 ORDER BY c.relnamespace, c.relname
 "#
 );
@@ -119,6 +119,7 @@ pub struct SequenceRow {
     pub owned_by_schema: Option<String>,
     pub owned_by_table: Option<String>,
     pub owned_by_column: Option<String>,
+    pub extension: Option<String>,
 }
 
 /// Functions, procedures, aggregates and window functions, extensions' ones named by their

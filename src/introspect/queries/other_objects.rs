@@ -10,8 +10,9 @@ use sqlx::types::Json;
 use crate::catalog::{DatabaseObject, SchemaObject};
 
 /// Rewrite rules (views' `_RETURN` rules are their definitions), collations, extended
-/// statistics and text search configurations of the included schemas `$1`, extensions'
-/// members left out.
+/// statistics and text search configurations of the included schemas `$1`. The rules of an
+/// extension's relations are left out with them; the other kinds' members are read, named by
+/// their extension.
 pub const SCHEMA_OBJECTS: &str = concat!(
     r#"
 SELECT c.relnamespace AS schema_oid,
@@ -45,12 +46,12 @@ SELECT co.collnamespace,
            'locale', coalesce(to_jsonb(co) ->> 'colllocale', to_jsonb(co) ->> 'colliculocale'),
            'deterministic', co.collisdeterministic,
            'encoding', CASE WHEN co.collencoding >= 0
-                            THEN pg_encoding_to_char(co.collencoding)::text END)
+                            THEN pg_encoding_to_char(co.collencoding)::text END,
+           'extension', "#,
+    owning_extension!("pg_collation", "co.oid"),
+    r#")
 FROM pg_collation co
 WHERE co.collnamespace = ANY($1)
-  AND "#,
-    not_extension_member!("pg_collation", "co.oid"),
-    r#"
 UNION ALL
 SELECT s.stxnamespace,
        json_build_object(
@@ -64,14 +65,14 @@ SELECT s.stxnamespace,
                             FROM unnest(s.stxkeys::int2[]) k(attnum)
                             JOIN pg_attribute a ON a.attrelid = s.stxrelid AND a.attnum = k.attnum
                             ORDER BY k.attnum),
-           'definition', pg_get_statisticsobjdef(s.oid))
+           'definition', pg_get_statisticsobjdef(s.oid),
+           'extension', "#,
+    owning_extension!("pg_statistic_ext", "s.oid"),
+    r#")
 FROM pg_statistic_ext s
 JOIN pg_class t ON t.oid = s.stxrelid
 JOIN pg_namespace tn ON tn.oid = t.relnamespace
 WHERE s.stxnamespace = ANY($1)
-  AND "#,
-    not_extension_member!("pg_statistic_ext", "s.oid"),
-    r#"
 UNION ALL
 SELECT cfg.cfgnamespace,
        json_build_object(
@@ -89,14 +90,15 @@ SELECT cfg.cfgnamespace,
                      JOIN pg_ts_dict d ON d.oid = cm.mapdict
                      JOIN pg_namespace dn ON dn.oid = d.dictnamespace
                      WHERE cm.mapcfg = cfg.oid
-                     GROUP BY tt.tokid, tt.alias) m), '[]'))
+                     GROUP BY tt.tokid, tt.alias) m), '[]'),
+           'extension', "#,
+    owning_extension!("pg_ts_config", "cfg.oid"),
+    r#")
 FROM pg_ts_config cfg
 JOIN pg_ts_parser p ON p.oid = cfg.cfgparser
 JOIN pg_namespace pn ON pn.oid = p.prsnamespace
 WHERE cfg.cfgnamespace = ANY($1)
-  AND "#,
-    not_extension_member!("pg_ts_config", "cfg.oid"),
-    "\n"
+"#
 );
 
 #[derive(FromRow)]

@@ -154,6 +154,7 @@ pub(super) const COMPARED: [Compared; 13] = [
         relation: "name",
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
+        of_extensions: true,
         ..ONE_KIND
     },
     Compared {
@@ -198,6 +199,6 @@ pub(super) const COMPARED: [Compared; 13] = [
         relation: "CASE relation_name WHEN '' THEN name ELSE relation_name END",
         name: "CASE relation_name WHEN '' THEN '' ELSE name END",
         ignored: &["kind", "name", "table"],
-        ..ONE_KIND
+        of_extensions: true,
     },
 ];

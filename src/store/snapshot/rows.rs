@@ -154,8 +154,8 @@ impl Family {
             }
             Family::Sequences => {
                 "COPY catalog_sequences (catalog_id, schema_name, name, data_type, start_value, \
-                 increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column) \
-                 FROM STDIN (FORMAT binary)"
+                 increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column, \
+                 extension) FROM STDIN (FORMAT binary)"
             }
             Family::Functions => {
                 "COPY catalog_functions (catalog_id, schema_name, name, arguments, result, \
@@ -198,7 +198,7 @@ impl Family {
             }
             Family::SchemaObjects => {
                 "COPY catalog_schema_objects (catalog_id, schema_name, kind, relation_name, \
-                 name, body) FROM STDIN (FORMAT binary)"
+                 name, body, extension) FROM STDIN (FORMAT binary)"
             }
             Family::SchemaPrivileges => {
                 "COPY catalog_schema_privileges (catalog_id, schema_name, object_type, object, \
@@ -351,7 +351,7 @@ fn schema_rows(
         }
         Family::Sequences => {
             for q in &s.sequences {
-                out.tuple(12);
+                out.tuple(13);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&q.name));
@@ -364,6 +364,7 @@ fn schema_rows(
                 let table = owner.map(|o| format!("{}.{}", o.schema, o.table));
                 out.text(table.as_deref());
                 out.text(owner.map(|o| o.column.as_str()));
+                out.text(q.extension.as_deref());
             }
         }
         Family::Functions => {
@@ -401,7 +402,7 @@ fn schema_rows(
         }
         Family::SchemaObjects => {
             for o in &s.objects {
-                out.tuple(6);
+                out.tuple(7);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(o.kind().as_str()));
@@ -409,6 +410,7 @@ fn schema_rows(
                 out.text(Some(o.name()));
                 let body = serde_json::to_string(o).expect("objects serialize");
                 out.jsonb(&body);
+                out.text(o.extension());
             }
         }
         Family::SchemaPrivileges => {
