@@ -14,6 +14,7 @@ pub mod effective;
 mod links;
 pub mod objects;
 mod schema_filter;
+mod stats;
 mod stream;
 mod validate;
 
@@ -24,6 +25,7 @@ pub use database_selection::{DatabaseSelection, Selected};
 pub use links::{Dependent, Links, Partition};
 pub use objects::{DatabaseObject, SchemaObject};
 pub use schema_filter::SchemaFilter;
+pub use stats::SnapshotStats;
 pub use stream::{BATCH_RELATIONS, End, Head, Piece, Relation};
 
 /// Everything a sync reads from one source database.
@@ -503,62 +505,9 @@ pub struct Trigger {
     pub columns: Vec<String>,
 }
 
-/// Counts of what a snapshot holds, kept with each sync.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotStats {
-    pub schemas: u64,
-    pub tables: u64,
-    pub columns: u64,
-    pub constraints: u64,
-    pub indexes: u64,
-    pub types: u64,
-    pub sequences: u64,
-    pub functions: u64,
-    pub triggers: u64,
-}
-
 /// Longest name accepted from a metadata service. PostgreSQL's own limit is 63 bytes; this
 /// leaves room while keeping the store's composite keys within btree limits.
 pub const MAX_NAME_BYTES: usize = 255;
-
-impl SnapshotStats {
-    /// Counts `schema`'s own objects, not its extensions' (its relations are counted one by
-    /// one).
-    pub fn add_schema(&mut self, schema: &Schema) {
-        self.schemas += 1;
-        self.types += schema
-            .types
-            .iter()
-            .filter(|t| t.extension.is_none())
-            .count() as u64;
-        self.sequences += schema.sequences.len() as u64;
-        self.functions += schema
-            .functions
-            .iter()
-            .filter(|f| f.extension.is_none())
-            .count() as u64;
-    }
-
-    /// Counts a relation and its objects.
-    pub fn add_relation(&mut self, table: &Table) {
-        self.tables += 1;
-        self.columns += table.columns.len() as u64;
-        self.constraints += table.constraints.len() as u64;
-        self.indexes += table.indexes.len() as u64;
-        self.triggers += table.triggers.len() as u64;
-    }
-}
-
-impl Snapshot {
-    pub fn stats(&self) -> SnapshotStats {
-        let mut stats = SnapshotStats::default();
-        for s in &self.schemas {
-            stats.add_schema(s);
-            s.tables.iter().for_each(|t| stats.add_relation(t));
-        }
-        stats
-    }
-}
 
 #[cfg(test)]
 mod tests {
