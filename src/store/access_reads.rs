@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::details::StoredPolicy;
 use crate::catalog::{Access, ObjectType, Policy, Privilege};
 
 /// One privilege: one entry of an object's ACL.
@@ -221,9 +222,8 @@ pub async fn relation_access(
             },
         )
         .collect();
-    let rows: Vec<PolicyItem> = sqlx::query_as(
-        r#"SELECT schema_name AS schema, relation_name AS table, name,
-                  CASE WHEN permissive THEN 'permissive' ELSE 'restrictive' END AS kind,
+    let rows: Vec<StoredPolicy> = sqlx::query_as(
+        r#"SELECT name, CASE WHEN permissive THEN 'permissive' ELSE 'restrictive' END AS kind,
                   command, roles, using_expr AS using, with_check
            FROM catalog_policies
            WHERE catalog_id = $1 AND schema_name = $2 AND relation_name = $3
@@ -234,18 +234,7 @@ pub async fn relation_access(
     .bind(name)
     .fetch_all(&mut *conn)
     .await?;
-    let policies = rows
-        .into_iter()
-        .map(|p| Policy {
-            permissive: p.kind == "permissive",
-            name: p.name,
-            command: p.command,
-            roles: p.roles,
-            using: p.using,
-            with_check: p.with_check,
-            columns: Vec::new(),
-        })
-        .collect();
+    let policies = rows.into_iter().map(StoredPolicy::into_policy).collect();
     Ok(Some(StoredRelationAccess {
         owner,
         rls_enabled,

@@ -85,6 +85,33 @@ struct PolicyItem<'a> {
     with_check: Option<&'a str>,
 }
 
+/// A policy as the detail document (and the store, with its kind spelled out) gives it, read
+/// back as the model.
+#[derive(serde::Deserialize, sqlx::FromRow)]
+pub struct StoredPolicy {
+    name: String,
+    kind: String,
+    command: String,
+    roles: Vec<String>,
+    using: Option<String>,
+    with_check: Option<String>,
+}
+
+impl StoredPolicy {
+    /// The policy, without the columns its expressions read (not kept in either form).
+    pub fn into_policy(self) -> Policy {
+        Policy {
+            permissive: self.kind == "permissive",
+            name: self.name,
+            command: self.command,
+            roles: self.roles,
+            using: self.using,
+            with_check: self.with_check,
+            columns: Vec::new(),
+        }
+    }
+}
+
 fn policy(p: &Policy) -> PolicyItem<'_> {
     PolicyItem {
         name: &p.name,

@@ -13,11 +13,12 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::details::StoredPolicy;
 use super::reads::{self, DetailKey, DetailParts};
 use crate::catalog::{
     Column, ColumnRef, Constraint, ConstraintKind, DatabaseInfo, Extension, ForeignKeyTarget,
-    Function, Index, ObjectType, Policy, Privilege, QualifiedName, RelationKind, RelationUse,
-    Schema, SchemaObject, Sequence, Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
+    Function, Index, ObjectType, Privilege, QualifiedName, RelationKind, RelationUse, Schema,
+    SchemaObject, Sequence, Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
 
 /// Relations read per detail query.
@@ -331,17 +332,6 @@ struct StoredGrant {
     grantable: bool,
 }
 
-/// A policy as the detail document shows it (`kind`: permissive or restrictive).
-#[derive(Deserialize)]
-struct StoredPolicy {
-    name: String,
-    kind: String,
-    command: String,
-    roles: Vec<String>,
-    using: Option<String>,
-    with_check: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct StoredConstraint {
     name: String,
@@ -415,19 +405,8 @@ impl StoredRelation {
             triggers: self.triggers,
             depends_on: self.depends_on,
             privileges,
-            policies: self
-                .policies
-                .into_iter()
-                .map(|p| Policy {
-                    permissive: p.kind == "permissive",
-                    name: p.name,
-                    command: p.command,
-                    roles: p.roles,
-                    using: p.using,
-                    with_check: p.with_check,
-                    // What its expressions read is not rendered.
-                    columns: Vec::new(),
-                })
+            policies: (self.policies.into_iter())
+                .map(StoredPolicy::into_policy)
                 .collect(),
         }
     }
