@@ -1,19 +1,20 @@
-//! What an extension owns is the extension's, as pg_dump has it: its functions and types are
-//! in no list, count, change or DDL export of the schema's own objects, and `/functions` and
-//! `/types` show them whole on request (`?include_extension_objects=true`), each marked with
-//! its extension.
+//! What an extension owns is the extension's, as pg_dump has it: its functions, types and
+//! relations are in no list, count, search, diagram, change or DDL export of the schema's own
+//! objects, and the lists show them whole on request (`?include_extension_objects=true`), each
+//! marked with its extension.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use common::roles::source_rows;
+use common::roles::{Roles, source_rows};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// `tablefunc` owns functions and composite types, and is given a sequence and a collation;
-/// the schema has one of each of its own.
+/// `tablefunc` owns functions and composite types, and is given a sequence, a collation, a
+/// table (with a rule, a grant and a policy) and a view; the schema has one of each of its own.
+/// `{p}` is the test's roles' prefix.
 const DDL: &str = r#"
 CREATE SCHEMA app;
 CREATE EXTENSION tablefunc SCHEMA app;
@@ -25,6 +26,18 @@ CREATE COLLATION app.plain (provider = libc, locale = 'C');
 CREATE COLLATION app.ext_plain (provider = libc, locale = 'C');
 ALTER EXTENSION tablefunc ADD SEQUENCE app.ext_counter;
 ALTER EXTENSION tablefunc ADD COLLATION app.ext_plain;
+CREATE TABLE app.notes (id int PRIMARY KEY, note_text text);
+CREATE TABLE app.ext_settings (id int PRIMARY KEY, setting_value text);
+CREATE VIEW app.ext_settings_view AS SELECT id, setting_value FROM app.ext_settings;
+CREATE RULE notes_keep AS ON DELETE TO app.notes DO INSTEAD NOTHING;
+CREATE RULE ext_settings_keep AS ON DELETE TO app.ext_settings DO INSTEAD NOTHING;
+GRANT SELECT ON app.notes, app.ext_settings TO {p}_reader;
+ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE app.ext_settings ENABLE ROW LEVEL SECURITY;
+CREATE POLICY notes_read ON app.notes FOR SELECT USING (true);
+CREATE POLICY ext_settings_read ON app.ext_settings FOR SELECT USING (true);
+ALTER EXTENSION tablefunc ADD TABLE app.ext_settings;
+ALTER EXTENSION tablefunc ADD VIEW app.ext_settings_view;
 "#;
 
 /// `(name, arguments or '', extension or '')` of each item.
@@ -54,7 +67,8 @@ fn own_item(name: &str) -> (String, String, String) {
 
 #[tokio::test]
 async fn extension_members_are_listed_only_on_request() {
-    let source = TestDatabase::with_ddl("pgcs_extobjects", DDL).await;
+    let roles = Roles::create().await;
+    let source = TestDatabase::with_ddl("pgcs_extobjects", &roles.sql(DDL)).await;
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
     let sync = app.sync_and_wait(&sync_body(&source.name)).await;
@@ -157,8 +171,10 @@ async fn extension_members_are_listed_only_on_request() {
     for path in [
         "functions?include_extension_objects=yes",
         "types?include_extension_objects=1",
-        "tables?include_extension_objects=true",
-        "rules?include_extension_objects=true",
+        "tables?include_extension_objects=yes",
+        "columns?include_extension_objects=1",
+        "privileges?include_extension_objects=TRUE",
+        "schemas?include_extension_objects=true",
     ] {
         let (status, body) = app.get(&format!("/catalogs/{catalog}/{path}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
@@ -168,9 +184,156 @@ async fn extension_members_are_listed_only_on_request() {
     drop(source);
 }
 
+/// The `(schema, table or relation, name)` of each item, with its extension or "".
+fn relation_keys(items: &[Value], relation: &str) -> BTreeSet<(String, String, String)> {
+    let text = |item: &Value, key: &str| item[key].as_str().unwrap_or_default().to_owned();
+    items
+        .iter()
+        .map(|i| {
+            let extension = text(i, "extension");
+            (text(i, relation), text(i, "name"), extension)
+        })
+        .collect()
+}
+
+fn key(relation: &str, name: &str, extension: &str) -> (String, String, String) {
+    (relation.to_owned(), name.to_owned(), extension.to_owned())
+}
+
+#[tokio::test]
+async fn extension_relations_are_listed_only_on_request() {
+    let roles = Roles::create().await;
+    let source = TestDatabase::with_ddl("pgcs_extobjects", &roles.sql(DDL)).await;
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let sync = app.sync_and_wait(&sync_body(&source.name)).await;
+    assert_eq!(sync["status"], "succeeded", "{sync}");
+    let catalog = sync["catalog_id"].as_str().unwrap().to_owned();
+    // The counts are the schema author's: one table.
+    assert_eq!(sync["stats"]["tables"], 1, "{sync}");
+    let list = |path: &str| {
+        let path = format!("/catalogs/{catalog}/{path}&limit=1");
+        let app = &app;
+        async move { app.get_all_pages(&path).await.0 }
+    };
+
+    // Relations: the extension's are listed on request, marked as its.
+    let tables = list("tables?schema=app").await;
+    assert_eq!(
+        relation_keys(&tables, "schema"),
+        [key("app", "notes", "")].into()
+    );
+    let tables = list("tables?schema=app&include_extension_objects=true").await;
+    assert_eq!(
+        relation_keys(&tables, "schema"),
+        [
+            key("app", "notes", ""),
+            key("app", "ext_settings", "tablefunc"),
+            key("app", "ext_settings_view", "tablefunc"),
+        ]
+        .into()
+    );
+
+    // Their columns, rules, privileges and policies the same way.
+    let columns = list("columns?q=e").await;
+    let names: BTreeSet<&str> = columns
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["note_text"].into(), "{columns:?}");
+    let columns = list("columns?q=e&include_extension_objects=true").await;
+    let tables: BTreeSet<&str> = columns
+        .iter()
+        .map(|c| c["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tables,
+        ["notes", "ext_settings", "ext_settings_view"].into(),
+        "{columns:?}"
+    );
+    let rules = list("rules?schema=app").await;
+    assert_eq!(
+        relation_keys(&rules, "table"),
+        [key("notes", "notes_keep", "")].into()
+    );
+    let rules = list("rules?schema=app&include_extension_objects=true").await;
+    assert_eq!(
+        relation_keys(&rules, "table"),
+        [
+            key("notes", "notes_keep", ""),
+            key("ext_settings", "ext_settings_keep", "tablefunc"),
+        ]
+        .into()
+    );
+    let policies = list("policies?schema=app").await;
+    assert_eq!(
+        relation_keys(&policies, "table"),
+        [key("notes", "notes_read", "")].into()
+    );
+    let policies = list("policies?schema=app&include_extension_objects=true").await;
+    assert_eq!(policies.len(), 2, "{policies:?}");
+    let granted = |items: &[Value]| -> BTreeSet<String> {
+        items
+            .iter()
+            .map(|p| p["object"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let reader = roles.name("reader");
+    let privileges = list(&format!("privileges?grantee={reader}")).await;
+    assert_eq!(granted(&privileges), ["notes".to_owned()].into());
+    let privileges = list(&format!(
+        "privileges?grantee={reader}&include_extension_objects=true"
+    ))
+    .await;
+    assert_eq!(
+        granted(&privileges),
+        ["notes".to_owned(), "ext_settings".to_owned()].into()
+    );
+
+    // A relation of the extension is read whole, as the source has it.
+    let (status, detail) = app
+        .get(&format!("/catalogs/{catalog}/tables/app/ext_settings"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["extension"], "tablefunc", "{detail}");
+    let columns: Vec<&str> = detail["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["id", "setting_value"]);
+    assert_eq!(detail["primary_key"], serde_json::json!(["id"]), "{detail}");
+    assert_eq!(detail["rls_enabled"], true, "{detail}");
+    let (_, notes) = app
+        .get(&format!("/catalogs/{catalog}/tables/app/notes"))
+        .await;
+    assert!(notes.get("extension").is_none(), "{notes}");
+
+    // Search, diagrams and the export know the schema author's relations only.
+    let (status, found) = app.get("/search?q=ext_settings").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found.as_array().map(Vec::len), Some(0), "{found}");
+    for path in ["erd?format=mermaid", "ddl"] {
+        let text = app
+            .client
+            .get(app.url(&format!("/catalogs/{catalog}/{path}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("notes"), "{path}: {text}");
+        assert!(!text.contains("ext_settings"), "{path}: {text}");
+    }
+    drop(source);
+}
+
 #[tokio::test]
 async fn an_extension_dropped_is_one_change() {
-    let source = TestDatabase::with_ddl("pgcs_extobjects", DDL).await;
+    let roles = Roles::create().await;
+    let source = TestDatabase::with_ddl("pgcs_extobjects", &roles.sql(DDL)).await;
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
     let first = app.sync_and_wait(&sync_body(&source.name)).await;

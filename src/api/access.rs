@@ -12,9 +12,12 @@ use super::AppState;
 use super::catalogs::ensure_catalog;
 use super::extract::{PathParams, QueryParams, parse_id};
 use super::objects::{
-    RelationPath, SchemaList, check_empty_list, check_name, link_params, name_param,
+    INCLUDE_EXTENSION_OBJECTS, RelationPath, SchemaList, check_empty_list, check_name, link_params,
+    members, name_param,
 };
-use super::openapi::{CatalogId, PageParams, PastParams, ReadErrors, SchemaParam};
+use super::openapi::{
+    CatalogId, ExtensionMembersParam, PageParams, PastParams, ReadErrors, SchemaParam,
+};
 use super::pagination::{DocumentList, DocumentStates, PageRequest, document_page, page_response};
 use super::past;
 use crate::catalog::access::{Access, DefaultPrivilege, Role};
@@ -53,7 +56,7 @@ struct PrivilegeFilters {
 /// order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/privileges", tag = "objects",
-    params(CatalogId, PrivilegeFilters, PastParams, PageParams),
+    params(CatalogId, PrivilegeFilters, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of privileges", body = Vec<PrivilegeItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_privileges(
@@ -62,13 +65,21 @@ async fn list_privileges(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     query.only(&[
-        "grantee", "schema", "object", "limit", "cursor", "sync", "as_of",
+        "grantee",
+        "schema",
+        "object",
+        INCLUDE_EXTENSION_OBJECTS,
+        "limit",
+        "cursor",
+        "sync",
+        "as_of",
     ])?;
     let c = parse_id("catalog_id", &id)?;
     let filter = PrivilegeFilter {
         grantee: name_param(&query, "grantee")?,
         schema: name_param(&query, "schema")?,
         object: query.get("object"),
+        members: members(&query)?,
     };
     if let Some(object) = filter.object
         && object.contains('\0')
@@ -95,6 +106,7 @@ async fn list_privileges(
             ("grantee", filter.grantee),
             ("schema", filter.schema),
             ("object", filter.object),
+            (INCLUDE_EXTENSION_OBJECTS, filter.members.param()),
         ],
         &snapshot,
     );
@@ -111,7 +123,7 @@ async fn list_privileges(
 /// order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/policies", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of policies", body = Vec<PolicyItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_policies(
@@ -119,11 +131,12 @@ async fn list_policies(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let list = SchemaList::<(String, String, String)>::from_request(&state, &id, &query).await?;
+    let list = SchemaList::<(String, String, String)>::with_members(&state, &id, &query).await?;
     let rows = access_reads::policies(
         &state.pool,
         list.at.stored_as,
         list.schema,
+        list.members,
         list.page.after.clone(),
         list.page.fetch_limit(),
     )

@@ -222,7 +222,7 @@ async fn list_schemas(
 /// (schema, name) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/tables", tag = "objects",
-    params(CatalogId, TableFilters, PastParams, PageParams),
+    params(CatalogId, TableFilters, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of relations", body = Vec<RelationRow>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_tables(
@@ -230,9 +230,19 @@ async fn list_tables(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["schema", "kind", "q", "limit", "cursor", "sync", "as_of"])?;
+    query.only(&[
+        "schema",
+        "kind",
+        "q",
+        INCLUDE_EXTENSION_OBJECTS,
+        "limit",
+        "cursor",
+        "sync",
+        "as_of",
+    ])?;
     let c = parse_id("catalog_id", &id)?;
     let schema = name_param(&query, "schema")?;
+    let members = members(&query)?;
     let kind = query.get("kind");
     if let Some(kind) = kind
         && RelationKind::parse(kind).is_none()
@@ -245,7 +255,12 @@ async fn list_tables(
     }
     let q = name_param(&query, "q")?;
     let page = PageRequest::<(String, String)>::from_query(&query)?;
-    let filter = RelationFilter { schema, kind, q };
+    let filter = RelationFilter {
+        schema,
+        kind,
+        q,
+        members,
+    };
     let at = past::snapshot(&state, c, &query).await?;
     let rows = reads::relations(
         &state.pool,
@@ -260,7 +275,15 @@ async fn list_tables(
     }
     let path = format!("/catalogs/{}/tables", c);
     let snapshot = at.link_params();
-    let params = link_params(&[("schema", schema), ("kind", kind), ("q", q)], &snapshot);
+    let params = link_params(
+        &[
+            ("schema", schema),
+            ("kind", kind),
+            ("q", q),
+            (INCLUDE_EXTENSION_OBJECTS, members.param()),
+        ],
+        &snapshot,
+    );
     Ok(page_response(
         rows,
         &page,
@@ -360,7 +383,7 @@ async fn get_table(
 /// Columns by name across the catalog, in (schema, table, ordinal) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/columns", tag = "objects",
-    params(CatalogId, ColumnQuery, PastParams, PageParams),
+    params(CatalogId, ColumnQuery, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of columns", body = Vec<FoundColumn>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn find_columns(
@@ -368,15 +391,24 @@ async fn find_columns(
     PathParams(id): PathParams<String>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    query.only(&["q", "limit", "cursor", "sync", "as_of"])?;
+    query.only(&[
+        "q",
+        INCLUDE_EXTENSION_OBJECTS,
+        "limit",
+        "cursor",
+        "sync",
+        "as_of",
+    ])?;
     let c = parse_id("catalog_id", &id)?;
     let q = name_param(&query, "q")?;
+    let members = members(&query)?;
     let page = PageRequest::<(String, String, i32)>::from_query(&query)?;
     let at = past::snapshot(&state, c, &query).await?;
     let rows = reads::find_columns(
         &state.pool,
         at.stored_as,
         q,
+        members,
         page.after.clone(),
         page.fetch_limit(),
     )
@@ -386,7 +418,10 @@ async fn find_columns(
     }
     let path = format!("/catalogs/{}/columns", c);
     let snapshot = at.link_params();
-    let params = link_params(&[("q", q)], &snapshot);
+    let params = link_params(
+        &[("q", q), (INCLUDE_EXTENSION_OBJECTS, members.param())],
+        &snapshot,
+    );
     Ok(page_response(rows, &page, &path, &params, |col| {
         (col.schema.clone(), col.table.clone(), col.ordinal)
     }))
@@ -402,7 +437,15 @@ pub(super) struct SchemaList<'q, C> {
 }
 
 /// The parameter of the lists that show extensions' members on request.
-const INCLUDE_EXTENSION_OBJECTS: &str = "include_extension_objects";
+pub(super) const INCLUDE_EXTENSION_OBJECTS: &str = "include_extension_objects";
+
+/// Which objects a list shows, by its `include_extension_objects` flag.
+pub(super) fn members(query: &QueryParams) -> Result<Members, ApiError> {
+    Ok(match query.flag(INCLUDE_EXTENSION_OBJECTS)? {
+        true => Members::WithExtensions,
+        false => Members::Own,
+    })
+}
 
 impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
     /// A list of the schema author's own objects.
@@ -416,7 +459,7 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
     }
 
     /// A list of a kind whose extensions' members are stored whole (functions, types,
-    /// sequences, collations, statistics, text search configurations):
+    /// sequences, rules, collations, statistics, text search configurations):
     /// `?include_extension_objects=true` shows them too.
     pub async fn with_members(
         state: &AppState,
@@ -425,10 +468,7 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
     ) -> Result<Self, ApiError> {
         let params = ["schema", "limit", "cursor", "sync", "as_of"];
         query.only(&[&params[..], &[INCLUDE_EXTENSION_OBJECTS]].concat())?;
-        let members = match query.flag(INCLUDE_EXTENSION_OBJECTS)? {
-            true => Members::WithExtensions,
-            false => Members::Own,
-        };
+        let members = members(query)?;
         Self::read(state, id, query, members).await
     }
 
@@ -462,14 +502,10 @@ impl<'q, C: serde::de::DeserializeOwned> SchemaList<'q, C> {
         }
         let path = format!("/catalogs/{}/{kind}", self.at.catalog);
         let snapshot = self.at.link_params();
-        let members = match self.members {
-            Members::WithExtensions => Some("true"),
-            Members::Own => None,
-        };
         let params = link_params(
             &[
                 ("schema", self.schema),
-                (INCLUDE_EXTENSION_OBJECTS, members),
+                (INCLUDE_EXTENSION_OBJECTS, self.members.param()),
             ],
             &snapshot,
         );

@@ -81,11 +81,8 @@ where
     T: DeserializeOwned + Send + Unpin + 'static,
     I: Serialize + From<(SchemaObjectCursor, T)>,
 {
-    // A rule is its relation's; the other kinds' extension members are listed on request.
-    let list = match kind {
-        SchemaObjectKind::Rule => SchemaList::from_request(state, id, query).await?,
-        _ => SchemaList::<SchemaObjectCursor>::with_members(state, id, query).await?,
-    };
+    // Extensions' members (a rule by its relation) are listed on request.
+    let list = SchemaList::<SchemaObjectCursor>::with_members(state, id, query).await?;
     let rows = object_reads::schema_objects::<T>(
         &state.pool,
         list.at.stored_as,
@@ -131,7 +128,7 @@ async fn list_extensions(
 /// definition is not one), in (schema, table, name) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/rules", tag = "objects",
-    params(CatalogId, SchemaParam, PastParams, PageParams),
+    params(CatalogId, SchemaParam, ExtensionMembersParam, PastParams, PageParams),
     responses((status = 200, description = "A page of rules", body = Vec<RuleItem>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_rules(

@@ -196,6 +196,11 @@ pub struct Table {
     /// Its row-level security policies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<Policy>,
+    /// The extension that owns it (pg_partman's configuration, PostGIS's `spatial_ref_sys`):
+    /// such relations are in no list, count or export unless asked for, as pg_dump leaves them
+    /// out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -55,10 +55,10 @@ impl SchemaObject {
         }
     }
 
-    /// The extension that owns it, if any (a rule belongs to its relation instead).
+    /// The extension that owns it, if any (a rule's is its relation's).
     pub fn extension(&self) -> Option<&str> {
         match self {
-            SchemaObject::Rule(_) => None,
+            SchemaObject::Rule(o) => o.extension.as_deref(),
             SchemaObject::Collation(o) => o.extension.as_deref(),
             SchemaObject::Statistics(o) => o.extension.as_deref(),
             SchemaObject::TextSearchConfiguration(o) => o.extension.as_deref(),
@@ -87,6 +87,9 @@ pub struct Rule {
     pub enabled: String,
     /// `pg_get_ruledef`'s `CREATE RULE` statement.
     pub definition: String,
+    /// The extension that owns its relation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -288,6 +291,7 @@ mod tests {
             instead: true,
             enabled: "origin".into(),
             definition: "CREATE RULE r AS ON INSERT TO t DO INSTEAD NOTHING".into(),
+            extension: None,
         });
         let json = serde_json::to_value(&rule).unwrap();
         assert_eq!(json["kind"], rule.kind().as_str());

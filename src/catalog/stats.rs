@@ -36,8 +36,11 @@ impl SnapshotStats {
             .count() as u64;
     }
 
-    /// Counts a relation and its objects.
+    /// Counts a relation and its objects, unless an extension owns it.
     pub fn add_relation(&mut self, table: &Table) {
+        if table.extension.is_some() {
+            return;
+        }
         self.tables += 1;
         self.columns += table.columns.len() as u64;
         self.constraints += table.constraints.len() as u64;

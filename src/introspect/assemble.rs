@@ -216,6 +216,7 @@ pub fn relations(
                     .map(|(schema, name)| QualifiedName { schema, name }),
                 partition_bound: r.partition_bound,
                 depends_on: depends_on.get(&r.oid).cloned().unwrap_or_default(),
+                extension: r.extension,
                 ..Table::default()
             },
         });

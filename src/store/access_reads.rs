@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::details::StoredPolicy;
+use super::reads::Members;
 use crate::catalog::{Access, ObjectType, Policy, Privilege};
 
 /// One privilege: one entry of an object's ACL.
@@ -53,6 +54,8 @@ pub struct PrivilegeFilter<'a> {
     pub grantee: Option<&'a str>,
     pub schema: Option<&'a str>,
     pub object: Option<&'a str>,
+    /// Whether the privileges on extensions' relations are listed too.
+    pub members: Members,
 }
 
 /// The catalog's privileges in (schema, object, object type, column, grantee, privilege,
@@ -71,7 +74,12 @@ pub async fn privileges(
            FROM (SELECT schema_name AS schema, relation_name AS object, object_type,
                         coalesce(column_name, '') AS column_name, grantee, grantor, privilege,
                         grantable
-                 FROM catalog_privileges WHERE catalog_id = $1
+                 FROM catalog_privileges t
+                 WHERE catalog_id = $1
+                   AND ($7 OR NOT EXISTS (
+                       SELECT 1 FROM catalog_relations x
+                       WHERE x.catalog_id = $1 AND x.schema_name = t.schema_name
+                         AND x.name = t.relation_name AND x.extension IS NOT NULL))
                  UNION ALL
                  SELECT schema_name, object, object_type, '', grantee, grantor, privilege,
                         grantable
@@ -91,6 +99,7 @@ pub async fn privileges(
     .bind(filter.object)
     .bind(after)
     .bind(limit)
+    .bind(filter.members.with_extensions())
     .fetch_all(db)
     .await
 }
@@ -111,11 +120,13 @@ pub struct PolicyItem {
     pub with_check: Option<String>,
 }
 
-/// The catalog's policies in (schema, table, name) order, after the cursor `after`.
+/// The catalog's policies in (schema, table, name) order, after the cursor `after`; those of
+/// extensions' relations with `members` only.
 pub async fn policies(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     schema: Option<&str>,
+    members: Members,
     after: Option<(String, String, String)>,
     limit: i64,
 ) -> sqlx::Result<Vec<PolicyItem>> {
@@ -127,9 +138,13 @@ pub async fn policies(
         r#"SELECT schema_name AS schema, relation_name AS table, name,
                   CASE WHEN permissive THEN 'permissive' ELSE 'restrictive' END AS kind,
                   command, roles, using_expr AS using, with_check
-           FROM catalog_policies
+           FROM catalog_policies t
            WHERE catalog_id = $1
              AND ($2::text IS NULL OR schema_name = $2)
+             AND ($7 OR NOT EXISTS (
+                 SELECT 1 FROM catalog_relations x
+                 WHERE x.catalog_id = $1 AND x.schema_name = t.schema_name
+                   AND x.name = t.relation_name AND x.extension IS NOT NULL))
              AND ($3::text IS NULL OR (schema_name, relation_name, name) > ($3, $4::text, $5::text))
            ORDER BY schema_name, relation_name, name
            LIMIT $6"#,
@@ -140,6 +155,7 @@ pub async fn policies(
     .bind(after_table)
     .bind(after_name)
     .bind(limit)
+    .bind(members.with_extensions())
     .fetch_all(db)
     .await
 }

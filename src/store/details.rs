@@ -50,6 +50,8 @@ struct Detail<'a> {
     dependent_views: &'a [Dependent],
     privileges: Vec<Grant<'a>>,
     policies: Vec<PolicyItem<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extension: Option<&'a str>,
 }
 
 /// A privilege on the relation or one of its columns, as the relation's detail shows it.
@@ -275,6 +277,7 @@ pub fn document(schema: &str, t: &Table, links: &Links) -> String {
         dependent_views: links.dependents(schema, &t.name),
         privileges: t.privileges.iter().map(grant).collect(),
         policies: t.policies.iter().map(policy).collect(),
+        extension: t.extension.as_deref(),
     };
     serde_json::to_string(&detail).expect("a detail document serializes")
 }

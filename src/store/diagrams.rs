@@ -38,7 +38,8 @@ pub struct DiagramTable {
 }
 
 /// The relations `selection` names, in (schema, name) order, each with its columns (in ordinal
-/// order) and key constraints, in two statements and a lookup of the columns' types.
+/// order) and key constraints, in two statements and a lookup of the columns' types. A catalog
+/// or a schema is drawn without its extensions' relations; named ones are drawn.
 pub async fn tables(
     conn: &mut PgConnection,
     catalog_id: Uuid,
@@ -63,7 +64,7 @@ pub async fn tables(
              ON l.catalog_id = r.catalog_id AND l.schema_name = r.schema_name
             AND l.relation_name = r.name
            WHERE r.catalog_id = $1 AND r.kind = ANY($2::text[])
-             AND ($6 OR r.schema_name = $3
+             AND ((r.extension IS NULL AND ($6 OR r.schema_name = $3))
                   OR (r.schema_name, r.name) IN (SELECT * FROM UNNEST($4::text[], $5::text[])))
            ORDER BY r.schema_name, r.name"#,
         catalog_id,

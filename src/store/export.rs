@@ -194,6 +194,7 @@ pub async fn snapshot(
     let keys: Vec<DetailKey> = sqlx::query!(
         r#"SELECT schema_name, name FROM catalog_relations
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
+             AND extension IS NULL
            ORDER BY schema_name, name"#,
         catalog_id,
         schema
@@ -408,6 +409,8 @@ impl StoredRelation {
             policies: (self.policies.into_iter())
                 .map(StoredPolicy::into_policy)
                 .collect(),
+            // The export reads the schema author's relations only.
+            extension: None,
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct RelationRow {
     pub parent_schema: Option<String>,
     pub parent_name: Option<String>,
     pub partition_bound: Option<String>,
+    /// The extension that owns it (listed only on request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 /// Relations the dashboard lists on one catalog page at most.
@@ -91,6 +94,7 @@ pub struct RelationFilter<'a> {
     pub kind: Option<&'a str>,
     /// Substring of the name, case-insensitive.
     pub q: Option<&'a str>,
+    pub members: Members,
 }
 
 /// One page of a catalog's relations in (schema, name) order.
@@ -107,13 +111,14 @@ pub async fn relations(
         RelationRow,
         r#"SELECT schema_name AS schema, name, kind, owner, comment, row_estimate, total_bytes,
                   unlogged, rls_enabled, column_count, definition, partition_key, parent_schema,
-                  parent_name, partition_bound
+                  parent_name, partition_bound, extension
            FROM catalog_relations
            WHERE catalog_id = $1
              AND ($2::text IS NULL OR schema_name = $2)
              AND ($3::text IS NULL OR kind = $3)
              AND ($4::text IS NULL OR name ILIKE $4)
              AND ($5::text IS NULL OR (schema_name, name) > ($5, $6::text))
+             AND ($8 OR extension IS NULL)
            ORDER BY schema_name, name
            LIMIT $7"#,
         catalog_id,
@@ -122,7 +127,8 @@ pub async fn relations(
         pattern,
         after_schema,
         after_name,
-        limit
+        limit,
+        filter.members.with_extensions()
     )
     .fetch_all(db)
     .await
@@ -347,11 +353,13 @@ pub struct FoundColumn {
 /// only lists where it occurs in the names joined by U+0001 are read, so each has at least
 /// one match (unless `q` itself contains U+0001, which then filters no list out); the first
 /// list may hold only columns before the cursor, hence the one more. A search that matches
-/// nothing tests each list's joined names instead of unnesting every column.
+/// nothing tests each list's joined names instead of unnesting every column. Extensions'
+/// relations' columns are read with `members` only.
 pub async fn find_columns(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     q: Option<&str>,
+    members: Members,
     after: Option<(String, String, i32)>,
     limit: i64,
 ) -> sqlx::Result<Vec<FoundColumn>> {
@@ -364,12 +372,16 @@ pub async fn find_columns(
         FoundColumn,
         r#"SELECT l.schema_name AS "schema!", l.relation_name AS "table!", c.name AS "name!",
                   c.ordinal AS "ordinal!", c.data_type AS "data_type!", c.nullable AS "nullable!"
-           FROM (SELECT * FROM catalog_column_lists
+           FROM (SELECT * FROM catalog_column_lists cl
                  WHERE catalog_id = $1
                    -- '' sorts before every name.
                    AND (schema_name, relation_name) >= (coalesce($3, ''), coalesce($4::text, ''))
                    AND ($2::text IS NULL OR strpos($2, chr(1)) > 0
                         OR array_to_string(names, chr(1)) ILIKE $2)
+                   AND ($7 OR NOT EXISTS (
+                       SELECT 1 FROM catalog_relations r
+                       WHERE r.catalog_id = $1 AND r.schema_name = cl.schema_name
+                         AND r.name = cl.relation_name AND r.extension IS NOT NULL))
                  ORDER BY schema_name, relation_name
                  LIMIT $6::int8 + 1) l
            CROSS JOIN LATERAL column_list_columns(l) c
@@ -383,7 +395,8 @@ pub async fn find_columns(
         after_schema,
         after_table,
         after_ordinal,
-        limit
+        limit,
+        members.with_extensions()
     )
     .fetch_all(db)
     .await
@@ -408,8 +421,9 @@ pub struct TypeRow {
 }
 
 /// Which objects a list shows: the schema author's own, or extensions' members as well.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Members {
+    #[default]
     Own,
     WithExtensions,
 }
@@ -417,6 +431,12 @@ pub enum Members {
 impl Members {
     pub fn with_extensions(self) -> bool {
         self == Members::WithExtensions
+    }
+
+    /// The value of a list's `include_extension_objects` parameter that asks for these
+    /// members (none for the default).
+    pub fn param(self) -> Option<&'static str> {
+        self.with_extensions().then_some("true")
     }
 }
 

@@ -286,6 +286,7 @@ async fn occurrences(
                (SELECT r.catalog_id, r.kind, r.schema_name, NULL, r.name, r.comment
                 FROM catalog_relations r
                 WHERE r.name = ANY($1) AND ($2::text IS NULL OR r.kind = $2)
+                  AND r.extension IS NULL
                   AND ($3::uuid IS NULL OR r.catalog_id = $3)
                   AND ($4::uuid[] IS NULL OR r.catalog_id = ANY($4))
                 ORDER BY r.catalog_id, r.schema_name, r.name
@@ -299,6 +300,10 @@ async fn occurrences(
                   AND ($2::text IS NULL OR $2 = 'column')
                   AND ($3::uuid IS NULL OR l.catalog_id = $3)
                   AND ($4::uuid[] IS NULL OR l.catalog_id = ANY($4))
+                  AND NOT EXISTS (SELECT 1 FROM catalog_relations x
+                                  WHERE x.catalog_id = l.catalog_id
+                                    AND x.schema_name = l.schema_name
+                                    AND x.name = l.relation_name AND x.extension IS NOT NULL)
                 ORDER BY l.catalog_id, l.schema_name, l.relation_name, col.name
                 LIMIT CASE WHEN $7 THEN $5::int8 + $6 END)
            ) m
@@ -350,6 +355,7 @@ async fn comments(
                WHERE r.comment IS NOT NULL
                  AND lower(r.comment) LIKE pattern
                  AND NOT (lower(r.name) LIKE pattern OR lower(r.name) % q)
+                 AND r.extension IS NULL
                  AND ($3::text IS NULL OR r.kind = $3)
                  AND ($4::uuid IS NULL OR r.catalog_id = $4)
                  AND ($5::uuid[] IS NULL OR r.catalog_id = ANY($5))
@@ -365,6 +371,10 @@ async fn comments(
                  AND ($3::text IS NULL OR $3 = 'column')
                  AND ($4::uuid IS NULL OR l.catalog_id = $4)
                  AND ($5::uuid[] IS NULL OR l.catalog_id = ANY($5))
+                 AND NOT EXISTS (SELECT 1 FROM catalog_relations x
+                                 WHERE x.catalog_id = l.catalog_id
+                                   AND x.schema_name = l.schema_name
+                                   AND x.name = l.relation_name AND x.extension IS NOT NULL)
            ) m
            CROSS JOIN LATERAL (
                SELECT round(word_similarity(q, lower(m.comment))::numeric, 3)::float8 AS score

@@ -121,16 +121,13 @@ pub struct SchemaRow {
 }
 
 /// The relations of the included schemas, in schema and name order: the batches. An
-/// extension's own tables (pg_partman's configuration) are the extension's.
+/// extension's own (pg_partman's configuration) are read too, named by their extension.
 pub const RELATION_OIDS: &str = concat!(
     r#"
 SELECT c.oid FROM pg_class c
 WHERE c.relnamespace = ANY($1)
   AND c.relkind IN "#,
     relkinds!(),
-    r#"
-  AND "#,
-    not_extension_member!("pg_class", "c.oid"),
     r#"
 ORDER BY c.relnamespace, c.relname
 "#
@@ -167,7 +164,8 @@ pub struct PartitionRow {
 }
 
 /// The relations `$1`.
-pub const RELATIONS: &str = r#"
+pub const RELATIONS: &str = concat!(
+    r#"
 SELECT c.oid,
        c.relnamespace                      AS schema_oid,
        c.relname::text                     AS name,
@@ -189,7 +187,10 @@ SELECT c.oid,
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
        pn.nspname::text                    AS parent_schema,
        pc.relname::text                    AS parent_name,
-       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound,
+       "#,
+    owning_extension!("pg_class", "c.oid"),
+    r#" AS extension
 FROM pg_class c
 LEFT JOIN pg_description d
        ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
@@ -203,7 +204,8 @@ LEFT JOIN pg_inherits i   ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_class pc     ON pc.oid = i.inhparent
 LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 WHERE c.oid = ANY($1)
-"#;
+"#
+);
 
 #[derive(FromRow)]
 pub struct RelationRow {
@@ -223,6 +225,7 @@ pub struct RelationRow {
     pub parent_schema: Option<String>,
     pub parent_name: Option<String>,
     pub partition_bound: Option<String>,
+    pub extension: Option<String>,
 }
 
 /// The columns of the relations `$1`, dropped ones skipped, in no promised order (the worker

@@ -10,9 +10,8 @@ use sqlx::types::Json;
 use crate::catalog::{DatabaseObject, SchemaObject};
 
 /// Rewrite rules (views' `_RETURN` rules are their definitions), collations, extended
-/// statistics and text search configurations of the included schemas `$1`. The rules of an
-/// extension's relations are left out with them; the other kinds' members are read, named by
-/// their extension.
+/// statistics and text search configurations of the included schemas `$1`. Extensions'
+/// members are read, named by their extension: a rule by its relation's.
 pub const SCHEMA_OBJECTS: &str = concat!(
     r#"
 SELECT c.relnamespace AS schema_oid,
@@ -23,7 +22,10 @@ SELECT c.relnamespace AS schema_oid,
            'instead', r.is_instead,
            'enabled', CASE r.ev_enabled WHEN 'O' THEN 'origin' WHEN 'A' THEN 'always'
                                         WHEN 'R' THEN 'replica' ELSE 'disabled' END,
-           'definition', pg_get_ruledef(r.oid)) AS body
+           'definition', pg_get_ruledef(r.oid),
+           'extension', "#,
+    owning_extension!("pg_class", "c.oid"),
+    r#") AS body
 FROM pg_rewrite r
 JOIN pg_class c ON c.oid = r.ev_class
 WHERE c.relnamespace = ANY($1)
@@ -31,9 +33,6 @@ WHERE c.relnamespace = ANY($1)
     relkinds!(),
     r#"
   AND NOT (r.rulename = '_RETURN' AND c.relkind IN ('v', 'm'))
-  AND "#,
-    not_extension_member!("pg_class", "c.oid"),
-    r#"
 UNION ALL
 SELECT co.collnamespace,
        json_build_object(

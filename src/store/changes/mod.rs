@@ -127,11 +127,25 @@ enum Sides {
 const UNTIED: &str = r#"{"catalog_id": null, "content_hash": null, "row_estimate": null, "total_bytes": null, "written_by": null}"#;
 
 /// The rows of `c`'s table on one side of a comparison, as a row source of the table's row
-/// type: the earlier side (`previous`) or the later one.
+/// type: the earlier side (`previous`) or the later one. An extension's relations are not
+/// compared on either side (their extension's version and members are): a table added to an
+/// extension is removed from the schema author's objects.
 fn side_rows(c: &Compared, sides: Sides, previous: bool) -> String {
     let (table, relation) = (c.table, c.relation);
+    let own = |relations: &str, catalog: &str| match (c.of_schemas, table) {
+        (true, _) => String::new(),
+        (false, "catalog_relations") => " AND t.extension IS NULL".to_owned(),
+        (false, _) => format!(
+            " AND NOT EXISTS (SELECT 1 FROM {relations} x
+                              WHERE {catalog} x.schema_name = t.schema_name
+                                AND x.name = t.{relation} AND x.extension IS NOT NULL)"
+        ),
+    };
     match (sides, previous) {
-        (Sides::Write, true) => format!("previous_{table}"),
+        (Sides::Write, true) => format!(
+            "(SELECT t.* FROM previous_{table} t WHERE true{})",
+            own("previous_catalog_relations", "")
+        ),
         (Sides::Write, false) if c.of_schemas => format!(
             "(SELECT t.* FROM {table} t WHERE t.catalog_id = $1 AND t.schema_name = ANY($6))"
         ),
@@ -139,14 +153,21 @@ fn side_rows(c: &Compared, sides: Sides, previous: bool) -> String {
             "(SELECT t.* FROM {table} t
               JOIN UNNEST($4::text[], $5::text[]) AS d(s, n)
                 ON t.schema_name = d.s AND t.{relation} = d.n
-              WHERE t.catalog_id = $1)"
+              WHERE t.catalog_id = $1{})",
+            own("catalog_relations", "x.catalog_id = $1 AND")
         ),
-        (Sides::Catalogs, previous) => format!(
-            "(SELECT u.* FROM {table} t
-              CROSS JOIN LATERAL jsonb_populate_record(t, '{UNTIED}') u
-              WHERE t.catalog_id = ${})",
-            if previous { 1 } else { 2 }
-        ),
+        (Sides::Catalogs, previous) => {
+            let catalog = if previous { "$1" } else { "$2" };
+            format!(
+                "(SELECT u.* FROM {table} t
+                  CROSS JOIN LATERAL jsonb_populate_record(t, '{UNTIED}') u
+                  WHERE t.catalog_id = {catalog}{})",
+                own(
+                    "catalog_relations",
+                    &format!("x.catalog_id = {catalog} AND")
+                )
+            )
+        }
     }
 }
 

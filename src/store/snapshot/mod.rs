@@ -334,9 +334,12 @@ impl Encoder {
                         if action == Action::Write {
                             self.written.add_relation(&relation.table);
                             let table = &relation.table;
-                            self.names.insert(table.name.clone());
-                            self.names
-                                .extend(table.columns.iter().map(|c| c.name.clone()));
+                            // Search finds the schema author's relations only.
+                            if table.extension.is_none() {
+                                self.names.insert(table.name.clone());
+                                self.names
+                                    .extend(table.columns.iter().map(|c| c.name.clone()));
+                            }
                             units.push(Unit::Relation {
                                 schema: &relation.schema,
                                 table: &relation.table,

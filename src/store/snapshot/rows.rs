@@ -168,8 +168,8 @@ impl Family {
             Family::Relations => {
                 "COPY catalog_relations (catalog_id, schema_name, name, kind, owner, comment, \
                  definition, parent_schema, parent_name, partition_bound, column_count, unlogged, \
-                 rls_enabled, partition_key, rls_forced, content_hash, row_estimate, \
-                 total_bytes) \
+                 rls_enabled, partition_key, rls_forced, extension, content_hash, \
+                 row_estimate, total_bytes) \
                  FROM STDIN (FORMAT binary)"
             }
             Family::ColumnLists => {
@@ -448,7 +448,7 @@ fn relation_rows(
     match family {
         Family::Relations => {
             let parent = t.partition_of.as_ref();
-            head(out, 18);
+            head(out, 19);
             out.text(Some(t.kind.as_str()));
             out.text(t.owner.as_deref());
             out.text(t.comment.as_deref());
@@ -461,6 +461,7 @@ fn relation_rows(
             out.boolean(t.rls_enabled);
             out.text(t.partition_key.as_deref());
             out.boolean(t.rls_forced);
+            out.text(t.extension.as_deref());
             // The hash and the statistics come last: a hashed row leaves all three out.
             if hash.is_some() {
                 hash_field(out, hash);
