@@ -443,6 +443,8 @@ pub struct TypeAttribute {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub data_type: String,
     pub start: i64,
     pub increment: i64,
@@ -468,6 +470,8 @@ pub struct ColumnRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Function {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Identity arguments, e.g. `p_film_id integer, p_store_id integer`.
     pub arguments: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -419,6 +419,7 @@ fn add_schema_objects(
         };
         schemas[si].sequences.push(Sequence {
             name: q.name,
+            owner: q.owner,
             data_type: q.data_type,
             start: q.start_value,
             increment: q.increment,
@@ -436,6 +437,7 @@ fn add_schema_objects(
         };
         schemas[si].functions.push(Function {
             name: f.name,
+            owner: f.owner,
             arguments: f.arguments,
             result: f.result,
             language: f.language,

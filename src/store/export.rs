@@ -99,7 +99,8 @@ pub async fn snapshot(
     }
 
     let functions = sqlx::query!(
-        r#"SELECT schema_name, name, arguments, result, language, kind, comment, definition
+        r#"SELECT schema_name, name, owner, arguments, result, language, kind, comment,
+                  definition
            FROM catalog_functions
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
              AND extension IS NULL
@@ -113,6 +114,7 @@ pub async fn snapshot(
         if let Some(i) = position(&f.schema_name) {
             schemas[i].functions.push(Function {
                 name: f.name,
+                owner: f.owner,
                 arguments: f.arguments,
                 result: f.result,
                 language: f.language,
@@ -224,8 +226,8 @@ pub async fn snapshot(
     // A sequence's owner is stored as `schema.table` text: it is matched with the relations
     // (whose names may hold dots themselves) rather than split.
     let sequences = sqlx::query!(
-        r#"SELECT schema_name, name, data_type, start_value, increment, min_value, max_value,
-                  cache, cycle, owned_by_table, owned_by_column
+        r#"SELECT schema_name, name, owner, data_type, start_value, increment, min_value,
+                  max_value, cache, cycle, owned_by_table, owned_by_column
            FROM catalog_sequences
            WHERE catalog_id = $1 AND ($2::text IS NULL OR schema_name = $2)
              AND extension IS NULL
@@ -245,6 +247,7 @@ pub async fn snapshot(
         };
         schemas[i].sequences.push(Sequence {
             name: q.name,
+            owner: q.owner,
             data_type: q.data_type,
             start: q.start_value,
             increment: q.increment,

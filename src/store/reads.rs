@@ -475,6 +475,7 @@ pub async fn types(
 pub struct SequenceRow {
     pub schema: String,
     pub name: String,
+    pub owner: Option<String>,
     pub data_type: String,
     pub start: i64,
     pub increment: i64,
@@ -500,7 +501,7 @@ pub async fn sequences(
     let (after_schema, after_name) = after.unzip();
     sqlx::query_as!(
         SequenceRow,
-        r#"SELECT schema_name AS schema, name, data_type, start_value AS start, increment,
+        r#"SELECT schema_name AS schema, name, owner, data_type, start_value AS start, increment,
                   min_value AS min, max_value AS max, cache, cycle, owned_by_table, owned_by_column,
                   extension
            FROM catalog_sequences
@@ -525,6 +526,7 @@ pub async fn sequences(
 pub struct FunctionRow {
     pub schema: String,
     pub name: String,
+    pub owner: Option<String>,
     pub arguments: String,
     pub result: Option<String>,
     pub language: String,
@@ -549,7 +551,7 @@ pub async fn functions(
     };
     sqlx::query_as!(
         FunctionRow,
-        r#"SELECT schema_name AS schema, name, arguments, result, language, kind, comment,
+        r#"SELECT schema_name AS schema, name, owner, arguments, result, language, kind, comment,
                   extension
            FROM catalog_functions
            WHERE catalog_id = $1

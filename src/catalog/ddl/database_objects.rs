@@ -2,7 +2,7 @@
 //! tables, schemas and functions: foreign data wrappers (an extension's is made by `CREATE
 //! EXTENSION`), foreign servers (never their user mappings, which the snapshot does not
 //! hold), publications, and event triggers, last so that none fires while the script loads.
-//! Their owners are not set, as for the other objects the snapshot names no owner of.
+//! Each gets its owner back (`ALTER ... OWNER TO`).
 
 use super::super::Snapshot;
 use super::super::objects::{DatabaseObject, EventTrigger, ForeignServer, Publication};
@@ -16,24 +16,38 @@ pub(super) fn database_objects(snapshot: &Snapshot) -> Vec<String> {
     for o in objects {
         if let DatabaseObject::ForeignDataWrapper(w) = o {
             lines.push(wrapper(w));
+            lines.extend(owner("FOREIGN DATA WRAPPER", &w.name, &w.owner));
         }
     }
     for o in objects {
         if let DatabaseObject::ForeignServer(s) = o {
             lines.push(server(s));
+            lines.extend(owner("SERVER", &s.name, &s.owner));
         }
     }
     for o in objects {
         if let DatabaseObject::Publication(p) = o {
             lines.push(publication(p));
+            lines.extend(owner("PUBLICATION", &p.name, &p.owner));
         }
     }
     for o in objects {
         if let DatabaseObject::EventTrigger(t) = o {
             lines.extend(event_trigger(t));
+            lines.extend(owner("EVENT TRIGGER", &t.name, &t.owner));
         }
     }
     lines
+}
+
+/// `ALTER {kind} name OWNER TO owner`, where the owner is known.
+fn owner(kind: &str, name: &str, owner: &Option<String>) -> Option<String> {
+    let owner = owner.as_deref()?;
+    Some(format!(
+        "ALTER {kind} {} OWNER TO {};",
+        ident(name),
+        ident(owner)
+    ))
 }
 
 /// ` OPTIONS (name 'value', ...)` of options stored as `name=value`, if there are any.

@@ -1,12 +1,12 @@
 //! Owners and privileges, after everything else as pg_dump prints them.
 //!
-//! Schemas, relations and types get their owners back (`ALTER ... OWNER TO`); the snapshot
-//! names no owner of a sequence or function, which belong to the role that loads the script.
-//! An object whose ACL was changed lists all its entries, its owner's included: its defaults
-//! are revoked from `PUBLIC` and from its owner first, then each entry is granted. An entry
-//! that a role other than the owner granted (holding the grant option) is granted as that role
-//! (`SET ROLE`). Where the snapshot names no owner, the owner on the source is the role that
-//! granted itself privileges. Column grants add to the relation's ACL. Default privileges
+//! Schemas, relations, types, sequences and functions get their owners back (`ALTER ...
+//! OWNER TO`); a sequence that a column owns follows its table's. An object whose ACL was
+//! changed lists all its entries, its owner's included: its defaults are revoked from `PUBLIC`
+//! and from its owner first, then each entry is granted. An entry that a role other than the
+//! owner granted (holding the grant option) is granted as that role (`SET ROLE`). Where the
+//! snapshot names no owner (one stored before owners were read), the owner on the source is
+//! the role that granted itself privileges. Column grants add to the relation's ACL. Default privileges
 //! come last, so that they apply to what is created after the script, not by it. The roles
 //! must exist where the script is loaded, as with pg_dump's output.
 
@@ -16,7 +16,8 @@ use super::quote::{ident, qualified};
 use crate::catalog::access::{DefaultPrivilege, ObjectType, PUBLIC, Privilege};
 use crate::catalog::{Schema, Snapshot, TypeKind};
 
-/// `ALTER ... OWNER TO` of each schema, relation and type with an owner.
+/// `ALTER ... OWNER TO` of each schema, type, relation, sequence and function with an owner
+/// (extensions' members are the extension's).
 pub(super) fn owners(snapshot: &Snapshot) -> Vec<String> {
     let mut lines = Vec::new();
     let mut owned = |kind: &str, name: String, owner: &Option<String>| {
@@ -35,6 +36,19 @@ pub(super) fn owners(snapshot: &Snapshot) -> Vec<String> {
         }
         for t in &s.tables {
             owned("TABLE", qualified(&s.name, &t.name), &t.owner);
+        }
+        // A sequence a column owns (serial, identity) changes owner with its table.
+        let sequences = s.sequences.iter().filter(|q| q.extension.is_none());
+        for q in sequences.filter(|q| q.owned_by.is_none()) {
+            owned("SEQUENCE", qualified(&s.name, &q.name), &q.owner);
+        }
+        for f in s.functions.iter().filter(|f| f.extension.is_none()) {
+            let kind = match f.kind.as_str() {
+                "aggregate" => "AGGREGATE",
+                _ => "ROUTINE",
+            };
+            let name = format!("{}({})", qualified(&s.name, &f.name), f.arguments);
+            owned(kind, name, &f.owner);
         }
     }
     lines
@@ -87,14 +101,17 @@ fn schema_object<'a>(
         ObjectType::Schema => Some((format!("SCHEMA {}", ident(&s.name)), s.owner.as_deref())),
         ObjectType::Sequence => (s.sequences.iter())
             .find(|q| q.name == object && q.extension.is_none())
-            .map(|q| (format!("SEQUENCE {}", name(&q.name)), None)),
+            .map(|q| (format!("SEQUENCE {}", name(&q.name)), q.owner.as_deref())),
         ObjectType::Type => (s.types.iter())
             .find(|t| t.name == object && t.extension.is_none())
             .map(|t| (format!("TYPE {}", name(&t.name)), t.owner.as_deref())),
         ObjectType::Function => (s.functions.iter())
             .filter(|f| f.extension.is_none())
             .find(|f| format!("{}({})", f.name, f.arguments) == object)
-            .map(|f| (format!("ROUTINE {}({})", name(&f.name), f.arguments), None)),
+            .map(|f| {
+                let target = format!("ROUTINE {}({})", name(&f.name), f.arguments);
+                (target, f.owner.as_deref())
+            }),
         ObjectType::Table | ObjectType::View | ObjectType::Column => None,
     }
 }

@@ -34,6 +34,7 @@ fn type_def(name: &str, kind: TypeKind) -> TypeDef {
 fn function(name: &str, kind: &str, result: &str, definition: &str) -> Function {
     Function {
         name: name.into(),
+        owner: None,
         arguments: String::new(),
         result: Some(result.into()),
         language: "sql".into(),
@@ -178,6 +179,7 @@ fn tables_views_and_keys_come_in_dependency_order() {
         tables: vec![view("a_view", "b_view"), view("b_view", "film"), film],
         sequences: vec![Sequence {
             name: "film_film_id_seq".into(),
+            owner: None,
             data_type: "integer".into(),
             start: 1,
             increment: 1,

@@ -79,6 +79,7 @@ pub const SEQUENCES: &str = concat!(
     r#"
 SELECT c.relnamespace                     AS schema_oid,
        c.relname::text                    AS name,
+       pg_get_userbyid(c.relowner)::text  AS owner,
        format_type(s.seqtypid, NULL)      AS data_type,
        s.seqstart                         AS start_value,
        s.seqincrement                     AS increment,
@@ -109,6 +110,7 @@ ORDER BY c.relnamespace, c.relname
 pub struct SequenceRow {
     pub schema_oid: Oid,
     pub name: String,
+    pub owner: Option<String>,
     pub data_type: String,
     pub start_value: i64,
     pub increment: i64,
@@ -134,6 +136,7 @@ macro_rules! functions {
             r#"
 SELECT p.pronamespace                              AS schema_oid,
        p.proname::text                             AS name,
+       pg_get_userbyid(p.proowner)::text           AS owner,
        pg_get_function_identity_arguments(p.oid)   AS arguments,
        pg_get_function_result(p.oid)               AS result,
        l.lanname::text                             AS language,
@@ -173,7 +176,7 @@ JOIN pg_language l ON l.oid = p.prolang
 LEFT JOIN pg_description d
        ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
 WHERE p.pronamespace = ANY($1)
-ORDER BY p.pronamespace, p.proname, 3
+ORDER BY p.pronamespace, p.proname, 4
 "#
         )
     };
@@ -204,6 +207,7 @@ pub const FUNCTIONS_BEFORE_14: &str = functions!("NULL::jsonb");
 pub struct FunctionRow {
     pub schema_oid: Oid,
     pub name: String,
+    pub owner: Option<String>,
     pub arguments: String,
     pub result: Option<String>,
     pub language: String,

@@ -24,6 +24,9 @@ pub(super) struct Compared {
     /// Whether rows name the extension that owns them (`extension`): extensions' members are
     /// not compared, as they are in no list (their extension's version and members are).
     pub of_extensions: bool,
+    /// Attributes read since a later version: an earlier row stored without one (NULL) is not
+    /// compared on it, so that the first write after an upgrade records no change for it.
+    pub read_later: &'static [&'static str],
 }
 
 /// The defaults of [`Compared`]'s optional fields.
@@ -37,6 +40,7 @@ const ONE_KIND: Compared = Compared {
     name: "",
     ignored: &[],
     of_extensions: false,
+    read_later: &[],
 };
 
 pub(super) const COMPARED: [Compared; 13] = [
@@ -155,6 +159,7 @@ pub(super) const COMPARED: [Compared; 13] = [
         name: "''",
         ignored: &["catalog_id", "schema_name", "name"],
         of_extensions: true,
+        read_later: &["owner"],
         ..ONE_KIND
     },
     Compared {
@@ -166,6 +171,7 @@ pub(super) const COMPARED: [Compared; 13] = [
         // What its body reads follows from its definition.
         ignored: &["catalog_id", "schema_name", "name", "uses"],
         of_extensions: true,
+        read_later: &["owner"],
         ..ONE_KIND
     },
     Compared {
@@ -200,5 +206,6 @@ pub(super) const COMPARED: [Compared; 13] = [
         name: "CASE relation_name WHEN '' THEN '' ELSE name END",
         ignored: &["kind", "name", "table"],
         of_extensions: true,
+        ..ONE_KIND
     },
 ];

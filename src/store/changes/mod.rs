@@ -235,6 +235,16 @@ fn comparison(c: &Compared, sides: Sides) -> String {
               FROM {rows} t {own})"
         )
     };
+    // What the earlier row lacks of the attributes read later is left out on both sides.
+    let unknown = match c.read_later {
+        [] => String::new(),
+        later => format!(
+            " - ARRAY(SELECT a FROM unnest('{{{}}}'::text[]) a
+                       WHERE {} -> a = 'null'::jsonb)",
+            later.join(","),
+            attributes("before")
+        ),
+    };
     // Whole rows are compared first, which is cheap; only the few that differ are turned into
     // JSON, and compared again without their ignored attributes (a relation whose statistics
     // alone moved is not a change).
@@ -253,8 +263,8 @@ fn comparison(c: &Compared, sides: Sides) -> String {
                     s, r, nullif(nm, '') AS name,
                     CASE WHEN n_j IS NULL THEN o_j WHEN o_j IS NOT NULL THEN {before} END AS before,
                     CASE WHEN o_j IS NULL THEN n_j WHEN n_j IS NOT NULL THEN {after} END AS after
-             FROM (SELECT k, s, r, nm, {before_attributes} - $3::text[] AS o_j,
-                          {after_attributes} - $3::text[] AS n_j
+             FROM (SELECT k, s, r, nm, {before_attributes} - $3::text[] {unknown} AS o_j,
+                          {after_attributes} - $3::text[] {unknown} AS n_j
                    FROM differing) d
              WHERE o_j IS DISTINCT FROM n_j
          )",

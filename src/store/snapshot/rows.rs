@@ -155,11 +155,12 @@ impl Family {
             Family::Sequences => {
                 "COPY catalog_sequences (catalog_id, schema_name, name, data_type, start_value, \
                  increment, min_value, max_value, cache, cycle, owned_by_table, owned_by_column, \
-                 extension) FROM STDIN (FORMAT binary)"
+                 extension, owner) FROM STDIN (FORMAT binary)"
             }
             Family::Functions => {
                 "COPY catalog_functions (catalog_id, schema_name, name, arguments, result, \
-                 language, kind, comment, definition, uses, extension) FROM STDIN (FORMAT binary)"
+                 language, kind, comment, definition, uses, extension, owner) \
+                 FROM STDIN (FORMAT binary)"
             }
             Family::Extensions => {
                 "COPY catalog_extensions (catalog_id, schema_name, name, version, members) \
@@ -351,7 +352,7 @@ fn schema_rows(
         }
         Family::Sequences => {
             for q in &s.sequences {
-                out.tuple(13);
+                out.tuple(14);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&q.name));
@@ -365,11 +366,12 @@ fn schema_rows(
                 out.text(table.as_deref());
                 out.text(owner.map(|o| o.column.as_str()));
                 out.text(q.extension.as_deref());
+                out.text(q.owner.as_deref());
             }
         }
         Family::Functions => {
             for f in &s.functions {
-                out.tuple(11);
+                out.tuple(12);
                 out.uuid(catalog);
                 out.text(Some(&s.name));
                 out.text(Some(&f.name));
@@ -387,6 +389,7 @@ fn schema_rows(
                     }
                 }
                 out.text(f.extension.as_deref());
+                out.text(f.owner.as_deref());
             }
         }
         Family::Extensions => {
