@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::roles::Roles;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -25,10 +26,16 @@ CREATE FUNCTION shop.double(x integer) RETURNS integer LANGUAGE sql AS 'SELECT x
 COMMENT ON TABLE shop.orders IS 'what customers bought';
 CREATE SCHEMA gone;
 CREATE TABLE gone.scratch (id integer);
+GRANT USAGE ON SCHEMA shop TO {p}_reader;
+GRANT SELECT ON shop.orders TO {p}_reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT SELECT ON TABLES TO {p}_reader;
+ALTER TABLE shop.orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY positive ON shop.orders FOR SELECT TO {p}_reader USING (total > 0);
 "#;
 
 /// Changes every kind of unit: a relation altered, one dropped, one added, a schema dropped and
-/// one added, a type, a sequence and a function changed.
+/// one added, a type, a sequence and a function changed; and who may do what: grants, a
+/// policy, default privileges and so the roles of the catalog.
 const CHANGE: &str = r#"
 DROP VIEW shop.big_orders;
 ALTER TABLE shop.orders ADD COLUMN status text NOT NULL DEFAULT 'new', DROP COLUMN note;
@@ -42,6 +49,11 @@ DROP SEQUENCE shop.ticket;
 DROP SCHEMA gone CASCADE;
 CREATE SCHEMA fresh;
 CREATE TABLE fresh.things (id integer);
+REVOKE SELECT ON shop.orders FROM {p}_reader;
+GRANT SELECT, INSERT ON shop.orders TO {p}_limited;
+ALTER DEFAULT PRIVILEGES IN SCHEMA shop REVOKE SELECT ON TABLES FROM {p}_reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT INSERT ON TABLES TO {p}_limited;
+DROP POLICY positive ON shop.orders;
 "#;
 
 /// Every object read of a catalog, with `query` ("" or "sync=..."), as (path, body): JSON
@@ -65,16 +77,22 @@ async fn read_everything(app: &TestApp, catalog: &str, query: &str) -> Vec<(Stri
         "types",
         "sequences",
         "functions",
+        "privileges",
+        "policies",
+        "default_privileges",
+        "roles",
     ]
     .iter()
     .map(|list| format!("/catalogs/{catalog}/{list}"))
     .collect();
     for t in &tables {
-        paths.push(format!(
+        let table = format!(
             "/catalogs/{catalog}/tables/{}/{}",
             t["schema"].as_str().unwrap(),
             t["name"].as_str().unwrap()
-        ));
+        );
+        paths.push(format!("{table}/access"));
+        paths.push(table);
     }
     paths.push(format!("/catalogs/{catalog}/ddl"));
     paths.push(format!("/catalogs/{catalog}/erd?format=mermaid"));
@@ -135,9 +153,10 @@ fn sync_id(sync: &Value) -> String {
 
 #[tokio::test]
 async fn a_past_sync_reads_as_it_left_the_catalog() {
+    let roles = Roles::create().await;
     let app = spawn_app().await;
     let _worker = app.start_worker(worker_config(&app)).await;
-    let source = TestDatabase::with_ddl("pgcs_src", BEFORE).await;
+    let source = TestDatabase::with_ddl("pgcs_src", &roles.sql(BEFORE)).await;
     let first = app.sync_and_wait(&sync_body(&source.name)).await;
     let catalog = first["catalog_id"].as_str().unwrap().to_owned();
     let first = sync_id(&first);
@@ -147,10 +166,17 @@ async fn a_past_sync_reads_as_it_left_the_catalog() {
         "{then:?}"
     );
 
-    source.execute(CHANGE).await;
+    source.execute(&roles.sql(CHANGE)).await;
     let second = sync_id(&app.sync_and_wait(&sync_body(&source.name)).await);
     let now = read_everything(&app, &catalog, "").await;
     assert_ne!(then, now, "the change must show in the current reads");
+    let listed = |read: &[(String, Value)], list: &str| -> Vec<String> {
+        let (_, body) = read.iter().find(|(p, _)| p.ends_with(list)).unwrap();
+        names(body, "name")
+    };
+    let limited = roles.name("limited");
+    assert!(!listed(&then, "/roles").contains(&limited), "{then:?}");
+    assert!(listed(&now, "/roles").contains(&limited), "{now:?}");
 
     // The first sync's state, whatever changed since; the second's is the current one.
     assert_same(

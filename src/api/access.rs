@@ -18,7 +18,7 @@ use super::objects::{
 use super::openapi::{
     CatalogId, ExtensionMembersParam, PageParams, PastParams, ReadErrors, SchemaParam,
 };
-use super::pagination::{DocumentList, DocumentStates, PageRequest, document_page, page_response};
+use super::pagination::{PageRequest, document_page, page_response};
 use super::past;
 use crate::catalog::access::{Access, DefaultPrivilege, Role};
 use crate::catalog::effective::{RelationAccess, RoleAccess, effective};
@@ -165,7 +165,7 @@ fn default_cursor(d: &DefaultPrivilege) -> DefaultCursor {
 /// object type, grantee, privilege) order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/default_privileges", tag = "objects",
-    params(CatalogId, PageParams),
+    params(CatalogId, PastParams, PageParams),
     responses((status = 200, description = "A page of default privileges", body = Vec<DefaultPrivilege>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_default_privileges(
@@ -188,7 +188,7 @@ async fn list_default_privileges(
 /// members, with their attributes and memberships (never a password), in name order.
 #[utoipa::path(
     get, path = "/catalogs/{id}/roles", tag = "objects",
-    params(CatalogId, PageParams),
+    params(CatalogId, PastParams, PageParams),
     responses((status = 200, description = "A page of roles", body = Vec<Role>, headers(("link" = String, description = "The next page"))), ReadErrors)
 )]
 async fn list_roles(
@@ -220,13 +220,8 @@ async fn facts_page<T: Serialize, C>(
 where
     C: Ord + Serialize + serde::de::DeserializeOwned,
 {
-    // The access facts are kept with the latest snapshot only.
-    let load = |c, _| access_reads::access_facts(&state.pool, c);
-    let list = DocumentList {
-        kind,
-        states: DocumentStates::Latest,
-    };
-    document_page(state, id, query, list, load, items, cursor).await
+    let load = |c, sync| access_reads::access_facts(&state.pool, c, sync);
+    document_page(state, id, query, kind, load, items, cursor).await
 }
 
 /// What every role of a catalog may do on one relation.
@@ -244,7 +239,7 @@ struct TableAccess {
 /// restrict its rows.
 #[utoipa::path(
     get, path = "/catalogs/{id}/tables/{schema}/{table}/access", tag = "objects",
-    params(RelationPath),
+    params(RelationPath, PastParams),
     responses((status = 200, description = "Each role's access", body = TableAccess), ReadErrors)
 )]
 async fn get_table_access(
@@ -252,19 +247,21 @@ async fn get_table_access(
     PathParams((id, schema, table)): PathParams<(String, String, String)>,
     query: QueryParams,
 ) -> Result<Json<TableAccess>, ApiError> {
-    query.only(&[])?;
+    query.only(&past::PARAMS)?;
     check_name("schema", &schema)?;
     check_name("table", &table)?;
     let c = parse_id("catalog_id", &id)?;
+    let at = past::snapshot(&state, c, &query).await?;
     let mut conn = state.pool.acquire().await?;
-    let Some(stored) = access_reads::relation_access(&mut conn, c, &schema, &table).await? else {
+    let stored = access_reads::relation_access(&mut conn, at.stored_as, &schema, &table).await?;
+    let Some(stored) = stored else {
         drop(conn);
         ensure_catalog(&state, c).await?;
         return Err(ApiError::NotFound(format!(
             "no relation {schema:?}.{table:?} in catalog {c}"
         )));
     };
-    let access = access_reads::access_facts(&mut *conn, c)
+    let access = access_reads::access_facts(&mut *conn, c, at.sync)
         .await?
         .unwrap_or_default();
     let relation = RelationAccess {

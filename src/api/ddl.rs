@@ -62,7 +62,7 @@ async fn get_ddl(
     sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let snapshot = export::snapshot(&mut tx, c, at.stored_as, schema).await?;
+    let snapshot = export::snapshot(&mut tx, c, at.stored_as, at.sync, schema).await?;
     tx.commit().await?;
     let sql = tokio::task::spawn_blocking(move || ddl::render(&snapshot))
         .await

@@ -18,7 +18,7 @@ use super::objects::SchemaList;
 use super::openapi::{
     CatalogId, ExtensionMembersParam, PageParams, PastParams, ReadErrors, SchemaParam,
 };
-use super::pagination::{DocumentList, DocumentStates, document_page};
+use super::pagination::document_page;
 use crate::catalog::DatabaseObject;
 use crate::catalog::objects::{
     Collation, EventTrigger, ForeignServer, Publication, Rule, SchemaObjectKind, Statistics,
@@ -227,11 +227,7 @@ async fn database_objects<T: Serialize>(
 ) -> Result<Response, ApiError> {
     let load = |c, sync| object_reads::database_objects(&state.pool, c, sync);
     let items = |objects: Vec<DatabaseObject>| objects.into_iter().filter_map(pick).collect();
-    let list = DocumentList {
-        kind,
-        states: DocumentStates::Past,
-    };
-    document_page(state, id, query, list, load, items, name).await
+    document_page(state, id, query, kind, load, items, name).await
 }
 
 /// The source database's publications (logical replication), each with its tables (column

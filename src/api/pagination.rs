@@ -121,30 +121,15 @@ pub fn page_of<T, C: PartialOrd + serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// Which states of a catalog a list taken from one of its documents serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocumentStates {
-    /// The latest snapshot's only: the list takes no other parameters.
-    Latest,
-    /// Past ones too (`?sync=`, `?as_of=`): the document is versioned with the snapshot.
-    Past,
-}
-
-/// A list taken from a catalog's document: its path under `/catalogs/{id}/` and the states it
-/// serves.
-pub struct DocumentList<'a> {
-    pub kind: &'a str,
-    pub states: DocumentStates,
-}
-
-/// A page of a list taken whole from one document of the catalog `id` (its access facts, its
-/// database objects), sorted by `cursor`: `load` reads the document as a past sync left it
-/// (`None`: the latest), itself `None` when there is no such catalog.
+/// A page of the list `kind` (its path under `/catalogs/{id}/`) taken whole from one document
+/// of the catalog `id` (its access facts, its database objects), sorted by `cursor`, of the
+/// latest state or a past one (`?sync=`, `?as_of=`): `load` reads the document as a past
+/// sync left it (`None`: the latest), itself `None` when there is no such catalog.
 pub async fn document_page<D, T, C, Loaded>(
     state: &AppState,
     id: &str,
     query: &QueryParams,
-    DocumentList { kind, states }: DocumentList<'_>,
+    kind: &str,
     load: impl FnOnce(uuid::Uuid, Option<SyncId>) -> Loaded,
     items: impl FnOnce(D) -> Vec<T>,
     cursor: impl Fn(&T) -> C,
@@ -154,17 +139,10 @@ where
     T: Serialize,
     C: Ord + Serialize + DeserializeOwned,
 {
-    let past_params: &[&str] = match states {
-        DocumentStates::Latest => &[],
-        DocumentStates::Past => &past::PARAMS,
-    };
-    query.only(&[&["limit", "cursor"][..], past_params].concat())?;
+    query.only(&[&["limit", "cursor"][..], &past::PARAMS].concat())?;
     let c = parse_id("catalog_id", id)?;
     let page = PageRequest::<C>::from_query(query)?;
-    let sync = match states {
-        DocumentStates::Latest => None,
-        DocumentStates::Past => past::sync(state, c, query).await?,
-    };
+    let sync = past::sync(state, c, query).await?;
     let document = load(c, sync)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no catalog {c}")))?;

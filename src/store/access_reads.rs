@@ -7,8 +7,10 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::details::StoredPolicy;
+use super::object_reads::{CatalogDocument, catalog_document};
 use super::reads::Members;
 use crate::catalog::{Access, ObjectType, Policy, Privilege};
+use crate::ids::SyncId;
 
 /// One privilege: one entry of an object's ACL.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -165,13 +167,10 @@ pub async fn policies(
 pub async fn access_facts(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
+    at: Option<SyncId>,
 ) -> sqlx::Result<Option<Access>> {
-    let found: Option<Option<sqlx::types::Json<Access>>> =
-        sqlx::query_scalar("SELECT access FROM catalogs WHERE id = $1")
-            .bind(catalog_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(found.map(|a| a.map(|a| a.0).unwrap_or_default()))
+    let found = catalog_document(db, catalog_id, at, CatalogDocument::Access).await?;
+    Ok(found.map(Option::unwrap_or_default))
 }
 
 /// What deciding who may do what on one relation takes from its snapshot.

@@ -20,16 +20,19 @@ use crate::catalog::{
     Function, Index, ObjectType, Privilege, QualifiedName, RelationKind, RelationUse, Schema,
     SchemaObject, Sequence, Snapshot, Table, Trigger, TypeAttribute, TypeDef, TypeKind,
 };
+use crate::ids::SyncId;
 
 /// Relations read per detail query.
 const CHUNK: usize = 500;
 
-/// The snapshot stored as `catalog_id` (a catalog's own or a past state's copy of it), or of
-/// its schema `schema` only, with the database facts of `catalog` (its latest).
+/// The snapshot stored as `catalog_id` (a catalog's own or a past state's copy of it, the state
+/// `at` left), or of its schema `schema` only, with the database facts of `catalog` (its
+/// latest).
 pub async fn snapshot(
     conn: &mut PgConnection,
     catalog: Uuid,
     catalog_id: Uuid,
+    at: Option<SyncId>,
     schema: Option<&str>,
 ) -> sqlx::Result<Snapshot> {
     let database = sqlx::query_scalar!(r#"SELECT database FROM catalogs WHERE id = $1"#, catalog)
@@ -260,15 +263,15 @@ pub async fn snapshot(
         });
     }
     // The database-wide objects and access facts (default privileges) are kept with the
-    // catalog: a whole database's current export has them.
-    let (objects, access) = match (schema, catalog_id == catalog) {
-        (None, true) => (
-            super::object_reads::database_objects(&mut *conn, catalog, None)
+    // catalog, versioned: a whole database's export has them as the state left them.
+    let (objects, access) = match schema {
+        None => (
+            super::object_reads::database_objects(&mut *conn, catalog, at)
                 .await?
                 .unwrap_or_default(),
-            super::access_reads::access_facts(&mut *conn, catalog).await?,
+            super::access_reads::access_facts(&mut *conn, catalog, at).await?,
         ),
-        _ => (Vec::new(), None),
+        Some(_) => (Vec::new(), None),
     };
     Ok(Snapshot {
         database,

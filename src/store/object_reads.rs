@@ -104,32 +104,68 @@ pub async fn extensions(
         .collect())
 }
 
+/// A whole-database document kept with the catalog rather than in a unit, versioned as the
+/// units are: the stored document was written by the sync `{column}_written_by`, and each one
+/// a later write replaced is kept in `catalog_retired_rows` as `catalogs.{column}`.
+#[derive(Debug, Clone, Copy)]
+pub enum CatalogDocument {
+    /// Publications, event triggers, foreign data wrappers and servers.
+    Objects,
+    /// Roles and default privileges.
+    Access,
+}
+
+impl CatalogDocument {
+    /// The `catalogs` column that holds it.
+    pub fn column(self) -> &'static str {
+        match self {
+            CatalogDocument::Objects => "objects",
+            CatalogDocument::Access => "access",
+        }
+    }
+}
+
+/// The document of a catalog as its latest snapshot holds it or (`at`) as its sync left it:
+/// the stored document if that sync or an earlier one wrote it, else the version kept when a
+/// later write replaced it. `None` for an unknown catalog; `Some(None)` for a catalog never
+/// synced with the document, or at a sync from before it was read.
+pub async fn catalog_document<T: DeserializeOwned + Send + Unpin + 'static>(
+    db: impl PgExecutor<'_>,
+    catalog_id: Uuid,
+    at: Option<SyncId>,
+    document: CatalogDocument,
+) -> sqlx::Result<Option<Option<T>>> {
+    let column = document.column();
+    // `column` is one of two constants.
+    let found: Option<Option<Json<T>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(
+             (SELECT c.{column}
+              WHERE $2::uuid IS NULL OR c.{column}_written_by IS NULL
+                 OR c.{column}_written_by <= $2),
+             (SELECT a.row FROM catalog_retired_rows a
+              WHERE a.catalog_id = c.id AND a.snapshot_table = 'catalogs.{column}'
+                AND (a.written_by IS NULL OR a.written_by <= $2) AND a.retired_by > $2
+              ORDER BY a.retired_by
+              LIMIT 1))
+         FROM catalogs c
+         WHERE c.id = $1"
+    )))
+    .bind(catalog_id)
+    .bind(at.map(|s| s.uuid()))
+    .fetch_optional(db)
+    .await?;
+    Ok(found.map(|document| document.map(|d| d.0)))
+}
+
 /// The database-wide objects of a catalog, as its latest snapshot holds them or (`at`) as its
-/// sync left them: the stored document if that sync or an earlier one wrote it, else the
-/// version kept when a later write replaced it (in `catalog_retired_rows`, as the snapshot's
-/// units are). `None` for an unknown catalog; none for a catalog synced from a source that has
-/// none, never synced, or at a sync from before these objects were read.
+/// sync left them ([`catalog_document`]). `None` for an unknown catalog; none for a catalog
+/// synced from a source that has none, never synced, or at a sync from before these objects
+/// were read.
 pub async fn database_objects(
     db: impl PgExecutor<'_>,
     catalog_id: Uuid,
     at: Option<SyncId>,
 ) -> sqlx::Result<Option<Vec<DatabaseObject>>> {
-    let found: Option<Option<Json<Vec<DatabaseObject>>>> = sqlx::query_scalar(
-        "SELECT coalesce(
-             (SELECT c.objects
-              WHERE $2::uuid IS NULL OR c.objects_written_by IS NULL
-                 OR c.objects_written_by <= $2),
-             (SELECT a.row FROM catalog_retired_rows a
-              WHERE a.catalog_id = c.id AND a.snapshot_table = 'catalogs.objects'
-                AND (a.written_by IS NULL OR a.written_by <= $2) AND a.retired_by > $2
-              ORDER BY a.retired_by
-              LIMIT 1))
-         FROM catalogs c
-         WHERE c.id = $1",
-    )
-    .bind(catalog_id)
-    .bind(at.map(|s| s.uuid()))
-    .fetch_optional(db)
-    .await?;
-    Ok(found.map(|objects| objects.map(|o| o.0).unwrap_or_default()))
+    let found = catalog_document(db, catalog_id, at, CatalogDocument::Objects).await?;
+    Ok(found.map(Option::unwrap_or_default))
 }

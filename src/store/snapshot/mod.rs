@@ -493,19 +493,25 @@ async fn mark_synced(
     // written with access metadata.
     let access = json!(end.access.clone().unwrap_or_default());
     let objects = json!(end.objects);
-    // The database-wide objects are versioned as the units are: a document this write replaces
-    // is kept, valid from the sync that wrote it until this one.
+    // The database-wide objects and access facts are versioned as the units are
+    // (`object_reads::CatalogDocument`): a document this write replaces is kept, valid from the
+    // sync that wrote it until this one.
     sqlx::query(
         r#"WITH retired AS (
                INSERT INTO catalog_retired_rows
                    (catalog_id, retired_by, written_by, snapshot_table, row)
                SELECT id, $6, objects_written_by, 'catalogs.objects', objects FROM catalogs
                WHERE id = $1 AND objects IS NOT NULL AND objects IS DISTINCT FROM $5::jsonb
+               UNION ALL
+               SELECT id, $6, access_written_by, 'catalogs.access', access FROM catalogs
+               WHERE id = $1 AND access IS NOT NULL AND access IS DISTINCT FROM $4::jsonb
            )
            UPDATE catalogs SET synced_at = now(), database = $2, source_probe = $3, access = $4,
                   objects = $5,
                   objects_written_by = CASE WHEN objects IS DISTINCT FROM $5::jsonb THEN $6
-                                            ELSE objects_written_by END
+                                            ELSE objects_written_by END,
+                  access_written_by = CASE WHEN access IS DISTINCT FROM $4::jsonb THEN $6
+                                           ELSE access_written_by END
            WHERE id = $1"#,
     )
     .bind(catalog_id)
