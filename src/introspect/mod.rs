@@ -131,15 +131,23 @@ pub async fn introspect(
     }
     let relations_ms = started.elapsed().as_millis() as u64;
 
+    // The size on the helper while the main connection takes the probe and the roles.
     let (size, probe, roles) = step("its size")
         .bounded(async {
-            let size: Option<i64> = sqlx::query_scalar(queries::DATABASE_SIZE)
-                .fetch_one(&mut *helper)
-                .await?;
-            let probe = probe(conn).await?;
-            let roles = access::roles(conn, batch.readable, &batch.roles).await?;
-            sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
-            sqlx::raw_sql("COMMIT").execute(&mut *helper).await?;
+            let size = async {
+                let size: Option<i64> = sqlx::query_scalar(queries::DATABASE_SIZE)
+                    .fetch_one(&mut *helper)
+                    .await?;
+                sqlx::raw_sql("COMMIT").execute(&mut *helper).await?;
+                Ok::<_, sqlx::Error>(size)
+            };
+            let rest = async {
+                let probe = probe(conn).await?;
+                let roles = access::roles(conn, batch.readable, &batch.roles).await?;
+                sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+                Ok::<_, sqlx::Error>((probe, roles))
+            };
+            let (size, (probe, roles)) = tokio::try_join!(size, rest)?;
             Ok::<_, ReadError>((size, probe, roles))
         })
         .await?;

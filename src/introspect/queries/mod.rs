@@ -233,6 +233,11 @@ pub struct RelationRow {
 /// only its oid and modifier here: a big catalog has millions of columns but a handful of
 /// distinct types, so [`COLUMN_TYPES`] names each type once instead of `format_type` and four
 /// joins running for every column. A generated column's expression is not a default.
+///
+/// A default cannot name a column, so it is printed without its relation (`pg_get_expr`'s
+/// relation 0): given one, the server opens the relation to name columns, building its cache
+/// entry and taking a lock for every table with a default, which costs more than the rest of
+/// the query. A generated column's expression names columns and is printed with it.
 pub const COLUMNS: &str = r#"
 SELECT a.attrelid                                   AS table_oid,
        a.attnum::int4                               AS ordinal,
@@ -240,7 +245,7 @@ SELECT a.attrelid                                   AS table_oid,
        a.atttypid                                   AS type_oid,
        a.atttypmod                                  AS type_modifier,
        a.attnotnull                                 AS not_null,
-       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS default_expr,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS default_expr,
        CASE WHEN a.attgenerated = 's' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS generated,
        CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by_default' END AS identity,
        d.description                                AS comment,
