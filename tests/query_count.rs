@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::roles::Roles;
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -170,4 +171,64 @@ async fn a_resync_of_an_unchanged_source_only_probes_it() {
         "a full read: {} statements",
         proxy.count() - before
     );
+}
+
+/// The probe covers the roles the catalog shows, not the server's others: a change to
+/// another role (another database's user, a short-lived credential) leaves the next sync at
+/// its probe, while a change to a shown role's attributes or memberships is read.
+#[tokio::test]
+async fn only_the_catalogs_roles_are_probed() {
+    let roles = Roles::create().await;
+    let source = TestDatabase::with_ddl(
+        "pgcs_probe",
+        &roles.sql("CREATE TABLE notes (id integer); GRANT SELECT ON notes TO {p}_reader;"),
+    )
+    .await;
+    let app = spawn_app().await;
+    let _worker = app.start_worker(worker_config(&app)).await;
+    let proxy = CountingProxy::start().await;
+    let mut body = sync_body(&source.name);
+    body["host"] = json!("127.0.0.1");
+    body["port"] = json!(proxy.port);
+    body["sslmode"] = json!("disable");
+    let first = app.sync_and_wait(&body).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let catalog = first["catalog_id"].as_str().unwrap().to_owned();
+    let (reader, other) = (roles.name("reader"), roles.name("limited"));
+    let sync_after = |sql: String| {
+        let (app, source, proxy, body) = (&app, &source, &proxy, &body);
+        async move {
+            source.execute(&sql).await;
+            let before = proxy.count();
+            let sync = app.sync_and_wait(body).await;
+            assert_eq!(sync["status"], "succeeded", "{sync}");
+            proxy.count() - before
+        }
+    };
+
+    // Another role of the server changes: only the probe runs.
+    let statements = sync_after(format!("ALTER ROLE {other} CONNECTION LIMIT 7")).await;
+    assert_eq!(statements, 1, "only the probe");
+
+    // One the catalog shows changes: the sync reads the catalog again.
+    let statements = sync_after(format!("ALTER ROLE {reader} CONNECTION LIMIT 4")).await;
+    assert!(statements > 10, "a full read: {statements} statements");
+    let (_, listed) = app.get(&format!("/catalogs/{catalog}/roles")).await;
+    let shown = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == reader.as_str())
+        .unwrap_or_else(|| panic!("{reader} in {listed}"));
+    assert_eq!(shown["connection_limit"], 4, "{shown}");
+
+    // And so does a new membership in one of them.
+    let statements = sync_after(format!("GRANT {reader} TO {other}")).await;
+    assert!(statements > 10, "a full read: {statements} statements");
+    let (_, listed) = app.get(&format!("/catalogs/{catalog}/roles")).await;
+    assert!(
+        summaries::names(&listed, "name").contains(&other),
+        "{listed}"
+    );
+    drop(source);
 }

@@ -131,7 +131,8 @@ pub async fn introspect(
     }
     let relations_ms = started.elapsed().as_millis() as u64;
 
-    // The size on the helper while the main connection takes the probe and the roles.
+    // The size on the helper while the main connection takes the roles and the probe (of
+    // those roles).
     let (size, probe, roles) = step("its size")
         .bounded(async {
             let size = async {
@@ -142,8 +143,9 @@ pub async fn introspect(
                 Ok::<_, sqlx::Error>(size)
             };
             let rest = async {
-                let probe = probe(conn).await?;
                 let roles = access::roles(conn, batch.readable, &batch.roles).await?;
+                let names: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
+                let probe = probe(conn, &names).await?;
                 sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
                 Ok::<_, sqlx::Error>((probe, roles))
             };
@@ -541,7 +543,11 @@ fn columns_by_table(columns: &[queries::ColumnRow]) -> HashMap<Oid, &[queries::C
         .collect()
 }
 
-/// The probe of the source's current catalog state (see `queries::PROBE`).
-pub async fn probe(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar(queries::PROBE).fetch_one(conn).await
+/// The probe of the source's current catalog state, with the roles `roles` (see
+/// `queries::PROBE`).
+pub async fn probe(conn: &mut PgConnection, roles: &[String]) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(queries::PROBE)
+        .bind(roles)
+        .fetch_one(conn)
+        .await
 }

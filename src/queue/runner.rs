@@ -258,10 +258,14 @@ impl SyncRunner {
         if !self.source.can_probe() {
             return Ok(false);
         }
-        let Some(stored) = catalogs::source_probe(&self.pool, job.catalog_id).await? else {
+        let Some((stored, roles)) = catalogs::source_probe(&self.pool, job.catalog_id).await?
+        else {
             return Ok(false);
         };
-        let current = match self.source.probe(&job.source, secrets, &job.schemas).await {
+        let probed = self
+            .source
+            .probe(&job.source, secrets, &job.schemas, &roles);
+        let current = match probed.await {
             Ok(Some(current)) => current,
             Ok(None) => return Ok(false),
             Err(e) => {

@@ -87,16 +87,18 @@ impl DatabaseSource {
         Ok(Snapshot::from_pieces(pieces))
     }
 
-    /// The probe of the source's catalog state: one connection, one cheap query.
+    /// The probe of the source's catalog state with the roles `roles`: one connection, one
+    /// cheap query.
     pub async fn probe(
         &self,
         target: &SourceTarget,
         secrets: &SourceSecrets,
+        roles: &[String],
     ) -> Result<String, SourceError> {
         let options = self.connect_options(target, secrets).await?;
         let run = async {
             let mut conn = options.connect().await?;
-            let probe = introspect::probe(&mut conn).await;
+            let probe = introspect::probe(&mut conn, roles).await;
             let _ = conn.close().await;
             probe
         };

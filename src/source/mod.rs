@@ -212,17 +212,19 @@ impl MetadataSource {
         matches!(self, Self::Database(_))
     }
 
-    /// The source's current probe, where the source can give one cheaply (a database can; a
-    /// metadata service cannot). Equal to the probe of the last fetch means nothing changed.
+    /// The source's current probe with the roles the last fetch showed (`roles`), where the
+    /// source can give one cheaply (a database can; a metadata service cannot). Equal to the
+    /// probe of the last fetch means nothing changed.
     pub async fn probe(
         &self,
         target: &SourceTarget,
         secrets: &SourceSecrets,
         schemas: &SchemaFilter,
+        roles: &[String],
     ) -> Result<Option<String>, SourceError> {
         match self {
             Self::Database(source) => Ok(Some(probe_for(
-                &source.probe(target, secrets).await?,
+                &source.probe(target, secrets, roles).await?,
                 schemas,
             ))),
             Self::Http(_) => Ok(None),

@@ -76,15 +76,21 @@ pub async fn list(
     .await
 }
 
-/// The source probe the catalog's snapshot was read at, if any.
-pub async fn source_probe(db: impl PgExecutor<'_>, id: CatalogId) -> sqlx::Result<Option<String>> {
-    let row = sqlx::query_scalar!(
-        r#"SELECT source_probe FROM catalogs WHERE id = $1"#,
-        id.uuid()
+/// The source probe the catalog's snapshot was read at, if any, with the roles it was taken
+/// with: those the snapshot shows.
+pub async fn source_probe(
+    db: impl PgExecutor<'_>,
+    id: CatalogId,
+) -> sqlx::Result<Option<(String, Vec<String>)>> {
+    let row: Option<(Option<String>, Vec<String>)> = sqlx::query_as(
+        "SELECT source_probe,
+                ARRAY(SELECT r ->> 'name' FROM jsonb_array_elements(access -> 'roles') r)
+         FROM catalogs WHERE id = $1",
     )
+    .bind(id.uuid())
     .fetch_optional(db)
     .await?;
-    Ok(row.flatten())
+    Ok(row.and_then(|(probe, roles)| Some((probe?, roles))))
 }
 
 pub async fn exists(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {

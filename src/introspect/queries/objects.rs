@@ -350,8 +350,11 @@ macro_rules! xmin_digest {
 
 /// A digest of the source's catalog state, one cheap query: row counts and transaction ids of
 /// every catalog a snapshot is built from (any DDL writes new row versions there), plus the
-/// statistics that VACUUM and ANALYZE update in place, and the roles (names and attributes)
-/// owners and grantees are shown by. Equal probes mean an unchanged catalog; a different
+/// statistics that VACUUM and ANALYZE update in place, and the roles the snapshot shows
+/// (`$1`, by name: their attributes, and the memberships they are in). Roles of the server
+/// that the catalog does not name (those of other databases, short-lived ones) leave the probe
+/// as it is: a role that gains a privilege, an ownership or a membership in a named one shows
+/// through the catalogs that record it. Equal probes mean an unchanged catalog; a different
 /// probe only means "read it all again".
 ///
 /// The access catalogs (policies, default privileges, memberships) and those of the other
@@ -376,14 +379,16 @@ pub const PROBE: &str = concat!(
     xmin_digest!("pg_rewrite"),
     xmin_digest!("pg_depend"),
     "(SELECT sum(reltuples)::text || ':' || sum(relpages)::text FROM pg_class),
-    (SELECT string_agg(r::text, ',' ORDER BY oid) FROM pg_roles r),
+    (SELECT string_agg(r::text, ',' ORDER BY oid) FROM pg_roles r WHERE r.rolname = ANY($1)),
     CASE WHEN has_table_privilege('pg_catalog.pg_policy', 'SELECT')
           AND has_table_privilege('pg_catalog.pg_default_acl', 'SELECT')
           AND has_table_privilege('pg_catalog.pg_auth_members', 'SELECT')
-    THEN md5(query_to_xml('SELECT
+    THEN md5(query_to_xml(format('SELECT
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_policy) AS policies,
         (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_default_acl) AS defaults,
-        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members) AS members',
+        (SELECT count(*) || '':'' || sum(xmin::text::int8) FROM pg_auth_members m
+         WHERE pg_get_userbyid(m.roleid) = ANY(%L::text[])
+            OR pg_get_userbyid(m.member) = ANY(%L::text[])) AS members', $1, $1),
         false, true, '')::text) END,
     CASE WHEN has_table_privilege('pg_catalog.pg_collation', 'SELECT')
           AND has_table_privilege('pg_catalog.pg_statistic_ext', 'SELECT')
