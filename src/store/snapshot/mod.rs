@@ -16,6 +16,7 @@
 //! hashes, the links between relations and the column types.
 
 mod copy;
+mod family;
 mod plan;
 mod rows;
 pub mod versions;
@@ -26,9 +27,10 @@ use std::time::Instant;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use family::Family;
 pub use plan::Names;
 use plan::{Action, Plan, Refreshed, Stored};
-use rows::{Context, Family, Unit, UnitHasher};
+use rows::{Context, Unit, UnitHasher};
 
 use super::progress::{Phase, Progress};
 use super::{Tx, changes, column_types::ColumnTypes};

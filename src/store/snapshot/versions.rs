@@ -13,8 +13,8 @@
 use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
+use super::family::Family;
 use super::plan::Plan;
-use super::rows::Family;
 use crate::ids::{CatalogId, SyncId};
 
 /// Marks the transaction's rows as written by `sync` (the unit rows' `written_by` default).
