@@ -149,15 +149,7 @@ async fn extension_members_are_listed_only_on_request() {
     }
 
     // The export creates the extension, not what it owns.
-    let ddl = app
-        .client
-        .get(app.url(&format!("/catalogs/{catalog}/ddl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ddl = app.get_text(&format!("/catalogs/{catalog}/ddl")).await;
     assert!(ddl.contains("CREATE EXTENSION"), "{ddl}");
     assert!(ddl.contains("app.cheer"), "{ddl}");
     assert!(!ddl.contains("crosstab"), "{ddl}");
@@ -315,15 +307,7 @@ async fn extension_relations_are_listed_only_on_request() {
     assert_eq!(status, StatusCode::OK, "{found}");
     assert_eq!(found.as_array().map(Vec::len), Some(0), "{found}");
     for path in ["erd?format=mermaid", "ddl"] {
-        let text = app
-            .client
-            .get(app.url(&format!("/catalogs/{catalog}/{path}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get_text(&format!("/catalogs/{catalog}/{path}")).await;
         assert!(text.contains("notes"), "{path}: {text}");
         assert!(!text.contains("ext_settings"), "{path}: {text}");
     }

@@ -88,15 +88,7 @@ async fn owners_are_read_compared_and_exported() {
     assert_eq!(served_owners(&app, &catalog).await, expected);
 
     // The export gives every owner back: a copy loaded from it has the same ones.
-    let ddl = app
-        .client
-        .get(app.url(&format!("/catalogs/{catalog}/ddl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ddl = app.get_text(&format!("/catalogs/{catalog}/ddl")).await;
     let bob = roles.name("bob");
     assert!(
         ddl.contains(&format!(

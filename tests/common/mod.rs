@@ -304,6 +304,17 @@ impl TestApp {
         self.send(reqwest::Method::GET, path, None).await
     }
 
+    /// The body of a successful GET of `path` as text (an export, a diagram).
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.text().await.unwrap()
+    }
+
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::DELETE, path, None).await
     }
